@@ -1,0 +1,347 @@
+"""Configuration: one commented defaults file, a strict schema, dotted overrides, env precedence.
+
+Precedence (highest first): function argument > environment (``SPARK_NER_CONFIG``,
+``SPARK_NER_MODEL_DIR``) > config file > built-in defaults (``spark_ner/default_config.toml``,
+which ``conf/default.toml`` links to).
+
+The result is a frozen, picklable :class:`Config` that is shipped to Spark executors as-is, so the
+driver and every executor agree on one resolved configuration (and on its fingerprint).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from spark_ner.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.toml")
+ENV_CONFIG = "SPARK_NER_CONFIG"
+ENV_MODEL_DIR = "SPARK_NER_MODEL_DIR"
+DEFAULT_MODEL_DIR = Path("~/.cache/spark-ner/models")
+
+#: Canonical entity types, in the order used by every probability array in the package.
+ENTITY_TYPES: tuple[str, ...] = ("PER", "ORG", "LOC", "MISC")
+#: Canonical BIO tags: index 0 is O, then B-/I- per entity type.
+TAGS: tuple[str, ...] = ("O", *tuple(f"{p}-{t}" for t in ENTITY_TYPES for p in ("B", "I")))
+#: Name-level labels reported to users (index 0 = no entity).
+NAME_LABELS: tuple[str, ...] = ("NONE", "PERSON", "ORGANIZATION", "LOCATION", "MISC")
+
+
+class Strategy(StrEnum):
+    """How the members' word probabilities are combined."""
+
+    MEAN = "mean"
+    MAX = "max"
+    VOTE = "vote"
+
+
+class Aggregation(StrEnum):
+    """How a word's sub-token probabilities become the word's probability."""
+
+    FIRST = "first"
+    AVERAGE = "average"
+    MAX = "max"
+
+
+class Precision(StrEnum):
+    """Forward-pass precision; ``auto`` is fp16 on CUDA and fp32 on CPU."""
+
+    AUTO = "auto"
+    FP16 = "fp16"
+    BF16 = "bf16"
+    FP32 = "fp32"
+
+
+class DeviceKind(StrEnum):
+    """Where members run; ``auto`` is the task's CUDA GPU when there is one, else the CPU."""
+
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    strategy: Strategy = Strategy.MEAN
+    aggregation: Aggregation = Aggregation.FIRST
+    batch_size: int = 256
+    max_length: int = 32
+    precision: Precision = Precision.AUTO
+    device: DeviceKind = DeviceKind.AUTO
+    case_restore: bool = True
+    num_threads: int = 0
+    compile: bool = False
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    path: str
+    weight: float = 1.0
+    sha256: str | None = None
+    allow_pickle: bool = False
+    label_map: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    ensemble: EnsembleConfig
+    models: tuple[ModelConfig, ...]
+    source: str = "<defaults>"
+    model_dir: str = str(DEFAULT_MODEL_DIR)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved configuration as plain TOML-able data (saved beside trained weights)."""
+        out = asdict(self)
+        out["models"] = [
+            {k: (dict(v) if k == "label_map" else v) for k, v in m.items() if v is not None}
+            for m in out["models"]
+        ]
+        out["ensemble"] = {
+            k: (v.value if isinstance(v, StrEnum) else v) for k, v in out["ensemble"].items()
+        }
+        return out
+
+    def fingerprint(self) -> str:
+        """Stable digest of everything that changes the labels (not where the file came from)."""
+        data = self.to_dict()
+        data.pop("source", None)
+        data.pop("model_dir", None)
+        for key in ("batch_size", "num_threads", "compile", "device"):
+            data["ensemble"].pop(key, None)  # speed knobs: same labels
+        for m in data["models"]:
+            m.pop("path", None)  # where the weights sit does not change them; their digest does
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- schema
+
+_ENUMS: dict[str, type[StrEnum]] = {
+    "strategy": Strategy,
+    "aggregation": Aggregation,
+    "precision": Precision,
+    "device": DeviceKind,
+}
+_INT_RANGES: dict[str, tuple[int, int]] = {
+    "batch_size": (1, 1 << 20),
+    "max_length": (4, 512),
+    "num_threads": (0, 4096),
+}
+_BOOLS = {"case_restore", "compile"}
+_MODEL_KEYS = {"name", "path", "weight", "sha256", "allow_pickle", "label_map"}
+_TOP_KEYS = {"ensemble", "models"}
+_LABEL_TARGETS = (*ENTITY_TYPES, "O")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def _unknown(where: str, key: str, allowed: set[str] | tuple[str, ...]) -> ConfigError:
+    return ConfigError(
+        f"unknown key {where}{key!r}; allowed keys: {', '.join(sorted(allowed))}. "
+        "Fix the spelling or remove it."
+    )
+
+
+def _parse_ensemble(raw: Any) -> EnsembleConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[ensemble] must be a table, got {_type_name(raw)}")
+    allowed = set(EnsembleConfig.__dataclass_fields__)
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in allowed:
+            raise _unknown("ensemble.", key, allowed)
+        where = f"ensemble.{key}"
+        if key in _ENUMS:
+            enum = _ENUMS[key]
+            choices = [e.value for e in enum]
+            if not isinstance(value, str) or value not in choices:
+                raise ConfigError(
+                    f"{where} = {value!r} is not allowed; choose one of: {', '.join(choices)}"
+                )
+            kwargs[key] = enum(value)
+        elif key in _INT_RANGES:
+            lo, hi = _INT_RANGES[key]
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{where} must be an integer, got {_type_name(value)} {value!r}")
+            if not lo <= value <= hi:
+                raise ConfigError(f"{where} = {value} is out of range; expected {lo}..{hi}")
+            kwargs[key] = value
+        elif key in _BOOLS:
+            if not isinstance(value, bool):
+                raise ConfigError(
+                    f"{where} must be true or false, got {_type_name(value)} {value!r}"
+                )
+            kwargs[key] = value
+    return EnsembleConfig(**kwargs)
+
+
+def _parse_model(raw: Any, index: int, base_dir: Path, model_dir: str) -> ModelConfig:
+    where = f"models[{index}]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table ([[models]]), got {_type_name(raw)}")
+    for key in raw:
+        if key not in _MODEL_KEYS:
+            raise _unknown(f"{where}.", key, _MODEL_KEYS)
+    for key in ("name", "path"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise ConfigError(f"{where}.{key} is required and must be a non-empty string")
+    name = raw["name"]
+    if not _NAME_RE.match(name):
+        raise ConfigError(f"{where}.name = {name!r} may hold only letters, digits, '_', '.', '-'")
+    weight = raw.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:
+        raise ConfigError(f"{where}.weight must be a number > 0, got {weight!r}")
+    sha = raw.get("sha256")
+    if sha is not None and (not isinstance(sha, str) or not _SHA_RE.match(sha.lower())):
+        raise ConfigError(
+            f"{where}.sha256 must be 64 hex digits (sha256 of the weights file), got {sha!r}"
+        )
+    allow_pickle = raw.get("allow_pickle", False)
+    if not isinstance(allow_pickle, bool):
+        raise ConfigError(f"{where}.allow_pickle must be true or false, got {allow_pickle!r}")
+    label_map = raw.get("label_map", {})
+    if not isinstance(label_map, dict):
+        raise ConfigError(f'{where}.label_map must be a table of LABEL = "PER|ORG|LOC|MISC|O"')
+    for src, dst in label_map.items():
+        if dst not in _LABEL_TARGETS:
+            raise ConfigError(
+                f"{where}.label_map.{src} = {dst!r} is not allowed; "
+                f"choose one of: {', '.join(_LABEL_TARGETS)}"
+            )
+    return ModelConfig(
+        name=name,
+        path=resolve_model_path(raw["path"], model_dir, base_dir),
+        weight=float(weight),
+        sha256=sha.lower() if sha else None,
+        allow_pickle=allow_pickle,
+        label_map=dict(label_map),
+    )
+
+
+def parse_config(
+    raw: Mapping[str, Any],
+    source: str = "<dict>",
+    model_dir: str | None = None,
+    base_dir: Path | None = None,
+) -> Config:
+    """Validate raw TOML data against the strict schema and build a :class:`Config`.
+
+    Member paths are resolved here, once: ``./x`` and ``../x`` against ``base_dir`` (the config
+    file's folder), bare names under the model dir, ``/x`` and ``~/x`` as given; others are hub ids.
+    """
+    resolved_dir = str(
+        Path(model_dir or os.environ.get(ENV_MODEL_DIR) or DEFAULT_MODEL_DIR).expanduser()
+    )
+    for key in raw:
+        if key not in _TOP_KEYS:
+            raise _unknown("", key, _TOP_KEYS)
+    ensemble = _parse_ensemble(raw.get("ensemble", {}))
+    models_raw = raw.get("models")
+    if not isinstance(models_raw, list) or not models_raw:
+        raise ConfigError("at least one [[models]] table is required (name, path, weight)")
+    base = base_dir or Path.cwd()
+    models = tuple(_parse_model(m, i, base, resolved_dir) for i, m in enumerate(models_raw))
+    names = [m.name for m in models]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"models.name must be unique; repeated: {', '.join(dupes)}")
+    return Config(ensemble, models, source, resolved_dir)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _coerce(text: str) -> Any:
+    """Parse an override given as text (from the CLI) the TOML way; plain words stay strings."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _apply_override(data: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    if parts[0] == "models" and len(parts) >= 3:
+        models = data.get("models") or []
+        selector = parts[1]
+        matches = [
+            m
+            for i, m in enumerate(models)
+            if str(i) == selector or (isinstance(m, dict) and m.get("name") == selector)
+        ]
+        if not matches:
+            known = ", ".join(str(m.get("name")) for m in models if isinstance(m, dict))
+            raise ConfigError(
+                f"override {dotted!r}: no member named {selector!r}; members: {known}"
+            )
+        target = matches[0]
+        parts = parts[2:]
+    else:
+        target = data
+    for part in parts[:-1]:
+        nxt = target.setdefault(part, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"override {dotted!r}: {part!r} is not a table")
+        target = nxt
+    target[parts[-1]] = value
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    model_dir: str | os.PathLike[str] | None = None,
+) -> Config:
+    """Load, override and validate a config.
+
+    ``path`` wins over ``$SPARK_NER_CONFIG``, which wins over the built-in defaults. ``overrides``
+    maps dotted keys (``"ensemble.batch_size"``, ``"models.bert.weight"``) to values; strings are
+    parsed as TOML values so CLI ``--set key=value`` pairs work too.
+    """
+    chosen = path if path is not None else os.environ.get(ENV_CONFIG) or DEFAULT_CONFIG_PATH
+    cfg_path = Path(chosen).expanduser()
+    if not cfg_path.is_file():
+        raise ConfigError(
+            f"config file {str(cfg_path)!r} does not exist; pass an existing .toml file"
+        )
+    try:
+        data = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {str(cfg_path)!r} is not valid TOML: {exc}") from None
+    data = copy.deepcopy(data)
+    for key, value in (overrides or {}).items():
+        _apply_override(data, key, _coerce(value) if isinstance(value, str) else value)
+    md = str(model_dir) if model_dir is not None else None
+    return parse_config(
+        data, source=str(cfg_path.resolve()), model_dir=md, base_dir=cfg_path.resolve().parent
+    )
+
+
+def is_hub_id(path: str) -> bool:
+    """A resolved member path that is not on the local file system (``org/name``)."""
+    return not path.startswith("/")
+
+
+def resolve_model_path(path: str, model_dir: str, base_dir: Path) -> str:
+    """Bare names live under the model dir; explicit paths stay; anything else is a hub id."""
+    if path.startswith(("/", "~")):
+        return str(Path(path).expanduser().resolve())
+    if path.startswith("."):
+        return str((base_dir / path).resolve())
+    if "/" not in path:
+        return str(Path(model_dir) / path)
+    return path

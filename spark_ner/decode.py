@@ -1,0 +1,109 @@
+"""Word probabilities -> BIO entities with spans -> one name-level label, vectorised over names.
+
+Pure NumPy on flat word arrays (no per-row Python except building the entity records), fp32.
+Repair rule: an ``I-X`` that does not continue an ``X`` entity opens one (as a ``B-X`` would).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from spark_ner.config import ENTITY_TYPES, NAME_LABELS, TAGS
+
+N_TYPES = len(ENTITY_TYPES)
+_B = np.array([TAGS.index(f"B-{t}") for t in ENTITY_TYPES])
+_I = np.array([TAGS.index(f"I-{t}") for t in ENTITY_TYPES])
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Decoding of N names: name-level label index (into NAME_LABELS) and score, plus entities."""
+
+    label: np.ndarray  # int8 [N], 0 = NONE
+    score: np.ndarray  # float64 [N]
+    ent_name: np.ndarray  # int64 [E] owning name, sorted
+    ent_type: np.ndarray  # int64 [E] 1..4 (index into NAME_LABELS; ENTITY_TYPES[t-1] is the tag)
+    ent_start: np.ndarray  # int64 [E] char offsets into the original name
+    ent_end: np.ndarray
+    ent_score: np.ndarray  # float64 [E]
+
+
+def type_probs(probs: np.ndarray) -> np.ndarray:
+    """[W, 9] tag probabilities -> [W, 5] (O, PER, ORG, LOC, MISC) = p(B-X) + p(I-X)."""
+    return np.concatenate([probs[:, :1], probs[:, _B] + probs[:, _I]], axis=1)
+
+
+def decode(
+    probs: np.ndarray,
+    valid: np.ndarray,
+    bounds: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+) -> Decoded:
+    """Decode flat word probabilities ``probs`` [W, 9] of names split at ``bounds`` [N+1]."""
+    n = len(bounds) - 1
+    w = len(probs)
+    tp = type_probs(probs) if w else np.zeros((0, N_TYPES + 1), np.float32)
+    wtype = tp.argmax(axis=1) if w else np.zeros(0, np.int64)
+    wtype = np.where(valid, wtype, 0)
+    word_name = np.repeat(np.arange(n), np.diff(bounds))
+    is_ent = wtype > 0
+    first_of_name = np.zeros(w, dtype=bool)
+    first_of_name[bounds[:-1][bounds[:-1] < bounds[1:]]] = True
+    prev_type = np.concatenate([[0], wtype[:-1]])
+    prev_type[first_of_name] = 0
+    t_idx = np.clip(wtype - 1, 0, N_TYPES - 1)
+    rows = np.arange(w)
+    b_beats_i = probs[rows, _B[t_idx]] > probs[rows, _I[t_idx]] if w else np.zeros(0, bool)
+    begins = is_ent & ((prev_type != wtype) | b_beats_i)
+    ent_id = np.cumsum(begins) - 1
+    n_ent = int(begins.sum())
+    ent_words = np.flatnonzero(is_ent)
+    eid = ent_id[ent_words]
+    wscore = tp[rows, wtype] if w else np.zeros(0, np.float32)
+    ent_name = word_name[begins]
+    ent_type = wtype[begins]
+    ent_start = starts[begins].astype(np.int64)
+    ent_end = np.zeros(n_ent, dtype=np.int64)
+    np.maximum.at(ent_end, eid, ends[ent_words].astype(np.int64))
+    ssum = np.bincount(eid, weights=wscore[ent_words], minlength=n_ent)
+    scnt = np.bincount(eid, minlength=n_ent)
+    ent_score = ssum / np.maximum(scnt, 1)
+
+    # name label: the entity type covering most characters; its score is the char-weighted mean
+    chars = (ent_end - ent_start).astype(np.float64)
+    cover = np.zeros((n, N_TYPES + 1))
+    np.add.at(cover, (ent_name, ent_type), chars)
+    wsum = np.zeros((n, N_TYPES + 1))
+    np.add.at(wsum, (ent_name, ent_type), chars * ent_score)
+    label = np.where(cover[:, 1:].max(axis=1) > 0, cover[:, 1:].argmax(axis=1) + 1, 0) if n else np.zeros(0, int)
+    lab_cover = cover[np.arange(n), label]
+    score = np.divide(wsum[np.arange(n), label], lab_cover, out=np.zeros(n), where=lab_cover > 0)
+    # NONE: how sure the ensemble is that no word is an entity (1.0 for names with no words)
+    o_sum = np.bincount(word_name[valid], weights=tp[valid, 0], minlength=n) if w else np.zeros(n)
+    o_cnt = np.bincount(word_name[valid], minlength=n) if w else np.zeros(n)
+    none_score = np.divide(o_sum, o_cnt, out=np.ones(n), where=o_cnt > 0)
+    score = np.where(label == 0, none_score, score)
+    return Decoded(label.astype(np.int8), score, ent_name, ent_type, ent_start, ent_end, ent_score)
+
+
+def entity_records(dec: Decoded, names: list[str]) -> list[list[dict[str, object]]]:
+    """Per name, its entities as dicts {text, label, start, end, score} with original-string spans."""
+    out: list[list[dict[str, object]]] = [[] for _ in names]
+    for i, t, s, e, sc in zip(
+        dec.ent_name.tolist(),
+        dec.ent_type.tolist(),
+        dec.ent_start.tolist(),
+        dec.ent_end.tolist(),
+        dec.ent_score.tolist(),
+        strict=True,
+    ):
+        out[i].append({"text": names[i][s:e], "label": ENTITY_TYPES[t - 1], "start": s, "end": e, "score": sc})
+    return out
+
+
+def label_names(idx: np.ndarray) -> np.ndarray:
+    """Label indices -> label strings (object array)."""
+    return np.asarray(NAME_LABELS, dtype=object)[idx]

@@ -1,0 +1,289 @@
+"""The ensemble: members' word probabilities, combined per word, decoded into name labels.
+
+``Ensemble.predict`` is pure (distinct names in, word probabilities out); ``Ensemble.label`` adds
+the contract's columns around it: nulls, dedup, order, errors. Nothing here writes anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spark_ner.config import TAGS, Aggregation, Config, Strategy
+from spark_ner.decode import decode, entity_records, label_names
+from spark_ner.models import (
+    Member,
+    load_member,
+    model_version,
+    resolve_device,
+    resolve_dtype,
+    task_cpus,
+    validate_sources,
+)
+from spark_ner.tokenize import Encoded, WordSplit, WordTokenizer, batch_arrays, length_batches, split_words
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Ensemble", "Prediction", "combine", "load_ensemble", "validate_sources"]
+
+OUTPUT_COLUMNS = ("label", "score", "agreement", "entities", "model_version", "error")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Word-level output for distinct names: per member and combined tag probabilities [W, 9]."""
+
+    split: WordSplit
+    member_probs: list[np.ndarray]
+    member_valid: list[np.ndarray]
+    probs: np.ndarray
+    valid: np.ndarray
+    row_error: list[str | None]  # per distinct name: why it could not be scored, or None
+
+
+@dataclass
+class Stats:
+    """Counters a job reads for its summary (no names, only numbers)."""
+
+    calls: int = 0
+    rows: int = 0
+    names_scored: int = 0
+    seconds: dict[str, float] = field(default_factory=lambda: {"tokenize": 0.0, "forward": 0.0, "decode": 0.0})
+
+
+def combine(
+    probs: list[np.ndarray], valid: list[np.ndarray], weights: Sequence[float], strategy: Strategy
+) -> tuple[np.ndarray, np.ndarray]:
+    """Combine members per word; a member that lost a word to truncation does not vote on it."""
+    w = np.asarray(weights, dtype=np.float32)[:, None, None]
+    stack = np.stack(probs)  # [M, W, 9]
+    mask = np.stack(valid)[:, :, None].astype(np.float32)
+    wm = w * mask
+    total = wm.sum(axis=0)
+    any_valid = total[:, 0] > 0
+    denom = np.where(total > 0, total, 1.0)
+    if strategy == Strategy.MEAN:
+        out = (stack * wm).sum(axis=0) / denom
+    elif strategy == Strategy.MAX:
+        out = np.where(mask > 0, stack, 0.0).max(axis=0)
+        out = out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
+    else:  # vote: each member's own best tag, by weight
+        onehot = np.zeros_like(stack)
+        np.put_along_axis(onehot, stack.argmax(axis=2)[:, :, None], 1.0, axis=2)
+        out = (onehot * wm).sum(axis=0) / denom
+    return out.astype(np.float32), any_valid
+
+
+class Ensemble:
+    """Loaded members plus the config; label names in-process (no Spark needed)."""
+
+    def __init__(self, cfg: Config, members: list[Member], version: str) -> None:
+        self.cfg = cfg
+        self.members = members
+        self.model_version = version
+        self.weights = [m.source.weight for m in members]
+        self.tokenizers = [WordTokenizer(m.tokenizer, cfg.ensemble.max_length) for m in members]
+        self.stats = Stats()
+
+    @property
+    def device(self) -> str:
+        return self.members[0].device
+
+    # ------------------------------------------------------------------ forward
+    def _forward(self, member: Member, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Canonical tag probabilities [b, T, 9], fp32 (softmax and projection outside fp16)."""
+        import torch
+
+        cuda = member.device.startswith("cuda")
+        t_ids = torch.from_numpy(ids)
+        t_mask = torch.from_numpy(mask)
+        if cuda:
+            t_ids = t_ids.pin_memory().to(member.device, non_blocking=True)
+            t_mask = t_mask.pin_memory().to(member.device, non_blocking=True)
+        with torch.inference_mode():
+            logits = member.model(input_ids=t_ids, attention_mask=t_mask).logits
+            probs = torch.softmax(logits.float(), dim=-1) @ member.projection
+        return probs.cpu().numpy()
+
+    def _score_rows(
+        self,
+        member: Member,
+        enc: Encoded,
+        rows: np.ndarray,
+        pad_id: int,
+        errors: list[str | None],
+        out: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ) -> np.ndarray | None:
+        """Forward ``rows``; on CUDA OOM split in halves down to one row, marking rows that fail."""
+        import torch
+
+        ids, mask = batch_arrays(enc, rows, pad_id)
+        try:
+            return self._forward(member, ids, mask)
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            if len(rows) == 1:
+                errors[int(rows[0])] = f"CUDA out of memory scoring one row of {int(enc.lengths[rows[0]])} tokens"
+                return None
+            log.warning("CUDA out of memory on a batch of %d rows; retrying in halves", len(rows))
+            half = len(rows) // 2
+            for part in (rows[:half], rows[half:]):
+                self._gather(member, enc, part, pad_id, errors, out)
+            return None
+
+    def _gather(
+        self,
+        member: Member,
+        enc: Encoded,
+        rows: np.ndarray,
+        pad_id: int,
+        errors: list[str | None],
+        out: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ) -> None:
+        """Score ``rows`` and write their words' probabilities into ``out`` (probs, valid, bounds)."""
+        probs_out, valid_out, bounds = out
+        p = self._score_rows(member, enc, rows, pad_id, errors, out)
+        if p is None:
+            return
+        counts = bounds[rows + 1] - bounds[rows]
+        total = int(counts.sum())
+        if total == 0:
+            return
+        brow = np.repeat(np.arange(len(rows)), counts)
+        widx = np.repeat(bounds[rows] - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(total)
+        first = enc.word_first[widx]
+        ok = first >= 0
+        widx, brow, first = widx[ok], brow[ok], first[ok]
+        agg = self.cfg.ensemble.aggregation
+        if agg == Aggregation.FIRST:
+            probs_out[widx] = p[brow, first]
+        else:
+            ntok = enc.word_ntok[widx]
+            seg = np.concatenate([[0], np.cumsum(ntok)[:-1]])
+            pos = np.repeat(first - seg, ntok) + np.arange(int(ntok.sum()))
+            tok = p[np.repeat(brow, ntok), pos]
+            red = np.add.reduceat(tok, seg, axis=0) / ntok[:, None] if agg == Aggregation.AVERAGE else np.maximum.reduceat(tok, seg, axis=0)
+            probs_out[widx] = red / red.sum(axis=1, keepdims=True)
+        valid_out[widx] = True
+
+    def predict(self, names: list[str]) -> Prediction:
+        """Pure scoring of distinct, non-null names: word probabilities per member and combined."""
+        t0 = time.perf_counter()
+        ens = self.cfg.ensemble
+        split = split_words(names, max_words=ens.max_length, case_restore=ens.case_restore)
+        encs = [wt.encode(split) for wt in self.tokenizers]
+        t1 = time.perf_counter()
+        errors: list[str | None] = [None] * len(names)
+        member_probs: list[np.ndarray] = []
+        member_valid: list[np.ndarray] = []
+        for member, wt, enc in zip(self.members, self.tokenizers, encs, strict=True):
+            probs = np.zeros((len(split.words), len(TAGS)), dtype=np.float32)
+            valid = np.zeros(len(split.words), dtype=bool)
+            for rows in length_batches(enc.lengths, ens.batch_size):
+                try:
+                    self._gather(member, enc, rows, wt.pad_id, errors, (probs, valid, split.bounds))
+                except Exception as exc:  # one bad batch must not fail the job: mark its rows
+                    log.exception("member %s failed on a batch of %d rows", member.source.name, len(rows))
+                    for r in rows.tolist():
+                        errors[r] = f"member {member.source.name} failed: {type(exc).__name__}"
+            member_probs.append(probs)
+            member_valid.append(valid)
+        t2 = time.perf_counter()
+        combined, any_valid = combine(member_probs, member_valid, self.weights, ens.strategy)
+        self.stats.seconds["tokenize"] += t1 - t0
+        self.stats.seconds["forward"] += t2 - t1
+        return Prediction(split, member_probs, member_valid, combined, any_valid, errors)
+
+    # ------------------------------------------------------------------ label
+    def label(self, names: Sequence[Any] | pd.Series, members: bool = False) -> pd.DataFrame:
+        """One output row per input, in order: the contract's columns (+ per-member labels)."""
+        values = list(names)
+        n = len(values)
+        self.stats.calls += 1
+        self.stats.rows += n
+        out_label = np.full(n, None, dtype=object)
+        out_score = np.full(n, np.nan)
+        out_agree = np.full(n, np.nan)
+        out_ents: np.ndarray = np.full(n, None, dtype=object)
+        out_error = np.full(n, None, dtype=object)
+        member_cols = {m.source.name: np.full(n, None, dtype=object) for m in self.members}
+
+        is_str = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=n)
+        for i in np.flatnonzero(~is_str):
+            v = values[i]
+            if not (v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA):
+                out_error[i] = f"expected a string, got {type(v).__name__}"
+        str_idx = np.flatnonzero(is_str)
+        if len(str_idx):
+            codes, uniq = pd.factorize(pd.Series([values[i] for i in str_idx], dtype=object))
+            distinct: list[str] = list(uniq)
+            pred = self.predict(distinct)
+            t0 = time.perf_counter()
+            dec = decode(pred.probs, pred.valid, pred.split.bounds, pred.split.starts, pred.split.ends)
+            ents = entity_records(dec, distinct)
+            u_label = label_names(dec.label)
+            agree = np.zeros(len(distinct))
+            for m, p, v, w in zip(self.members, pred.member_probs, pred.member_valid, self.weights, strict=True):
+                m_dec = decode(p, v, pred.split.bounds, pred.split.starts, pred.split.ends)
+                agree += w * (m_dec.label == dec.label)
+                member_cols[m.source.name][str_idx] = label_names(m_dec.label)[codes]
+            agree /= sum(self.weights)
+            u_err = np.asarray(pred.row_error, dtype=object)
+            failed = np.fromiter((e is not None for e in pred.row_error), dtype=bool, count=len(distinct))
+            u_label = np.where(failed, None, u_label)
+            u_ents: np.ndarray = np.empty(len(distinct), dtype=object)
+            u_ents[:] = [None if f else e for e, f in zip(ents, failed.tolist(), strict=True)]
+            out_label[str_idx] = u_label[codes]
+            out_score[str_idx] = np.where(failed, np.nan, dec.score)[codes]
+            out_agree[str_idx] = np.where(failed, np.nan, agree)[codes]
+            out_ents[str_idx] = u_ents[codes]
+            out_error[str_idx] = u_err[codes]
+            self.stats.names_scored += len(distinct)
+            self.stats.seconds["decode"] += time.perf_counter() - t0
+        frame = pd.DataFrame(
+            {
+                "label": out_label,
+                "score": out_score,
+                "agreement": out_agree,
+                "entities": out_ents,
+                "model_version": np.full(n, self.model_version, dtype=object),
+                "error": out_error,
+            }
+        )
+        if members:
+            for name, col in member_cols.items():
+                frame[f"member_label__{name}"] = col
+        return frame
+
+
+def configure_threads(cfg: Config) -> int:
+    """Set torch's intra-op threads to ``ensemble.num_threads`` or the task's cores."""
+    import torch
+
+    n = cfg.ensemble.num_threads or task_cpus()
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+def load_ensemble(cfg: Config | None = None) -> Ensemble:
+    """Check every member (as data), then load and place each one; ready for ``label``."""
+    from spark_ner.config import load_config
+
+    cfg = cfg if cfg is not None else load_config()
+    sources = validate_sources(cfg)
+    device = resolve_device(cfg.ensemble.device)
+    dtype = resolve_dtype(cfg.ensemble.precision, device)
+    if device == "cpu":
+        configure_threads(cfg)
+    allow = {m.name: m.allow_pickle for m in cfg.models}
+    members = [load_member(s, device, dtype, allow[s.name]) for s in sources]
+    version = model_version(cfg, sources)
+    log.info("ensemble %s ready on %s", version, device)
+    return Ensemble(cfg, members, version)

@@ -1,0 +1,329 @@
+"""Members: check a member's source on the driver, then load and place it (Accelerate) where it runs.
+
+Two halves on purpose. :func:`inspect_member` reads only data files (``config.json``, the weights'
+digests) and is cheap enough for the Spark driver, so a bad folder, an unsafe weights file, a
+changed pin or an unmapped label fails before any job starts. :func:`load_member` does the heavy
+part in the executor's Python worker: tokenizer, model, device, precision.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spark_ner.config import (
+    ENTITY_TYPES,
+    TAGS,
+    Config,
+    DeviceKind,
+    ModelConfig,
+    Precision,
+    is_hub_id,
+)
+from spark_ner.errors import (
+    LabelMapError,
+    ModelSourceError,
+    UnsafeWeightsError,
+    WeightsMismatchError,
+)
+
+log = logging.getLogger(__name__)
+
+SAFE_WEIGHTS = "model.safetensors"
+SAFE_INDEX = "model.safetensors.index.json"
+PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+_PREFIX_RE = re.compile(r"^([BIESLU])[-_](.+)$")
+# Scheme prefixes mapped onto BIO: S-/U- (single) open an entity, E-/L- (end) continue one.
+_PREFIX_TO_BIO = {"B": "B", "S": "B", "U": "B", "I": "I", "E": "I", "L": "I"}
+
+
+# ----------------------------------------------------------------------------- label maps
+
+
+def canonical_tag(label: str, label_map: dict[str, str], member: str) -> str:
+    """Map one member label (BIO, BIOES or plain IO) to a canonical BIO tag from ``TAGS``.
+
+    Plain IO labels (``PER``) become ``I-PER``: decoding opens an entity on an ``I-`` that follows
+    no entity of its type, so IO members vote on the type and leave boundaries to the others.
+    """
+    if label == "O" or label_map.get(label) == "O":
+        return "O"
+    m = _PREFIX_RE.match(label)
+    prefix, kind = (_PREFIX_TO_BIO[m.group(1)], m.group(2)) if m else ("I", label)
+    target = label_map.get(kind, kind)
+    if target not in ENTITY_TYPES and "*" in label_map:
+        target = label_map["*"]
+    if target == "O":
+        return "O"
+    if target not in ENTITY_TYPES:
+        raise LabelMapError(
+            f"member {member!r}: label {label!r} maps to no canonical tag ({', '.join(ENTITY_TYPES)}, O). "
+            f'Fix: add `[models.label_map]` with `{kind} = "PER"` (or ORG/LOC/MISC/O), '
+            f'or `"*" = "O"` to drop every unmapped label.'
+        )
+    return f"{prefix}-{target}"
+
+
+def projection(id2label: dict[int, str], label_map: dict[str, str], member: str) -> np.ndarray:
+    """A [num_labels, len(TAGS)] 0/1 matrix: member probabilities @ P = canonical tag probabilities."""
+    n = len(id2label)
+    if sorted(id2label) != list(range(n)):
+        raise LabelMapError(f"member {member!r}: id2label ids must be 0..{n - 1}, got {sorted(id2label)}")
+    proj = np.zeros((n, len(TAGS)), dtype=np.float32)
+    for i, label in id2label.items():
+        proj[i, TAGS.index(canonical_tag(str(label), label_map, member))] = 1.0
+    return proj
+
+
+# ----------------------------------------------------------------------------- sources
+
+_DIGEST_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, cached by (path, size, mtime) so a worker hashes each file once."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _DIGEST_CACHE:
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 22), b""):
+                h.update(chunk)
+        _DIGEST_CACHE[key] = h.hexdigest()
+    return _DIGEST_CACHE[key]
+
+
+def _network_reachable(host: str = "huggingface.co", timeout: float = 2.0) -> bool:
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class MemberSource:
+    """What the driver learned about a member without loading it."""
+
+    name: str
+    path: str  # local folder (absolute) or hub id
+    weight: float
+    digest: str  # sha256 over the weights files (hub ids: the id itself)
+    projection: np.ndarray
+    model_type: str
+
+
+def _weights_files(folder: Path, model: ModelConfig) -> list[Path]:
+    if (folder / SAFE_INDEX).is_file():
+        index = json.loads((folder / SAFE_INDEX).read_text())
+        return sorted({folder / f for f in index.get("weight_map", {}).values()})
+    if (folder / SAFE_WEIGHTS).is_file():
+        return [folder / SAFE_WEIGHTS]
+    pickles = [folder / p for p in PICKLE_WEIGHTS if (folder / p).is_file()]
+    if pickles and not model.allow_pickle:
+        raise UnsafeWeightsError(
+            f"member {model.name!r}: {folder} holds only pickle weights ({pickles[0].name}), which can run "
+            "code when loaded. Fix: convert once with `python -c \"from transformers import "
+            "AutoModelForTokenClassification as M; M.from_pretrained('DIR').save_pretrained('DIR', "
+            "safe_serialization=True)\"` in a trusted environment, or set allow_pickle = true for this member."
+        )
+    if pickles:
+        return pickles
+    raise ModelSourceError(
+        f"member {model.name!r}: no weights in {folder} (expected {SAFE_WEIGHTS}). "
+        "Fix: point `path` at a folder saved with save_pretrained, or run `spark-ner build-models`."
+    )
+
+
+def inspect_member(model: ModelConfig) -> MemberSource:
+    """Check one member's source as data only: folder, config.json, weights, pin, label map."""
+    path = model.path
+    if is_hub_id(path):
+        offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+        if offline or not _network_reachable():
+            raise ModelSourceError(
+                f"member {model.name!r}: {path!r} is a hub id, but this machine is offline"
+                f"{' (HF_HUB_OFFLINE is set)' if offline else ''}. Fix: download it where there is a "
+                "network (`huggingface-cli download ID --local-dir DIR`) and set path to that folder."
+            )
+        from transformers import AutoConfig  # hub config only; no code is run (no remote code)
+
+        hub_cfg = AutoConfig.from_pretrained(path, trust_remote_code=False)
+        id2label = {int(k): v for k, v in hub_cfg.id2label.items()}
+        proj = projection(id2label, dict(model.label_map), model.name)
+        return MemberSource(model.name, path, model.weight, f"hub:{path}", proj, hub_cfg.model_type)
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ModelSourceError(
+            f"member {model.name!r}: model folder {str(folder)!r} does not exist or is not a folder. "
+            "Fix: run `spark-ner build-models` (starter members), or set the member's path to a "
+            "folder saved with save_pretrained (or set SPARK_NER_MODEL_DIR)."
+        )
+    cfg_file = folder / "config.json"
+    try:
+        cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelSourceError(f"member {model.name!r}: {cfg_file} is missing") from None
+    except (OSError, ValueError) as exc:
+        raise ModelSourceError(f"member {model.name!r}: cannot read {cfg_file}: {exc}") from None
+    files = _weights_files(folder, model)
+    try:
+        digests = [file_sha256(f) for f in files]
+    except OSError as exc:
+        raise ModelSourceError(f"member {model.name!r}: cannot read weights in {folder}: {exc}") from None
+    if model.sha256 is not None:
+        got = digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()
+        if got != model.sha256:
+            raise WeightsMismatchError(
+                f"member {model.name!r}: weights {files[0] if len(files) == 1 else folder} have sha256 "
+                f"{got}, but the config pins {model.sha256}. The weights changed since they were pinned: "
+                "rebuild them, or update sha256 if the change is intended."
+            )
+    id2label = {int(k): str(v) for k, v in (cfg.get("id2label") or {}).items()}
+    if not id2label:
+        raise LabelMapError(f"member {model.name!r}: {cfg_file} has no id2label; it is not a token classifier")
+    proj = projection(id2label, dict(model.label_map), model.name)
+    digest = hashlib.sha256("".join(digests).encode()).hexdigest()
+    return MemberSource(model.name, str(folder), model.weight, digest, proj, str(cfg.get("model_type", "")))
+
+
+def validate_sources(cfg: Config) -> list[MemberSource]:
+    """Every member checked on the driver, before any Spark job: raises the first problem found."""
+    return [inspect_member(m) for m in cfg.models]
+
+
+def model_version(cfg: Config, sources: list[MemberSource]) -> str:
+    """Member names + a hash of their weights and of the label-relevant resolved config."""
+    h = hashlib.sha256(cfg.fingerprint().encode())
+    for s in sources:
+        h.update(f"{s.name}:{s.weight}:{s.digest}".encode())
+    return f"{'+'.join(s.name for s in sources)}@{h.hexdigest()[:12]}"
+
+
+# ----------------------------------------------------------------------------- placement
+
+
+def task_gpu_index() -> int | None:
+    """The GPU Spark assigned to the current task (``TaskContext.resources()['gpu']``), if any."""
+    try:
+        from pyspark import TaskContext
+    except ImportError:
+        return None
+    ctx = TaskContext.get()
+    if ctx is None:
+        return None
+    gpus = ctx.resources().get("gpu")
+    if gpus is None or not gpus.addresses:
+        return None
+    return int(gpus.addresses[0])
+
+
+def task_cpus() -> int:
+    """Cores this Python worker may use: Spark's ``spark.task.cpus`` in a task, else the machine's."""
+    try:
+        from pyspark import TaskContext
+
+        ctx = TaskContext.get()
+        if ctx is not None:
+            return max(1, int(ctx.cpus()))
+    except ImportError:
+        pass
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def resolve_device(kind: DeviceKind) -> str:
+    """``cuda:N`` for the task's GPU (or the first visible one), else ``cpu``."""
+    import torch
+
+    if kind == DeviceKind.CPU:
+        return "cpu"
+    if not torch.cuda.is_available():
+        if kind == DeviceKind.CUDA:
+            raise ModelSourceError("ensemble.device = 'cuda' but no CUDA GPU is visible; use 'auto' or 'cpu'")
+        return "cpu"
+    idx = task_gpu_index()
+    if idx is None:
+        idx = int(os.environ.get("LOCAL_RANK", "0"))
+    # A discovery script reports physical ids; under CUDA_VISIBLE_DEVICES they are renumbered.
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible:
+        ids = [v.strip() for v in visible.split(",") if v.strip()]
+        if str(idx) in ids:
+            idx = ids.index(str(idx))
+    return f"cuda:{idx % torch.cuda.device_count()}"
+
+
+def resolve_dtype(precision: Precision, device: str) -> Any:
+    """``auto`` = fp16 on CUDA, fp32 on CPU (bf16 on a CPU without native support is ~600x slower)."""
+    import torch
+
+    if precision == Precision.AUTO:
+        return torch.float16 if device.startswith("cuda") else torch.float32
+    return {Precision.FP16: torch.float16, Precision.BF16: torch.bfloat16, Precision.FP32: torch.float32}[precision]
+
+
+@dataclass
+class Member:
+    """A loaded member: tokenizer, placed model and its canonical-tag projection."""
+
+    source: MemberSource
+    tokenizer: Any
+    model: Any
+    device: str
+    dtype: Any
+    projection: Any  # torch tensor [num_labels, len(TAGS)] on the device, fp32
+
+
+def _needs_prefix_space(tokenizer: Any) -> bool:
+    """Byte-level BPE (RoBERTa, GPT-2 style) needs a prefix space to tokenize pre-split words."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or backend.pre_tokenizer is None:
+        return False
+    state = json.loads(backend.pre_tokenizer.__getstate__())
+    return "ByteLevel" in json.dumps(state)
+
+
+def load_tokenizer(path: str) -> Any:
+    """A fast tokenizer, read as data only; byte-level BPE ones get ``add_prefix_space=True``."""
+    from transformers import AutoTokenizer
+
+    local = not is_hub_id(path)
+    tok = AutoTokenizer.from_pretrained(path, use_fast=True, trust_remote_code=False, local_files_only=local)
+    if not getattr(tok, "is_fast", False):
+        raise ModelSourceError(f"{path}: no fast tokenizer (tokenizer.json) found; word offsets need one")
+    if _needs_prefix_space(tok):
+        tok = AutoTokenizer.from_pretrained(
+            path, use_fast=True, trust_remote_code=False, local_files_only=local, add_prefix_space=True
+        )
+    return tok
+
+
+def load_member(source: MemberSource, device: str, dtype: Any, allow_pickle: bool = False) -> Member:
+    """Load tokenizer and model and place the model on ``device`` with Accelerate (``device_map``)."""
+    import torch
+    from transformers import AutoModelForTokenClassification
+
+    local = not is_hub_id(source.path)
+    tokenizer = load_tokenizer(source.path)
+    model = AutoModelForTokenClassification.from_pretrained(
+        source.path,
+        dtype=dtype,
+        device_map={"": device},  # placed by Accelerate's big-model dispatch
+        trust_remote_code=False,
+        use_safetensors=not allow_pickle,
+        local_files_only=local,
+        attn_implementation="sdpa",
+    )
+    model.eval()
+    proj = torch.from_numpy(source.projection).to(device=device, dtype=torch.float32)
+    log.info("member %s loaded on %s (%s)", source.name, device, str(dtype).replace("torch.", ""))
+    return Member(source, tokenizer, model, device, dtype, proj)
