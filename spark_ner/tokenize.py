@@ -163,8 +163,8 @@ class WordTokenizer:
         word_name = np.repeat(np.arange(n_names), np.diff(split.bounds))
         word_pos = cum[:-1] - name_tok_start[word_name] if len(wlen) else np.zeros(0, np.int64)
         kept = np.clip(budget - word_pos, 0, wlen)  # sub-tokens of each word that fit
-        content_len = np.add.reduceat(kept, split.bounds[:-1]) if len(kept) else np.zeros(n_names, np.int64)
-        content_len = np.where(np.diff(split.bounds) > 0, content_len, 0)
+        kept_cum = np.concatenate([[0], np.cumsum(kept)])
+        content_len = kept_cum[split.bounds[1:]] - kept_cum[split.bounds[:-1]]
         # flat kept tokens, in order
         tot = int(kept.sum())
         rep = np.repeat(woff - np.concatenate([[0], np.cumsum(kept)[:-1]]), kept) if tot else np.zeros(0, np.int64)

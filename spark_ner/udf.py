@@ -1,0 +1,492 @@
+"""The Spark face of the ensemble: one iterator Pandas UDF, a ``df.transform`` helper and SQL.
+
+The UDF is built on the driver from a resolved :class:`~spark_ner.config.Config` and nothing
+heavier than pandas: torch and transformers are imported only inside the executor's Python
+worker, where the ensemble is loaded lazily, once per worker, through :class:`EnsembleCache`.
+
+Arrow batch size. Spark hands the UDF ``spark.sql.execution.arrow.maxRecordsPerBatch`` rows at a
+time (default 10,000); each Arrow batch becomes one ``Ensemble.label`` call, which de-duplicates
+and length-buckets it into ``ensemble.batch_size`` forward passes. Keep the Arrow batch a multiple
+of the forward batch and at least a few of them (:func:`recommended_arrow_batch_rows`: 8 x
+``batch_size``, at least 2,048), so the last, partly filled forward pass of every Arrow batch
+wastes little and length bucketing has rows to sort. Smaller than ``batch_size`` starves a GPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from pyspark.accumulators import AccumulatorParam
+from pyspark.sql.types import (
+    ArrayType,
+    DoubleType,
+    IntegerType,
+    StringType,
+    StructField,
+    StructType,
+)
+
+from spark_ner.config import Config, load_config
+from spark_ner.errors import InputColumnError, RowCountMismatchError
+
+if TYPE_CHECKING:
+    from pyspark.accumulators import Accumulator
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.udf import UserDefinedFunction
+
+    from spark_ner.ensemble import Ensemble
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ENTITY_STRUCT",
+    "NER_FIELDS",
+    "NER_STRUCT",
+    "EnsembleCache",
+    "WorkerStatsParam",
+    "check_string_column",
+    "ner_udf",
+    "recommended_arrow_batch_rows",
+    "register_sql",
+    "with_ner_labels",
+]
+
+#: One entity span; ``name[start:end] == text`` in the ORIGINAL input string.
+ENTITY_STRUCT = StructType(
+    [
+        StructField("text", StringType()),
+        StructField("label", StringType()),
+        StructField("start", IntegerType()),
+        StructField("end", IntegerType()),
+        StructField("score", DoubleType()),
+    ]
+)
+#: The contract's output struct (DESIGN.md "Output"); defined here and nowhere else.
+NER_STRUCT = StructType(
+    [
+        StructField("label", StringType()),
+        StructField("score", DoubleType()),
+        StructField("agreement", DoubleType()),
+        StructField("entities", ArrayType(ENTITY_STRUCT)),
+        StructField("model_version", StringType()),
+        StructField("error", StringType()),
+    ]
+)
+NER_FIELDS: tuple[str, ...] = tuple(f.name for f in NER_STRUCT.fields)
+
+ARROW_BATCH_KEY = "spark.sql.execution.arrow.maxRecordsPerBatch"
+WORKER_REUSE_KEY = "spark.python.worker.reuse"
+_STRING_DTYPES = ("object", "string", "str")
+
+
+def recommended_arrow_batch_rows(cfg: Config) -> int:
+    """8 forward batches per Arrow batch (at least 2,048 rows): little tail waste, room to sort."""
+    return max(8 * cfg.ensemble.batch_size, 2048)
+
+
+# ----------------------------------------------------------------------------- per-worker cache
+
+
+class EnsembleCache:
+    """Loaded ensembles of this Python worker, keyed by config fingerprint, member paths and device.
+
+    Modelled on ``pyspark.ml.model_cache.ModelCache``: tiny, explicit, class-level state. It only
+    saves work when Spark reuses Python workers (``spark.python.worker.reuse=true``, the default):
+    with reuse off every task starts a fresh worker with an empty cache and reloads the models.
+    Idle workers are killed after about a minute, which empties the cache too.
+
+    The key includes the GPU that Spark gave the task, because a reused worker may serve tasks of
+    different GPUs. A new device for a config already cached evicts the old copy first, so one
+    worker holds one copy per config, not one per GPU it ever saw.
+    """
+
+    _entries: OrderedDict[str, Ensemble] = OrderedDict()
+    _capacity: int = 2
+    _lock = threading.Lock()
+    loads: int = 0
+    load_seconds: float = 0.0
+
+    @staticmethod
+    def config_key(cfg: Config) -> str:
+        """Fingerprint (what changes labels) + paths and speed knobs (what changes the load)."""
+        paths = ",".join(f"{m.name}={m.path}" for m in cfg.models)
+        e = cfg.ensemble
+        knobs = f"{e.device}/{e.batch_size}/{e.num_threads}/{e.compile}"
+        return f"{cfg.fingerprint()}|{paths}|{knobs}"
+
+    @classmethod
+    def get(cls, cfg: Config, loader: Callable[[Config], Ensemble] | None = None) -> Ensemble:
+        """The worker's ensemble for ``cfg`` on the task's GPU (or CPU), loading it on a miss."""
+        from spark_ner.models import task_gpu_index
+
+        base = cls.config_key(cfg)
+        gpu = task_gpu_index()
+        key = f"{base}|gpu={gpu}"
+        with cls._lock:
+            hit = cls._entries.get(key)
+            if hit is not None:
+                cls._entries.move_to_end(key)
+                return hit
+            for stale in [k for k in cls._entries if k.startswith(f"{base}|")]:
+                log.info("evicting this worker's ensemble copy for another device (GPU %s)", gpu)
+                del cls._entries[stale]
+                _free_cuda()
+            if loader is None:
+                from spark_ner.ensemble import load_ensemble as loader
+            t0 = time.perf_counter()
+            ens = loader(cfg)
+            cls.load_seconds += time.perf_counter() - t0
+            cls.loads += 1
+            cls._entries[key] = ens
+            while len(cls._entries) > cls._capacity:
+                cls._entries.popitem(last=False)
+                _free_cuda()
+            log.info(
+                "worker %d loaded ensemble %s on %s in %.1fs",
+                os.getpid(),
+                ens.model_version,
+                getattr(ens, "device", "?"),
+                time.perf_counter() - t0,
+            )
+            return ens
+
+    @classmethod
+    def clear(cls) -> None:
+        """Drop every cached ensemble (tests; or to free GPU memory in a long-lived worker)."""
+        with cls._lock:
+            cls._entries.clear()
+        _free_cuda()
+
+
+def _free_cuda() -> None:
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+# ----------------------------------------------------------------------------- side channel
+
+
+class WorkerStatsParam(AccumulatorParam):  # type: ignore[type-arg]
+    """Merges per-worker records ``{"host:pid": {...}}`` sent back by tasks (no names, numbers).
+
+    Counters add up, peaks take the max, descriptive fields keep the latest value. The label job
+    passes an accumulator of this type to :func:`ner_udf` to build its per-executor summary.
+    """
+
+    _SUM = ("rows", "batches", "busy_s", "loads", "load_s", "util_sum", "util_n", "tasks")
+    _MAX = ("util_max", "mem_used_mb_max", "torch_max_alloc_mb")
+
+    def zero(self, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {}
+
+    def addInPlace(  # noqa: N802 (pyspark's name)
+        self, acc: dict[str, dict[str, Any]], other: dict[str, dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        for key, rec in other.items():
+            cur = acc.setdefault(key, {})
+            for k, v in rec.items():
+                if k in self._SUM:
+                    cur[k] = cur.get(k, 0) + v
+                elif k in self._MAX:
+                    cur[k] = v if cur.get(k) is None else max(cur[k], v if v is not None else cur[k])
+                elif v is not None or k not in cur:
+                    cur[k] = v
+        return acc
+
+
+class _GpuSampler:
+    """Samples one GPU's utilisation and memory with NVML every ``interval`` s while a worker runs.
+
+    Started on the first CUDA load of a worker; a daemon thread, so it never keeps a worker alive.
+    Where ``nvidia-ml-py`` is missing the fields stay null.
+    """
+
+    def __init__(self, device: str, interval: float = 0.5) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self.util_sum = 0.0
+        self.util_n = 0
+        self.util_max: float | None = None
+        self.mem_max: float | None = None
+        self.mem_total: float | None = None
+        self.name: str | None = None
+        self._handle: Any = None
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._nvml = pynvml
+            self._handle = self._handle_for(device)
+            self.name = str(pynvml.nvmlDeviceGetName(self._handle))
+            self.mem_total = pynvml.nvmlDeviceGetMemoryInfo(self._handle).total / 2**20
+        except Exception as exc:  # no NVML, no driver, or no such device: report nulls
+            log.info("GPU sampling unavailable (%s); GPU fields will be null", type(exc).__name__)
+            self._handle = None
+            return
+        threading.Thread(target=self._run, name="spark-ner-gpu-sampler", daemon=True).start()
+
+    def _handle_for(self, device: str) -> Any:
+        """NVML counts physical GPUs; torch's ``cuda:N`` counts those in CUDA_VISIBLE_DEVICES."""
+        idx = int(device.split(":")[1]) if ":" in device else 0
+        visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v]
+        if visible and idx < len(visible):
+            ident = visible[idx]
+            if ident.isdigit():
+                return self._nvml.nvmlDeviceGetHandleByIndex(int(ident))
+            return self._nvml.nvmlDeviceGetHandleByUUID(ident)
+        return self._nvml.nvmlDeviceGetHandleByIndex(idx)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                util = float(self._nvml.nvmlDeviceGetUtilizationRates(self._handle).gpu)
+                mem = self._nvml.nvmlDeviceGetMemoryInfo(self._handle).used / 2**20
+            except Exception:  # the driver went away: stop sampling, keep what we have
+                return
+            with self._lock:
+                self.util_sum += util
+                self.util_n += 1
+                self.util_max = util if self.util_max is None else max(self.util_max, util)
+                self.mem_max = mem if self.mem_max is None else max(self.mem_max, mem)
+            time.sleep(self.interval)
+
+    def drain(self) -> dict[str, Any]:
+        """Samples since the last drain (sums/counts) plus the peaks so far."""
+        with self._lock:
+            out = {
+                "util_sum": self.util_sum,
+                "util_n": self.util_n,
+                "util_max": self.util_max,
+                "mem_used_mb_max": self.mem_max,
+            }
+            self.util_sum, self.util_n = 0.0, 0
+        return out
+
+
+class _WorkerReport:
+    """What this worker has not yet reported: loads since the last report, the GPU sampler."""
+
+    reported_loads = 0
+    reported_load_s = 0.0
+    sampler: _GpuSampler | None = None
+
+    @classmethod
+    def record(cls, ens: Ensemble, rows: int, batches: int, busy_s: float) -> dict[str, Any]:
+        device = str(getattr(ens, "device", "cpu"))
+        rec: dict[str, Any] = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "executor_pid": _executor_pid(),
+            "device": device,
+            "model_version": ens.model_version,
+            "rows": rows,
+            "batches": batches,
+            "busy_s": busy_s,
+            "tasks": 1,
+            "loads": EnsembleCache.loads - cls.reported_loads,
+            "load_s": EnsembleCache.load_seconds - cls.reported_load_s,
+            "gpu_name": None,
+            "gpu_mem_total_mb": None,
+            "util_sum": 0.0,
+            "util_n": 0,
+            "util_max": None,
+            "mem_used_mb_max": None,
+            "torch_max_alloc_mb": None,
+        }
+        cls.reported_loads = EnsembleCache.loads
+        cls.reported_load_s = EnsembleCache.load_seconds
+        if device.startswith("cuda"):
+            if cls.sampler is None:
+                cls.sampler = _GpuSampler(device)
+            rec.update(cls.sampler.drain())
+            rec["gpu_name"] = cls.sampler.name
+            rec["gpu_mem_total_mb"] = cls.sampler.mem_total
+            import torch
+
+            rec["torch_max_alloc_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+        return rec
+
+    @classmethod
+    def start_sampling(cls, ens: Ensemble) -> None:
+        """Start sampling as soon as the ensemble sits on a GPU, so the first batch is seen."""
+        device = str(getattr(ens, "device", "cpu"))
+        if device.startswith("cuda") and cls.sampler is None:
+            cls.sampler = _GpuSampler(device)
+
+
+def _executor_pid() -> int | None:
+    """The executor JVM's pid (worker -> pyspark daemon -> JVM), Linux only; else null."""
+    try:
+        with open(f"/proc/{os.getppid()}/stat", encoding="ascii") as fh:
+            stat = fh.read()
+        return int(stat.rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+# ----------------------------------------------------------------------------- the UDF
+
+
+def _as_names(series: pd.Series) -> list[str | None]:
+    """Arrow gives str or None; anything else here means the column was not a string column."""
+    if str(series.dtype) not in _STRING_DTYPES:
+        raise InputColumnError(
+            f"the NER UDF expects a string column, got values of type {series.dtype}; "
+            "cast the column to string first"
+        )
+    return [v if isinstance(v, str) else None for v in series.tolist()]
+
+
+def _label_batches(
+    cfg: Config, batches: Iterator[pd.Series], stats: Accumulator[dict[str, Any]] | None
+) -> Iterator[pd.DataFrame]:
+    """Worker side: the cached ensemble labels each Arrow batch; one output row per input row."""
+    ens: Ensemble | None = None
+    rows = nbatches = 0
+    busy = 0.0
+    for series in batches:
+        if len(series) == 0:
+            yield pd.DataFrame({f: pd.Series([], dtype=object) for f in NER_FIELDS})
+            continue
+        names = _as_names(series)
+        if ens is None:
+            ens = EnsembleCache.get(cfg)
+            if stats is not None:
+                _WorkerReport.start_sampling(ens)
+        t0 = time.perf_counter()
+        out = ens.label(names)
+        busy += time.perf_counter() - t0
+        if len(out) != len(names):
+            raise RowCountMismatchError(
+                f"the ensemble returned {len(out)} rows for a batch of {len(names)}"
+            )
+        rows += len(names)
+        nbatches += 1
+        yield out.loc[:, list(NER_FIELDS)].reset_index(drop=True)
+    if stats is not None and ens is not None:
+        stats.add({f"{socket.gethostname()}:{os.getpid()}": _WorkerReport.record(ens, rows, nbatches, busy)})
+
+
+def _check_session(cfg: Config) -> None:
+    """Driver-side advice from the active session's settings (worker reuse, Arrow batch size)."""
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    if spark is None:
+        return
+    try:
+        conf = spark.sparkContext.getConf()
+        reuse = conf.get(WORKER_REUSE_KEY, "true")
+    except Exception:  # Spark Connect has no SparkContext: nothing to check here
+        return
+    if str(reuse).lower() != "true":
+        log.warning(
+            "%s=%s: every task starts a new Python worker and reloads the ensemble; set it to true",
+            WORKER_REUSE_KEY,
+            reuse,
+        )
+    try:
+        arrow = int(spark.conf.get(ARROW_BATCH_KEY) or 10000)
+    except (ValueError, TypeError):
+        return
+    if arrow < cfg.ensemble.batch_size:
+        log.warning(
+            "%s=%d is smaller than ensemble.batch_size=%d: forward passes run part-empty; "
+            "recommended: %d",
+            ARROW_BATCH_KEY,
+            arrow,
+            cfg.ensemble.batch_size,
+            recommended_arrow_batch_rows(cfg),
+        )
+
+
+def ner_udf(
+    config: Config | None = None, *, stats: Accumulator[dict[str, Any]] | None = None
+) -> UserDefinedFunction:
+    """The iterator Pandas UDF ``string -> NER_STRUCT``; validates the members on the driver first.
+
+    ``config`` defaults to :func:`~spark_ner.config.load_config` (``$SPARK_NER_CONFIG`` or the
+    built-in defaults). ``stats``: an accumulator of :class:`WorkerStatsParam` to which each task
+    adds its worker's device, rows, load count and GPU samples (the label job's summary uses it).
+    """
+    from pyspark.sql.functions import pandas_udf
+
+    from spark_ner.models import validate_sources
+
+    cfg = config if config is not None else load_config()
+    validate_sources(cfg)
+    _check_session(cfg)
+
+    def ner(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
+        return _label_batches(cfg, batches, stats)
+
+    return pandas_udf(ner, returnType=NER_STRUCT)  # type: ignore[call-overload,no-any-return]
+
+
+def check_string_column(df: DataFrame, col: str) -> None:
+    """Fail on the driver, naming the column: missing (listing those that exist) or not a string."""
+    fields = {f.name: f for f in df.schema.fields}
+    if col not in fields:
+        raise InputColumnError(
+            f"column {col!r} not found; existing columns: {', '.join(df.columns) or '(none)'}"
+        )
+    dtype = fields[col].dataType
+    if not isinstance(dtype, StringType):
+        raise InputColumnError(
+            f"column {col!r} has type {dtype.simpleString()}, expected string; "
+            f"cast it first, e.g. df.withColumn({col!r}, df[{col!r}].cast('string'))"
+        )
+
+
+def with_ner_labels(
+    col: str,
+    config: Config | None = None,
+    prefix: str = "ner_",
+    *,
+    stats: Accumulator[dict[str, Any]] | None = None,
+) -> Callable[[DataFrame], DataFrame]:
+    """``df.transform(with_ner_labels("name", cfg))``: every column plus ``{prefix}label`` etc.
+
+    Existing columns with those names are replaced (re-labelling a labelled table), with a warning.
+    """
+    udf = ner_udf(config, stats=stats)
+
+    def transform(df: DataFrame) -> DataFrame:
+        from pyspark.sql import functions as F
+
+        check_string_column(df, col)
+        outputs = [f"{prefix}{f}" for f in NER_FIELDS]
+        replaced = [c for c in df.columns if c in outputs]
+        if replaced:
+            log.warning("replacing existing columns %s with new labels", ", ".join(replaced))
+        tmp = "__spark_ner_struct"
+        keep = [F.col(f"`{c}`") for c in df.columns if c not in outputs]
+        labelled = df.withColumn(tmp, udf(F.col(f"`{col}`")))
+        return labelled.select(
+            *keep, *[F.col(f"{tmp}.{f}").alias(f"{prefix}{f}") for f in NER_FIELDS]
+        )
+
+    return transform
+
+
+def register_sql(
+    spark: SparkSession, name: str = "ner_label", config: Config | None = None
+) -> UserDefinedFunction:
+    """Register the UDF for SQL: ``SELECT ner_label(name).label FROM customers``.
+
+    All fields: ``SELECT n.* FROM (SELECT ner_label(name) AS n FROM customers)`` (Spark's parser
+    rejects ``ner_label(name).*``).
+    """
+    udf = ner_udf(config)
+    return spark.udf.register(name, udf)

@@ -1,0 +1,80 @@
+"""BIO decoding with repair, spans and the name-level label, on hand-made probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spark_ner.config import TAGS, Strategy
+from spark_ner.decode import decode, entity_records, label_names
+from spark_ner.ensemble import combine
+from spark_ner.tokenize import split_words
+
+
+def onehot(*tags: str, p: float = 0.9) -> np.ndarray:
+    out = np.full((len(tags), len(TAGS)), (1 - p) / (len(TAGS) - 1), dtype=np.float32)
+    for i, t in enumerate(tags):
+        out[i, TAGS.index(t)] = p
+    return out
+
+
+def run(names: list[str], tags: list[str]) -> tuple[list[str], list[list[dict[str, object]]]]:
+    split = split_words(names, 32, case_restore=False)
+    probs = onehot(*tags)
+    dec = decode(probs, np.ones(len(tags), bool), split.bounds, split.starts, split.ends)
+    return list(label_names(dec.label)), entity_records(dec, names)
+
+
+def test_person_span_and_label() -> None:
+    labels, ents = run(["Mr John Smith"], ["O", "B-PER", "I-PER"])
+    assert labels == ["PERSON"]
+    assert [(e["text"], e["label"], e["start"], e["end"]) for e in ents[0]] == [("John Smith", "PER", 3, 13)]
+
+
+def test_i_without_b_opens_an_entity() -> None:
+    labels, ents = run(["Acme Corp"], ["I-ORG", "I-ORG"])
+    assert labels == ["ORGANIZATION"] and [e["text"] for e in ents[0]] == ["Acme Corp"]
+    _, ents = run(["John Acme"], ["B-PER", "I-ORG"])  # type change opens a new entity
+    assert [(e["text"], e["label"]) for e in ents[0]] == [("John", "PER"), ("Acme", "ORG")]
+
+
+def test_b_after_b_splits_households() -> None:
+    _, ents = run(["John & Mary Smith"], ["B-PER", "O", "B-PER", "I-PER"])
+    assert [e["text"] for e in ents[0]] == ["John", "Mary Smith"]
+    _, ents = run(["John Mary"], ["B-PER", "B-PER"])
+    assert [e["text"] for e in ents[0]] == ["John", "Mary"]
+
+
+def test_label_is_the_type_covering_most_characters() -> None:
+    labels, _ = run(["Bob at Santander Consumer Bank"], ["B-PER", "O", "B-ORG", "I-ORG", "I-ORG"])
+    assert labels == ["ORGANIZATION"]
+
+
+def test_none_and_empty_names() -> None:
+    labels, ents = run(["n/a", ""], ["O", "O", "O"])
+    assert labels == ["NONE", "NONE"] and ents == [[], []]
+    split = split_words(["", "x"], 32)
+    dec = decode(onehot("O"), np.ones(1, bool), split.bounds, split.starts, split.ends)
+    assert dec.score[0] == 1.0  # no words: certain there is no entity
+
+
+def test_invalid_words_are_outside() -> None:
+    split = split_words(["John Smith"], 32)
+    dec = decode(onehot("B-PER", "I-PER"), np.array([True, False]), split.bounds, split.starts, split.ends)
+    assert dec.ent_end.tolist() == [4]
+
+
+def test_strategies() -> None:
+    a = onehot("B-PER", p=0.6)
+    b = onehot("B-ORG", p=0.9)
+    valid = [np.ones(1, bool), np.ones(1, bool)]
+    mean, _ = combine([a, b], valid, [1.0, 1.0], Strategy.MEAN)
+    assert TAGS[int(mean.argmax())] == "B-ORG"
+    weighted, _ = combine([a, b], valid, [5.0, 1.0], Strategy.MEAN)
+    assert TAGS[int(weighted.argmax())] == "B-PER"
+    mx, _ = combine([a, b], valid, [1.0, 1.0], Strategy.MAX)
+    assert TAGS[int(mx.argmax())] == "B-ORG" and np.isclose(mx.sum(), 1.0)
+    vote, _ = combine([a, b, a], valid + [np.ones(1, bool)], [1.0, 1.0, 1.0], Strategy.VOTE)
+    assert np.isclose(vote[0, TAGS.index("B-PER")], 2 / 3)
+    # a member that lost the word (truncation) does not vote on it
+    masked, any_valid = combine([a, b], [np.ones(1, bool), np.zeros(1, bool)], [1.0, 1.0], Strategy.MEAN)
+    assert np.allclose(masked, a) and any_valid.tolist() == [True]

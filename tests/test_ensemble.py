@@ -1,0 +1,156 @@
+"""The in-process ensemble against DESIGN.md's output contract, on a tiny BERT + RoBERTa pair."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spark_ner.config import NAME_LABELS, load_config
+from spark_ner.ensemble import OUTPUT_COLUMNS, load_ensemble
+
+from conftest import SAMPLE_NAMES
+
+HOSTILE = [
+    None,
+    "",
+    "   ",
+    "\t\n",
+    "x" * 3000,
+    "Ω" * 3000,
+    "😀" * 50,
+    "👨‍👩‍👧‍👦 family",
+    "株式会社トヨタ自動車",
+    "شركة أرامكو السعودية",
+    "שלום עליכם",
+    "a\x00b\x07c\x1b[31m",
+    "line1\nline2\r\nline3",
+    "e\u0301\u0301\u0301",
+    "<script>alert(1)</script>",
+    "'; DROP TABLE customers; --",
+    '{"name": "x"}',
+    "john.smith@example.com",
+    "+34 600 000 000",
+    "1234567890",
+    "\u200b\u200d\ufeff",
+    "\U0010ffff",
+]
+
+
+def check_contract(names: list[object], out: pd.DataFrame) -> None:
+    assert list(out.columns[: len(OUTPUT_COLUMNS)]) == list(OUTPUT_COLUMNS)
+    assert len(out) == len(names)
+    for name, row in zip(names, out.itertuples(index=False), strict=True):
+        if name is None:
+            assert row.label is None and row.error is None
+            continue
+        assert row.error is None
+        assert row.label in NAME_LABELS
+        assert 0.0 <= row.score <= 1.0 + 1e-6 and 0.0 <= row.agreement <= 1.0 + 1e-6
+        assert isinstance(name, str)
+        for ent in row.entities:
+            assert name[ent["start"] : ent["end"]] == ent["text"]
+            assert ent["label"] in ("PER", "ORG", "LOC", "MISC")
+            assert 0.0 <= ent["score"] <= 1.0 + 1e-6
+        if not name.strip():
+            assert row.label == "NONE" and row.entities == []
+        if row.label != "NONE":
+            assert row.entities
+
+
+def test_contract_on_hostile_input(tiny_ensemble) -> None:  # type: ignore[no-untyped-def]
+    names = SAMPLE_NAMES + HOSTILE
+    out = tiny_ensemble.label(names)
+    check_contract(names, out)
+    assert out.model_version.nunique() == 1 and out.model_version[0].startswith("bert+roberta@")
+
+
+def test_deterministic_and_independent_of_order(tiny_ensemble) -> None:  # type: ignore[no-untyped-def]
+    names = SAMPLE_NAMES + HOSTILE
+    first = tiny_ensemble.label(names)
+    again = tiny_ensemble.label(names)
+    pd.testing.assert_frame_equal(first, again)
+    order = list(range(len(names)))
+    random.Random(7).shuffle(order)
+    shuffled = tiny_ensemble.label([names[i] for i in order])
+    back = shuffled.iloc[np.argsort(order)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(first, back, check_exact=False, rtol=1e-5)
+
+
+def test_batch_size_does_not_change_labels(tiny_config, tiny_ensemble) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    small = load_ensemble(replace(tiny_config, ensemble=replace(tiny_config.ensemble, batch_size=1)))
+    names = SAMPLE_NAMES * 2
+    a, b = tiny_ensemble.label(names), small.label(names)
+    assert a.label.tolist() == b.label.tolist()
+    np.testing.assert_allclose(a.score, b.score, rtol=1e-4)
+
+
+def test_duplicates_are_scored_once(tiny_ensemble) -> None:  # type: ignore[no-untyped-def]
+    before = tiny_ensemble.stats.names_scored
+    out = tiny_ensemble.label(["John Smith"] * 50 + ["Acme Corp"] * 50 + [None] * 3)
+    assert tiny_ensemble.stats.names_scored - before == 2
+    assert out.label[:50].nunique() == 1 and out.label[50:100].nunique() == 1
+    assert out.label[100:].isna().all()
+
+
+def test_all_caps_scored_as_title_case_with_original_spans(tiny_ensemble) -> None:  # type: ignore[no-untyped-def]
+    out = tiny_ensemble.label(["JOHN SMITH", "John Smith"])
+    # case restoration: the models see "John Smith" either way, so the labels are identical...
+    assert out.label[0] == out.label[1]
+    assert out.score[0] == pytest.approx(out.score[1])
+    # ...while the spans still point into the ALL-CAPS original
+    for ent in out.entities[0]:
+        assert "JOHN SMITH"[ent["start"] : ent["end"]] == ent["text"] and ent["text"].isupper()
+
+
+def test_wrong_types_get_an_error_not_an_exception(tiny_ensemble) -> None:  # type: ignore[no-untyped-def]
+    out = tiny_ensemble.label(["John", 5, float("nan"), b"bytes"])
+    assert out.error[1] == "expected a string, got int" and out.label[1] is None
+    assert out.error[2] is None and out.label[2] is None  # NaN is a pandas null
+    assert "bytes" in out.error[3]
+    assert out.error[0] is None
+
+
+def test_over_long_names_are_scored_on_their_first_tokens(tiny_ensemble) -> None:  # type: ignore[no-untyped-def]
+    long = "John Smith " + "filler " * 5000
+    out = tiny_ensemble.label([long])
+    assert out.error[0] is None and out.label[0] in NAME_LABELS
+    assert all(e["end"] <= len("John Smith ") + 7 * 30 for e in out.entities[0])  # <= 32 words
+
+
+def test_members_columns_and_agreement(tiny_ensemble) -> None:  # type: ignore[no-untyped-def]
+    out = tiny_ensemble.label(SAMPLE_NAMES, members=True)
+    cols = ["member_label__bert", "member_label__roberta"]
+    assert set(cols) <= set(out.columns)
+    expected = (out[cols].eq(out.label, axis=0)).mean(axis=1)
+    np.testing.assert_allclose(out.agreement, expected)
+
+
+@pytest.mark.parametrize("strategy", ["mean", "max", "vote"])
+@pytest.mark.parametrize("aggregation", ["first", "average", "max"])
+def test_every_strategy_and_aggregation_meets_the_contract(tiny_config_path, strategy, aggregation) -> None:  # type: ignore[no-untyped-def]
+    cfg = load_config(tiny_config_path, {"ensemble.strategy": strategy, "ensemble.aggregation": aggregation})
+    names = SAMPLE_NAMES + HOSTILE
+    check_contract(names, load_ensemble(cfg).label(names))
+
+
+def test_weights_and_strategy_change_the_model_version(tiny_config_path, tiny_ensemble) -> None:  # type: ignore[no-untyped-def]
+    other = load_ensemble(load_config(tiny_config_path, {"models.roberta.weight": 3.0}))
+    assert other.model_version != tiny_ensemble.model_version
+    same = load_ensemble(load_config(tiny_config_path, {"ensemble.batch_size": 3}))
+    assert same.model_version == tiny_ensemble.model_version
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.none(), st.text(max_size=60)), max_size=12))
+def test_property_every_row_once_in_order_with_valid_spans(tiny_ensemble, names) -> None:  # type: ignore[no-untyped-def]
+    out = tiny_ensemble.label(names)
+    check_contract(names, out)
+    single = [tiny_ensemble.label([n]).label[0] for n in names]
+    assert out.label.tolist() == single
