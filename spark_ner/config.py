@@ -104,12 +104,9 @@ class Config:
         """The resolved configuration as plain TOML-able data (saved beside trained weights)."""
         out = asdict(self)
         out["models"] = [
-            {k: (dict(v) if k == "label_map" else v) for k, v in m.items() if v is not None}
-            for m in out["models"]
+            {k: (dict(v) if k == "label_map" else v) for k, v in m.items() if v is not None} for m in out["models"]
         ]
-        out["ensemble"] = {
-            k: (v.value if isinstance(v, StrEnum) else v) for k, v in out["ensemble"].items()
-        }
+        out["ensemble"] = {k: (v.value if isinstance(v, StrEnum) else v) for k, v in out["ensemble"].items()}
         return out
 
     def fingerprint(self) -> str:
@@ -152,8 +149,7 @@ def _type_name(value: Any) -> str:
 
 def _unknown(where: str, key: str, allowed: set[str] | tuple[str, ...]) -> ConfigError:
     return ConfigError(
-        f"unknown key {where}{key!r}; allowed keys: {', '.join(sorted(allowed))}. "
-        "Fix the spelling or remove it."
+        f"unknown key {where}{key!r}; allowed keys: {', '.join(sorted(allowed))}. Fix the spelling or remove it."
     )
 
 
@@ -170,9 +166,7 @@ def _parse_ensemble(raw: Any) -> EnsembleConfig:
             enum = _ENUMS[key]
             choices = [e.value for e in enum]
             if not isinstance(value, str) or value not in choices:
-                raise ConfigError(
-                    f"{where} = {value!r} is not allowed; choose one of: {', '.join(choices)}"
-                )
+                raise ConfigError(f"{where} = {value!r} is not allowed; choose one of: {', '.join(choices)}")
             kwargs[key] = enum(value)
         elif key in _INT_RANGES:
             lo, hi = _INT_RANGES[key]
@@ -183,9 +177,7 @@ def _parse_ensemble(raw: Any) -> EnsembleConfig:
             kwargs[key] = value
         elif key in _BOOLS:
             if not isinstance(value, bool):
-                raise ConfigError(
-                    f"{where} must be true or false, got {_type_name(value)} {value!r}"
-                )
+                raise ConfigError(f"{where} must be true or false, got {_type_name(value)} {value!r}")
             kwargs[key] = value
     return EnsembleConfig(**kwargs)
 
@@ -208,9 +200,7 @@ def _parse_model(raw: Any, index: int, base_dir: Path, model_dir: str) -> ModelC
         raise ConfigError(f"{where}.weight must be a number > 0, got {weight!r}")
     sha = raw.get("sha256")
     if sha is not None and (not isinstance(sha, str) or not _SHA_RE.match(sha.lower())):
-        raise ConfigError(
-            f"{where}.sha256 must be 64 hex digits (sha256 of the weights file), got {sha!r}"
-        )
+        raise ConfigError(f"{where}.sha256 must be 64 hex digits (sha256 of the weights file), got {sha!r}")
     allow_pickle = raw.get("allow_pickle", False)
     if not isinstance(allow_pickle, bool):
         raise ConfigError(f"{where}.allow_pickle must be true or false, got {allow_pickle!r}")
@@ -220,8 +210,7 @@ def _parse_model(raw: Any, index: int, base_dir: Path, model_dir: str) -> ModelC
     for src, dst in label_map.items():
         if dst not in _LABEL_TARGETS:
             raise ConfigError(
-                f"{where}.label_map.{src} = {dst!r} is not allowed; "
-                f"choose one of: {', '.join(_LABEL_TARGETS)}"
+                f"{where}.label_map.{src} = {dst!r} is not allowed; choose one of: {', '.join(_LABEL_TARGETS)}"
             )
     return ModelConfig(
         name=name,
@@ -244,9 +233,7 @@ def parse_config(
     Member paths are resolved here, once: ``./x`` and ``../x`` against ``base_dir`` (the config
     file's folder), bare names under the model dir, ``/x`` and ``~/x`` as given; others are hub ids.
     """
-    resolved_dir = str(
-        Path(model_dir or os.environ.get(ENV_MODEL_DIR) or DEFAULT_MODEL_DIR).expanduser()
-    )
+    resolved_dir = str(Path(model_dir or os.environ.get(ENV_MODEL_DIR) or DEFAULT_MODEL_DIR).expanduser())
     for key in raw:
         if key not in _TOP_KEYS:
             raise _unknown("", key, _TOP_KEYS)
@@ -280,15 +267,11 @@ def _apply_override(data: dict[str, Any], dotted: str, value: Any) -> None:
         models = data.get("models") or []
         selector = parts[1]
         matches = [
-            m
-            for i, m in enumerate(models)
-            if str(i) == selector or (isinstance(m, dict) and m.get("name") == selector)
+            m for i, m in enumerate(models) if str(i) == selector or (isinstance(m, dict) and m.get("name") == selector)
         ]
         if not matches:
             known = ", ".join(str(m.get("name")) for m in models if isinstance(m, dict))
-            raise ConfigError(
-                f"override {dotted!r}: no member named {selector!r}; members: {known}"
-            )
+            raise ConfigError(f"override {dotted!r}: no member named {selector!r}; members: {known}")
         target = matches[0]
         parts = parts[2:]
     else:
@@ -315,9 +298,7 @@ def load_config(
     chosen = path if path is not None else os.environ.get(ENV_CONFIG) or DEFAULT_CONFIG_PATH
     cfg_path = Path(chosen).expanduser()
     if not cfg_path.is_file():
-        raise ConfigError(
-            f"config file {str(cfg_path)!r} does not exist; pass an existing .toml file"
-        )
+        raise ConfigError(f"config file {str(cfg_path)!r} does not exist; pass an existing .toml file")
     try:
         data = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -326,9 +307,7 @@ def load_config(
     for key, value in (overrides or {}).items():
         _apply_override(data, key, _coerce(value) if isinstance(value, str) else value)
     md = str(model_dir) if model_dir is not None else None
-    return parse_config(
-        data, source=str(cfg_path.resolve()), model_dir=md, base_dir=cfg_path.resolve().parent
-    )
+    return parse_config(data, source=str(cfg_path.resolve()), model_dir=md, base_dir=cfg_path.resolve().parent)
 
 
 def is_hub_id(path: str) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,16 @@ class Prediction:
     probs: np.ndarray
     valid: np.ndarray
     row_error: list[str | None]  # per distinct name: why it could not be scored, or None
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A launched batch: its rows, the words it scores and the (maybe in-flight) probabilities."""
+
+    rows: np.ndarray
+    widx: np.ndarray
+    ntok: np.ndarray
+    tensor: Any
 
 
 @dataclass
@@ -90,92 +101,117 @@ class Ensemble:
         self.weights = [m.source.weight for m in members]
         self.tokenizers = [WordTokenizer(m.tokenizer, cfg.ensemble.max_length) for m in members]
         self.stats = Stats()
+        # GPUs want shapes in multiples of 8 (tensor cores); CPUs only pay for the padding
+        self.pad_multiple = 8 if self.device.startswith("cuda") else 1
 
     @property
     def device(self) -> str:
         return self.members[0].device
 
     # ------------------------------------------------------------------ forward
-    def _forward(self, member: Member, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Canonical tag probabilities [b, T, 9], fp32 (softmax and projection outside fp16)."""
+    def _launch(self, member: Member, enc: Encoded, rows: np.ndarray, pad_id: int, bounds: np.ndarray) -> _Pending:
+        """Start the forward pass of ``rows``; on CUDA it runs asynchronously until collected.
+
+        Only the positions that decoding needs leave the device (each word's first sub-token, or
+        all of its sub-tokens for average/max), in fp32: softmax and projection never run in fp16.
+        """
         import torch
 
-        cuda = member.device.startswith("cuda")
-        t_ids = torch.from_numpy(ids)
-        t_mask = torch.from_numpy(mask)
-        if cuda:
-            t_ids = t_ids.pin_memory().to(member.device, non_blocking=True)
-            t_mask = t_mask.pin_memory().to(member.device, non_blocking=True)
-        with torch.inference_mode():
-            logits = member.model(input_ids=t_ids, attention_mask=t_mask).logits
-            probs = torch.softmax(logits.float(), dim=-1) @ member.projection
-        return probs.cpu().numpy()
-
-    def _score_rows(
-        self,
-        member: Member,
-        enc: Encoded,
-        rows: np.ndarray,
-        pad_id: int,
-        errors: list[str | None],
-        out: tuple[np.ndarray, np.ndarray, np.ndarray],
-    ) -> np.ndarray | None:
-        """Forward ``rows``; on CUDA OOM split in halves down to one row, marking rows that fail."""
-        import torch
-
-        ids, mask = batch_arrays(enc, rows, pad_id)
-        try:
-            return self._forward(member, ids, mask)
-        except torch.cuda.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            if len(rows) == 1:
-                errors[int(rows[0])] = f"CUDA out of memory scoring one row of {int(enc.lengths[rows[0]])} tokens"
-                return None
-            log.warning("CUDA out of memory on a batch of %d rows; retrying in halves", len(rows))
-            half = len(rows) // 2
-            for part in (rows[:half], rows[half:]):
-                self._gather(member, enc, part, pad_id, errors, out)
-            return None
-
-    def _gather(
-        self,
-        member: Member,
-        enc: Encoded,
-        rows: np.ndarray,
-        pad_id: int,
-        errors: list[str | None],
-        out: tuple[np.ndarray, np.ndarray, np.ndarray],
-    ) -> None:
-        """Score ``rows`` and write their words' probabilities into ``out`` (probs, valid, bounds)."""
-        probs_out, valid_out, bounds = out
-        p = self._score_rows(member, enc, rows, pad_id, errors, out)
-        if p is None:
-            return
         counts = bounds[rows + 1] - bounds[rows]
         total = int(counts.sum())
-        if total == 0:
-            return
         brow = np.repeat(np.arange(len(rows)), counts)
         widx = np.repeat(bounds[rows] - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(total)
         first = enc.word_first[widx]
         ok = first >= 0
         widx, brow, first = widx[ok], brow[ok], first[ok]
-        if len(widx) == 0:
+        ntok = enc.word_ntok[widx]
+        if self.cfg.ensemble.aggregation == Aggregation.FIRST:
+            tok_row, tok_pos = brow, first
+        else:
+            seg = np.concatenate([[0], np.cumsum(ntok)[:-1]]).astype(np.int64)
+            tok_row = np.repeat(brow, ntok)
+            tok_pos = np.repeat(first - seg, ntok) + np.arange(int(ntok.sum()))
+        ids, mask = batch_arrays(enc, rows, pad_id, self.pad_multiple)
+        cuda = member.device.startswith("cuda")
+        t_ids, t_mask = torch.from_numpy(ids), torch.from_numpy(mask)
+        t_row, t_pos = torch.from_numpy(tok_row), torch.from_numpy(tok_pos)
+        if cuda:
+            t_ids, t_mask, t_row, t_pos = (
+                t.pin_memory().to(member.device, non_blocking=True) for t in (t_ids, t_mask, t_row, t_pos)
+            )
+        with torch.inference_mode():
+            logits = member.model(input_ids=t_ids, attention_mask=t_mask).logits
+            picked = torch.softmax(logits[t_row, t_pos].float(), dim=-1) @ member.projection
+            if cuda:
+                host = torch.empty(picked.shape, dtype=picked.dtype, pin_memory=True)
+                host.copy_(picked, non_blocking=True)
+                picked = host
+        return _Pending(rows, widx, ntok, picked)
+
+    def _collect(self, pending: _Pending, out: tuple[np.ndarray, np.ndarray]) -> None:
+        """Wait for a launched batch and write its words' probabilities into ``out``."""
+        import torch
+
+        if pending.tensor.is_pinned():
+            torch.cuda.current_stream().synchronize()
+        tok = pending.tensor.numpy()
+        probs_out, valid_out = out
+        if len(pending.widx) == 0:
             return
         agg = self.cfg.ensemble.aggregation
         if agg == Aggregation.FIRST:
-            probs_out[widx] = p[brow, first]
+            probs_out[pending.widx] = tok
         else:
-            ntok = enc.word_ntok[widx]
-            seg = np.concatenate([[0], np.cumsum(ntok)[:-1]])
-            pos = np.repeat(first - seg, ntok) + np.arange(int(ntok.sum()))
-            tok = p[np.repeat(brow, ntok), pos]
+            seg = np.concatenate([[0], np.cumsum(pending.ntok)[:-1]])
             if agg == Aggregation.AVERAGE:
-                red = np.add.reduceat(tok, seg, axis=0) / ntok[:, None]
+                red = np.add.reduceat(tok, seg, axis=0) / pending.ntok[:, None]
             else:
                 red = np.maximum.reduceat(tok, seg, axis=0)
-            probs_out[widx] = red / red.sum(axis=1, keepdims=True)
-        valid_out[widx] = True
+            probs_out[pending.widx] = red / red.sum(axis=1, keepdims=True)
+        valid_out[pending.widx] = True
+
+    def _score(
+        self,
+        member: Member,
+        enc: Encoded,
+        batches: list[np.ndarray],
+        pad_id: int,
+        bounds: np.ndarray,
+        errors: list[str | None],
+        out: tuple[np.ndarray, np.ndarray],
+    ) -> None:
+        """Score batches with one in flight (the next is prepared while the GPU runs this one).
+
+        On CUDA out-of-memory a batch is split in halves and retried, down to one row; a row that
+        still fails, or any batch that raises, gets ``error`` set and the call goes on.
+        """
+        import torch
+
+        inflight: deque[_Pending] = deque()
+        todo = deque(batches)
+        while todo or inflight:
+            if todo:
+                rows = todo.popleft()
+                try:
+                    inflight.append(self._launch(member, enc, rows, pad_id, bounds))
+                except torch.cuda.OutOfMemoryError:
+                    torch.cuda.empty_cache()
+                    if len(rows) == 1:
+                        n_tok = int(enc.lengths[rows[0]])
+                        errors[int(rows[0])] = f"CUDA out of memory scoring one row of {n_tok} tokens"
+                    else:
+                        log.warning("CUDA out of memory on a batch of %d rows; retrying in halves", len(rows))
+                        half = len(rows) // 2
+                        todo.extendleft([rows[half:], rows[:half]])
+                    continue
+                except Exception as exc:  # one bad batch must not fail the job: mark its rows
+                    log.exception("member %s failed on a batch of %d rows", member.source.name, len(rows))
+                    for r in rows.tolist():
+                        errors[r] = f"member {member.source.name} failed: {type(exc).__name__}"
+                    continue
+                if len(inflight) < 2 and todo:
+                    continue
+            self._collect(inflight.popleft(), out)
 
     def predict(self, names: list[str]) -> Prediction:
         """Pure scoring of distinct, non-null names: word probabilities per member and combined."""
@@ -190,13 +226,8 @@ class Ensemble:
         for member, wt, enc in zip(self.members, self.tokenizers, encs, strict=True):
             probs = np.zeros((len(split.words), len(TAGS)), dtype=np.float32)
             valid = np.zeros(len(split.words), dtype=bool)
-            for rows in length_batches(enc.lengths, ens.batch_size):
-                try:
-                    self._gather(member, enc, rows, wt.pad_id, errors, (probs, valid, split.bounds))
-                except Exception as exc:  # one bad batch must not fail the job: mark its rows
-                    log.exception("member %s failed on a batch of %d rows", member.source.name, len(rows))
-                    for r in rows.tolist():
-                        errors[r] = f"member {member.source.name} failed: {type(exc).__name__}"
+            batches = length_batches(enc.lengths, ens.batch_size)
+            self._score(member, enc, batches, wt.pad_id, split.bounds, errors, (probs, valid))
             member_probs.append(probs)
             member_valid.append(valid)
         t2 = time.perf_counter()
@@ -226,8 +257,7 @@ class Ensemble:
                 out_error[i] = f"expected a string, got {type(v).__name__}"
         str_idx = np.flatnonzero(is_str)
         if len(str_idx):
-            codes, uniq = pd.factorize(pd.Series([values[i] for i in str_idx], dtype=object))
-            distinct: list[str] = list(uniq)
+            codes, distinct = factorize([values[i] for i in str_idx])
             pred = self.predict(distinct)
             t0 = time.perf_counter()
             dec = decode(pred.probs, pred.valid, pred.split.bounds, pred.split.starts, pred.split.ends)
@@ -241,7 +271,7 @@ class Ensemble:
             agree /= sum(self.weights)
             u_err = np.asarray(pred.row_error, dtype=object)
             failed = np.fromiter((e is not None for e in pred.row_error), dtype=bool, count=len(distinct))
-            u_label = np.where(failed, None, u_label)
+            u_label[failed] = None
             u_ents: np.ndarray = np.empty(len(distinct), dtype=object)
             u_ents[:] = [None if f else e for e, f in zip(ents, failed.tolist(), strict=True)]
             out_label[str_idx] = u_label[codes]
@@ -265,6 +295,17 @@ class Ensemble:
             for name, col in member_cols.items():
                 frame[f"member_label__{name}"] = col
         return frame
+
+
+def factorize(values: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Codes and distinct values in first-seen order.
+
+    Not ``pandas.factorize``: its string hashing stops at NUL, so ``"a\\x00b"`` and ``"a\\x00c"``
+    would share one code and one label (found by the property test).
+    """
+    index: dict[str, int] = {}
+    codes = np.fromiter((index.setdefault(v, len(index)) for v in values), dtype=np.int64, count=len(values))
+    return codes, list(index)
 
 
 def configure_threads(cfg: Config) -> int:

@@ -132,9 +132,9 @@ def _weights_files(folder: Path, model: ModelConfig) -> list[Path]:
     if pickles and not model.allow_pickle:
         raise UnsafeWeightsError(
             f"member {model.name!r}: {folder} holds only pickle weights ({pickles[0].name}), which can run "
-            "code when loaded. Fix: convert once with `python -c \"from transformers import "
+            'code when loaded. Fix: convert once with `python -c "from transformers import '
             "AutoModelForTokenClassification as M; M.from_pretrained('DIR').save_pretrained('DIR', "
-            "safe_serialization=True)\"` in a trusted environment, or set allow_pickle = true for this member."
+            'safe_serialization=True)"` in a trusted environment, or set allow_pickle = true for this member.'
         )
     if pickles:
         return pickles

@@ -122,23 +122,22 @@ class WordTokenizer:
         self.pad_id = int(pad if pad is not None else 0)
         self._index: dict[str, int] = {}
         self._buf = np.zeros(0, dtype=np.int32)  # concatenated token ids of cached words
-        self._woff: list[int] = []
-        self._wlen: list[int] = []
+        self._woff = np.zeros(0, dtype=np.int64)  # per cache slot: offset into _buf
+        self._wlen = np.zeros(0, dtype=np.int64)  # per cache slot: number of tokens
 
     def _add(self, new_words: list[str]) -> None:
         if len(self._index) + len(new_words) > self.max_cache:
             self._index.clear()
             self._buf = np.zeros(0, dtype=np.int32)
-            self._woff, self._wlen = [], []
+            self._woff = self._wlen = np.zeros(0, dtype=np.int64)
         enc = self.tokenizer(new_words, add_special_tokens=False)["input_ids"]
-        base = len(self._buf)
-        lens = [len(x) for x in enc]
-        flat = np.fromiter((t for x in enc for t in x), dtype=np.int32, count=sum(lens))
-        offs = np.concatenate([[0], np.cumsum(lens[:-1])]).astype(np.int64) + base if lens else []
-        for w, o, n in zip(new_words, offs, lens, strict=True):
-            self._index[w] = len(self._woff)
-            self._woff.append(int(o))
-            self._wlen.append(n)
+        lens = np.fromiter((len(x) for x in enc), dtype=np.int64, count=len(enc))
+        flat = np.fromiter((t for x in enc for t in x), dtype=np.int32, count=int(lens.sum()))
+        offs = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64) + len(self._buf)
+        first_slot = len(self._woff)
+        self._index.update(zip(new_words, range(first_slot, first_slot + len(new_words)), strict=True))
+        self._woff = np.concatenate([self._woff, offs])
+        self._wlen = np.concatenate([self._wlen, lens])
         self._buf = np.concatenate([self._buf, flat])
 
     def word_ids(self, words: list[str]) -> np.ndarray:
@@ -153,8 +152,8 @@ class WordTokenizer:
     def encode(self, split: WordSplit) -> Encoded:
         """Token ids for every name of ``split``, truncated to ``max_length`` with specials."""
         slots = self.word_ids(split.words)
-        woff = np.asarray(self._woff, dtype=np.int64)[slots] if len(slots) else np.zeros(0, np.int64)
-        wlen = np.asarray(self._wlen, dtype=np.int64)[slots] if len(slots) else np.zeros(0, np.int64)
+        woff = self._woff[slots]
+        wlen = self._wlen[slots]
         n_names = len(split.bounds) - 1
         budget = self.max_length - len(self.prefix) - len(self.suffix)
         # position of each word's first token inside its name's content (before truncation)
@@ -175,7 +174,8 @@ class WordTokenizer:
         starts = offsets[:-1]
         for k, t in enumerate(self.prefix):
             ids[starts + k] = t
-        content_dst = np.repeat(starts + len(self.prefix) - np.concatenate([[0], np.cumsum(content_len)[:-1]]), content_len)
+        content_cum = np.concatenate([[0], np.cumsum(content_len)[:-1]])
+        content_dst = np.repeat(starts + len(self.prefix) - content_cum, content_len)
         ids[content_dst + np.arange(tot)] = content
         for k, t in enumerate(self.suffix):
             ids[starts + len(self.prefix) + content_len + k] = t
@@ -194,10 +194,10 @@ def length_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def batch_arrays(enc: Encoded, rows: np.ndarray, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """Padded ``input_ids`` and ``attention_mask`` for ``rows`` (padded to a multiple of 8)."""
+def batch_arrays(enc: Encoded, rows: np.ndarray, pad_id: int, multiple: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Padded ``input_ids`` and ``attention_mask`` for ``rows`` (padded to a multiple of ``multiple``)."""
     lens = enc.lengths[rows]
-    width = pad_to(int(lens.max()) if len(lens) else 1)
+    width = pad_to(int(lens.max()) if len(lens) else 1, multiple)
     ids = np.full((len(rows), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(rows), width), dtype=np.int64)
     col = np.arange(width)

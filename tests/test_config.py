@@ -67,9 +67,9 @@ def test_overrides_and_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert load_config(CONF / "default.toml").ensemble.batch_size == 256  # argument beats env
     monkeypatch.setenv("SPARK_NER_MODEL_DIR", str(tmp_path / "models"))
     assert load_config(CONF / "default.toml").models[0].path == str(tmp_path / "models" / "rampart-bert")
-    with pytest.raises(ConfigError, match="no member named 'zz'"):
+    with pytest.raises(ConfigError, match=r"no member named 'zz'"):
         load_config(p, overrides={"models.zz.weight": 1})
-    with pytest.raises(ConfigError, match="ensemble.precision"):
+    with pytest.raises(ConfigError, match=r"ensemble\.precision"):
         load_config(p, overrides={"ensemble.precision": "half"})
     assert load_config(p, overrides={"ensemble.precision": "fp16"}).ensemble.precision is Precision.FP16
 

@@ -73,7 +73,7 @@ def test_strategies() -> None:
     assert TAGS[int(weighted.argmax())] == "B-PER"
     mx, _ = combine([a, b], valid, [1.0, 1.0], Strategy.MAX)
     assert TAGS[int(mx.argmax())] == "B-ORG" and np.isclose(mx.sum(), 1.0)
-    vote, _ = combine([a, b, a], valid + [np.ones(1, bool)], [1.0, 1.0, 1.0], Strategy.VOTE)
+    vote, _ = combine([a, b, a], [*valid, np.ones(1, bool)], [1.0, 1.0, 1.0], Strategy.VOTE)
     assert np.isclose(vote[0, TAGS.index("B-PER")], 2 / 3)
     # a member that lost the word (truncation) does not vote on it
     masked, any_valid = combine([a, b], [np.ones(1, bool), np.zeros(1, bool)], [1.0, 1.0], Strategy.MEAN)
