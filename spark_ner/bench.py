@@ -1,0 +1,531 @@
+"""``spark-ner bench``: every pair the project claims, measured in one run on the same names and cores.
+
+Sections (each can be chosen with ``--sections``):
+
+- ``roofline``  fp32 matmul FLOP/s of this machine with the threads the ensemble uses;
+- ``tokenize``  the project's word-cache tokenization vs each member's HF tokenizer called directly;
+- ``inprocess`` ``Ensemble.label`` vs an HF ``pipeline(aggregation_strategy="first")`` per member with
+  a per-row vote in Python (the hand-written pandas-UDF way), plus model FLOP utilisation;
+- ``spark``     ``spark-ner label`` in local mode on the same all-distinct names vs in-process;
+- ``dedup``     the realistic sample table (repeated names) vs as many distinct names, through Spark;
+- ``memory``    peak RSS of one Python worker holding the ensemble, at two input sizes;
+- ``gpu``       fp16 vs fp32 and a batch-size sweep on CUDA (rows say "not measured" without a GPU).
+
+Results go to ``OUT/bench.json``, ``OUT/bench.png`` and a block of ``BENCHMARKS.md`` (with the
+command, machine and date). Benchmarks are not tests: nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spark_ner.config import ENTITY_TYPES, NAME_LABELS, Config, load_config
+from spark_ner.ensemble import Ensemble, configure_threads, load_ensemble
+from spark_ner.models import canonical_tag
+from spark_ner.tokenize import split_words
+
+log = logging.getLogger(__name__)
+
+SECTIONS = ("roofline", "tokenize", "inprocess", "spark", "dedup", "memory", "gpu")
+MARK_START = "<!-- bench:start -->"
+MARK_END = "<!-- bench:end -->"
+
+
+# ----------------------------------------------------------------------------- names
+
+
+def bench_names(n: int, seed: int = 0, distinct: bool = True) -> list[str]:
+    """``n`` customer names from the demo generator (all distinct, or the realistic repeat mix)."""
+    from spark_ner.demo import sample_table
+
+    if distinct:
+        frame = sample_table(int(n * 1.05) + 10, seed=seed, dup_share=0.0, null_share=0.0, blank_share=0.0)
+        names = list(dict.fromkeys(str(x) for x in frame["name"] if isinstance(x, str) and x.strip()))
+        return names[:n]
+    return [str(x) for x in sample_table(n, seed=seed)["name"] if isinstance(x, str)]
+
+
+def _timed(fn: Callable[[], Any], repeat: int = 1) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+# ----------------------------------------------------------------------------- roofline + FLOPs
+
+
+def matmul_gflops(threads: int, size: int = 1536, seconds: float = 3.0) -> float:
+    """Sustained fp32 GEMM GFLOP/s with ``threads`` threads: the CPU roofline the models are held to."""
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    for _ in range(3):
+        a @ b
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        n += 1
+    return 2 * size**3 * n / (time.perf_counter() - t0) / 1e9
+
+
+def encoder_flops(model_config: Any, tokens: np.ndarray) -> np.ndarray:
+    """Forward FLOPs of a BERT/RoBERTa-style token classifier for sequences of ``tokens`` length.
+
+    Per layer and token: Q,K,V,O projections 8h^2, feed-forward 4hi, attention scores and
+    weighted sum 4hT; plus the classifier 2hL. Embedding lookups and norms are not counted.
+    """
+    h = int(getattr(model_config, "hidden_size", 0) or getattr(model_config, "dim", 0))
+    i = int(getattr(model_config, "intermediate_size", 0) or getattr(model_config, "hidden_dim", 4 * h))
+    layers = int(getattr(model_config, "num_hidden_layers", 0) or getattr(model_config, "n_layers", 0))
+    labels = int(model_config.num_labels)
+    t = tokens.astype(np.float64)
+    return t * (layers * (8 * h * h + 4 * h * i) + 2 * h * labels) + layers * 4 * h * t * t
+
+
+def ensemble_flops_per_name(ens: Ensemble, names: list[str]) -> float:
+    """Mean FLOPs per name over all members, from their configs and the names' real token counts."""
+    cfg = ens.cfg.ensemble
+    split = split_words(names, cfg.max_length, cfg.case_restore)
+    total = 0.0
+    for member, wt in zip(ens.members, ens.tokenizers, strict=True):
+        total += float(encoder_flops(member.model.config, wt.encode(split).lengths).mean())
+    return total
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+def bench_tokenize(ens: Ensemble, names: list[str]) -> dict[str, Any]:
+    """names/s of the project's tokenization (split once + every member) vs HF direct per member."""
+    cfg = ens.cfg.ensemble
+    direct: dict[str, float] = {}
+    for member in ens.members:
+        tok = member.tokenizer
+        secs = _timed(lambda tok=tok: tok(names, truncation=True, max_length=cfg.max_length))
+        direct[member.source.name] = len(names) / secs
+    # the project's path, warm word cache (names reuse a small vocabulary: the cache is the point)
+    fresh = [type(wt)(wt.tokenizer, wt.max_length) for wt in ens.tokenizers]
+    t = time.perf_counter()
+    split = split_words(names, cfg.max_length, cfg.case_restore)
+    for wt in fresh:
+        wt.encode(split)
+    cold = time.perf_counter() - t
+
+    def ours() -> None:
+        sp = split_words(names, cfg.max_length, cfg.case_restore)
+        for wt in fresh:
+            wt.encode(sp)
+
+    warm = _timed(ours)
+    hf_all = len(names) / sum(len(names) / v for v in direct.values())  # all members, one after another
+    return {
+        "names": len(names),
+        "hf_direct_names_per_s": {k: round(v) for k, v in direct.items()},
+        "hf_direct_all_members_names_per_s": round(hf_all),
+        "ours_all_members_names_per_s_cold": round(len(names) / cold),
+        "ours_all_members_names_per_s": round(len(names) / warm),
+        "speedup": round(len(names) / warm / hf_all, 2),
+        "speedup_cold": round(len(names) / cold / hf_all, 2),
+    }
+
+
+def _pipeline_labels(ens: Ensemble, names: list[str]) -> list[str]:
+    """The naive baseline: an HF pipeline per member, then a per-row vote in Python."""
+    from transformers import pipeline
+
+    per_member = []
+    for member in ens.members:
+        pipe = pipeline(
+            "token-classification",
+            model=member.model,
+            tokenizer=member.tokenizer,
+            aggregation_strategy="first",
+            device=member.model.device,
+        )
+        per_member.append((member, pipe(names, batch_size=ens.cfg.ensemble.batch_size)))
+    labels = []
+    for row in range(len(names)):
+        votes = dict.fromkeys(NAME_LABELS, 0.0)
+        for member, results in per_member:
+            label_map = dict(next(m.label_map for m in ens.cfg.models if m.name == member.source.name))
+            chars = dict.fromkeys(ENTITY_TYPES, 0)
+            for ent in results[row]:
+                tag = canonical_tag(f"B-{ent['entity_group']}", label_map, member.source.name)
+                if tag != "O":
+                    chars[tag[2:]] += int(ent["end"]) - int(ent["start"])
+            best = max(chars, key=lambda k: chars[k])
+            own = NAME_LABELS[ENTITY_TYPES.index(best) + 1] if chars[best] > 0 else "NONE"
+            votes[own] += member.source.weight
+        labels.append(max(votes, key=lambda k: votes[k]))
+    return labels
+
+
+def bench_inprocess(ens: Ensemble, names: list[str], pipeline_names: int, peak_gflops: float) -> dict[str, Any]:
+    """Ensemble.label vs the pipeline baseline on the same distinct names, plus roofline share."""
+    ens.label(names[:64])  # warm-up (allocator, thread pools)
+    ours_s = _timed(lambda: ens.label(names))
+    base = names[:pipeline_names]
+    _pipeline_labels(ens, base[:16])
+    base_s = _timed(lambda: _pipeline_labels(ens, base))
+    ours_rate = len(names) / ours_s
+    base_rate = len(base) / base_s
+    fpn = ensemble_flops_per_name(ens, names)
+    return {
+        "names": len(names),
+        "pipeline_names": len(base),
+        "ensemble_names_per_s": round(ours_rate, 1),
+        "pipeline_names_per_s": round(base_rate, 1),
+        "speedup": round(ours_rate / base_rate, 2),
+        "gflop_per_name": round(fpn / 1e9, 4),
+        "roofline_share": round(ours_rate * fpn / (peak_gflops * 1e9), 3),
+        "pipeline_roofline_share": round(base_rate * fpn / (peak_gflops * 1e9), 3),
+    }
+
+
+def _spark_label(config: str, names: list[str | None], workdir: Path, cores: int) -> dict[str, Any]:
+    """Run ``spark-ner label`` (local mode) over ``names`` and return its summary plus wall time."""
+    import pandas as pd
+
+    src = workdir / f"in-{len(names)}.parquet"
+    pd.DataFrame({"customer_id": np.arange(len(names)), "name": pd.Series(names, dtype=object)}).to_parquet(src)
+    out = workdir / f"out-{len(names)}-{time.monotonic_ns()}"
+    summary = workdir / f"summary-{time.monotonic_ns()}.json"
+    cmd = [sys.executable, "-m", "spark_ner.cli", "label", "--input", str(src), "--output", str(out)]
+    cmd += ["--name-col", "name", "--id-col", "customer_id", "--mode", "overwrite"]
+    cmd += ["--config", config, "--summary", str(summary), "--master", f"local[{cores}]"]
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t
+    data: dict[str, Any] = json.loads(summary.read_text())
+    data["wall_s"] = round(wall, 2)
+    return data
+
+
+def _stage_s(summary: dict[str, Any], name: str) -> float:
+    stages = summary.get("stages") or summary.get("elapsed_s") or {}
+    return float(stages.get(name) or 0.0)
+
+
+def bench_spark(config: str, names: list[str], inproc_rate: float, workdir: Path, cores: int) -> dict[str, Any]:
+    """Spark path names/s (scoring stage, and end to end) against in-process on the same names."""
+    s = _spark_label(config, list(names), workdir, cores)
+    rate = float(s.get("names_per_second") or 0.0)
+    return {
+        "names": len(names),
+        "spark_names_per_s": rate,
+        "spark_end_to_end_names_per_s": round(len(names) / s["wall_s"], 1),
+        "in_process_names_per_s": round(inproc_rate, 1),
+        "ratio": round(rate / inproc_rate, 3) if inproc_rate else None,
+        "job_wall_s": s["wall_s"],
+        "stages_s": s.get("stages") or s.get("elapsed_s"),
+    }
+
+
+def bench_dedup(config: str, rows: int, workdir: Path, cores: int) -> dict[str, Any]:
+    """Rows/s through the job on the realistic table (repeats) vs the same number of distinct names."""
+    from spark_ner.demo import sample_table
+
+    table = [x if isinstance(x, str) else None for x in sample_table(rows, seed=1)["name"]]
+    distinct = bench_names(rows, seed=2)
+    out = {}
+    for key, names in (("realistic", table), ("all_distinct", distinct)):
+        s = _spark_label(config, list(names), workdir, cores)
+        out[key] = {
+            "rows": len(names),
+            "distinct_names": s.get("distinct_names"),
+            "names_scored": s.get("names_scored"),
+            "wall_s": s["wall_s"],
+            "rows_per_s": round(len(names) / s["wall_s"], 1),
+        }
+    out["speedup"] = round(out["realistic"]["rows_per_s"] / out["all_distinct"]["rows_per_s"], 2)
+    return out
+
+
+RSS_PROBE = """
+import json, resource, sys
+from spark_ner.config import load_config
+from spark_ner.ensemble import load_ensemble
+from spark_ner.bench import bench_names
+cfg = load_config(sys.argv[1]); rows = int(sys.argv[2]); chunk = int(sys.argv[3])
+ens = load_ensemble(cfg)
+loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+pool = bench_names(min(rows, 20000), seed=3)
+done = 0
+while done < rows:
+    n = min(chunk, rows - done)
+    batch = [pool[(done + k) % len(pool)] + f" {done + k}" for k in range(n)]  # distinct names
+    ens.label(batch)
+    done += n
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"rows": rows, "rss_after_load_mb": round(loaded, 1), "peak_rss_mb": round(peak, 1)}))
+"""
+
+
+def bench_memory(config: str, sizes: Sequence[int], chunk: int) -> dict[str, Any]:
+    """Peak RSS of a worker-like process that loads the ensemble and labels ``size`` rows in Arrow-sized chunks."""
+    out = {}
+    for rows in sizes:
+        proc = subprocess.run(
+            [sys.executable, "-c", RSS_PROBE, config, str(rows), str(chunk)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        out[str(rows)] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"chunk_rows": chunk, "by_rows": out}
+
+
+def bench_gpu(names: list[str], workdir: Path) -> dict[str, Any]:
+    """fp16 vs fp32, batch sweep, FLOP utilisation for BERT-base + RoBERTa-base size members (random)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {"measured": False, "reason": "no CUDA GPU on this machine"}
+    from spark_ner.gpu_bench import run_gpu_bench  # only imported where there is a GPU
+
+    return run_gpu_bench(names, workdir)
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {
+        "cpu": cpu,
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "gpu": gpu,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "date": dt.date.today().isoformat(),
+    }
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "not measured"
+    if isinstance(v, float):
+        return f"{v:,.2f}" if v < 100 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def markdown(results: dict[str, Any], command: str) -> str:
+    """The BENCHMARKS.md block for one run."""
+    m = results["machine"]
+    lines = [
+        MARK_START,
+        f"## Run of {m['date']}",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {m['cpu']}, {m['cores']} cores, GPU: {m['gpu'] or 'none'}; Python {m['python']}, "
+        f"torch {m['torch']}. Config: `{results['config']}` (members: {', '.join(results['members'])}).",
+        "",
+        "| measure | ours | baseline | ratio | target |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    r = results
+    if "roofline" in r:
+        lines.append(f"| fp32 matmul roofline (GFLOP/s, {r['threads']} threads) | {_fmt(r['roofline'])} | | | |")
+    if "tokenize" in r:
+        t = r["tokenize"]
+        lines.append(
+            f"| tokenization, {t['names']:,} names, all members (names/s) | {_fmt(t['ours_all_members_names_per_s'])} "
+            f"(cold cache {_fmt(t['ours_all_members_names_per_s_cold'])}) | HF direct "
+            f"{_fmt(t['hf_direct_all_members_names_per_s'])} | {t['speedup']}x | >= 5x |"
+        )
+    if "inprocess" in r:
+        p = r["inprocess"]
+        lines.append(
+            f"| in-process ensemble fp32, {p['names']:,} distinct names (names/s) | {_fmt(p['ensemble_names_per_s'])} "
+            f"| HF pipeline + Python vote {_fmt(p['pipeline_names_per_s'])} | {p['speedup']}x | >= 2.5x |"
+        )
+        lines.append(
+            f"| model FLOP utilisation (fp32 roofline share; {p['gflop_per_name']} GFLOP/name) "
+            f"| {p['roofline_share']:.0%} | pipeline {p['pipeline_roofline_share']:.0%} | | >= 70% |"
+        )
+    if "spark" in r:
+        s = r["spark"]
+        lines.append(
+            f"| Spark local[{r['cores']}] label job, {s['names']:,} distinct names, scoring stage (names/s) "
+            f"| {_fmt(s['spark_names_per_s'])} (end to end {_fmt(s['spark_end_to_end_names_per_s'])}) "
+            f"| in-process {_fmt(s['in_process_names_per_s'])} | {s['ratio']} | >= 0.85 |"
+        )
+    if "dedup" in r:
+        d = r["dedup"]
+        lines.append(
+            f"| dedup: sample table, {d['realistic']['rows']:,} rows, {d['realistic']['distinct_names']} distinct "
+            f"(rows/s) | {_fmt(d['realistic']['rows_per_s'])} | all distinct {_fmt(d['all_distinct']['rows_per_s'])} "
+            f"| {d['speedup']}x | |"
+        )
+    if "memory" in r:
+        for rows, v in r["memory"]["by_rows"].items():
+            lines.append(
+                f"| worker peak RSS, {int(rows):,} rows in {r['memory']['chunk_rows']:,}-row batches (MB) "
+                f"| {_fmt(v['peak_rss_mb'])} (after load {_fmt(v['rss_after_load_mb'])}) | | | <= 1,500 |"
+            )
+    g = r.get("gpu") or {"measured": False, "reason": "section not run"}
+    if g.get("measured"):
+        for row in g.get("rows", []):
+            lines.append(f"| {row['measure']} | {row['ours']} | {row.get('baseline', '')} | {row.get('ratio', '')} "
+                         f"| {row.get('target', '')} |")
+    else:
+        for what in (
+            "GPU in-process BERT-base + RoBERTa-base fp16 (names/s)",
+            "GPU fp16 vs fp32",
+            "GPU Spark local mode vs in-process",
+            "GPU peak memory, utilisation, model FLOP utilisation",
+        ):
+            lines.append(f"| {what} | not measured ({g.get('reason')}) | | | |")
+    lines += ["", MARK_END]
+    return "\n".join(lines)
+
+
+def write_report(results: dict[str, Any], out: Path, markdown_path: Path, command: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(results, indent=2, sort_keys=True))
+    block = markdown(results, command)
+    text = markdown_path.read_text() if markdown_path.exists() else "# Benchmarks\n\n"
+    if MARK_START in text and MARK_END in text:
+        text = re.sub(re.escape(MARK_START) + ".*?" + re.escape(MARK_END), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    markdown_path.write_text(text)
+    _plot(results, out / "bench.png")
+
+
+def _plot(results: dict[str, Any], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("matplotlib is not installed; no plot")
+        return
+    pairs = []
+    if "tokenize" in results:
+        t = results["tokenize"]
+        pairs.append(("tokenize", t["ours_all_members_names_per_s"], t["hf_direct_all_members_names_per_s"]))
+    if "inprocess" in results:
+        p = results["inprocess"]
+        pairs.append(("ensemble", p["ensemble_names_per_s"], p["pipeline_names_per_s"]))
+    if "spark" in results:
+        s = results["spark"]
+        pairs.append(("spark vs in-process", s["spark_names_per_s"], s["in_process_names_per_s"]))
+    if not pairs:
+        return
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    x = np.arange(len(pairs))
+    ax.bar(x - 0.2, [p[1] for p in pairs], 0.4, label="spark_ner")
+    ax.bar(x + 0.2, [p[2] for p in pairs], 0.4, label="baseline")
+    ax.set_xticks(x, [p[0] for p in pairs])
+    ax.set_yscale("log")
+    ax.set_ylabel("names/s (log)")
+    ax.legend()
+    ax.set_title(f"spark_ner bench, {results['machine']['date']}, {results['machine']['cores']} cores")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=None, help="config TOML (default: $SPARK_NER_CONFIG or the defaults)")
+    parser.add_argument("--out", default="bench_out", help="folder for bench.json and bench.png")
+    parser.add_argument("--markdown", default="BENCHMARKS.md", help="file whose bench block is replaced")
+    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
+    parser.add_argument("--tokenize-names", type=int, default=1_000_000)
+    parser.add_argument("--names", type=int, default=2_000, help="distinct names for in-process and Spark")
+    parser.add_argument("--pipeline-names", type=int, default=500)
+    parser.add_argument("--dedup-rows", type=int, default=5_000)
+    parser.add_argument("--memory-rows", default="10000,100000", help="comma list of row counts")
+    parser.add_argument("--memory-chunk", type=int, default=10_000, help="rows per Arrow batch in the RSS probe")
+    parser.add_argument("--cores", type=int, default=0, help="0 = every core of this machine")
+
+
+def run(args: argparse.Namespace) -> int:
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        raise SystemExit(f"--sections: unknown {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    cfg: Config = load_config(args.config)
+    config_path = cfg.source
+    cores = args.cores or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    ens = load_ensemble(cfg)
+    threads = configure_threads(cfg)
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "config": config_path,
+        "members": [m.source.name for m in ens.members],
+        "model_version": ens.model_version,
+        "threads": threads,
+        "cores": cores,
+    }
+    names = bench_names(args.names)
+    work = Path(tempfile.mkdtemp(prefix="spark-ner-bench-"))
+    if "roofline" in sections or "inprocess" in sections:
+        results["roofline"] = round(matmul_gflops(threads), 1)
+        configure_threads(cfg)
+        log.info("roofline %.1f GFLOP/s", results["roofline"])
+    if "tokenize" in sections:
+        pool = bench_names(min(args.tokenize_names, 50_000), seed=5)
+        rng = np.random.default_rng(0)
+        tok_names = [pool[i] for i in rng.integers(0, len(pool), size=args.tokenize_names)]
+        results["tokenize"] = bench_tokenize(ens, tok_names)
+        log.info("tokenize %s", results["tokenize"])
+    if "inprocess" in sections:
+        results["inprocess"] = bench_inprocess(ens, names, args.pipeline_names, results["roofline"])
+        log.info("inprocess %s", results["inprocess"])
+    if "spark" in sections:
+        rate = results.get("inprocess", {}).get("ensemble_names_per_s") or len(names) / _timed(
+            lambda: ens.label(names)
+        )
+        results["spark"] = bench_spark(config_path, names, rate, work, cores)
+        log.info("spark %s", results["spark"])
+    if "dedup" in sections:
+        results["dedup"] = bench_dedup(config_path, args.dedup_rows, work, cores)
+        log.info("dedup %s", results["dedup"])
+    if "memory" in sections:
+        sizes = [int(x) for x in args.memory_rows.split(",") if x.strip()]
+        results["memory"] = bench_memory(config_path, sizes, args.memory_chunk)
+        log.info("memory %s", results["memory"])
+    if "gpu" in sections:
+        results["gpu"] = bench_gpu(names, work)
+    argv = sys.argv[1:]
+    command = "spark-ner " + " ".join(argv[argv.index("bench") :] if "bench" in argv else ["bench", *argv])
+    write_report(results, Path(args.out), Path(args.markdown), command)
+    print(json.dumps(results, indent=2, sort_keys=True))
+    return 0
