@@ -22,8 +22,10 @@ Tagging rules (the contract the trainers and evaluators rely on):
 * ``label`` is the entity type covering most characters of tagged words (ties: PER, ORG, LOC,
   MISC order), mapped to NAME_LABELS; NONE when every tag is ``O``.
 
-Splits are made by connected groups of entity keys (a row with two entities joins their keys),
-so no underlying entity -- and no identical name -- appears in two splits.
+Splits are made by connected groups of entity keys (a row with two entities, such as a household
+or "Ana Ruiz c/o Acme", joins their keys), so no underlying entity -- and no identical name --
+appears in two splits. Context places (the country of "City, Country", a branch's city) are tagged
+but are not a row's entity, or one country would chain thousands of rows into one group.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from spark_ner.tokenize import split_name
 logger = logging.getLogger(__name__)
 
 #: Bump when generation changes, so a cached corpus built by older code is rebuilt.
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2
 DEFAULT_SIZE = 60_000
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 SPLIT_SHARES: tuple[float, ...] = (0.8, 0.1, 0.1)
@@ -125,10 +127,15 @@ class _Sample:
     accents: bool = False  # strip them
     spaces: bool = False  # double spaces, leading/trailing blanks
 
-    def ent(self, typ: str, text: str, key: str | None = None, glue: bool = False) -> _Sample:
-        """Append one entity (a single chunk that may hold several words)."""
+    def ent(self, typ: str, text: str, key: str | None = None, glue: bool = False, ctx: bool = False) -> _Sample:
+        """Append one entity (a single chunk that may hold several words).
+
+        ``ctx`` marks context (the country of "City, Country", a branch's city): it is tagged
+        but is not the row's underlying entity, so it does not tie splits together.
+        """
         self.types.append(typ)
-        self.keys.append(key if key is not None else f"{typ}:{_norm(text)}")
+        if not ctx:
+            self.keys.append(key if key is not None else f"{typ}:{_norm(text)}")
         self.chunks.append((text, len(self.types) - 1, glue))
         return self
 
@@ -273,25 +280,61 @@ _COUPLE_TITLES: dict[str, tuple[str, ...]] = {
     "nl": ("Dhr. en Mevr.", "Fam."),
 }
 # Curated display forms; other countries use cleanco's list for that country.
+# fmt: off
 _LEGAL_FORMS: dict[str, tuple[str, ...]] = {
-    "ES": ("S.A.", "S.L.", "SA", "SL", "S.L.U.", "S.Coop.", "S.L.L."),
-    "MX": ("S.A. de C.V.", "SA de CV", "S. de R.L. de C.V.", "S.A.B. de C.V.", "S.C."),
-    "AR": ("S.A.", "S.R.L.", "SRL", "S.A.S."),
-    "CO": ("S.A.S.", "SAS", "S.A.", "Ltda."),
-    "CL": ("S.A.", "SpA", "Ltda.", "EIRL"),
-    "BR": ("Ltda.", "LTDA", "S.A.", "S/A", "ME", "EIRELI"),
-    "PT": ("Lda.", "S.A.", "Unipessoal Lda."),
-    "US": ("Inc.", "Inc", "LLC", "Corp.", "Corporation", "Co.", "Company", "L.L.C.", "LP"),
-    "GB": ("Ltd", "Ltd.", "Limited", "PLC", "plc", "LLP"),
-    "IN": ("Pvt. Ltd.", "Private Limited", "Ltd."),
-    "DE": ("GmbH", "AG", "GmbH & Co. KG", "KG", "e.K.", "OHG"),
-    "FR": ("SA", "SAS", "SARL", "S.A.R.L.", "EURL", "SNC"),
-    "IT": ("S.p.A.", "S.r.l.", "SRL", "S.n.c.", "S.a.s."),
-    "NL": ("B.V.", "BV", "N.V."),
-    "PL": ("Sp. z o.o.", "S.A.", "sp.j."),
-    "TR": ("A.Ş.", "Ltd. Şti."),
-    "SE": ("AB", "HB"),
+    "ES": (
+        "S.A.", "S.L.", "SA", "SL", "S.L.U.", "S.Coop.", "S.L.L.",
+    ),
+    "MX": (
+        "S.A. de C.V.", "SA de CV", "S. de R.L. de C.V.", "S.A.B. de C.V.", "S.C.",
+    ),
+    "AR": (
+        "S.A.", "S.R.L.", "SRL", "S.A.S.",
+    ),
+    "CO": (
+        "S.A.S.", "SAS", "S.A.", "Ltda.",
+    ),
+    "CL": (
+        "S.A.", "SpA", "Ltda.", "EIRL",
+    ),
+    "BR": (
+        "Ltda.", "LTDA", "S.A.", "S/A", "ME", "EIRELI",
+    ),
+    "PT": (
+        "Lda.", "S.A.", "Unipessoal Lda.",
+    ),
+    "US": (
+        "Inc.", "Inc", "LLC", "Corp.", "Corporation", "Co.", "Company", "L.L.C.", "LP",
+    ),
+    "GB": (
+        "Ltd", "Ltd.", "Limited", "PLC", "plc", "LLP",
+    ),
+    "IN": (
+        "Pvt. Ltd.", "Private Limited", "Ltd.",
+    ),
+    "DE": (
+        "GmbH", "AG", "GmbH & Co. KG", "KG", "e.K.", "OHG",
+    ),
+    "FR": (
+        "SA", "SAS", "SARL", "S.A.R.L.", "EURL", "SNC",
+    ),
+    "IT": (
+        "S.p.A.", "S.r.l.", "SRL", "S.n.c.", "S.a.s.",
+    ),
+    "NL": (
+        "B.V.", "BV", "N.V.",
+    ),
+    "PL": (
+        "Sp. z o.o.", "S.A.", "sp.j.",
+    ),
+    "TR": (
+        "A.Ş.", "Ltd. Şti.",
+    ),
+    "SE": (
+        "AB", "HB",
+    ),
 }
+# fmt: on
 _CLEANCO_DISPLAY: dict[str, str] = {
     "gmbh": "GmbH",
     "mbh": "mbH",
@@ -362,1050 +405,444 @@ _EXPAND: dict[str, str] = {
     "&": "and",
 }
 _ABBREV_RE = re.compile(
-    r"(?<![\w.])("
-    + "|".join(re.escape(k) for k in sorted(_ABBREV, key=len, reverse=True))
-    + r")(?![\w])"
+    r"(?<![\w.])(" + "|".join(re.escape(k) for k in sorted(_ABBREV, key=len, reverse=True)) + r")(?![\w])"
 )
 _EXPAND_RE = re.compile(
-    r"(?<![\w.])("
-    + "|".join(re.escape(k) for k in sorted(_EXPAND, key=len, reverse=True))
-    + r")(?![\w])"
+    r"(?<![\w.])(" + "|".join(re.escape(k) for k in sorted(_EXPAND, key=len, reverse=True)) + r")(?![\w])"
 )
 
+# fmt: off
 _WORDS: dict[str, tuple[str, ...]] = {
     "es": (
-        "El Sol",
-        "La Esperanza",
-        "Central",
-        "Nacional",
-        "del Norte",
-        "del Sur",
-        "Atlántico",
-        "Pacífico",
-        "La Unión",
-        "El Progreso",
-        "Mundial",
-        "Popular",
-        "Continental",
-        "La Estrella",
-        "El Faro",
-        "La Palma",
-        "Los Andes",
-        "del Valle",
-        "Las Américas",
-        "Occidente",
-        "La Moderna",
-        "El Roble",
-        "Santa Fe",
-        "La Favorita",
-        "Imperial",
+        "El Sol", "La Esperanza", "Central", "Nacional", "del Norte", "del Sur", "Atlántico",
+        "Pacífico", "La Unión", "El Progreso", "Mundial", "Popular", "Continental", "La Estrella",
+        "El Faro", "La Palma", "Los Andes", "del Valle", "Las Américas", "Occidente", "La Moderna",
+        "El Roble", "Santa Fe", "La Favorita", "Imperial",
     ),
     "pt": (
-        "Estrela",
-        "Progresso",
-        "Central",
-        "Nacional",
-        "do Brasil",
-        "Bom Preço",
-        "Boa Vista",
-        "Sol Nascente",
-        "Esperança",
-        "União",
-        "Atlântico",
-        "Paulista",
-        "do Sul",
-        "Real",
+        "Estrela", "Progresso", "Central", "Nacional", "do Brasil", "Bom Preço", "Boa Vista",
+        "Sol Nascente", "Esperança", "União", "Atlântico", "Paulista", "do Sul", "Real",
     ),
     "en": (
-        "Sunrise",
-        "Liberty",
-        "Pioneer",
-        "Golden Gate",
-        "Evergreen",
-        "Summit",
-        "Heritage",
-        "Blue Ridge",
-        "Eagle",
-        "Harbor",
-        "Lakeside",
-        "Northern",
-        "Atlantic",
-        "Pacific",
-        "Capital",
-        "Union",
-        "Red Oak",
-        "Silver Star",
-        "Keystone",
-        "Riverside",
+        "Sunrise", "Liberty", "Pioneer", "Golden Gate", "Evergreen", "Summit", "Heritage",
+        "Blue Ridge", "Eagle", "Harbor", "Lakeside", "Northern", "Atlantic", "Pacific", "Capital",
+        "Union", "Red Oak", "Silver Star", "Keystone", "Riverside",
     ),
     "de": (
-        "Sonne",
-        "Adler",
-        "Linde",
-        "Hansa",
-        "Germania",
-        "Nord",
-        "Süd",
-        "Zentral",
-        "Alpen",
-        "Rhein",
-        "Edelweiss",
-        "Allgemeine",
-        "Lindenhof",
+        "Sonne", "Adler", "Linde", "Hansa", "Germania", "Nord", "Süd", "Zentral", "Alpen", "Rhein",
+        "Edelweiss", "Allgemeine", "Lindenhof",
     ),
     "fr": (
-        "Soleil",
-        "Liberté",
-        "Étoile",
-        "Centrale",
-        "du Nord",
-        "Atlantique",
-        "Provence",
-        "Lumière",
-        "de la Paix",
-        "Mutuelle",
-        "Bellevue",
-        "du Midi",
+        "Soleil", "Liberté", "Étoile", "Centrale", "du Nord", "Atlantique", "Provence", "Lumière",
+        "de la Paix", "Mutuelle", "Bellevue", "du Midi",
     ),
     "it": (
-        "Sole",
-        "Stella",
-        "Italia",
-        "Centrale",
-        "del Nord",
-        "Mediterraneo",
-        "Aurora",
-        "Vittoria",
-        "Adriatica",
-        "Generale",
-        "Fenice",
-        "Toscana",
+        "Sole", "Stella", "Italia", "Centrale", "del Nord", "Mediterraneo", "Aurora", "Vittoria",
+        "Adriatica", "Generale", "Fenice", "Toscana",
     ),
 }
+# fmt: on
+# fmt: off
 _SAINTS: dict[str, tuple[str, ...]] = {
     "es": (
-        "San José",
-        "Santa María",
-        "San Juan",
-        "Santa Teresa",
-        "San Agustín",
-        "Santa Ana",
-        "San Ignacio",
-        "Sagrado Corazón",
-        "La Salle",
-        "Santa Rosa de Lima",
-        "San Pedro",
-        "Nuestra Señora del Pilar",
-        "Nuestra Señora de Guadalupe",
-        "San Francisco de Asís",
-        "Santo Domingo",
-        "San Vicente de Paúl",
-        "Santa Cecilia",
-        "San Rafael",
+        "San José", "Santa María", "San Juan", "Santa Teresa", "San Agustín", "Santa Ana",
+        "San Ignacio", "Sagrado Corazón", "La Salle", "Santa Rosa de Lima", "San Pedro",
+        "Nuestra Señora del Pilar", "Nuestra Señora de Guadalupe", "San Francisco de Asís",
+        "Santo Domingo", "San Vicente de Paúl", "Santa Cecilia", "San Rafael",
     ),
     "pt": (
-        "São José",
-        "Santa Maria",
-        "São Paulo",
-        "Santa Teresinha",
-        "Nossa Senhora Aparecida",
-        "São Francisco",
-        "Santo Antônio",
-        "São Luís",
-        "Santa Clara",
+        "São José", "Santa Maria", "São Paulo", "Santa Teresinha", "Nossa Senhora Aparecida",
+        "São Francisco", "Santo Antônio", "São Luís", "Santa Clara",
     ),
     "en": (
-        "St. Mary",
-        "St. John",
-        "St. Joseph",
-        "St. Patrick",
-        "St. Luke",
-        "St. Anne",
-        "St. Michael",
-        "St. Thomas",
-        "Holy Cross",
-        "Sacred Heart",
+        "St. Mary", "St. John", "St. Joseph", "St. Patrick", "St. Luke", "St. Anne", "St. Michael",
+        "St. Thomas", "Holy Cross", "Sacred Heart",
     ),
-    "de": ("St. Marien", "St. Josef", "St. Elisabeth", "St. Georg", "Heilig Geist"),
+    "de": (
+        "St. Marien", "St. Josef", "St. Elisabeth", "St. Georg", "Heilig Geist",
+    ),
     "fr": (
-        "Saint-Louis",
-        "Sainte-Marie",
-        "Saint-Joseph",
-        "Saint-Michel",
-        "Sainte-Anne",
-        "Notre-Dame",
+        "Saint-Louis", "Sainte-Marie", "Saint-Joseph", "Saint-Michel", "Sainte-Anne", "Notre-Dame",
     ),
     "it": (
-        "San Giuseppe",
-        "Santa Maria",
-        "San Raffaele",
-        "San Camillo",
-        "San Giovanni",
-        "Sant'Anna",
+        "San Giuseppe", "Santa Maria", "San Raffaele", "San Camillo", "San Giovanni", "Sant'Anna",
     ),
 }
+# fmt: on
+# fmt: off
 _MINISTRIES: dict[str, tuple[str, ...]] = {
     "es": (
-        "Hacienda",
-        "Educación",
-        "Salud",
-        "Trabajo",
-        "Economía",
-        "Agricultura",
-        "Defensa",
-        "Interior",
-        "Cultura",
-        "Transporte",
-        "Desarrollo Social",
-        "Medio Ambiente",
+        "Hacienda", "Educación", "Salud", "Trabajo", "Economía", "Agricultura", "Defensa",
+        "Interior", "Cultura", "Transporte", "Desarrollo Social", "Medio Ambiente",
     ),
-    "pt": ("Saúde", "Educação", "Fazenda", "Cultura", "Justiça", "Economia", "Defesa"),
+    "pt": (
+        "Saúde", "Educação", "Fazenda", "Cultura", "Justiça", "Economia", "Defesa",
+    ),
     "en": (
-        "Health",
-        "Education",
-        "Labor",
-        "Transportation",
-        "the Treasury",
-        "Agriculture",
-        "Veterans Affairs",
-        "Motor Vehicles",
-        "Public Works",
-        "Revenue",
+        "Health", "Education", "Labor", "Transportation", "the Treasury", "Agriculture",
+        "Veterans Affairs", "Motor Vehicles", "Public Works", "Revenue",
     ),
-    "de": ("Gesundheit", "Bildung und Forschung", "Finanzen", "Arbeit und Soziales", "Verkehr"),
-    "fr": ("Santé", "Justice", "Culture", "Défense", "Transition écologique"),
-    "it": ("Salute", "Giustizia", "Cultura", "Difesa", "Economia"),
+    "de": (
+        "Gesundheit", "Bildung und Forschung", "Finanzen", "Arbeit und Soziales", "Verkehr",
+    ),
+    "fr": (
+        "Santé", "Justice", "Culture", "Défense", "Transition écologique",
+    ),
+    "it": (
+        "Salute", "Giustizia", "Cultura", "Difesa", "Economia",
+    ),
 }
+# fmt: on
 
 # kind -> language -> templates; every template renders to ONE ORG span
+# fmt: off
 _ORG_TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
     "university": {
         "es": (
-            "Universidad de {city}",
-            "Universidad Nacional de {city}",
-            "Universidad Autónoma de {city}",
-            "Universidad Católica de {city}",
-            "Universidad {surname}",
-            "Universidad Politécnica de {region}",
-            "Universidad Tecnológica de {city}",
-            "Universidad de {region}",
+            "Universidad de {city}", "Universidad Nacional de {city}",
+            "Universidad Autónoma de {city}", "Universidad Católica de {city}",
+            "Universidad {surname}", "Universidad Politécnica de {region}",
+            "Universidad Tecnológica de {city}", "Universidad de {region}",
         ),
         "pt": (
-            "Universidade Federal de {region}",
-            "Universidade de {city}",
-            "Universidade Estadual de {city}",
-            "Pontifícia Universidade Católica de {city}",
+            "Universidade Federal de {region}", "Universidade de {city}",
+            "Universidade Estadual de {city}", "Pontifícia Universidade Católica de {city}",
             "Faculdade {surname}",
         ),
         "en": (
-            "University of {city}",
-            "{city} State University",
-            "{city} Community College",
-            "{surname} College",
-            "{region} Institute of Technology",
-            "{region} University",
+            "University of {city}", "{city} State University", "{city} Community College",
+            "{surname} College", "{region} Institute of Technology", "{region} University",
         ),
         "de": (
-            "Universität {city}",
-            "Technische Universität {city}",
-            "Hochschule {city}",
+            "Universität {city}", "Technische Universität {city}", "Hochschule {city}",
             "Fachhochschule {city}",
         ),
         "fr": (
-            "Université de {city}",
-            "Université {region}",
-            "Institut {surname}",
+            "Université de {city}", "Université {region}", "Institut {surname}",
             "École supérieure de commerce de {city}",
         ),
-        "it": ("Università di {city}", "Università degli Studi di {city}", "Politecnico di {city}"),
+        "it": (
+            "Università di {city}", "Università degli Studi di {city}", "Politecnico di {city}",
+        ),
     },
     "school": {
         "es": (
-            "Colegio {saint}",
-            "Colegio San {given_m}",
-            "Instituto {surname}",
-            "IES {given} {surname}",
-            "Escuela Primaria {given} {surname}",
-            "Liceo {surname}",
-            "Colegio {word}",
-            "Escuela Técnica {surname}",
-            "Jardín de Infantes {word}",
+            "Colegio {saint}", "Colegio San {given_m}", "Instituto {surname}",
+            "IES {given} {surname}", "Escuela Primaria {given} {surname}", "Liceo {surname}",
+            "Colegio {word}", "Escuela Técnica {surname}", "Jardín de Infantes {word}",
         ),
         "pt": (
-            "Escola Estadual {given} {surname}",
-            "Colégio {saint}",
-            "Escola Municipal {surname}",
+            "Escola Estadual {given} {surname}", "Colégio {saint}", "Escola Municipal {surname}",
             "Colégio {word}",
         ),
         "en": (
-            "{city} High School",
-            "{surname} Elementary School",
-            "{saint} School",
-            "{city} Academy",
-            "{surname} Middle School",
-            "{city} Montessori School",
+            "{city} High School", "{surname} Elementary School", "{saint} School", "{city} Academy",
+            "{surname} Middle School", "{city} Montessori School",
         ),
         "de": (
-            "Gymnasium {city}",
-            "Grundschule {city}",
-            "{surname}-Gymnasium",
-            "Realschule {city}",
+            "Gymnasium {city}", "Grundschule {city}", "{surname}-Gymnasium", "Realschule {city}",
         ),
         "fr": (
-            "Lycée {surname}",
-            "École primaire {surname}",
-            "Collège {saint}",
+            "Lycée {surname}", "École primaire {surname}", "Collège {saint}",
             "Lycée {given} {surname}",
         ),
-        "it": ("Liceo {surname}", "Scuola Primaria {surname}", "Istituto {saint}"),
+        "it": (
+            "Liceo {surname}", "Scuola Primaria {surname}", "Istituto {saint}",
+        ),
     },
     "hospital": {
         "es": (
-            "Hospital {surname}",
-            "Hospital Universitario de {city}",
-            "Clínica {surname}",
-            "Hospital General de {city}",
-            "Clínica {saint}",
-            "Centro de Salud {city}",
-            "Sanatorio {surname}",
-            "Hospital {saint}",
-            "Policlínico {word}",
+            "Hospital {surname}", "Hospital Universitario de {city}", "Clínica {surname}",
+            "Hospital General de {city}", "Clínica {saint}", "Centro de Salud {city}",
+            "Sanatorio {surname}", "Hospital {saint}", "Policlínico {word}",
         ),
         "pt": (
-            "Hospital {surname}",
-            "Hospital das Clínicas de {city}",
-            "Santa Casa de {city}",
-            "Hospital {saint}",
-            "Clínica {surname}",
+            "Hospital {surname}", "Hospital das Clínicas de {city}", "Santa Casa de {city}",
+            "Hospital {saint}", "Clínica {surname}",
         ),
         "en": (
-            "{city} General Hospital",
-            "{saint}'s Hospital",
-            "{surname} Medical Center",
-            "{city} Children's Hospital",
-            "{region} Medical Center",
-            "{city} Dental Clinic",
+            "{city} General Hospital", "{saint}'s Hospital", "{surname} Medical Center",
+            "{city} Children's Hospital", "{region} Medical Center", "{city} Dental Clinic",
         ),
         "de": (
-            "Klinikum {city}",
-            "Krankenhaus {city}",
-            "Universitätsklinikum {city}",
+            "Klinikum {city}", "Krankenhaus {city}", "Universitätsklinikum {city}",
             "Praxis Dr. {surname}",
         ),
         "fr": (
-            "Hôpital {saint}",
-            "Centre Hospitalier de {city}",
-            "Clinique {surname}",
+            "Hôpital {saint}", "Centre Hospitalier de {city}", "Clinique {surname}",
             "Cabinet Médical {surname}",
         ),
         "it": (
-            "Ospedale di {city}",
-            "Ospedale {saint}",
-            "Policlinico {surname}",
-            "Clinica {surname}",
+            "Ospedale di {city}", "Ospedale {saint}", "Policlinico {surname}", "Clinica {surname}",
         ),
     },
     "bank": {
         "es": (
-            "Banco {word}",
-            "Banco de {region}",
-            "Caja Rural de {region}",
-            "Caja de Ahorros de {city}",
-            "Cooperativa de Crédito {city}",
-            "Banco {surname}",
+            "Banco {word}", "Banco de {region}", "Caja Rural de {region}",
+            "Caja de Ahorros de {city}", "Cooperativa de Crédito {city}", "Banco {surname}",
             "Financiera {word}",
         ),
         "pt": (
-            "Banco {word}",
-            "Cooperativa de Crédito de {city}",
-            "Caixa {word}",
-            "Banco {surname}",
+            "Banco {word}", "Cooperativa de Crédito de {city}", "Caixa {word}", "Banco {surname}",
         ),
         "en": (
-            "{city} Savings Bank",
-            "First National Bank of {city}",
-            "{region} Credit Union",
-            "{surname} Bank",
-            "Bank of {city}",
-            "{word} Federal Credit Union",
+            "{city} Savings Bank", "First National Bank of {city}", "{region} Credit Union",
+            "{surname} Bank", "Bank of {city}", "{word} Federal Credit Union",
         ),
         "de": (
-            "Sparkasse {city}",
-            "Volksbank {city}",
-            "Raiffeisenbank {city}",
+            "Sparkasse {city}", "Volksbank {city}", "Raiffeisenbank {city}",
             "Kreissparkasse {city}",
         ),
         "fr": (
-            "Caisse d'Épargne {region}",
-            "Banque {surname}",
-            "Crédit Mutuel de {city}",
+            "Caisse d'Épargne {region}", "Banque {surname}", "Crédit Mutuel de {city}",
             "Banque Populaire {region}",
         ),
         "it": (
-            "Banca Popolare di {city}",
-            "Cassa di Risparmio di {city}",
-            "Banca {surname}",
+            "Banca Popolare di {city}", "Cassa di Risparmio di {city}", "Banca {surname}",
             "Banca di Credito Cooperativo di {city}",
         ),
     },
     "insurer": {
         "es": (
-            "Seguros {word}",
-            "{surname} Seguros",
-            "Mutua {word}",
-            "Aseguradora {word}",
-            "Mutualidad de {region}",
-            "Correduría de Seguros {surname}",
+            "Seguros {word}", "{surname} Seguros", "Mutua {word}", "Aseguradora {word}",
+            "Mutualidad de {region}", "Correduría de Seguros {surname}",
         ),
-        "pt": ("{word} Seguros", "Seguradora {surname}", "Corretora de Seguros {surname}"),
+        "pt": (
+            "{word} Seguros", "Seguradora {surname}", "Corretora de Seguros {surname}",
+        ),
         "en": (
-            "{word} Insurance",
-            "{surname} Insurance Agency",
-            "{city} Mutual Insurance",
+            "{word} Insurance", "{surname} Insurance Agency", "{city} Mutual Insurance",
             "{word} Life Assurance",
         ),
-        "de": ("{word} Versicherung", "{surname} Versicherungen", "{word} Versicherungsbüro"),
-        "fr": ("Assurances {surname}", "Mutuelle {word}", "Cabinet d'assurances {surname}"),
-        "it": ("Assicurazioni {word}", "{surname} Assicurazioni"),
+        "de": (
+            "{word} Versicherung", "{surname} Versicherungen", "{word} Versicherungsbüro",
+        ),
+        "fr": (
+            "Assurances {surname}", "Mutuelle {word}", "Cabinet d'assurances {surname}",
+        ),
+        "it": (
+            "Assicurazioni {word}", "{surname} Assicurazioni",
+        ),
     },
     "shop": {
         "es": (
-            "Farmacia {surname}",
-            "Panadería {given}",
-            "Ferretería {surname}",
-            "Supermercado {word}",
-            "Librería {word}",
-            "Zapatería {surname}",
-            "Taller Mecánico {surname}",
-            "Restaurante {word}",
-            "Bar {given}",
-            "Hotel {word}",
-            "Peluquería {given}",
-            "Carnicería {surname}",
-            "Óptica {surname}",
-            "Tienda {word}",
-            "Abarrotes {given}",
-            "Almacén {word}",
-            "Distribuidora {word}",
-            "Transportes {surname}",
-            "Construcciones {surname} e Hijos",
-            "{surname} Hermanos",
-            "Inmobiliaria {word}",
-            "Autoservicio {word}",
-            "Gestoría {surname}",
-            "Frutería {given}",
+            "Farmacia {surname}", "Panadería {given}", "Ferretería {surname}",
+            "Supermercado {word}", "Librería {word}", "Zapatería {surname}",
+            "Taller Mecánico {surname}", "Restaurante {word}", "Bar {given}", "Hotel {word}",
+            "Peluquería {given}", "Carnicería {surname}", "Óptica {surname}", "Tienda {word}",
+            "Abarrotes {given}", "Almacén {word}", "Distribuidora {word}", "Transportes {surname}",
+            "Construcciones {surname} e Hijos", "{surname} Hermanos", "Inmobiliaria {word}",
+            "Autoservicio {word}", "Gestoría {surname}", "Frutería {given}",
         ),
         "pt": (
-            "Farmácia {surname}",
-            "Padaria {word}",
-            "Mercado {word}",
-            "Auto Peças {surname}",
-            "Restaurante {word}",
-            "Loja {word}",
-            "Supermercado {surname}",
+            "Farmácia {surname}", "Padaria {word}", "Mercado {word}", "Auto Peças {surname}",
+            "Restaurante {word}", "Loja {word}", "Supermercado {surname}",
             "Materiais de Construção {surname}",
         ),
         "en": (
-            "{surname}'s Bakery",
-            "{surname} Plumbing",
-            "{city} Hardware",
-            "{surname} Auto Repair",
-            "The {word} Café",
-            "{word} Pizza",
-            "{surname} & Sons",
-            "{given}'s Diner",
-            "{surname} Law Firm",
-            "{word} Grocery",
-            "{surname} Roofing",
-            "{word} Pharmacy",
-            "{word} Hotel",
-            "{surname} Realty",
+            "{surname}'s Bakery", "{surname} Plumbing", "{city} Hardware", "{surname} Auto Repair",
+            "The {word} Café", "{word} Pizza", "{surname} & Sons", "{given}'s Diner",
+            "{surname} Law Firm", "{word} Grocery", "{surname} Roofing", "{word} Pharmacy",
+            "{word} Hotel", "{surname} Realty",
         ),
         "de": (
-            "Bäckerei {surname}",
-            "Metzgerei {surname}",
-            "{word} Apotheke",
-            "Autohaus {surname}",
-            "Gasthaus {word}",
-            "Elektro {surname}",
-            "Malerbetrieb {surname}",
-            "Hotel {word}",
+            "Bäckerei {surname}", "Metzgerei {surname}", "{word} Apotheke", "Autohaus {surname}",
+            "Gasthaus {word}", "Elektro {surname}", "Malerbetrieb {surname}", "Hotel {word}",
         ),
         "fr": (
-            "Boulangerie {surname}",
-            "Pharmacie {word}",
-            "Garage {surname}",
-            "Café {word}",
-            "Restaurant {word}",
-            "Boucherie {surname}",
-            "Épicerie {word}",
+            "Boulangerie {surname}", "Pharmacie {word}", "Garage {surname}", "Café {word}",
+            "Restaurant {word}", "Boucherie {surname}", "Épicerie {word}",
         ),
         "it": (
-            "Pizzeria {word}",
-            "Farmacia {surname}",
-            "Ristorante {word}",
-            "Bar {word}",
-            "Officina {surname}",
-            "Panificio {surname}",
-            "Albergo {word}",
+            "Pizzeria {word}", "Farmacia {surname}", "Ristorante {word}", "Bar {word}",
+            "Officina {surname}", "Panificio {surname}", "Albergo {word}",
         ),
     },
     "public": {
         "es": (
-            "Ayuntamiento de {city}",
-            "Municipalidad de {city}",
-            "Gobierno de {region}",
-            "Junta de {region}",
-            "Diputación de {region}",
-            "Ministerio de {ministry}",
-            "Secretaría de {ministry}",
-            "Alcaldía de {city}",
-            "Intendencia de {city}",
-            "Servicio de Salud de {region}",
-            "Policía Municipal de {city}",
-            "Agencia Tributaria",
+            "Ayuntamiento de {city}", "Municipalidad de {city}", "Gobierno de {region}",
+            "Junta de {region}", "Diputación de {region}", "Ministerio de {ministry}",
+            "Secretaría de {ministry}", "Alcaldía de {city}", "Intendencia de {city}",
+            "Servicio de Salud de {region}", "Policía Municipal de {city}", "Agencia Tributaria",
             "Seguridad Social",
         ),
         "pt": (
-            "Prefeitura de {city}",
-            "Prefeitura Municipal de {city}",
-            "Governo do Estado de {region}",
-            "Câmara Municipal de {city}",
-            "Ministério da {ministry}",
-            "Secretaria de {ministry} de {region}",
+            "Prefeitura de {city}", "Prefeitura Municipal de {city}",
+            "Governo do Estado de {region}", "Câmara Municipal de {city}",
+            "Ministério da {ministry}", "Secretaria de {ministry} de {region}",
         ),
         "en": (
-            "{city} City Council",
-            "{region} Department of {ministry}",
-            "Department of {ministry}",
-            "{city} Police Department",
-            "{city} Public Library",
-            "{region} State Government",
-            "{city} Fire Department",
-            "{city} School District",
+            "{city} City Council", "{region} Department of {ministry}", "Department of {ministry}",
+            "{city} Police Department", "{city} Public Library", "{region} State Government",
+            "{city} Fire Department", "{city} School District",
         ),
         "de": (
-            "Stadt {city}",
-            "Stadtverwaltung {city}",
-            "Finanzamt {city}",
-            "Landratsamt {city}",
-            "Bundesministerium für {ministry}",
-            "Gemeinde {city}",
+            "Stadt {city}", "Stadtverwaltung {city}", "Finanzamt {city}", "Landratsamt {city}",
+            "Bundesministerium für {ministry}", "Gemeinde {city}",
         ),
         "fr": (
-            "Mairie de {city}",
-            "Conseil régional {region}",
-            "Ministère de la {ministry}",
-            "Préfecture de {region}",
-            "Commune de {city}",
+            "Mairie de {city}", "Conseil régional {region}", "Ministère de la {ministry}",
+            "Préfecture de {region}", "Commune de {city}",
         ),
         "it": (
-            "Comune di {city}",
-            "Regione {region}",
-            "Ministero della {ministry}",
+            "Comune di {city}", "Regione {region}", "Ministero della {ministry}",
             "Prefettura di {city}",
         ),
     },
     "association": {
         "es": (
-            "Asociación de Vecinos de {city}",
-            "Asociación Cultural {word}",
-            "Fundación {surname}",
-            "Club Deportivo {city}",
-            "Cooperativa {word}",
-            "Parroquia {saint}",
-            "Iglesia Evangélica de {city}",
-            "Colegio de Abogados de {city}",
-            "Club Atlético {word}",
-            "Peña {word}",
-            "ONG {word}",
-            "Cruz Roja de {city}",
+            "Asociación de Vecinos de {city}", "Asociación Cultural {word}", "Fundación {surname}",
+            "Club Deportivo {city}", "Cooperativa {word}", "Parroquia {saint}",
+            "Iglesia Evangélica de {city}", "Colegio de Abogados de {city}", "Club Atlético {word}",
+            "Peña {word}", "ONG {word}", "Cruz Roja de {city}",
         ),
         "pt": (
-            "Associação {word} de {city}",
-            "Fundação {surname}",
-            "Igreja {saint}",
-            "Sport Club {city}",
-            "Cooperativa {word}",
-            "Sindicato dos Bancários de {city}",
+            "Associação {word} de {city}", "Fundação {surname}", "Igreja {saint}",
+            "Sport Club {city}", "Cooperativa {word}", "Sindicato dos Bancários de {city}",
         ),
         "en": (
-            "{city} Rotary Club",
-            "{surname} Foundation",
-            "{city} Chamber of Commerce",
-            "{city} Football Club",
-            "{city} Historical Society",
-            "First Baptist Church of {city}",
-            "{word} Homeowners Association",
-            "{city} Food Bank",
+            "{city} Rotary Club", "{surname} Foundation", "{city} Chamber of Commerce",
+            "{city} Football Club", "{city} Historical Society", "First Baptist Church of {city}",
+            "{word} Homeowners Association", "{city} Food Bank",
         ),
         "de": (
-            "Sportverein {city}",
-            "Förderverein {surname}",
-            "{surname} Stiftung",
-            "Turnverein {city}",
-            "Kirchengemeinde {saint}",
+            "Sportverein {city}", "Förderverein {surname}", "{surname} Stiftung",
+            "Turnverein {city}", "Kirchengemeinde {saint}",
         ),
         "fr": (
-            "Association {word}",
-            "Fondation {surname}",
-            "Club Sportif de {city}",
+            "Association {word}", "Fondation {surname}", "Club Sportif de {city}",
             "Paroisse {saint}",
         ),
         "it": (
-            "Associazione {word}",
-            "Fondazione {surname}",
-            "Polisportiva {city}",
+            "Associazione {word}", "Fondazione {surname}", "Polisportiva {city}",
             "Parrocchia {saint}",
         ),
     },
 }
+# fmt: on
 
+# fmt: off
 _DISTRICTS: tuple[tuple[str, str], ...] = (
-    ("Chamberí", "Madrid"),
-    ("Vallecas", "Madrid"),
-    ("Carabanchel", "Madrid"),
-    ("Malasaña", "Madrid"),
-    ("Lavapiés", "Madrid"),
-    ("Gràcia", "Barcelona"),
-    ("Eixample", "Barcelona"),
-    ("Sants", "Barcelona"),
-    ("Triana", "Sevilla"),
-    ("Ruzafa", "Valencia"),
-    ("Coyoacán", "Ciudad de México"),
-    ("Polanco", "Ciudad de México"),
-    ("Tlalpan", "Ciudad de México"),
-    ("Iztapalapa", "Ciudad de México"),
-    ("Colonia Roma", "Ciudad de México"),
-    ("Palermo", "Buenos Aires"),
-    ("Recoleta", "Buenos Aires"),
-    ("San Telmo", "Buenos Aires"),
-    ("Belgrano", "Buenos Aires"),
-    ("La Boca", "Buenos Aires"),
-    ("Pinheiros", "São Paulo"),
-    ("Moema", "São Paulo"),
-    ("Copacabana", "Rio de Janeiro"),
-    ("Ipanema", "Rio de Janeiro"),
-    ("Miraflores", "Lima"),
-    ("Barranco", "Lima"),
-    ("Chapinero", "Bogotá"),
-    ("Usaquén", "Bogotá"),
-    ("Providencia", "Santiago"),
-    ("Las Condes", "Santiago"),
-    ("El Poblado", "Medellín"),
-    ("Brooklyn", "New York"),
-    ("Queens", "New York"),
-    ("Harlem", "New York"),
-    ("Manhattan", "New York"),
-    ("Camden", "London"),
-    ("Hackney", "London"),
-    ("Islington", "London"),
-    ("Kreuzberg", "Berlin"),
-    ("Neukölln", "Berlin"),
-    ("Schwabing", "München"),
-    ("Montmartre", "Paris"),
-    ("Le Marais", "Paris"),
-    ("Trastevere", "Roma"),
-    ("Brera", "Milano"),
-    ("Alfama", "Lisboa"),
-    ("Jordaan", "Amsterdam"),
-    ("Hollywood", "Los Angeles"),
-    ("South Beach", "Miami"),
-    ("Vedado", "La Habana"),
+    ("Chamberí", "Madrid"), ("Vallecas", "Madrid"), ("Carabanchel", "Madrid"),
+    ("Malasaña", "Madrid"), ("Lavapiés", "Madrid"), ("Gràcia", "Barcelona"),
+    ("Eixample", "Barcelona"), ("Sants", "Barcelona"), ("Triana", "Sevilla"),
+    ("Ruzafa", "Valencia"), ("Coyoacán", "Ciudad de México"), ("Polanco", "Ciudad de México"),
+    ("Tlalpan", "Ciudad de México"), ("Iztapalapa", "Ciudad de México"),
+    ("Colonia Roma", "Ciudad de México"), ("Palermo", "Buenos Aires"), ("Recoleta", "Buenos Aires"),
+    ("San Telmo", "Buenos Aires"), ("Belgrano", "Buenos Aires"), ("La Boca", "Buenos Aires"),
+    ("Pinheiros", "São Paulo"), ("Moema", "São Paulo"), ("Copacabana", "Rio de Janeiro"),
+    ("Ipanema", "Rio de Janeiro"), ("Miraflores", "Lima"), ("Barranco", "Lima"),
+    ("Chapinero", "Bogotá"), ("Usaquén", "Bogotá"), ("Providencia", "Santiago"),
+    ("Las Condes", "Santiago"), ("El Poblado", "Medellín"), ("Brooklyn", "New York"),
+    ("Queens", "New York"), ("Harlem", "New York"), ("Manhattan", "New York"), ("Camden", "London"),
+    ("Hackney", "London"), ("Islington", "London"), ("Kreuzberg", "Berlin"), ("Neukölln", "Berlin"),
+    ("Schwabing", "München"), ("Montmartre", "Paris"), ("Le Marais", "Paris"),
+    ("Trastevere", "Roma"), ("Brera", "Milano"), ("Alfama", "Lisboa"), ("Jordaan", "Amsterdam"),
+    ("Hollywood", "Los Angeles"), ("South Beach", "Miami"), ("Vedado", "La Habana"),
 )
+# fmt: on
+# fmt: off
 _COUNTRY_EXONYMS: tuple[str, ...] = (
-    "España",
-    "México",
-    "Estados Unidos",
-    "Alemania",
-    "Francia",
-    "Italia",
-    "Reino Unido",
-    "Brasil",
-    "Perú",
-    "Colombia",
-    "Argentina",
-    "Chile",
-    "Países Bajos",
-    "Suiza",
-    "Bélgica",
-    "Japón",
-    "Marruecos",
-    "Rumanía",
-    "Estados Unidos de América",
-    "República Dominicana",
-    "Alemanha",
-    "Espanha",
-    "Estados Unidos da América",
-    "Inglaterra",
-    "Deutschland",
-    "Österreich",
-    "Schweiz",
-    "Frankreich",
-    "Spanien",
-    "Italien",
-    "Allemagne",
-    "Espagne",
-    "Royaume-Uni",
-    "Italie",
-    "Germania",
-    "Spagna",
-    "Francia",
-    "Svizzera",
-    "Nederland",
-    "Polska",
-    "Türkiye",
-    "Sverige",
+    "España", "México", "Estados Unidos", "Alemania", "Francia", "Italia", "Reino Unido", "Brasil",
+    "Perú", "Colombia", "Argentina", "Chile", "Países Bajos", "Suiza", "Bélgica", "Japón",
+    "Marruecos", "Rumanía", "Estados Unidos de América", "República Dominicana", "Alemanha",
+    "Espanha", "Estados Unidos da América", "Inglaterra", "Deutschland", "Österreich", "Schweiz",
+    "Frankreich", "Spanien", "Italien", "Allemagne", "Espagne", "Royaume-Uni", "Italie", "Germania",
+    "Spagna", "Francia", "Svizzera", "Nederland", "Polska", "Türkiye", "Sverige",
 )
+# fmt: on
+# fmt: off
 _NATIONALITIES: tuple[str, ...] = (
-    "Spanish",
-    "Mexican",
-    "Argentinian",
-    "Colombian",
-    "Chilean",
-    "Peruvian",
-    "Brazilian",
-    "Portuguese",
-    "American",
-    "British",
-    "English",
-    "Scottish",
-    "Irish",
-    "German",
-    "French",
-    "Italian",
-    "Dutch",
-    "Polish",
-    "Turkish",
-    "Swedish",
-    "Indian",
-    "Chinese",
-    "Japanese",
-    "Korean",
-    "Moroccan",
-    "Canadian",
-    "Australian",
-    "Venezuelan",
-    "Cuban",
-    "Ecuadorian",
-    "Latin American",
-    "Hispanic",
-    "European",
-    "Swiss",
-    "Belgian",
-    "Romanian",
-    "español",
-    "española",
-    "mexicano",
-    "mexicana",
-    "argentino",
-    "argentina",
-    "colombiano",
-    "colombiana",
-    "chileno",
-    "chilena",
-    "peruano",
-    "peruana",
-    "venezolano",
-    "venezolana",
-    "cubano",
-    "cubana",
-    "ecuatoriano",
-    "estadounidense",
-    "británico",
-    "alemán",
-    "alemana",
-    "francés",
-    "francesa",
-    "italiano",
-    "italiana",
-    "brasileño",
-    "brasileña",
-    "portugués",
-    "latinoamericano",
-    "brasileiro",
-    "brasileira",
-    "português",
-    "portuguesa",
-    "alemão",
-    "Deutscher",
-    "Deutsche",
-    "Franzose",
-    "Spanier",
-    "Italiener",
-    "Türke",
-    "français",
-    "française",
-    "espagnol",
-    "allemand",
-    "italien",
-    "italiano",
-    "tedesco",
-    "spagnolo",
+    "Spanish", "Mexican", "Argentinian", "Colombian", "Chilean", "Peruvian", "Brazilian",
+    "Portuguese", "American", "British", "English", "Scottish", "Irish", "German", "French",
+    "Italian", "Dutch", "Polish", "Turkish", "Swedish", "Indian", "Chinese", "Japanese", "Korean",
+    "Moroccan", "Canadian", "Australian", "Venezuelan", "Cuban", "Ecuadorian", "Latin American",
+    "Hispanic", "European", "Swiss", "Belgian", "Romanian", "español", "española", "mexicano",
+    "mexicana", "argentino", "argentina", "colombiano", "colombiana", "chileno", "chilena",
+    "peruano", "peruana", "venezolano", "venezolana", "cubano", "cubana", "ecuatoriano",
+    "estadounidense", "británico", "alemán", "alemana", "francés", "francesa", "italiano",
+    "italiana", "brasileño", "brasileña", "portugués", "latinoamericano", "brasileiro",
+    "brasileira", "português", "portuguesa", "alemão", "Deutscher", "Deutsche", "Franzose",
+    "Spanier", "Italiener", "Türke", "français", "française", "espagnol", "allemand", "italien",
+    "italiano", "tedesco", "spagnolo",
 )
+# fmt: on
+# fmt: off
 _EVENT_FIXED: tuple[str, ...] = (
-    "Semana Santa",
-    "Oktoberfest",
-    "Olympic Games",
-    "World Cup",
-    "Copa América",
-    "Mobile World Congress",
-    "Black Friday",
-    "Cyber Monday",
-    "Super Bowl",
-    "Champions League",
-    "Copa Libertadores",
-    "Tour de France",
-    "Wimbledon",
-    "Roland Garros",
-    "Día de Muertos",
-    "Carnaval",
-    "Navidad",
-    "Christmas",
-    "Thanksgiving",
-    "Ramadan",
-    "Hanukkah",
-    "Diwali",
-    "Eurovision",
-    "Coachella",
-    "Primavera Sound",
-    "Vendimia",
-    "Día de la Madre",
-    "Mother's Day",
-    "Father's Day",
-    "Easter",
-    "Pride Month",
-    "Fashion Week",
-    "Juegos Olímpicos",
-    "Mundial de Fútbol",
-    "Feria del Libro",
-    "Rock in Rio",
+    "Semana Santa", "Oktoberfest", "Olympic Games", "World Cup", "Copa América",
+    "Mobile World Congress", "Black Friday", "Cyber Monday", "Super Bowl", "Champions League",
+    "Copa Libertadores", "Tour de France", "Wimbledon", "Roland Garros", "Día de Muertos",
+    "Carnaval", "Navidad", "Christmas", "Thanksgiving", "Ramadan", "Hanukkah", "Diwali",
+    "Eurovision", "Coachella", "Primavera Sound", "Vendimia", "Día de la Madre", "Mother's Day",
+    "Father's Day", "Easter", "Pride Month", "Fashion Week", "Juegos Olímpicos",
+    "Mundial de Fútbol", "Feria del Libro", "Rock in Rio",
 )
+# fmt: on
+# fmt: off
 _EVENT_TEMPLATES: dict[str, tuple[str, ...]] = {
     "es": (
-        "Feria de {city}",
-        "Festival de {city}",
-        "Maratón de {city}",
-        "Gran Premio de {country}",
-        "Copa {country}",
-        "Carnaval de {city}",
-        "Festival Internacional de Cine de {city}",
-        "Fiestas de {city}",
-        "Bienal de {city}",
-        "Salón del Automóvil de {city}",
+        "Feria de {city}", "Festival de {city}", "Maratón de {city}", "Gran Premio de {country}",
+        "Copa {country}", "Carnaval de {city}", "Festival Internacional de Cine de {city}",
+        "Fiestas de {city}", "Bienal de {city}", "Salón del Automóvil de {city}",
         "Semana de la Moda de {city}",
     ),
     "pt": (
-        "Carnaval de {city}",
-        "Festa Junina de {city}",
-        "Maratona de {city}",
+        "Carnaval de {city}", "Festa Junina de {city}", "Maratona de {city}",
         "Bienal do Livro de {city}",
     ),
     "en": (
-        "{city} Marathon",
-        "{city} Open",
-        "{city} Film Festival",
-        "{city} Jazz Festival",
-        "{city} Pride",
-        "{city} Book Fair",
-        "{country} Grand Prix",
-        "{city} County Fair",
+        "{city} Marathon", "{city} Open", "{city} Film Festival", "{city} Jazz Festival",
+        "{city} Pride", "{city} Book Fair", "{country} Grand Prix", "{city} County Fair",
     ),
-    "de": ("{city} Marathon", "Frankfurter Buchmesse", "Kieler Woche", "{city} Weihnachtsmarkt"),
+    "de": (
+        "{city} Marathon", "Frankfurter Buchmesse", "Kieler Woche", "{city} Weihnachtsmarkt",
+    ),
     "fr": (
-        "Marathon de {city}",
-        "Festival de {city}",
-        "Grand Prix de {country}",
-        "Fête de la Musique",
+        "Marathon de {city}", "Festival de {city}", "Grand Prix de {country}", "Fête de la Musique",
     ),
-    "it": ("Maratona di {city}", "Festival di {city}", "Carnevale di {city}", "Palio di {city}"),
+    "it": (
+        "Maratona di {city}", "Festival di {city}", "Carnevale di {city}", "Palio di {city}",
+    ),
 }
+# fmt: on
+# fmt: off
 _PRODUCTS: tuple[str, ...] = (
-    "iPhone",
-    "iPad",
-    "MacBook Pro",
-    "Galaxy S21",
-    "PlayStation 5",
-    "Xbox One",
-    "Nintendo Switch",
-    "Windows",
-    "Android",
-    "Kindle",
-    "Coca-Cola Zero",
-    "Big Mac",
-    "Nutella",
-    "Play-Doh",
-    "Lego Technic",
-    "Toyota Corolla",
-    "Ford Fiesta",
-    "Volkswagen Golf",
-    "Seat Ibiza",
-    "Renault Clio",
-    "Fiat Uno",
-    "Chevrolet Spark",
-    "Nespresso Vertuo",
-    "Roomba",
-    "AirPods",
-    "Excel",
-    "Photoshop",
-    "Instagram",
-    "WhatsApp",
-    "Spotify Premium",
-    "Netflix",
-    "Harry Potter",
-    "Star Wars",
-    "Don Quijote",
-    "Game of Thrones",
-    "La Casa de Papel",
-    "Minecraft",
-    "Fortnite",
-    "Pokémon",
-    "Barbie",
-    "Hot Wheels",
-    "Thermomix",
-    "Dyson V11",
+    "iPhone", "iPad", "MacBook Pro", "Galaxy S21", "PlayStation 5", "Xbox One", "Nintendo Switch",
+    "Windows", "Android", "Kindle", "Coca-Cola Zero", "Big Mac", "Nutella", "Play-Doh",
+    "Lego Technic", "Toyota Corolla", "Ford Fiesta", "Volkswagen Golf", "Seat Ibiza",
+    "Renault Clio", "Fiat Uno", "Chevrolet Spark", "Nespresso Vertuo", "Roomba", "AirPods", "Excel",
+    "Photoshop", "Instagram", "WhatsApp", "Spotify Premium", "Netflix", "Harry Potter", "Star Wars",
+    "Don Quijote", "Game of Thrones", "La Casa de Papel", "Minecraft", "Fortnite", "Pokémon",
+    "Barbie", "Hot Wheels", "Thermomix", "Dyson V11",
 )
+# fmt: on
+# fmt: off
 _NONE_PLACEHOLDERS: tuple[str, ...] = (
-    "N/A",
-    "n/a",
-    "NA",
-    "N.A.",
-    "unknown",
-    "Unknown",
-    "UNKNOWN",
-    "test",
-    "TEST",
-    "Test Test",
-    "-",
-    "--",
-    ".",
-    "?",
-    "???",
-    "***",
-    "x",
-    "xx",
-    "xxx",
-    "XXXX",
-    "asdf",
-    "qwerty",
-    "aaa",
-    "zzz",
-    "cash customer",
-    "Cash Customer",
-    "cash sale",
-    "walk-in customer",
-    "walk in",
-    "guest",
-    "Guest User",
-    "customer",
-    "Customer",
-    "client",
-    "no name",
-    "No Name",
-    "none",
-    "None",
-    "null",
-    "NULL",
-    "nil",
-    "tbd",
-    "TBD",
-    "to be confirmed",
-    "do not use",
-    "DO NOT USE",
-    "duplicate",
-    "DUPLICATE - DO NOT USE",
-    "deleted",
-    "inactive",
-    "void",
-    "see notes",
-    "same as above",
-    "cliente contado",
-    "Cliente Contado",
-    "consumidor final",
-    "Consumidor Final",
-    "cliente varios",
-    "Clientes Varios",
-    "cliente",
-    "CLIENTE",
-    "varios",
-    "desconocido",
-    "Desconocido",
-    "sin nombre",
-    "Sin Nombre",
-    "ninguno",
-    "prueba",
-    "PRUEBA",
-    "no usar",
-    "NO USAR",
-    "anulado",
-    "baja",
-    "público en general",
-    "Publico en General",
-    "cliente final",
-    "cliente genérico",
-    "consumidor",
-    "sem nome",
-    "cliente balcão",
-    "não informado",
-    "desconhecido",
-    "teste",
-    "unbekannt",
-    "Barverkauf",
-    "Laufkundschaft",
-    "kein Name",
-    "inconnu",
-    "client comptant",
-    "sconosciuto",
-    "cliente generico",
-    "onbekend",
-    "anonymous",
-    "anónimo",
-    "Anonymous",
-    "private",
-    "particular",
-    "refund",
-    "internal",
-    "employee",
-    "staff",
-    "online order",
-    "web order",
-    "pos customer",
+    "N/A", "n/a", "NA", "N.A.", "unknown", "Unknown", "UNKNOWN", "test", "TEST", "Test Test", "-",
+    "--", ".", "?", "???", "***", "x", "xx", "xxx", "XXXX", "asdf", "qwerty", "aaa", "zzz",
+    "cash customer", "Cash Customer", "cash sale", "walk-in customer", "walk in", "guest",
+    "Guest User", "customer", "Customer", "client", "no name", "No Name", "none", "None", "null",
+    "NULL", "nil", "tbd", "TBD", "to be confirmed", "do not use", "DO NOT USE", "duplicate",
+    "DUPLICATE - DO NOT USE", "deleted", "inactive", "void", "see notes", "same as above",
+    "cliente contado", "Cliente Contado", "consumidor final", "Consumidor Final", "cliente varios",
+    "Clientes Varios", "cliente", "CLIENTE", "varios", "desconocido", "Desconocido", "sin nombre",
+    "Sin Nombre", "ninguno", "prueba", "PRUEBA", "no usar", "NO USAR", "anulado", "baja",
+    "público en general", "Publico en General", "cliente final", "cliente genérico", "consumidor",
+    "sem nome", "cliente balcão", "não informado", "desconhecido", "teste", "unbekannt",
+    "Barverkauf", "Laufkundschaft", "kein Name", "inconnu", "client comptant", "sconosciuto",
+    "cliente generico", "onbekend", "anonymous", "anónimo", "Anonymous", "private", "particular",
+    "refund", "internal", "employee", "staff", "online order", "web order", "pos customer",
 )
+# fmt: on
+# fmt: off
 _NONE_TEMPLATES: tuple[str, ...] = (
-    "Customer {n}",
-    "CUST-{n6}",
-    "Cliente {n}",
-    "cliente #{n}",
-    "ID {n}",
-    "{n}",
-    "{n8}",
-    "test{n}",
-    "TEST {n}",
-    "Kunde {n}",
-    "{date}",
-    "Order {n6}",
-    "Pedido {n}",
-    "Ticket {n}",
-    "{n}-{n}",
-    "#{n}",
-    "*** {p} ***",
-    "({p})",
-    "{p}.",
-    "- {p} -",
-    "{p} {n}",
-    "Cuenta {n}",
-    "account {n6}",
-    "user{n}",
-    "{d}{d}{d}{d}",
-    "{email}",
-    "{email}",
-    "{phone}",
-    "{phone}",
-    "www.{dom}.com",
-    "{dom}.com",
-    "Tel. {phone}",
-    "{phone} / {phone}",
+    "Customer {n}", "CUST-{n6}", "Cliente {n}", "cliente #{n}", "ID {n}", "{n}", "{n8}", "test{n}",
+    "TEST {n}", "Kunde {n}", "{date}", "Order {n6}", "Pedido {n}", "Ticket {n}", "{n}-{n}", "#{n}",
+    "*** {p} ***", "({p})", "{p}.", "- {p} -", "{p} {n}", "Cuenta {n}", "account {n6}", "user{n}",
+    "{d}{d}{d}{d}", "{email}", "{email}", "{phone}", "{phone}", "www.{dom}.com", "{dom}.com",
+    "Tel. {phone}", "{phone} / {phone}",
 )
+# fmt: on
 
 
 @dataclass
@@ -1511,9 +948,7 @@ def _vocab(seed: int) -> _Vocab:
         companies: tuple[str, ...] = ()
         if cw > 0:
             raw = _sample_pool(fk.company, 700, unique=True)
-            companies = tuple(
-                c for c in raw if (" " in c or "-" in c) and not c.startswith("Familia ")
-            )
+            companies = tuple(c for c in raw if (" " in c or "-" in c) and not c.startswith("Familia "))
         regions: tuple[str, ...] = ()
         for method in _REGION_METHODS.get(code, ()):
             regions += _sample_pool(getattr(fk, method), 400, unique=True)
@@ -1838,9 +1273,7 @@ def _legal_variant(rng: Rng, name: str, iso: str) -> str:
     return f"{base}{sep}{form}"
 
 
-def _org_sample(
-    rng: Rng, v: _Vocab, text: str, key: str, source: str, iso: str, shop: float
-) -> _Sample:
+def _org_sample(rng: Rng, v: _Vocab, text: str, key: str, source: str, iso: str, shop: float) -> _Sample:
     """An ORG with the decorations of customer tables: store numbers, branches."""
     s = _Sample(source, iso)
     s.ent("ORG", text, key)
@@ -1860,7 +1293,7 @@ def _org_sample(
         city, _ = _city(rng, v, iso)
         if len(city) < len(text.replace(" ", "")) - 2:
             s.out(rng.choice(("-", "/", "–")))
-            s.ent("LOC", city)
+            s.ent("LOC", city, ctx=True)
     return s
 
 
@@ -1923,9 +1356,7 @@ def gen_org_template(rng: Rng, v: _Vocab, kind: str | None = None) -> _Sample:
         text = f"{text} {rng.choice(_legal_forms(loc.country))}"
     elif rng.random() < 0.08:
         text = _ABBREV_RE.sub(lambda m: _ABBREV[m.group(1)], text)
-    s = _org_sample(
-        rng, v, text, key, f"template:{kind}:{lang}", loc.country, 0.12 if kind == "shop" else 0.0
-    )
+    s = _org_sample(rng, v, text, key, f"template:{kind}:{lang}", loc.country, 0.12 if kind == "shop" else 0.0)
     return _style(rng, s)
 
 
@@ -1939,13 +1370,13 @@ def gen_city(rng: Rng, v: _Vocab) -> _Sample:
     s.ent("LOC", city)
     r = rng.random()
     if r < 0.15 and iso in v.countries:  # City, Country
-        s.out(",", glue=True).ent("LOC", v.countries[iso])
+        s.out(",", glue=True).ent("LOC", v.countries[iso], ctx=True)
     elif r < 0.25 and iso == "US":  # City, ST
         admin = v.us_city_state.get(city, "")
         if admin in v.us_states:
-            s.out(",", glue=True).ent("LOC", admin if rng.random() < 0.6 else v.us_states[admin])
+            s.out(",", glue=True).ent("LOC", admin if rng.random() < 0.6 else v.us_states[admin], ctx=True)
     elif r < 0.3 and iso in v.countries:  # City (Country)
-        s.out("(").ent("LOC", v.countries[iso], glue=True).out(")", glue=True)
+        s.out("(").ent("LOC", v.countries[iso], glue=True, ctx=True).out(")", glue=True)
     return _style(rng, s, upper=0.2, lower=0.08)
 
 
@@ -1969,7 +1400,7 @@ def gen_region(rng: Rng, v: _Vocab) -> _Sample:
         county, st = rng.choice(v.us_counties)
         s = _Sample("geonames:us_county", "US").ent("LOC", county)
         if rng.random() < 0.3 and st in v.us_states:
-            s.out(",", glue=True).ent("LOC", v.us_states[st])
+            s.out(",", glue=True).ent("LOC", v.us_states[st], ctx=True)
     else:
         loc = v.locales[rng.choice([c for c in v.person_locales if v.locales[c].regions])]
         text = rng.choice(loc.regions)
@@ -1993,9 +1424,9 @@ def gen_district(rng: Rng, v: _Vocab) -> _Sample:
     s = _Sample("districts").ent("LOC", district)
     r = rng.random()
     if r < 0.35:
-        s.out(",", glue=True).ent("LOC", city)
+        s.out(",", glue=True).ent("LOC", city, ctx=True)
     elif r < 0.5:
-        s.out("(").ent("LOC", city, glue=True).out(")", glue=True)
+        s.out("(").ent("LOC", city, glue=True, ctx=True).out(")", glue=True)
     return _style(rng, s, upper=0.2, lower=0.1)
 
 
@@ -2108,22 +1539,19 @@ def gen_mixed(rng: Rng, v: _Vocab) -> _Sample:
     s = _Sample("mixed", p.loc.country)
     r = rng.random()
     if r < 0.2:
-        s.ent("PER", person, p.key).out(rng.choice(("c/o", "C/O", "a/c", "attn"))).ent(
-            "ORG", org, okey
-        )
+        s.ent("PER", person, p.key).out(rng.choice(("c/o", "C/O", "a/c", "attn"))).ent("ORG", org, okey)
     elif r < 0.4:
-        s.ent("ORG", org, okey).out(rng.choice(("Attn:", "Attn", "At'n", "A/A", "z.Hd."))).ent(
-            "PER", person, p.key
-        )
+        s.ent("ORG", org, okey).out(rng.choice(("Attn:", "Attn", "At'n", "A/A", "z.Hd."))).ent("PER", person, p.key)
     elif r < 0.55:
-        s.ent("PER", person, p.key).out(rng.choice(("DBA", "dba", "T/A", "t/a"))).ent(
-            "ORG", org, okey
-        )
-    elif r < 0.75:
-        s.ent("PER", person, p.key).out("(").ent("LOC", _city(rng, v, p.loc.country)[0], glue=True)
-        s.out(")", glue=True)
-    elif r < 0.9:
-        s.ent("PER", person, p.key).out("-").ent("LOC", _city(rng, v, p.loc.country)[0])
+        s.ent("PER", person, p.key).out(rng.choice(("DBA", "dba", "T/A", "t/a"))).ent("ORG", org, okey)
+    elif r < 0.9:  # the person's town as context; kept shorter so the row stays a PERSON
+        city = _city(rng, v, p.loc.country)[0]
+        s.ent("PER", person, p.key)
+        if len(city) < len(person.replace(" ", "")):
+            if r < 0.75:
+                s.out("(").ent("LOC", city, glue=True, ctx=True).out(")", glue=True)
+            else:
+                s.out("-").ent("LOC", city, ctx=True)
     else:
         s.ent("ORG", org, okey).out("/").ent("PER", person, p.key)
     return _style(rng, s)
@@ -2336,9 +1764,7 @@ def build_corpus(out_dir: Path, seed: int = 0, size: int = DEFAULT_SIZE) -> dict
         "size": size,
         "rows": {s: len(f) for s, f in frames.items()},
         "labels": {s: dict(Counter(f["label"])) for s, f in frames.items()},
-        "sources": dict(
-            sorted(Counter(_source_family(x) for f in frames.values() for x in f["source"]).items())
-        ),
+        "sources": dict(sorted(Counter(_source_family(x) for f in frames.values() for x in f["source"]).items())),
         "build_seconds": round(seconds, 2),
     }
     stats_path.write_text(json.dumps(stats, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -56,80 +56,19 @@ def _corpus() -> list[str]:
 
 
 def build_tiny_bert(out: Path, seed: int = 0) -> Path:
-    """A 2-layer BERT token classifier with a WordPiece vocabulary trained here."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertForTokenClassification, PreTrainedTokenizerFast
+    """A 2-layer BERT token classifier (canonical BIO labels) with a WordPiece vocabulary trained here."""
+    from spark_ner.random_models import TINY, build_random_bert
 
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=False)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece()
-    tok.train_from_iterator(_corpus(), trainers.WordPieceTrainer(vocab_size=400, special_tokens=specials))
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B [SEP]",
-        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
-    )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-    )
-    torch.manual_seed(seed)
-    cfg = BertConfig(
-        vocab_size=tok.get_vocab_size(),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        num_labels=len(BERT_LABELS),
-        id2label=dict(enumerate(BERT_LABELS)),
-        label2id={v: i for i, v in enumerate(BERT_LABELS)},
-    )
-    model = BertForTokenClassification(cfg)
-    model.save_pretrained(out, safe_serialization=True)
-    fast.save_pretrained(out)
-    return out
+    return build_random_bert(out, _corpus(), TINY, BERT_LABELS, seed)
 
 
 def build_tiny_roberta(out: Path, seed: int = 1) -> Path:
-    """A 2-layer RoBERTa token classifier with a byte-level BPE vocabulary trained here."""
-    import torch
-    from tokenizers import ByteLevelBPETokenizer
-    from tokenizers.processors import RobertaProcessing
-    from transformers import RobertaConfig, RobertaForTokenClassification, RobertaTokenizerFast
+    """A 2-layer RoBERTa token classifier (BIOES, own type names) with a byte-level BPE vocabulary."""
+    from dataclasses import replace
 
-    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(_corpus(), vocab_size=600, min_frequency=1, special_tokens=specials)
-    bpe.post_processor = RobertaProcessing(("</s>", bpe.token_to_id("</s>")), ("<s>", bpe.token_to_id("<s>")))
-    # saved without a prefix space, like public RoBERTa checkpoints: the loader must add it
-    fast = RobertaTokenizerFast(tokenizer_object=bpe._tokenizer, add_prefix_space=False)
-    torch.manual_seed(seed)
-    cfg = RobertaConfig(
-        vocab_size=bpe.get_vocab_size(),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=130,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-        num_labels=len(ROBERTA_LABELS),
-        id2label=dict(enumerate(ROBERTA_LABELS)),
-        label2id={v: i for i, v in enumerate(ROBERTA_LABELS)},
-    )
-    model = RobertaForTokenClassification(cfg)
-    model.save_pretrained(out, safe_serialization=True)
-    fast.save_pretrained(out)
-    return out
+    from spark_ner.random_models import TINY, build_random_roberta
+
+    return build_random_roberta(out, _corpus(), replace(TINY, vocab=400), ROBERTA_LABELS, seed)
 
 
 def write_config(path: Path, bert: Path, roberta: Path, **ensemble: object) -> Path:
