@@ -139,8 +139,10 @@ class Ensemble:
             t_ids, t_mask, t_row, t_pos = (
                 t.pin_memory().to(member.device, non_blocking=True) for t in (t_ids, t_mask, t_row, t_pos)
             )
+        # length-sorted batches are often all one length: no mask lets SDPA take its unmasked path
+        uniform = bool(mask.all())
         with torch.inference_mode():
-            logits = member.model(input_ids=t_ids, attention_mask=t_mask).logits
+            logits = member.model(input_ids=t_ids, attention_mask=None if uniform else t_mask).logits
             picked = torch.softmax(logits[t_row, t_pos].float(), dim=-1) @ member.projection
             if cuda:
                 host = torch.empty(picked.shape, dtype=picked.dtype, pin_memory=True)
