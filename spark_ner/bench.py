@@ -221,11 +221,6 @@ def _spark_label(config: str, names: list[str | None], workdir: Path, cores: int
     return data
 
 
-def _stage_s(summary: dict[str, Any], name: str) -> float:
-    stages = summary.get("stages") or summary.get("elapsed_s") or {}
-    return float(stages.get(name) or 0.0)
-
-
 def bench_spark(config: str, names: list[str], inproc_rate: float, workdir: Path, cores: int) -> dict[str, Any]:
     """Spark path names/s (scoring stage, and end to end) against in-process on the same names."""
     s = _spark_label(config, list(names), workdir, cores)
@@ -237,7 +232,7 @@ def bench_spark(config: str, names: list[str], inproc_rate: float, workdir: Path
         "in_process_names_per_s": round(inproc_rate, 1),
         "ratio": round(rate / inproc_rate, 3) if inproc_rate else None,
         "job_wall_s": s["wall_s"],
-        "stages_s": s.get("stages") or s.get("elapsed_s"),
+        "stages_s": s.get("seconds"),
     }
 
 

@@ -21,7 +21,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 from pyspark.accumulators import AccumulatorParam
@@ -108,7 +108,7 @@ class EnsembleCache:
     worker holds one copy per config, not one per GPU it ever saw.
     """
 
-    _entries: OrderedDict[str, Ensemble] = OrderedDict()
+    _entries: ClassVar[OrderedDict[str, Ensemble]] = OrderedDict()
     _capacity: int = 2
     _lock = threading.Lock()
     loads: int = 0
@@ -140,7 +140,9 @@ class EnsembleCache:
                 del cls._entries[stale]
                 _free_cuda()
             if loader is None:
-                from spark_ner.ensemble import load_ensemble as loader
+                from spark_ner.ensemble import load_ensemble
+
+                loader = load_ensemble
             t0 = time.perf_counter()
             ens = loader(cfg)
             cls.load_seconds += time.perf_counter() - t0
@@ -190,7 +192,7 @@ class WorkerStatsParam(AccumulatorParam):  # type: ignore[type-arg]
     def zero(self, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         return {}
 
-    def addInPlace(  # noqa: N802 (pyspark's name)
+    def addInPlace(  # pyspark's name
         self, acc: dict[str, dict[str, Any]], other: dict[str, dict[str, Any]]
     ) -> dict[str, dict[str, Any]]:
         for key, rec in other.items():
@@ -342,8 +344,7 @@ def _as_names(series: pd.Series) -> list[str | None]:
     """Arrow gives str or None; anything else here means the column was not a string column."""
     if str(series.dtype) not in _STRING_DTYPES:
         raise InputColumnError(
-            f"the NER UDF expects a string column, got values of type {series.dtype}; "
-            "cast the column to string first"
+            f"the NER UDF expects a string column, got values of type {series.dtype}; cast the column to string first"
         )
     return [v if isinstance(v, str) else None for v in series.tolist()]
 
@@ -368,9 +369,7 @@ def _label_batches(
         out = ens.label(names)
         busy += time.perf_counter() - t0
         if len(out) != len(names):
-            raise RowCountMismatchError(
-                f"the ensemble returned {len(out)} rows for a batch of {len(names)}"
-            )
+            raise RowCountMismatchError(f"the ensemble returned {len(out)} rows for a batch of {len(names)}")
         rows += len(names)
         nbatches += 1
         yield out.loc[:, list(NER_FIELDS)].reset_index(drop=True)
@@ -402,8 +401,7 @@ def _check_session(cfg: Config) -> None:
         return
     if arrow < cfg.ensemble.batch_size:
         log.warning(
-            "%s=%d is smaller than ensemble.batch_size=%d: forward passes run part-empty; "
-            "recommended: %d",
+            "%s=%d is smaller than ensemble.batch_size=%d: forward passes run part-empty; recommended: %d",
             ARROW_BATCH_KEY,
             arrow,
             cfg.ensemble.batch_size,
@@ -411,9 +409,7 @@ def _check_session(cfg: Config) -> None:
         )
 
 
-def ner_udf(
-    config: Config | None = None, *, stats: Accumulator[dict[str, Any]] | None = None
-) -> UserDefinedFunction:
+def ner_udf(config: Config | None = None, *, stats: Accumulator[dict[str, Any]] | None = None) -> UserDefinedFunction:
     """The iterator Pandas UDF ``string -> NER_STRUCT``; validates the members on the driver first.
 
     ``config`` defaults to :func:`~spark_ner.config.load_config` (``$SPARK_NER_CONFIG`` or the
@@ -434,13 +430,15 @@ def ner_udf(
     return pandas_udf(ner, returnType=NER_STRUCT)  # type: ignore[call-overload,no-any-return]
 
 
+def _quote(col: str) -> str:
+    return "`" + col.replace("`", "``") + "`"
+
+
 def check_string_column(df: DataFrame, col: str) -> None:
     """Fail on the driver, naming the column: missing (listing those that exist) or not a string."""
     fields = {f.name: f for f in df.schema.fields}
     if col not in fields:
-        raise InputColumnError(
-            f"column {col!r} not found; existing columns: {', '.join(df.columns) or '(none)'}"
-        )
+        raise InputColumnError(f"column {col!r} not found; existing columns: {', '.join(df.columns) or '(none)'}")
     dtype = fields[col].dataType
     if not isinstance(dtype, StringType):
         raise InputColumnError(
@@ -471,22 +469,19 @@ def with_ner_labels(
         if replaced:
             log.warning("replacing existing columns %s with new labels", ", ".join(replaced))
         tmp = "__spark_ner_struct"
-        keep = [F.col(f"`{c}`") for c in df.columns if c not in outputs]
-        labelled = df.withColumn(tmp, udf(F.col(f"`{col}`")))
-        return labelled.select(
-            *keep, *[F.col(f"{tmp}.{f}").alias(f"{prefix}{f}") for f in NER_FIELDS]
-        )
+        keep = [F.col(_quote(c)) for c in df.columns if c not in outputs]
+        labelled = df.withColumn(tmp, udf(F.col(_quote(col))))
+        return labelled.select(*keep, *[F.col(f"{tmp}.{f}").alias(f"{prefix}{f}") for f in NER_FIELDS])
 
     return transform
 
 
-def register_sql(
-    spark: SparkSession, name: str = "ner_label", config: Config | None = None
-) -> UserDefinedFunction:
+def register_sql(spark: SparkSession, name: str = "ner_label", config: Config | None = None) -> UserDefinedFunction:
     """Register the UDF for SQL: ``SELECT ner_label(name).label FROM customers``.
 
     All fields: ``SELECT n.* FROM (SELECT ner_label(name) AS n FROM customers)`` (Spark's parser
     rejects ``ner_label(name).*``).
     """
     udf = ner_udf(config)
-    return spark.udf.register(name, udf)
+    spark.udf.register(name, udf)
+    return udf

@@ -1,0 +1,139 @@
+# Databricks notebook source
+# MAGIC %md
+# MAGIC # Label customer names with spark_ner
+# MAGIC
+# MAGIC Labels each name in a table as PERSON, ORGANIZATION, LOCATION, MISC or NONE (plus score,
+# MAGIC agreement, entity spans, model version) with the `spark_ner` ensemble, and writes the input
+# MAGIC columns plus `ner_*` columns. It runs the same code as `spark-ner label`.
+# MAGIC
+# MAGIC * Cluster: install the `spark-ner` wheel as a cluster library; put the member folders on a
+# MAGIC   Volume and point a config at them (see `conf/databricks.toml`); GPU settings are there too.
+# MAGIC * Widgets: leave **input** empty for a small built-in demo; **mode** `error` refuses an
+# MAGIC   existing output before any work is done.
+# MAGIC * Outside Databricks: `python jobs/notebooks/label_customers.py --output /tmp/out --config
+# MAGIC   my.toml` runs it against a local Spark session (widgets come from `--name value` flags).
+
+# COMMAND ----------
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+try:
+    import spark_ner  # noqa: F401
+except ImportError:  # a source checkout run as a script: the package is two folders up
+    sys.path.insert(0, str(Path(sys.argv[0]).resolve().parents[2]))
+
+from spark_ner.jobs import InputFormat, OutputFormat, WriteMode, build_parser, get_session, run
+
+ON_DATABRICKS = "dbutils" in globals()
+_CLI: dict[str, str] = {}
+if not ON_DATABRICKS:  # plain `python notebook.py --input x --output y`: flags stand in for widgets
+    _argv = sys.argv[1:]
+    for _i in range(0, len(_argv) - 1, 2):
+        if _argv[_i].startswith("--"):
+            _CLI[_argv[_i][2:].replace("-", "_")] = _argv[_i + 1]
+
+
+def widget(name: str, default: str, label: str, choices: list[str] | None = None) -> str:
+    """A Databricks widget when there is dbutils, else ``--name value`` or the default."""
+    if ON_DATABRICKS:
+        w = globals()["dbutils"].widgets
+        if choices:
+            w.dropdown(name, default, choices, label)
+        else:
+            w.text(name, default, label)
+        return str(w.get(name))
+    return _CLI.get(name, default)
+
+
+# COMMAND ----------
+
+params = {
+    "input": widget("input", "", "Input (path or table; empty = demo)"),
+    "input_format": widget("input_format", "parquet", "Input format", [f.value for f in InputFormat]),
+    "output": widget("output", "", "Output (path or table; empty = temp folder)"),
+    "output_format": widget("output_format", "parquet", "Output format", [f.value for f in OutputFormat]),
+    "mode": widget("mode", "error", "If the output exists", [m.value for m in WriteMode]),
+    "name_col": widget("name_col", "name", "Name column"),
+    "id_col": widget("id_col", "id", "Id column (empty = none)"),
+    "config": widget("config", "", "Config TOML (empty = $SPARK_NER_CONFIG / defaults)"),
+    "labels_only": widget("labels_only", "false", "Only id + labels", ["false", "true"]),
+    "partition_by": widget("partition_by", "", "Partition by (comma-separated)"),
+    "summary": widget("summary", "", "Summary JSON path (empty = temp file)"),
+    "master": widget("master", "local[2]", "Spark master when run outside Databricks"),
+}
+
+# COMMAND ----------
+
+# The session: Databricks gives `spark`; elsewhere a local one (Hive catalog when tables are used).
+_created = False
+if "spark" not in globals():
+    _hive = params["input_format"] == "table" or params["output_format"] != "parquet"
+    spark, _created = get_session(params["master"], hive=_hive)
+    spark.sparkContext.setLogLevel("WARN")
+
+_work = Path(tempfile.mkdtemp(prefix="spark-ner-notebook-"))
+if not params["input"]:  # demo: a few synthetic names with a null, a blank and a duplicate
+    demo = [
+        (1, "John Smith"),
+        (2, "Smith & Sons Ltd"),
+        (3, "Banco Santander S.A."),
+        (4, "Mr & Mrs García"),
+        (5, None),
+        (6, "   "),
+        (7, "John Smith"),
+        (8, "New York"),
+    ]
+    spark.createDataFrame(demo, "id long, name string").write.parquet(str(_work / "input"))
+    params.update(input=str(_work / "input"), input_format="parquet", name_col="name", id_col="id")
+if not params["output"]:
+    params.update(output=str(_work / "output"), output_format="parquet")
+if not params["summary"]:
+    params["summary"] = str(_work / "summary.json")
+
+# COMMAND ----------
+
+argv = [
+    "--input", params["input"],
+    "--input-format", params["input_format"],
+    "--output", params["output"],
+    "--output-format", params["output_format"],
+    "--mode", params["mode"],
+    "--name-col", params["name_col"],
+    "--summary", params["summary"],
+]  # fmt: skip
+if params["id_col"]:
+    argv += ["--id-col", params["id_col"]]
+if params["config"]:
+    argv += ["--config", params["config"]]
+if params["labels_only"].lower() == "true":
+    argv += ["--labels-only"]
+if params["partition_by"]:
+    argv += ["--partition-by", params["partition_by"]]
+
+rc = run(build_parser().parse_args(argv))
+summary: dict[str, Any] = json.loads(Path(params["summary"]).read_text(encoding="utf-8"))
+print(f"exit {rc}: {summary['rows_out']} rows labelled, labels {summary['labels']}")
+
+# COMMAND ----------
+
+if params["output_format"] == "parquet":
+    labelled = spark.read.parquet(params["output"])
+elif params["output_format"] == "table" or "/" not in params["output"]:
+    labelled = spark.table(params["output"])
+else:
+    labelled = spark.read.format("delta").load(params["output"])
+if ON_DATABRICKS:
+    globals()["display"](labelled.limit(20))
+else:
+    labelled.groupBy("ner_label").count().orderBy("ner_label").show()
+
+# COMMAND ----------
+
+if _created:
+    spark.stop()

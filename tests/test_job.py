@@ -1,0 +1,287 @@
+"""The label job end to end: parquet and Hive tables (each run twice), partitions, labels-only,
+the summary, refusals before any work, and the same labels from spark-submit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_udf import NAMES, assert_rows_match
+
+from spark_ner import jobs
+from spark_ner.errors import InputColumnError, OutputExistsError, RowCountMismatchError
+
+REPO = Path(__file__).resolve().parents[1]
+NER_COLS = [
+    "ner_label",
+    "ner_score",
+    "ner_agreement",
+    "ner_entities",
+    "ner_model_version",
+    "ner_error",
+]
+
+
+def args(**kw: Any) -> Any:
+    """Parsed job arguments from keyword flags (``name_col="x"`` -> ``--name-col x``)."""
+    argv: list[str] = []
+    for key, value in kw.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        elif isinstance(value, list):
+            for v in value:
+                argv += [flag, str(v)]
+        else:
+            argv += [flag, str(value)]
+    return jobs.build_parser().parse_args(argv)
+
+
+@pytest.fixture(scope="module")
+def customers(spark, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """The mixed names as a parquet file (id, name, region) and as a Hive table."""
+    path = tmp_path_factory.mktemp("job-in") / "customers.parquet"
+    rows = [(i, n, ["north", "south"][i % 2]) for i, n in enumerate(NAMES)]
+    df = spark.createDataFrame(rows, "id long, name string, region string").repartition(2)
+    df.write.parquet(str(path))
+    spark.sql("DROP TABLE IF EXISTS job_customers")
+    df.write.saveAsTable("job_customers")
+    return path
+
+
+@pytest.fixture(scope="module")
+def expected(tiny_ensemble):  # type: ignore[no-untyped-def]
+    return tiny_ensemble.label(NAMES)
+
+
+def _labels_by_id(rows: list[Any]) -> list[dict[str, Any]]:
+    by_id = {r["id"]: r for r in rows}
+    assert len(by_id) == len(rows) == len(NAMES), "each input row exactly once"
+    return [{c[4:]: by_id[i][c] for c in NER_COLS} for i in range(len(NAMES))]
+
+
+def _run(capsys, **kw: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    assert jobs.run(args(**kw)) == 0
+    out = capsys.readouterr().out
+    return json.loads(out[out.index("{") :])
+
+
+def test_parquet_twice_with_summary(spark, tiny_config_path, customers, expected, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out, summary_path = tmp_path / "labelled", tmp_path / "summary.json"
+    common = {"input": customers, "output": out, "config": tiny_config_path, "id_col": "id"}
+    first = _run(capsys, **common, summary=summary_path)
+    assert json.loads(summary_path.read_text()) == first
+    rows = spark.read.parquet(str(out)).collect()
+    assert set(rows[0].asDict()) == {"id", "name", "region", *NER_COLS}
+    assert_rows_match(_labels_by_id(rows), expected)
+
+    distinct = len(set(NAMES))  # None counts as one
+    assert first["rows_in"] == first["rows_out"] == len(NAMES)
+    assert first["distinct_names"] == distinct
+    assert first["names_scored"] == distinct, "the UDF ran once per distinct name"
+    assert first["null_names"] == NAMES.count(None)
+    assert sum(first["labels"].values()) == len(NAMES)
+    assert first["labels"]["null"] == NAMES.count(None)
+    assert set(first["seconds"]) == {"read", "score", "check", "write", "total"}
+    assert first["names_per_second"] > 0
+    assert first["executors"] and all(e["device"] == "cpu" for e in first["executors"])
+    assert all(e["gpu_util_mean"] is None and e["gpu_mem_used_mb_max"] is None for e in first["executors"])
+    assert first["model_version"] == expected["model_version"][0]
+    text = summary_path.read_text()
+    for name in NAMES:
+        if name and len(name.strip()) > 3:
+            assert name not in text, "names never appear in the summary"
+
+    second = _run(capsys, **common, mode="overwrite")
+    assert second["rows_out"] == len(NAMES)
+    assert_rows_match(_labels_by_id(spark.read.parquet(str(out)).collect()), expected)
+    assert not [p for p in tmp_path.iterdir() if "spark-ner" in p.name], "no staging left"
+
+    _run(capsys, **common, mode="append")
+    assert spark.read.parquet(str(out)).count() == 2 * len(NAMES)
+
+
+def test_main_exits_2_on_a_refused_run(tiny_config_path, customers, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "out").mkdir()
+    argv = ["--input", str(customers), "--output", str(tmp_path / "out"), "--config", str(tiny_config_path)]
+    assert jobs.main(argv) == 2
+
+
+def test_existing_output_fails_before_running(spark, tiny_config_path, customers, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "exists"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+
+    def never(*a: Any, **k: Any) -> None:
+        raise AssertionError("input was read although the output exists")
+
+    monkeypatch.setattr(jobs, "_read_input", never)
+    with pytest.raises(OutputExistsError, match="--mode overwrite"):
+        jobs.run(args(input=customers, output=out, config=tiny_config_path))
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["exists"]
+
+
+def test_hive_table_twice_partitioned(spark, tiny_config_path, customers, expected, capsys) -> None:  # type: ignore[no-untyped-def]
+    spark.sql("DROP TABLE IF EXISTS job_labels")
+    common = {
+        "input": "job_customers",
+        "input_format": "table",
+        "output": "job_labels",
+        "output_format": "table",
+        "config": tiny_config_path,
+        "id_col": "id",
+        "partition_by": ["region"],
+    }
+    for mode in ("error", "overwrite"):
+        summary = _run(capsys, **common, mode=mode)
+        assert summary["rows_out"] == len(NAMES)
+        rows = spark.table("job_labels").collect()
+        assert_rows_match(_labels_by_id(rows), expected)
+    parts = [c.name for c in spark.catalog.listColumns("job_labels") if c.isPartition]
+    assert parts == ["region"]
+    with pytest.raises(OutputExistsError):
+        jobs.run(args(**common))
+
+
+def test_hive_table_labels_only(spark, tiny_config_path, customers, expected, capsys) -> None:  # type: ignore[no-untyped-def]
+    spark.sql("DROP TABLE IF EXISTS job_labels_only")
+    common = {
+        "input": customers,
+        "output": "job_labels_only",
+        "output_format": "table",
+        "config": tiny_config_path,
+        "id_col": "id",
+        "labels_only": True,
+    }
+    _run(capsys, **common)
+    _run(capsys, **common, mode="overwrite")
+    df = spark.table("job_labels_only")
+    assert df.columns == ["id", *NER_COLS]
+    assert_rows_match(_labels_by_id(df.collect()), expected)
+
+
+def test_partitioned_parquet_by_label(spark, tiny_config_path, customers, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "by_label"
+    summary = _run(
+        capsys,
+        input=customers,
+        output=out,
+        config=tiny_config_path,
+        partition_by=["ner_label"],
+        set=["ensemble.batch_size=4"],
+    )
+    dirs = {p.name for p in out.iterdir() if p.is_dir()}
+    assert dirs == {
+        f"ner_label={k}" if k != "null" else "ner_label=__HIVE_DEFAULT_PARTITION__" for k in summary["labels"]
+    }
+    assert spark.read.parquet(str(out)).count() == len(NAMES)
+
+
+def test_refusals_name_the_problem(spark, tiny_config_path, customers, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    base = {"input": customers, "config": tiny_config_path}
+    with pytest.raises(InputColumnError, match="'full_name' not found; existing columns: id, name, region"):
+        jobs.run(args(**base, output=tmp_path / "a", name_col="full_name"))
+    with pytest.raises(InputColumnError, match="'id' has type bigint, expected string"):
+        jobs.run(args(**base, output=tmp_path / "b", name_col="id"))
+    with pytest.raises(InputColumnError, match="--labels-only needs --id-col"):
+        jobs.run(args(**base, output=tmp_path / "c", labels_only=True))
+    with pytest.raises(InputColumnError, match="--partition-by nope"):
+        jobs.run(args(**base, output=tmp_path / "d", partition_by=["nope"]))
+    with pytest.raises(jobs.DeltaUnavailableError, match="not on this cluster's classpath"):
+        jobs.run(args(**base, output=tmp_path / "e", output_format="delta"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_row_count_mismatch_writes_nothing(spark, tiny_config_path, customers, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A scoring step that duplicates names would duplicate rows in the join: refused unwritten."""
+    real = jobs.with_ner_labels
+
+    def duplicating(*a: Any, **k: Any) -> Any:
+        inner = real(*a, **k)
+        return lambda df: inner(df).unionAll(inner(df))
+
+    monkeypatch.setattr(jobs, "with_ner_labels", duplicating)
+    with pytest.raises(RowCountMismatchError, match="nothing was written"):
+        jobs.run(args(input=customers, output=tmp_path / "x", config=tiny_config_path))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_empty_input(spark, tiny_config_path, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    src = tmp_path / "empty.parquet"
+    spark.createDataFrame([], "id long, name string").write.parquet(str(src))
+    summary = _run(capsys, input=src, output=tmp_path / "out", config=tiny_config_path)
+    assert summary["rows_in"] == summary["rows_out"] == summary["distinct_names"] == 0
+    assert spark.read.parquet(str(tmp_path / "out")).columns == ["id", "name", *NER_COLS]
+
+
+def _subprocess_env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        HF_HUB_OFFLINE="1",
+        SPARK_LOCAL_IP="127.0.0.1",
+        PYSPARK_PYTHON=sys.executable,
+        PYSPARK_DRIVER_PYTHON=sys.executable,
+        JAVA_TOOL_OPTIONS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+    )
+    return env
+
+
+def spark_submit() -> str:
+    import pyspark
+
+    return str(Path(pyspark.__file__).parent / "bin" / "spark-submit")
+
+
+@pytest.mark.slow
+def test_spark_submit_gives_the_same_labels(spark, tiny_config_path, customers, expected, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out, summary = tmp_path / "out", tmp_path / "summary.json"
+    cmd = [
+        spark_submit(),
+        "--master",
+        "local[2]",
+        "--conf",
+        "spark.ui.enabled=false",
+        str(REPO / "jobs" / "label_customers.py"),
+        "--input",
+        str(customers),
+        "--output",
+        str(out),
+        "--config",
+        str(tiny_config_path),
+        "--id-col",
+        "id",
+        "--score-partitions",
+        "1",
+        "--summary",
+        str(summary),
+    ]
+    proc = subprocess.run(cmd, env=_subprocess_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(summary.read_text())["spark"]["master"] == "local[2]"
+    assert_rows_match(_labels_by_id(spark.read.parquet(str(out)).collect()), expected)
+
+
+def test_databricks_conf_is_valid_and_documents_gpu_settings() -> None:
+    from spark_ner.config import load_config
+
+    cfg = load_config(REPO / "conf" / "databricks.toml")
+    assert all(m.path.startswith("/Volumes/") for m in cfg.models)
+    text = (REPO / "conf" / "databricks.toml").read_text(encoding="utf-8")
+    for key in ("spark.executor.resource.gpu.amount", "spark.task.resource.gpu.amount", "gpu_discovery.sh"):
+        assert key in text
+
+
+def test_gpu_discovery_script_prints_spark_resource_json() -> None:
+    script = str(REPO / "conf" / "gpu_discovery.sh")
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    for visible, expected in (("2,3", ["2", "3"]), ("GPU-a,GPU-b", ["0", "1"])):
+        out = subprocess.run([script], env={**env, "CUDA_VISIBLE_DEVICES": visible}, capture_output=True, text=True)
+        assert json.loads(out.stdout) == {"name": "gpu", "addresses": expected}
+    out = subprocess.run([script], env={**env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout)["name"] == "gpu"

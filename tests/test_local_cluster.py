@@ -1,0 +1,73 @@
+"""Two executor JVMs (``local-cluster``): each loads its own ensemble, the labels stay the same."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from test_job import REPO, _labels_by_id, _subprocess_env, spark_submit
+from test_udf import assert_rows_match
+
+
+def _remove_app_work_dir(app_id: str) -> None:
+    """local-cluster workers write executor logs to $SPARK_HOME/work/<app id>: remove ours."""
+    import pyspark
+
+    work = Path(pyspark.__file__).parent / "work"
+    shutil.rmtree(work / app_id, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        work.rmdir()  # only when empty
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
+def test_two_executors_each_load_their_own_ensemble(  # type: ignore[no-untyped-def]
+    spark, tiny_config_path, tiny_ensemble, tmp_path
+) -> None:
+    from test_udf import NAMES
+
+    src, out, summary = tmp_path / "in.parquet", tmp_path / "out", tmp_path / "summary.json"
+    rows = [(i, n) for i, n in enumerate(NAMES)]
+    spark.createDataFrame(rows, "id long, name string").write.parquet(str(src))
+    cmd = [
+        spark_submit(),
+        "--master",
+        "local-cluster[2,1,1024]",
+        "--conf",
+        "spark.ui.enabled=false",
+        "--conf",
+        "spark.executor.memory=1g",
+        "--conf",
+        "spark.scheduler.minRegisteredResourcesRatio=1.0",
+        str(REPO / "jobs" / "label_customers.py"),
+        "--input",
+        str(src),
+        "--output",
+        str(out),
+        "--config",
+        str(tiny_config_path),
+        "--id-col",
+        "id",
+        "--score-partitions",
+        "4",
+        "--summary",
+        str(summary),
+    ]
+    env = _subprocess_env(tmp_path)
+    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    data = json.loads(summary.read_text())
+    _remove_app_work_dir(data["spark"]["app_id"])
+    assert data["spark"]["master"] == "local-cluster[2,1,1024]"
+    executors = data["executors"]
+    assert len(executors) == 2, executors
+    assert len({e["executor_pid"] for e in executors}) == 2
+    pids = [p for e in executors for p in e["worker_pids"]]
+    assert len(set(pids)) == len(pids) >= 2
+    assert all(e["ensemble_loads"] >= 1 and e["device"] == "cpu" for e in executors)
+    assert data["names_scored"] == data["distinct_names"]
+    assert_rows_match(_labels_by_id(spark.read.parquet(str(out)).collect()), tiny_ensemble.label(NAMES))
