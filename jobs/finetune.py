@@ -2,7 +2,11 @@
 
     python jobs/finetune.py --train-file corpus/train.parquet --eval-file corpus/dev.parquet \
         --init ./my-bert --output-dir out/bert-names
-    accelerate launch --num_processes 2 jobs/finetune.py --from-scratch roberta ... --mixed-precision fp16
+    accelerate launch --num_processes 2 jobs/finetune.py --from-scratch roberta \
+        --train-file ... --output-dir ... --mixed-precision fp16
+
+CPU-only data parallel (gloo): ``ACCELERATE_USE_CPU=true torchrun --nproc_per_node 2 jobs/finetune.py ...``
+(without ``ACCELERATE_USE_CPU`` accelerate sees no CUDA and each process would train alone).
 
 All options: ``python jobs/finetune.py --help`` (documented in ``spark_ner/train.py``).
 """
@@ -24,14 +28,10 @@ from spark_ner.train import add_arguments, run
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the options and run the training job."""
-    parser = argparse.ArgumentParser(
-        prog="finetune.py", description="Fine-tune a token-classification model on names."
-    )
+    parser = argparse.ArgumentParser(prog="finetune.py", description="Fine-tune a token-classification model on names.")
     add_arguments(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return run(args)
 
 

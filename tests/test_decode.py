@@ -78,3 +78,33 @@ def test_strategies() -> None:
     # a member that lost the word (truncation) does not vote on it
     masked, any_valid = combine([a, b], [np.ones(1, bool), np.zeros(1, bool)], [1.0, 1.0], Strategy.MEAN)
     assert np.allclose(masked, a) and any_valid.tolist() == [True]
+
+
+def test_member_without_a_type_does_not_vote_against_it() -> None:
+    # rampart-like member: only O and PER tags; says O (0.95) on an ORG word
+    partial = np.zeros((1, len(TAGS)), np.float32)
+    partial[0, TAGS.index("O")] = 0.95
+    partial[0, TAGS.index("B-PER")] = 0.05
+    full = onehot("B-ORG", p=0.7)
+    known_partial = np.zeros(len(TAGS), bool)
+    known_partial[[TAGS.index("O"), TAGS.index("B-PER"), TAGS.index("I-PER")]] = True
+    known_full = np.ones(len(TAGS), bool)
+    valid = [np.ones(1, bool), np.ones(1, bool)]
+    naive, _ = combine([partial, full], valid, [1.0, 1.0], Strategy.MEAN)
+    assert TAGS[int(naive.argmax())] == "O"  # the naive mean lets the blind member win
+    aware, _ = combine([partial, full], valid, [1.0, 1.0], Strategy.MEAN, [known_partial, known_full])
+    assert TAGS[int(aware.argmax())] == "B-ORG" and np.isclose(aware.sum(), 1.0)
+    # on a PER word it still counts fully, and where all agree on O nothing moves
+    o_word = onehot("O", p=0.9)
+    both_o, _ = combine([o_word, o_word], valid, [1.0, 1.0], Strategy.MEAN, [known_partial, known_full])
+    assert TAGS[int(both_o.argmax())] == "O" and both_o[0, 0] > 0.85
+
+
+def test_io_member_shares_b_and_i_by_the_others() -> None:
+    io = np.zeros((1, len(TAGS)), np.float32)
+    io[0, TAGS.index("I-PER")] = 1.0
+    bio = onehot("B-PER", p=0.8)
+    known_io = np.zeros(len(TAGS), bool)
+    known_io[[0] + [TAGS.index(f"I-{t}") for t in ("PER", "ORG", "LOC", "MISC")]] = True
+    out, _ = combine([io, bio], [np.ones(1, bool)] * 2, [1.0, 1.0], Strategy.MEAN, [known_io, np.ones(9, bool)])
+    assert TAGS[int(out.argmax())] == "B-PER"

@@ -40,9 +40,7 @@ def _matmul_nbits_ort(
     if zp is not None:
         inits.append(numpy_helper.from_array(zp, "zp"))
         inputs.append("zp")
-    node = helper.make_node(
-        "MatMulNBits", inputs, ["Y"], domain="com.microsoft", K=k, N=n, bits=4, block_size=block
-    )
+    node = helper.make_node("MatMulNBits", inputs, ["Y"], domain="com.microsoft", K=k, N=n, bits=4, block_size=block)
     graph = helper.make_graph(
         [node],
         "g",
@@ -66,11 +64,7 @@ def test_dequantize_matmul_nbits_matches_onnxruntime(with_zero_points: bool) -> 
     n_blocks = (k + block - 1) // block
     b = rng.integers(0, 256, size=(n, n_blocks, block // 2), dtype=np.uint8)
     scales = rng.normal(size=(n * n_blocks,)).astype(np.float32)
-    zp = (
-        rng.integers(0, 256, size=(n * ((n_blocks + 1) // 2),), dtype=np.uint8)
-        if with_zero_points
-        else None
-    )
+    zp = rng.integers(0, 256, size=(n * ((n_blocks + 1) // 2),), dtype=np.uint8) if with_zero_points else None
     got = rampart.dequantize_matmul_nbits(b, scales, zp, k=k, n=n, bits=4, block_size=block)
     assert got.shape == (n, k)  # nn.Linear layout [out, in]
     np.testing.assert_allclose(got.T, _matmul_nbits_ort(b, scales, zp, k, n, block), atol=1e-6)

@@ -18,9 +18,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from spark_ner.config import TAGS  # noqa: E402
-from spark_ner.tokenize import split_name  # noqa: E402
-from spark_ner.train import (  # noqa: E402
+from spark_ner.config import TAGS
+from spark_ner.tokenize import split_name
+from spark_ner.train import (
     TrainArgs,
     TrainingDataError,
     add_arguments,
@@ -197,13 +197,23 @@ def test_load_examples_tags_string_and_spans(tmp_path: Path) -> None:
         {
             "name": [name, "nobody"],
             "spans": [
-                [{"start": 9, "end": 15, "label": "PERSON"}, {"start": 17, "end": 22, "label": "LOC"}],
+                [
+                    {"start": 9, "end": 15, "label": "PERSON"},
+                    {"start": 17, "end": 22, "label": "LOC"},
+                ],
                 [],
             ],
         }
     ).to_parquet(spans)
     names, tags = load_examples(spans)
-    assert split_name(name, 10**6, case_restore=False)[0] == ["Mr", "&", "Mrs", "García", ",", "Paris"]
+    assert split_name(name, 10**6, case_restore=False)[0] == [
+        "Mr",
+        "&",
+        "Mrs",
+        "García",
+        ",",
+        "Paris",
+    ]
     assert tags == [["O", "O", "O", "B-PER", "O", "B-LOC"], ["O"]]
 
     as_json = tmp_path / "spans.csv"
@@ -233,8 +243,19 @@ def test_cli_arguments_map_to_train_args(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     ns = parser.parse_args(
-        ["--train-file", "t.parquet", "--output-dir", str(tmp_path), "--from-scratch", "roberta",
-         "--hidden-size", "64", "--quick", "--mixed-precision", "bf16"]
+        [
+            "--train-file",
+            "t.parquet",
+            "--output-dir",
+            str(tmp_path),
+            "--from-scratch",
+            "roberta",
+            "--hidden-size",
+            "64",
+            "--quick",
+            "--mixed-precision",
+            "bf16",
+        ]
     )
     args = args_from_namespace(ns)
     assert args.from_scratch == "roberta" and args.init is None and args.hidden_size == 64
@@ -252,13 +273,17 @@ def _weights(folder: Path) -> dict[str, object]:
     return load_file(str(folder / "model.safetensors"))
 
 
-def test_train_writes_model_tokenizer_metrics_and_args(
-    data: dict[str, Path], tiny_bert: Path, tmp_path: Path
-) -> None:
+def test_train_writes_model_tokenizer_metrics_and_args(data: dict[str, Path], tiny_bert: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     metrics = train(_args(data, tiny_bert, out, max_steps=12, mixed_precision="bf16"))
     files = {p.name for p in out.iterdir()}
-    assert {"model.safetensors", "config.json", "tokenizer.json", "metrics.json", "train_args.json"} <= files
+    assert {
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "metrics.json",
+        "train_args.json",
+    } <= files
     assert not [f for f in files if f.endswith((".bin", ".pt", ".pth"))]
     assert "checkpoints" not in files
     config = json.loads((out / "config.json").read_text())
@@ -319,8 +344,16 @@ def test_from_scratch_roberta(data: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "rob"
     metrics = train(
         TrainArgs(
-            train_file=data["train"], eval_file=data["dev"], output_dir=out, from_scratch="roberta",
-            vocab_size=300, hidden_size=32, layers=1, heads=2, max_steps=6, batch_size=16,
+            train_file=data["train"],
+            eval_file=data["dev"],
+            output_dir=out,
+            from_scratch="roberta",
+            vocab_size=300,
+            hidden_size=32,
+            layers=1,
+            heads=2,
+            max_steps=6,
+            batch_size=16,
             progress=False,
         )
     )

