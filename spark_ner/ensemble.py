@@ -387,6 +387,11 @@ def load_ensemble(cfg: Config | None = None) -> Ensemble:
         configure_threads(cfg)
     allow = {m.name: m.allow_pickle for m in cfg.models}
     members = [load_member(s, device, dtype, allow[s.name]) for s in sources]
+    if cfg.ensemble.compile:
+        import torch
+
+        for m in members:  # dynamic shapes: batches differ in length; measure with `spark-ner bench` first
+            m.model = torch.compile(m.model, dynamic=True)
     version = model_version(cfg, sources)
     log.info("ensemble %s ready on %s", version, device)
     return Ensemble(cfg, members, version)
