@@ -400,6 +400,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "date": dt.date.today().isoformat(),
+        "load_avg_1m_at_start": round(os.getloadavg()[0], 2),  # other work on the cores skews every figure
     }
 
 
@@ -422,7 +423,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
         "",
         f"Command: `{command}`  ",
         f"Machine: {m['cpu']}, {m['cores']} cores, GPU: {m['gpu'] or 'none'}; Python {m['python']}, "
-        f"torch {m['torch']}. Config: `{results['config']}` (members: {', '.join(results['members'])}).",
+        f"torch {m['torch']}; load average at start {m.get('load_avg_1m_at_start')}. Config: `{results['config']}` (members: {', '.join(results['members'])}).",
         "",
         "| measure | ours | baseline | ratio | target |",
         "| --- | --- | --- | --- | --- |",
