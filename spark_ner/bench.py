@@ -423,7 +423,8 @@ def markdown(results: dict[str, Any], command: str) -> str:
         "",
         f"Command: `{command}`  ",
         f"Machine: {m['cpu']}, {m['cores']} cores, GPU: {m['gpu'] or 'none'}; Python {m['python']}, "
-        f"torch {m['torch']}; load average at start {m.get('load_avg_1m_at_start')}. Config: `{results['config']}` (members: {', '.join(results['members'])}).",
+        f"torch {m['torch']}; load average at start {m.get('load_avg_1m_at_start')}. "
+        f"Config: `{results['config']}` (members: {', '.join(results['members'])}).",
         "",
         "| measure | ours | baseline | ratio | target |",
         "| --- | --- | --- | --- | --- |",
