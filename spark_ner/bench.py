@@ -257,13 +257,17 @@ def bench_dedup(config: str, rows: int, workdir: Path, cores: int) -> dict[str, 
 
 
 RSS_PROBE = """
-import json, resource, sys
+import json, sys
+def hwm():  # VmHWM is this process's own peak; ru_maxrss survives exec and reports the parent's
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 from spark_ner.config import load_config
 from spark_ner.ensemble import load_ensemble
 from spark_ner.bench import bench_names
 cfg = load_config(sys.argv[1]); rows = int(sys.argv[2]); chunk = int(sys.argv[3])
 ens = load_ensemble(cfg)
-loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+loaded = hwm()
 pool = bench_names(min(rows, 20000), seed=3)
 done = 0
 while done < rows:
@@ -271,7 +275,7 @@ while done < rows:
     batch = [pool[(done + k) % len(pool)] + f" {done + k}" for k in range(n)]  # distinct names
     ens.label(batch)
     done += n
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = hwm()
 print(json.dumps({"rows": rows, "rss_after_load_mb": round(loaded, 1), "peak_rss_mb": round(peak, 1)}))
 """
 
