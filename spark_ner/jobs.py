@@ -6,6 +6,8 @@ chosen so that a failure costs as little as possible and never leaves a misleadi
 1. config and member folders are checked on the driver; the output is checked against ``--mode``
    (``error``, the default, fails here if it exists: nothing has run, nothing is written);
 2. distinct names are scored by the UDF into a persisted DataFrame (one model call per name);
+   with ``--cache``, names already labelled by this model version are joined from the name cache
+   instead, and only the new ones are scored and then committed to the cache (``cache.py``);
 3. the labels are joined back (null-safe, so null names keep their rows) and rows out are
    counted against rows in BEFORE anything is committed;
 4. parquet output is staged in a hidden sibling folder and renamed into place; tables go through
@@ -31,6 +33,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from spark_ner import cache as name_cache
 from spark_ner.config import Config, load_config
 from spark_ner.errors import (
     ConfigError,
@@ -146,6 +149,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--labels-only", action="store_true", help="write only the id column and the ner_* columns")
     parser.add_argument("--summary", default=None, metavar="PATH", help="write the JSON summary")
+    parser.add_argument(
+        "--cache",
+        default=None,
+        metavar="PATH_OR_TABLE",
+        help="name cache keyed by model version: score only names not in it, then append them "
+        "(a path with '/' is parquet, else a table; see spark_ner/cache.py)",
+    )
     parser.add_argument("--master", default=None, help="Spark master (default: spark-submit's, else local[*])")
     parser.add_argument(
         "--score-partitions",
@@ -512,7 +522,9 @@ def _read_input(spark: SparkSession, fmt: InputFormat, location: str) -> DataFra
     if fmt == InputFormat.PARQUET:
         return spark.read.parquet(location)
     if fmt == InputFormat.CSV:
-        return spark.read.option("header", "true").csv(location)  # every column a string
+        # every column a string; multiLine: a quoted name holding a newline stays one row
+        # (without it Spark splits the record and the job labels rows that were never in the input)
+        return spark.read.option("header", "true").option("multiLine", "true").csv(location)
     return spark.table(location)
 
 
@@ -605,19 +617,34 @@ def run(args: argparse.Namespace) -> int:
 
     clock = _Clock()
     cfg: Config = load_config(args.config, overrides=parse_overrides(args.overrides or []))
+    # members (folders, weights headers, pins, label maps) before a JVM starts: a bad member
+    # costs a second and leaves nothing behind (no session, no warehouse, no output)
+    from spark_ner.models import validate_sources
+
+    validate_sources(cfg)
     partition_by = _split_cols(args.partition_by or [])
     in_fmt, out_fmt, mode = (
         InputFormat(args.input_format),
         OutputFormat(args.output_format),
         WriteMode(args.mode),
     )
+    cache_location: str | None = getattr(args, "cache", None)
     hive = in_fmt == InputFormat.TABLE or out_fmt != OutputFormat.PARQUET
+    hive = hive or (cache_location is not None and name_cache.is_table(cache_location))
     spark, created = get_session(args.master, hive=hive, catalog_dir=args.catalog_dir)
     scored: DataFrame | None = None
     summary: dict[str, Any] = {}
     try:
         target = _Target(spark, out_fmt, args.output, mode, partition_by)
         target.check_before_run()
+        cache: name_cache.NameCache | None = None
+        cache_version = ""
+        if cache_location is not None:
+            if cache_location.rstrip("/") in (args.output.rstrip("/"), args.input.rstrip("/")):
+                raise name_cache.CacheError("--cache must be its own location, not the input or the output")
+            cache = name_cache.NameCache(spark, cache_location)
+            cache.check()
+            cache_version = name_cache.driver_model_version(cfg)
         arrow_rows = args.arrow_batch_rows
         if arrow_rows is None and created:
             explicit = _jvm_available(spark) and spark.sparkContext.getConf().contains(ARROW_BATCH_KEY)
@@ -648,10 +675,25 @@ def run(args: argparse.Namespace) -> int:
             parts = args.score_partitions or 2 * _task_slots(spark)
             with clock.stage("score"):
                 names = df.select(F.col(_q(args.name_col)).alias(NAME_KEY)).repartition(parts, NAME_KEY).distinct()
-                scored = names.transform(labeler).persist(StorageLevel.MEMORY_AND_DISK)
-                distinct_names = scored.count()
+                names_cached = 0
+                if cache is None:
+                    scored = names.transform(labeler).persist(StorageLevel.MEMORY_AND_DISK)
+                    distinct_names = scored.count()
+                else:  # hits joined from the cache, only misses go through the UDF
+                    scored = name_cache.label_with_cache(
+                        names, NAME_KEY, labeler, cache, cache_version, PREFIX, parts
+                    ).persist(StorageLevel.MEMORY_AND_DISK)
+                    distinct_names, names_cached, to_store = name_cache.count_labelled(scored, PREFIX, cache_version)
             log.info("scored %d distinct names in %d partitions", distinct_names, parts)
             names_scored_at_score = _rows_scored(stats.value if stats else {})
+            cache_info: dict[str, Any] | None = None
+            if cache is not None:
+                run_id = name_cache.new_run_id()
+                with clock.stage("cache"):  # before the output: a later failure keeps the labels
+                    committed = cache.append(
+                        scored.where(~F.col(name_cache.FROM_CACHE)), NAME_KEY, PREFIX, cache_version, run_id, to_store
+                    )
+                cache_info = {"location": cache_location, "batch": run_id, "rows_committed": committed}
 
             joined = df.join(scored, df[_q(args.name_col)].eqNullSafe(scored[NAME_KEY]), "left")
             result = joined.select(*[_q(c) for c in _output_columns(df, args)])
@@ -688,6 +730,8 @@ def run(args: argparse.Namespace) -> int:
                 distinct_names=distinct_names,
                 names_scored=_rows_scored(stats.value) if stats else None,
                 names_scored_at_score=names_scored_at_score,
+                names_cached=names_cached,
+                cache_info=cache_info,
                 by_label=[(r["label"], int(r["n"]), int(r["errors"])) for r in by_label],
                 model_version=version_row[0] if version_row else None,
                 executors=_executors(stats.value) if stats else [],
@@ -723,6 +767,8 @@ def _summary(
     distinct_names: int,
     names_scored: int | None,
     names_scored_at_score: int,
+    names_cached: int,
+    cache_info: dict[str, Any] | None,
     by_label: list[tuple[str | None, int, int]],
     model_version: str | None,
     executors: list[dict[str, Any]],
@@ -757,6 +803,8 @@ def _summary(
         "distinct_names": distinct_names,
         "names_scored": names_scored,
         "names_scored_in_score_stage": names_scored_at_score,
+        "names_cached": names_cached,
+        "cache": cache_info,
         "error_rows": sum(e for _, _, e in by_label),
         "labels": dict(sorted(labels.items())),
         "seconds": {**clock.seconds, "total": clock.total()},

@@ -144,6 +144,53 @@ def _weights_files(folder: Path, model: ModelConfig) -> list[Path]:
     )
 
 
+_MAX_SAFETENSORS_HEADER = 100 * 2**20  # the format's own limit
+
+
+def check_safetensors(path: Path, member: str) -> None:
+    """A truncated or corrupt safetensors file fails here, on the driver, by reading its header only.
+
+    The format is an 8-byte little-endian header length, a JSON header whose tensors' ``data_offsets``
+    index into the data that follows, and nothing after the last tensor. Hashing alone cannot tell a
+    half-copied file from a good one (without a pin), and otherwise every executor would fail to load it.
+    """
+    fix = "Fix: copy the file again, or rebuild the member (`spark-ner build-models` for the starter members)."
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise ValueError(f"{size} bytes, shorter than the 8-byte header length")
+            n = int.from_bytes(head, "little")
+            if n > min(size - 8, _MAX_SAFETENSORS_HEADER):
+                raise ValueError(f"header length {n} does not fit in a {size}-byte file")
+            header = json.loads(fh.read(n))
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
+        end = 0
+        for key, info in header.items():
+            if key == "__metadata__":
+                continue
+            offsets = info.get("data_offsets") if isinstance(info, dict) else None
+            if not (
+                isinstance(offsets, list)
+                and len(offsets) == 2
+                and all(isinstance(o, int) for o in offsets)
+                and 0 <= offsets[0] <= offsets[1]
+            ):
+                raise ValueError("a tensor entry has no valid data_offsets")
+            end = max(end, offsets[1])
+    except OSError as exc:
+        raise ModelSourceError(f"member {member!r}: cannot read {path}: {exc}") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ModelSourceError(f"member {member!r}: {path} is not a valid safetensors file ({exc}). {fix}") from None
+    if size != 8 + n + end:
+        raise ModelSourceError(
+            f"member {member!r}: {path} is truncated or corrupt: {size} bytes on disk, its header describes "
+            f"{8 + n + end}. {fix}"
+        )
+
+
 def inspect_member(model: ModelConfig) -> MemberSource:
     """Check one member's source as data only: folder, config.json, weights, pin, label map."""
     path = model.path
@@ -176,6 +223,9 @@ def inspect_member(model: ModelConfig) -> MemberSource:
     except (OSError, ValueError) as exc:
         raise ModelSourceError(f"member {model.name!r}: cannot read {cfg_file}: {exc}") from None
     files = _weights_files(folder, model)
+    for f in files:
+        if f.suffix == ".safetensors":
+            check_safetensors(f, model.name)
     try:
         digests = [file_sha256(f) for f in files]
     except OSError as exc:

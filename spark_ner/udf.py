@@ -340,13 +340,39 @@ def _executor_pid() -> int | None:
 # ----------------------------------------------------------------------------- the UDF
 
 
-def _as_names(series: pd.Series) -> list[str | None]:
-    """Arrow gives str or None; anything else here means the column was not a string column."""
-    if str(series.dtype) not in _STRING_DTYPES:
-        raise InputColumnError(
-            f"the NER UDF expects a string column, got values of type {series.dtype}; cast the column to string first"
-        )
-    return [v if isinstance(v, str) else None for v in series.tolist()]
+def _value_kind(value: Any) -> str:
+    """Spark's name for what Arrow handed over (array and binary columns arrive as object dtype)."""
+    if hasattr(value, "dtype") and hasattr(value, "shape"):
+        return "array"
+    if isinstance(value, bytes | bytearray):
+        return "binary"
+    if isinstance(value, list | dict):
+        return "map"
+    return type(value).__name__
+
+
+def _as_names(series: pd.Series | pd.DataFrame) -> list[str | None]:
+    """Arrow gives str or None; anything else means the argument is not a string column.
+
+    Array and binary columns arrive as object dtype and would otherwise pass as all-null rows, a
+    struct arrives as a DataFrame. The worker cannot know the column's name (Spark passes
+    arguments as ``_0``): the message names the type and the fix; ``with_ner_labels`` and the job
+    name the column on the driver already.
+    """
+    if isinstance(series, pd.DataFrame):
+        got = f"a struct (fields {', '.join(map(str, series.columns))})"
+    elif str(series.dtype) not in _STRING_DTYPES:
+        got = f"values of type {series.dtype}"
+    else:
+        values = series.tolist()
+        bad = next((v for v in values if not (v is None or v is pd.NA or isinstance(v, str | float))), None)
+        if bad is None:
+            return [v if isinstance(v, str) else None for v in values]
+        got = f"values of type {_value_kind(bad)}"
+    raise InputColumnError(
+        f"the NER UDF expects a string column, got {got}; cast the column to string first "
+        "(SQL: ner_label(CAST(col AS STRING)))"
+    )
 
 
 def _label_batches(

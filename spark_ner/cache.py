@@ -1,0 +1,604 @@
+"""The incremental name cache: labels kept per (name, model version), so reruns score only new names.
+
+Customer tables grow by a few percent a day; re-scoring yesterday's names wastes GPU hours. With
+``spark-ner label --cache PATH_OR_TABLE`` the job looks every distinct name up in the cache for the
+ensemble's current ``model_version``, scores only the misses, and appends their labels after.
+
+Key. ``name_key`` is the exact input string, the same rule the ensemble dedups by
+(:func:`spark_ner.ensemble.factorize`) and the job by (``distinct()``); no normalization, on purpose:
+entity spans index the ORIGINAL string (``name[start:end] == text``), so two raw strings may share
+a key only if their labels AND spans are identical. NFC changes offsets (a decomposed "é" is two
+code points), collapsing whitespace shifts them, and case folding changes ``text`` (and the
+ensemble's case restoration only applies to all-caps/all-lower names). A null name is one key too
+(its row: null label, no entities), so ``distinct_names == names_cached + names_scored``.
+
+Version. Rows are read for the driver's ``model_version`` only (member names + a hash of weights
+and label-relevant config), so a new model never reuses another version's labels; rows the
+executors scored under another version (different weights on the workers) are refused. Rows with
+an ``error`` (CUDA out of memory, a failing member) are not cached: the next run retries them.
+
+Layout and atomicity. A path cache (any location with a ``/``) is parquet::
+
+    <cache>/model_version=<v>/batch=<run id>/part-*.parquet
+    <cache>/.spark-ner-staging-<run id>/...      (a run's write in progress; readers skip dot-dirs)
+
+A run writes its new rows into its own hidden staging folder, checks the staged row count, and
+commits with ONE directory rename into ``model_version=<v>/batch=<run id>``: a run killed before
+the rename leaves only an invisible staging folder, a run killed after it leaves a complete batch,
+which the rerun finds (and so does not score those names again). Each (name, version) is written
+once per committed run; only two runs racing over the same new names can both commit one, so
+readers also dedup by key (earliest ``scored_at`` wins). Staging folders of dead runs are removed by
+later runs once older than :data:`STALE_AFTER_HOURS` (a younger one may belong to a concurrent
+run), and by ``spark-ner cache vacuum``. Dropping a version renames its folder away first (atomic),
+then deletes it.
+
+A location without ``/`` is a Hive/catalog table with the same columns, partitioned by
+``model_version`` and ``batch``: each run adds one new partition, which becomes visible when the
+metastore registers it. Vacuum drops partitions through the catalog; a half-finished drop only
+makes names miss (they are rescored), never wrong.
+
+The cache is written right after scoring, BEFORE the output: the labels are the expensive part, so
+a run that fails later (output exists, row-count check) still keeps them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from spark_ner.errors import SparkNerError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CACHE_COLUMNS",
+    "LABEL_FIELDS",
+    "STALE_AFTER_HOURS",
+    "CacheError",
+    "NameCache",
+    "add_arguments",
+    "cache_schema",
+    "new_run_id",
+    "run",
+]
+
+KEY = "name_key"
+VERSION = "model_version"
+BATCH = "batch"
+SCORED_AT = "scored_at"
+#: the label fields a cache row keeps (``model_version`` is its partition)
+LABEL_FIELDS: tuple[str, ...] = ("label", "score", "agreement", "entities", "error")
+#: every column of the cache, partition columns last (their on-disk order)
+CACHE_COLUMNS: tuple[str, ...] = (KEY, *LABEL_FIELDS, SCORED_AT, VERSION, BATCH)
+PARTITIONS: tuple[str, ...] = (VERSION, BATCH)
+STAGING_PREFIX = ".spark-ner-staging-"
+TRASH_PREFIX = ".spark-ner-trash-"
+#: a staging folder younger than this may be a concurrent run's write in progress: left alone
+STALE_AFTER_HOURS = 6.0
+#: the job's marker column: True where the label came from the cache
+FROM_CACHE = "__spark_ner_from_cache"
+_HIT = "__spark_ner_hit"
+_RUN_TIME_FORMAT = "%Y%m%dT%H%M%S"
+# Spark's ExternalCatalogUtils.escapePathName: characters escaped in partition folder names
+_ESCAPED = set("\"#%'*/:=?\\\x7f{[]^") | {chr(c) for c in range(1, 32)}
+
+
+class CacheError(SparkNerError, ValueError):
+    """The cache location cannot be used (not a cache, wrong columns, a version mismatch)."""
+
+
+def cache_schema() -> Any:
+    """The cache's Spark schema: the label fields typed exactly as the UDF returns them."""
+    from pyspark.sql.types import StringType, StructField, StructType, TimestampType
+
+    from spark_ner.udf import NER_STRUCT
+
+    fields = {f.name: f for f in NER_STRUCT.fields}
+    return StructType(
+        [
+            StructField(KEY, StringType()),
+            *[StructField(f, fields[f].dataType) for f in LABEL_FIELDS],
+            StructField(SCORED_AT, TimestampType()),
+            StructField(VERSION, StringType()),
+            StructField(BATCH, StringType()),
+        ]
+    )
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """``20250102T030405Z-<12 hex>``: sortable by time, unique per run; names its batch and staging."""
+    now = now or datetime.now(UTC)
+    return f"{now.strftime(_RUN_TIME_FORMAT)}Z-{uuid.uuid4().hex[:12]}"
+
+
+def _run_time(run_id: str) -> datetime | None:
+    try:
+        return datetime.strptime(run_id.split("Z-", 1)[0], _RUN_TIME_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def escape_partition_value(value: str) -> str:
+    """A partition value as Spark writes it in a folder name (``a/b`` -> ``a%2Fb``)."""
+    return "".join(f"%{ord(c):02X}" if c in _ESCAPED else c for c in value)
+
+
+def is_table(location: str) -> bool:
+    """The CLI's rule: a location without ``/`` is a catalog table (``db.name``), else a path."""
+    return "/" not in location
+
+
+def _q(col: str) -> str:
+    return "`" + col.replace("`", "``") + "`"
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@dataclass
+class NameCache:
+    """One cache location (parquet path or catalog table) and the operations the jobs need."""
+
+    spark: SparkSession
+    location: str
+
+    @property
+    def is_table(self) -> bool:
+        return is_table(self.location)
+
+    # ------------------------------------------------------------------ file system
+    def _fs(self) -> Any:
+        from spark_ner.jobs import _HadoopFS, _jvm_available
+
+        if not _jvm_available(self.spark):
+            raise CacheError("a path cache needs JVM access (not Spark Connect); use a table cache")
+        fs = _HadoopFS(self.spark, self.location.rstrip("/"))
+        fs.root = fs.fs.makeQualified(fs.root)  # relative paths: resolved once, the same for Spark and Hadoop
+        return fs
+
+    def _children(self, fs: Any) -> list[Any]:
+        if not fs.exists(fs.root):
+            return []
+        return [st.getPath() for st in fs.fs.listStatus(fs.root)]
+
+    def _version_dir(self, fs: Any, version: str) -> Any:
+        return fs.path(f"{fs.root.toString()}/{VERSION}={escape_partition_value(version)}")
+
+    # ------------------------------------------------------------------ checks
+    def check(self) -> None:
+        """Refuse, before any work, a location that exists but is not a spark_ner cache."""
+        if self.is_table:
+            if not self.spark.catalog.tableExists(self.location):
+                return
+            cols = self.spark.catalog.listColumns(self.location)
+            names = [c.name for c in cols]
+            parts = [c.name for c in cols if c.isPartition]
+            if sorted(names) != sorted(CACHE_COLUMNS) or parts != list(PARTITIONS):
+                raise CacheError(
+                    f"table {self.location!r} is not a spark_ner name cache (columns: {', '.join(names)}; "
+                    f"expected {', '.join(CACHE_COLUMNS)} partitioned by {', '.join(PARTITIONS)}); "
+                    "choose another --cache"
+                )
+            return
+        fs = self._fs()
+        if fs.exists(fs.root) and not fs.fs.getFileStatus(fs.root).isDirectory():
+            raise CacheError(f"cache path {self.location!r} is a file, not a cache folder; choose another --cache")
+        foreign = [
+            p.getName()
+            for p in self._children(fs)
+            if not p.getName().startswith((".", "_")) and not p.getName().startswith(f"{VERSION}=")
+        ]
+        if foreign:
+            raise CacheError(
+                f"cache path {self.location!r} holds other data ({len(foreign)} entries not named "
+                f"{VERSION}=...); it is not a spark_ner name cache; choose another --cache"
+            )
+
+    # ------------------------------------------------------------------ read
+    def read(self, version: str) -> DataFrame:
+        """Every stored row of ``version`` (may hold a key twice after racing runs; see :meth:`lookup`)."""
+        from pyspark.sql import functions as F
+
+        schema = cache_schema()
+        empty = self.spark.createDataFrame([], schema)
+        if self.is_table:
+            if not self.spark.catalog.tableExists(self.location):
+                return empty
+            return self.spark.table(self.location).where(F.col(VERSION) == F.lit(version)).select(*CACHE_COLUMNS)
+        fs = self._fs()
+        vdir = self._version_dir(fs, version)
+        if not fs.exists(vdir):
+            return empty
+        reader = self.spark.read.schema(schema).option("basePath", fs.root.toString())
+        return reader.parquet(vdir.toString()).select(*CACHE_COLUMNS)
+
+    def lookup(self, names: DataFrame, name_col: str, version: str) -> DataFrame:
+        """``names`` (distinct, nulls included) with the cached label fields and a hit flag, one row per name.
+
+        Duplicate cache rows of a key (two racing runs) collapse to the earliest one, so the join back
+        can never multiply rows.
+        """
+        from pyspark.sql import functions as F
+
+        cached = self.read(version).withColumn(_HIT, F.lit(True))
+        joined = names.join(cached, names[name_col].eqNullSafe(cached[KEY]), "left")
+        picked = F.min_by(
+            F.struct(F.col(_HIT), *[F.col(f) for f in LABEL_FIELDS]),
+            F.struct(F.col(SCORED_AT), F.col(BATCH)),
+        )
+        return (
+            joined.groupBy(names[name_col])
+            .agg(picked.alias("__r"))
+            .select(
+                F.col(_q(name_col)), F.col(f"__r.{_HIT}").isNotNull().alias(_HIT), *[f"__r.{f}" for f in LABEL_FIELDS]
+            )
+        )
+
+    # ------------------------------------------------------------------ write
+    def append(
+        self, rows: DataFrame, name_col: str, prefix: str, version: str, run_id: str, expected: int | None = None
+    ) -> int:
+        """Commit ``rows`` (the job's newly scored names, ``prefix``-ed label columns) as one batch.
+
+        Returns the rows committed. Rows with an error or another model version are not written
+        (the job refused other versions already); an empty batch writes nothing. ``expected``: the
+        rows that will be stored, when the caller counted them already (saves a pass).
+        """
+        from pyspark.sql import functions as F
+
+        new = rows.where(F.col(f"{prefix}error").isNull() & (F.col(f"{prefix}model_version") == F.lit(version)))
+        out = new.select(
+            F.col(_q(name_col)).alias(KEY),
+            *[F.col(f"{prefix}{f}").alias(f) for f in LABEL_FIELDS],
+            F.current_timestamp().alias(SCORED_AT),
+            F.lit(version).alias(VERSION),
+            F.lit(run_id).alias(BATCH),
+        )
+        if not self.is_table:
+            self.clean_staging(older_than_hours=STALE_AFTER_HOURS)  # leftovers of runs killed long ago
+        if expected is None:
+            expected = out.count()
+        if expected == 0:
+            log.info("name cache: nothing new to store")
+            return 0
+        if self.is_table:
+            self._append_table(out)
+        else:
+            self._append_path(out, version, run_id, expected)
+        log.info("name cache: committed %d rows for model version %s (batch %s)", expected, version, run_id)
+        return expected
+
+    def _append_table(self, out: DataFrame) -> None:
+        """A new partition per run: visible once the metastore registers it (one step)."""
+        if not self.spark.catalog.tableExists(self.location):
+            out.write.mode("errorifexists").format("parquet").partitionBy(*PARTITIONS).saveAsTable(self.location)
+            return
+        self.check()
+        cols = [c.name for c in self.spark.catalog.listColumns(self.location)]
+        out.select(*[_q(c) for c in cols]).write.insertInto(self.location, overwrite=False)
+
+    def _append_path(self, out: DataFrame, version: str, run_id: str, expected: int) -> None:
+        """Stage in a hidden folder inside the cache, verify the count, commit with one rename."""
+        from spark_ner.errors import RowCountMismatchError
+
+        fs = self._fs()
+        staging = fs.path(f"{fs.root.toString()}/{STAGING_PREFIX}{run_id}")
+        leaf_rel = f"{VERSION}={escape_partition_value(version)}/{BATCH}={escape_partition_value(run_id)}"
+        staged_leaf = fs.path(f"{staging.toString()}/{leaf_rel}")
+        final_leaf = fs.path(f"{fs.root.toString()}/{leaf_rel}")
+        try:
+            out.write.mode("overwrite").partitionBy(*PARTITIONS).parquet(staging.toString())
+            if not fs.exists(staged_leaf):
+                raise CacheError("the staged cache batch is not where it was expected; not committed")
+            staged = self.spark.read.parquet(staged_leaf.toString()).count()
+            if staged != expected:
+                raise RowCountMismatchError(
+                    f"staged cache batch holds {staged} rows, expected {expected}; not committed"
+                )
+            if fs.exists(final_leaf):
+                raise CacheError("a cache batch with this run id exists already; not committed")
+            self._commit(fs, staged_leaf, final_leaf)
+        finally:
+            if fs.exists(staging):
+                fs.delete(staging)
+
+    def _commit(self, fs: Any, staged: Any, final: Any) -> None:
+        """The step that makes a batch visible (one directory rename); separate so tests can kill here."""
+        fs.fs.mkdirs(final.getParent())  # the version folder; empty until the rename, so invisible
+        fs.rename(staged, final)
+
+    # ------------------------------------------------------------------ maintenance
+    def stale_staging(self, older_than_hours: float) -> list[Any]:
+        """Staging folders of runs started more than ``older_than_hours`` ago (path caches only)."""
+        if self.is_table:
+            return []
+        fs = self._fs()
+        limit = datetime.now(UTC) - timedelta(hours=older_than_hours)
+        out = []
+        for p in self._children(fs):
+            name = p.getName()
+            if name.startswith(TRASH_PREFIX):
+                out.append(p)  # a dropped version whose delete was interrupted: already invisible
+            elif name.startswith(STAGING_PREFIX):
+                started = _run_time(name[len(STAGING_PREFIX) :])
+                if started is not None and started <= limit:
+                    out.append(p)
+        return out
+
+    def clean_staging(self, older_than_hours: float) -> int:
+        """Delete what :meth:`stale_staging` finds; returns how many folders went."""
+        stale = self.stale_staging(older_than_hours)
+        if stale:
+            fs = self._fs()
+            for p in stale:
+                fs.delete(p)
+            log.info("name cache: removed %d leftover staging folders of dead runs", len(stale))
+        return len(stale)
+
+    def stats(self, distinct: bool = True) -> list[dict[str, Any]]:
+        """Per model version: rows, distinct keys, batches, first/last ``scored_at``, bytes; latest first."""
+        from pyspark.sql import functions as F
+
+        df = self._read_all()
+        if df is None:
+            return []
+        aggs = [
+            F.count(F.lit(1)).alias("rows"),
+            F.countDistinct(F.col(BATCH)).alias("batches"),
+            F.min(SCORED_AT).alias("first"),
+            F.max(SCORED_AT).alias("last"),
+        ]
+        if distinct:
+            # count_distinct skips nulls; the null-name key counts once
+            aggs.append((F.countDistinct(F.col(KEY)) + F.max(F.col(KEY).isNull().cast("int"))).alias("distinct_names"))
+        rows = df.groupBy(VERSION).agg(*aggs).collect()
+        sizes = self._version_bytes([str(r[VERSION]) for r in rows])
+        out = []
+        for r in sorted(rows, key=lambda r: str(r["last"] or ""), reverse=True):
+            item: dict[str, Any] = {
+                "model_version": r[VERSION],
+                "rows": int(r["rows"]),
+                "batches": int(r["batches"]),
+                "first_scored_at": r["first"].isoformat() if r["first"] else None,
+                "last_scored_at": r["last"].isoformat() if r["last"] else None,
+                "bytes": sizes.get(str(r[VERSION])),
+            }
+            if distinct:
+                item["distinct_names"] = int(r["distinct_names"])
+                item["duplicate_rows"] = int(r["rows"]) - int(r["distinct_names"])
+            out.append(item)
+        return out
+
+    def _read_all(self) -> DataFrame | None:
+        if self.is_table:
+            return self.spark.table(self.location) if self.spark.catalog.tableExists(self.location) else None
+        fs = self._fs()
+        if not any(p.getName().startswith(f"{VERSION}=") for p in self._children(fs)):
+            return None
+        return self.spark.read.schema(cache_schema()).parquet(fs.root.toString())
+
+    def _table_location(self) -> str | None:
+        try:
+            rows = self.spark.sql(f"DESCRIBE TABLE EXTENDED {self.location}").collect()
+        except Exception:
+            return None
+        return next((str(r[1]) for r in rows if str(r[0]).strip() == "Location"), None)
+
+    def _version_bytes(self, versions: Sequence[str]) -> dict[str, int]:
+        """Bytes on storage per version, from the file system's summary (no data read)."""
+        from spark_ner.jobs import _HadoopFS, _jvm_available
+
+        if not _jvm_available(self.spark):
+            return {}
+        root = self._table_location() if self.is_table else self.location.rstrip("/")
+        if not root:
+            return {}
+        fs = _HadoopFS(self.spark, root)
+        out = {}
+        for v in versions:
+            p = self._version_dir(fs, v)
+            if fs.exists(p):
+                out[v] = int(fs.fs.getContentSummary(p).getLength())
+        return out
+
+    def drop_versions(self, versions: Sequence[str]) -> None:
+        """Drop whole versions: a folder rename (atomic) then delete, or the catalog's DROP PARTITION."""
+        if self.is_table:
+            for v in versions:
+                self.spark.sql(f"ALTER TABLE {self.location} DROP IF EXISTS PARTITION ({VERSION} = {_sql_string(v)})")
+            return
+        fs = self._fs()
+        tag = new_run_id()
+        for i, v in enumerate(versions):
+            vdir = self._version_dir(fs, v)
+            if not fs.exists(vdir):
+                continue
+            trash = fs.path(f"{fs.root.toString()}/{TRASH_PREFIX}{tag}-{i}")
+            fs.rename(vdir, trash)  # readers stop seeing the version here, in one step
+            fs.delete(trash)
+
+
+# ----------------------------------------------------------------------------- the label job's part
+
+
+def label_with_cache(
+    names: DataFrame,
+    name_col: str,
+    labeler: Callable[[DataFrame], DataFrame],
+    cache: NameCache,
+    version: str,
+    prefix: str,
+    partitions: int,
+) -> DataFrame:
+    """Distinct ``names`` with label columns: cache hits joined, misses scored by ``labeler``.
+
+    The result carries :data:`FROM_CACHE` and is NOT persisted; the job persists and counts it, so
+    the UDF runs once per miss. Misses are re-partitioned to ``partitions`` before scoring (the
+    lookup's shuffle would otherwise decide how many scoring tasks run).
+    """
+    from pyspark.sql import functions as F
+
+    looked = cache.lookup(names, name_col, version)
+    misses = (
+        looked.where(~F.col(_HIT))
+        .select(F.col(_q(name_col)), F.lit(False).alias(FROM_CACHE))
+        .repartition(partitions, F.col(_q(name_col)))
+    )
+    scored = misses.transform(labeler)
+    hits = looked.where(F.col(_HIT)).select(
+        F.col(_q(name_col)),
+        F.lit(True).alias(FROM_CACHE),
+        *[F.col(f).alias(f"{prefix}{f}") for f in LABEL_FIELDS],
+        F.lit(version).alias(f"{prefix}model_version"),
+    )
+    return scored.unionByName(hits)
+
+
+def driver_model_version(cfg: Any) -> str:
+    """The ensemble's ``model_version`` computed on the driver (weights are hashed once per process)."""
+    from spark_ner.models import model_version, validate_sources
+
+    return model_version(cfg, validate_sources(cfg))
+
+
+def count_labelled(scored: DataFrame, prefix: str, version: str) -> tuple[int, int, int]:
+    """(distinct names, names from the cache, new rows to store) in one pass over the persisted labels.
+
+    Names the executors scored under another version than the driver's (other model files on the
+    workers) would be stored under the wrong key and mixed with cached labels: refused here.
+    """
+    from pyspark.sql import functions as F
+
+    fresh = ~F.col(FROM_CACHE)
+    got = F.col(f"{prefix}model_version")
+    other = fresh & got.isNotNull() & (got != version)
+    store = fresh & F.col(f"{prefix}error").isNull() & (got == version)
+    row = scored.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.coalesce(F.sum(F.col(FROM_CACHE).cast("long")), F.lit(0)).alias("cached"),
+        F.coalesce(F.sum(other.cast("long")), F.lit(0)).alias("other"),
+        F.coalesce(F.sum(store.cast("long")), F.lit(0)).alias("store"),
+    ).first()
+    assert row is not None
+    _check_versions(int(row["other"]), version)
+    return int(row["n"]), int(row["cached"]), int(row["store"])
+
+
+def _check_versions(other: int, version: str) -> None:
+    if other:
+        raise CacheError(
+            f"{other} names were scored under another model version than the driver's {version}: the "
+            "executors see other model files than the driver. Nothing was cached or written; make the "
+            "members' paths hold the same weights everywhere."
+        )
+
+
+# ----------------------------------------------------------------------------- spark-ner cache
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``spark-ner cache stats|vacuum --cache PATH_OR_TABLE``."""
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--cache", required=True, help="cache path (parquet) or table name (no '/')")
+        p.add_argument("--master", default=None, help="Spark master (default: local[*])")
+        p.add_argument(
+            "--catalog-dir",
+            default="spark-catalog",
+            help="local runs with tables: folder of the warehouse and the embedded Derby metastore",
+        )
+
+    stats = sub.add_parser("stats", help="rows, distinct names, batches and bytes per model version (JSON)")
+    common(stats)
+    stats.add_argument("--no-distinct", action="store_true", help="skip the distinct-name count (a full scan)")
+    vacuum = sub.add_parser("vacuum", help="drop old model versions and leftovers of killed runs")
+    common(vacuum)
+    keep = vacuum.add_mutually_exclusive_group(required=True)
+    keep.add_argument("--keep-version", action="append", metavar="V", help="keep this version (repeatable)")
+    keep.add_argument("--keep-latest", type=int, metavar="N", help="keep the N most recently written versions")
+    vacuum.add_argument(
+        "--stale-after",
+        type=float,
+        default=STALE_AFTER_HOURS,
+        metavar="HOURS",
+        help=f"remove staging folders of runs started this long ago (default {STALE_AFTER_HOURS:g}; 0 when "
+        "no job is writing the cache)",
+    )
+    vacuum.add_argument("--dry-run", action="store_true", help="report what would go; change nothing")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``stats`` or ``vacuum``; prints JSON (counts and versions, never names)."""
+    from spark_ner.jobs import get_session
+
+    spark, created = get_session(args.master, hive=is_table(args.cache), catalog_dir=args.catalog_dir)
+    try:
+        cache = NameCache(spark, args.cache)
+        cache.check()
+        result = _stats(cache, distinct=not args.no_distinct) if args.action == "stats" else _vacuum(cache, args)
+    finally:
+        if created:
+            spark.stop()
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def _stats(cache: NameCache, distinct: bool) -> dict[str, Any]:
+    versions = cache.stats(distinct=distinct)
+    sizes = [v["bytes"] for v in versions if v["bytes"] is not None]
+    return {
+        "cache": cache.location,
+        "kind": "table" if cache.is_table else "path",
+        "versions": versions,
+        "total_rows": sum(v["rows"] for v in versions),
+        "total_bytes": sum(sizes) if len(sizes) == len(versions) else None,
+        "stale_staging": len(cache.stale_staging(STALE_AFTER_HOURS)),
+    }
+
+
+def _vacuum(cache: NameCache, args: argparse.Namespace) -> dict[str, Any]:
+    if args.keep_latest is not None and args.keep_latest < 1:
+        raise CacheError("--keep-latest must be at least 1 (use --keep-version to choose what stays)")
+    if args.stale_after < 0:
+        raise CacheError("--stale-after must be >= 0 hours")
+    versions = cache.stats(distinct=False)  # latest first
+    present = [v["model_version"] for v in versions]
+    if args.keep_version:
+        missing = [v for v in args.keep_version if v not in present]
+        if missing:
+            raise CacheError(
+                f"--keep-version {', '.join(missing)}: not in the cache (versions: {', '.join(present) or '-'}); "
+                "nothing was dropped"
+            )
+        keep = [v for v in present if v in args.keep_version]
+    else:
+        keep = present[: args.keep_latest]
+    drop = [v for v in present if v not in keep]
+    rows = {v["model_version"]: v["rows"] for v in versions}
+    stale = cache.stale_staging(args.stale_after)
+    if not args.dry_run:
+        cache.drop_versions(drop)
+        cache.clean_staging(args.stale_after)
+    log.info("name cache: %s %d versions", "would drop" if args.dry_run else "dropped", len(drop))
+    return {
+        "cache": cache.location,
+        "dry_run": bool(args.dry_run),
+        "kept": keep,
+        "dropped": drop,
+        "rows_dropped": sum(rows[v] for v in drop),
+        "staging_removed": len(stale),
+    }
