@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spark_ner.config import ENTITY_TYPES, TAGS, Aggregation, Config, Strategy
+from spark_ner.config import ENTITY_TYPES, TAGS, Aggregation, Config, Precision, Strategy
 from spark_ner.decode import decode, entity_records, label_names
 from spark_ner.models import (
     Member,
@@ -386,7 +386,8 @@ def load_ensemble(cfg: Config | None = None) -> Ensemble:
     if device == "cpu":
         configure_threads(cfg)
     allow = {m.name: m.allow_pickle for m in cfg.models}
-    members = [load_member(s, device, dtype, allow[s.name]) for s in sources]
+    int8 = cfg.ensemble.precision == Precision.INT8
+    members = [load_member(s, device, dtype, allow[s.name], int8=int8) for s in sources]
     if cfg.ensemble.compile:
         import torch
 

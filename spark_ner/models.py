@@ -30,6 +30,7 @@ from spark_ner.config import (
     is_hub_id,
 )
 from spark_ner.errors import (
+    ConfigError,
     LabelMapError,
     ModelSourceError,
     UnsafeWeightsError,
@@ -318,6 +319,13 @@ def resolve_dtype(precision: Precision, device: str) -> Any:
 
     if precision == Precision.AUTO:
         return torch.float16 if device.startswith("cuda") else torch.float32
+    if precision == Precision.INT8:
+        if device.startswith("cuda"):
+            raise ConfigError(
+                f"ensemble.precision = 'int8' is a CPU path, but the device is {device}; "
+                "use 'fp16' (or 'auto') on a GPU, or set ensemble.device = 'cpu'"
+            )
+        return torch.float32  # loaded in fp32, then its Linear layers quantized (see load_member)
     return {Precision.FP16: torch.float16, Precision.BF16: torch.bfloat16, Precision.FP32: torch.float32}[precision]
 
 
@@ -357,8 +365,14 @@ def load_tokenizer(path: str) -> Any:
     return tok
 
 
-def load_member(source: MemberSource, device: str, dtype: Any, allow_pickle: bool = False) -> Member:
-    """Load tokenizer and model and place the model on ``device`` with Accelerate (``device_map``)."""
+def load_member(
+    source: MemberSource, device: str, dtype: Any, allow_pickle: bool = False, int8: bool = False
+) -> Member:
+    """Load tokenizer and model and place the model on ``device`` with Accelerate (``device_map``).
+
+    ``int8`` (CPU only): Linear layers dynamically quantized to int8 after loading in fp32; the
+    classifier's softmax and the projection stay fp32.
+    """
     import torch
     from transformers import AutoModelForTokenClassification
 
@@ -374,6 +388,10 @@ def load_member(source: MemberSource, device: str, dtype: Any, allow_pickle: boo
         attn_implementation="sdpa",
     )
     model.eval()
+    if int8:
+        from torch.ao.quantization import quantize_dynamic
+
+        model = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     proj = torch.from_numpy(source.projection).to(device=device, dtype=torch.float32)
-    log.info("member %s loaded on %s (%s)", source.name, device, str(dtype).replace("torch.", ""))
+    log.info("member %s loaded on %s (%s)", source.name, device, "int8" if int8 else str(dtype).replace("torch.", ""))
     return Member(source, tokenizer, model, device, dtype, proj)

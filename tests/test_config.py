@@ -64,7 +64,7 @@ def test_overrides_and_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert cfg.models[0].path == str((tmp_path / "a").resolve())  # ./ is relative to the file
     monkeypatch.setenv("SPARK_NER_CONFIG", str(p))
     assert load_config().ensemble.batch_size == 8  # env beats defaults
-    assert load_config(CONF / "default.toml").ensemble.batch_size == 256  # argument beats env
+    assert load_config(CONF / "default.toml").ensemble.batch_size == 64  # argument beats env
     monkeypatch.setenv("SPARK_NER_MODEL_DIR", str(tmp_path / "models"))
     assert load_config(CONF / "default.toml").models[0].path == str(tmp_path / "models" / "rampart-bert")
     with pytest.raises(ConfigError, match=r"no member named 'zz'"):

@@ -144,3 +144,23 @@ def test_property_every_row_once_in_order_with_valid_spans(tiny_ensemble, names)
     check_contract(names, out)
     single = [tiny_ensemble.label([n]).label[0] for n in names]
     assert out.label.tolist() == single
+
+
+def test_int8_cpu_path_meets_the_contract_and_has_its_own_version(tiny_config_path, tiny_ensemble) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    q = load_ensemble(load_config(tiny_config_path, {"ensemble.precision": "int8"}))
+    linears = [m for member in q.members for m in member.model.modules() if isinstance(m, torch.nn.Linear)]
+    assert not linears, "int8: every Linear layer is replaced by its dynamically quantized form"
+    names = SAMPLE_NAMES + HOSTILE
+    check_contract(names, q.label(names))
+    assert q.model_version != tiny_ensemble.model_version  # labels may differ from fp32: cached apart
+
+
+def test_int8_on_cuda_is_refused_with_the_fix() -> None:
+    from spark_ner.config import Precision
+    from spark_ner.errors import ConfigError
+    from spark_ner.models import resolve_dtype
+
+    with pytest.raises(ConfigError, match="CPU path.*use 'fp16'"):
+        resolve_dtype(Precision.INT8, "cuda:0")
