@@ -47,3 +47,23 @@ def test_bench_writes_json_png_and_replaces_its_block(tiny_config_path: Path, tm
     assert set(data["memory"]["by_rows"]) == {"200", "400"}
     assert (tmp_path / "o" / "bench.png").stat().st_size > 0
     assert "not measured" in text  # no GPU here: the GPU rows say so
+
+
+@pytest.mark.slow
+def test_bench_spark_and_cache_sections(tiny_config_path: Path, tmp_path: Path) -> None:
+    """The Spark and cache rows come from real jobs: the rerun scores exactly the 1% new names."""
+    from spark_ner.cli import main
+
+    md = tmp_path / "BENCHMARKS.md"
+    argv = ["bench", "--config", str(tiny_config_path), "--out", str(tmp_path / "o"), "--markdown", str(md)]
+    argv += ["--sections", "spark,cache", "--spark-names", "150", "--cache-rows", "400", "--cores", "2"]
+    assert main(argv) == 0
+    data = json.loads((tmp_path / "o" / "bench.json").read_text())
+    spark = data["spark"]
+    assert spark["python_workers"] >= 1 and spark["spark_worker_names_per_s"] > 0
+    cold, rerun = data["cache"]["cold"], data["cache"]["rerun_1pct_new"]
+    assert cold["names_cached"] == 0 and cold["names_scored"] == cold["distinct_names"]
+    assert rerun["names_scored"] == data["cache"]["new_names"] == 4
+    assert rerun["names_cached"] == cold["distinct_names"]
+    text = md.read_text()
+    assert "Python workers' own rate" in text and "incremental: rerun with `--cache`" in text

@@ -162,5 +162,5 @@ def test_int8_on_cuda_is_refused_with_the_fix() -> None:
     from spark_ner.errors import ConfigError
     from spark_ner.models import resolve_dtype
 
-    with pytest.raises(ConfigError, match="CPU path.*use 'fp16'"):
+    with pytest.raises(ConfigError, match=r"CPU path.*use 'fp16'"):
         resolve_dtype(Precision.INT8, "cuda:0")
