@@ -10,13 +10,14 @@ import logging
 import time
 from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from spark_ner.config import ENTITY_TYPES, TAGS, Aggregation, Config, Precision, Strategy
+from spark_ner.config import ENTITY_TYPES, TAGS, Aggregation, Config, CpuParallel, Precision, Strategy
 from spark_ner.decode import decode, entity_records, label_names
 from spark_ner.models import (
     Member,
@@ -31,7 +32,7 @@ from spark_ner.tokenize import Encoded, WordSplit, WordTokenizer, batch_arrays, 
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Ensemble", "Prediction", "combine", "load_ensemble", "validate_sources"]
+__all__ = ["Ensemble", "Prediction", "combine", "cpu_lanes", "load_ensemble", "validate_sources"]
 
 OUTPUT_COLUMNS = ("label", "score", "agreement", "entities", "model_version", "error")
 
@@ -156,6 +157,8 @@ class Ensemble:
         self.known = [m.source.projection.sum(axis=0) > 0 for m in members]  # tags each can emit
         self.tokenizers = [WordTokenizer(m.tokenizer, cfg.ensemble.max_length) for m in members]
         self.stats = Stats()
+        self.lanes = cpu_lanes(cfg, self.device)
+        self._pool: ThreadPoolExecutor | None = None
         # GPUs want shapes in multiples of 8 (tensor cores); CPUs only pay for the padding
         self.pad_multiple = 8 if self.device.startswith("cuda") else 1
 
@@ -278,20 +281,42 @@ class Ensemble:
         encs = [wt.encode(split) for wt in self.tokenizers]
         t1 = time.perf_counter()
         errors: list[str | None] = [None] * len(names)
-        member_probs: list[np.ndarray] = []
-        member_valid: list[np.ndarray] = []
-        for member, wt, enc in zip(self.members, self.tokenizers, encs, strict=True):
-            probs = np.zeros((len(split.words), len(TAGS)), dtype=np.float32)
-            valid = np.zeros(len(split.words), dtype=bool)
-            batches = length_batches(enc.lengths, ens.batch_size)
-            self._score(member, enc, batches, wt.pad_id, split.bounds, errors, (probs, valid))
-            member_probs.append(probs)
-            member_valid.append(valid)
+        member_probs = [np.zeros((len(split.words), len(TAGS)), dtype=np.float32) for _ in self.members]
+        member_valid = [np.zeros(len(split.words), dtype=bool) for _ in self.members]
+        work = [
+            (member, enc, length_batches(enc.lengths, ens.batch_size), wt.pad_id, (probs, valid))
+            for member, wt, enc, probs, valid in zip(
+                self.members, self.tokenizers, encs, member_probs, member_valid, strict=True
+            )
+        ]
+        if self.lanes > 1:
+            # each lane thread takes the next batch and runs it on one core: batches write disjoint rows
+            import torch
+
+            if torch.get_num_threads() != 1:  # someone reset torch's threads since load_ensemble
+                torch.set_num_threads(1)
+            pool = self._lane_pool()
+            futures = [
+                pool.submit(self._score, member, enc, [rows], pad_id, split.bounds, errors, out)
+                for member, enc, batches, pad_id, out in work
+                for rows in batches
+            ]
+            for fut in futures:
+                fut.result()
+        else:
+            for member, enc, batches, pad_id, out in work:
+                self._score(member, enc, batches, pad_id, split.bounds, errors, out)
         t2 = time.perf_counter()
         combined, any_valid = combine(member_probs, member_valid, self.weights, ens.strategy, self.known)
         self.stats.seconds["tokenize"] += t1 - t0
         self.stats.seconds["forward"] += t2 - t1
         return Prediction(split, member_probs, member_valid, combined, any_valid, errors)
+
+    def _lane_pool(self) -> ThreadPoolExecutor:
+        """The worker's lane threads, started on first use (after Spark forked the worker)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.lanes, thread_name_prefix="spark-ner-cpu")
+        return self._pool
 
     # ------------------------------------------------------------------ label
     def label(self, names: Sequence[Any] | pd.Series, members: bool = False) -> pd.DataFrame:
@@ -365,13 +390,26 @@ def factorize(values: list[str]) -> tuple[np.ndarray, list[str]]:
     return codes, list(index)
 
 
+def cpu_lanes(cfg: Config, device: str) -> int:
+    """Threads that each run whole batches on one core: the worker's threads on CPU in ``batches`` mode.
+
+    1 (torch's own per-op threading) on GPUs, in ``ops`` mode and with ``compile`` (compiled
+    graphs are not entered from several threads at once here).
+    """
+    e = cfg.ensemble
+    if device != "cpu" or e.cpu_parallel != CpuParallel.BATCHES or e.compile:
+        return 1
+    return e.num_threads or task_cpus()
+
+
 def configure_threads(cfg: Config) -> int:
-    """Set torch's intra-op threads to ``ensemble.num_threads`` or the task's cores."""
+    """Set torch's intra-op threads (1 when lanes run whole batches); return the worker's threads."""
     import torch
 
     n = cfg.ensemble.num_threads or task_cpus()
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
+    intra = 1 if cpu_lanes(cfg, "cpu") > 1 else n
+    if torch.get_num_threads() != intra:
+        torch.set_num_threads(intra)
     return n
 
 

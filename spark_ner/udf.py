@@ -119,7 +119,7 @@ class EnsembleCache:
         """Fingerprint (what changes labels) + paths and speed knobs (what changes the load)."""
         paths = ",".join(f"{m.name}={m.path}" for m in cfg.models)
         e = cfg.ensemble
-        knobs = f"{e.device}/{e.batch_size}/{e.num_threads}/{e.compile}"
+        knobs = f"{e.device}/{e.batch_size}/{e.num_threads}/{e.cpu_parallel}/{e.compile}"
         return f"{cfg.fingerprint()}|{paths}|{knobs}"
 
     @classmethod

@@ -38,6 +38,7 @@ MODEL = '[[models]]\nname = "a"\npath = "./a"\n'
         ("[ensemble]\nbatchsize = 3\n" + MODEL, "ensemble.'batchsize'"),
         ("[ensemble]\nstrategy = 'median'\n" + MODEL, "mean, max, vote"),
         ("[ensemble]\nprecision = 'fp8'\n" + MODEL, "auto, fp16, bf16, fp32"),
+        ("[ensemble]\ncpu_parallel = 'threads'\n" + MODEL, "'threads' is not allowed; choose one of: batches, ops"),
         ("[ensemble]\nbatch_size = '3'\n" + MODEL, "ensemble.batch_size must be an integer"),
         ("[ensemble]\nbatch_size = 0\n" + MODEL, "out of range"),
         ("[ensemble]\ncase_restore = 1\n" + MODEL, "true or false"),

@@ -157,6 +157,57 @@ def test_int8_cpu_path_meets_the_contract_and_has_its_own_version(tiny_config_pa
     assert q.model_version != tiny_ensemble.model_version  # labels may differ from fp32: cached apart
 
 
+@pytest.mark.parametrize("mode", ["batches", "ops"])
+def test_cpu_parallel_modes_give_the_same_labels(tiny_config, mode) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    import torch
+
+    from spark_ner.config import CpuParallel
+
+    def ensemble(m: str):  # type: ignore[no-untyped-def]
+        e = replace(tiny_config.ensemble, cpu_parallel=CpuParallel(m), num_threads=2, batch_size=2)
+        return load_ensemble(replace(tiny_config, ensemble=e))
+
+    ops = ensemble("ops")
+    assert ops.lanes == 1 and torch.get_num_threads() == 2
+    ens = ensemble(mode)
+    assert ens.lanes == (2 if mode == "batches" else 1)
+    assert torch.get_num_threads() == (1 if mode == "batches" else 2)  # lanes run single-threaded ops
+    names = SAMPLE_NAMES * 3 + HOSTILE
+    got, want = ens.label(names, members=True), ops.label(names, members=True)
+    check_contract(names, got)
+    assert got.label.tolist() == want.label.tolist()
+    assert got.filter(like="member_label").equals(want.filter(like="member_label"))
+    np.testing.assert_allclose(got.score, want.score, rtol=1e-5)
+
+
+def test_a_failing_batch_marks_its_rows_and_the_rest_go_on_in_lanes(tiny_config) -> None:  # type: ignore[no-untyped-def]
+    """Fault injection: a member that raises on long inputs fails those rows only, in order."""
+    from dataclasses import replace
+
+    e = replace(tiny_config.ensemble, num_threads=2, batch_size=1)
+    ens = load_ensemble(replace(tiny_config, ensemble=e))
+    assert ens.lanes == 2
+    member = ens.members[0]
+    forward = member.model.forward
+
+    def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs["input_ids"].shape[1] > 12:
+            raise RuntimeError("injected fault")
+        return forward(*args, **kwargs)
+
+    member.model.forward = flaky
+    long_name = "Maximiliano Alessandro Papadopoulos-Vanderbilt y Wolfeschlegelsteinhausen"
+    names = ["Ana Gil", long_name, "Acme Corp", long_name, "Lima"]
+    out = ens.label(names)
+    assert len(out) == len(names) and list(out.columns) == list(OUTPUT_COLUMNS)
+    bad = out.error.notna().tolist()
+    assert bad == [False, True, False, True, False]
+    assert out.error[1] == f"member {member.source.name} failed: RuntimeError"
+    assert out.label[1] is None and out.label[[0, 2, 4]].notna().all()
+
+
 def test_int8_on_cuda_is_refused_with_the_fix() -> None:
     from spark_ner.config import Precision
     from spark_ner.errors import ConfigError
