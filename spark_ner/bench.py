@@ -262,12 +262,21 @@ def _spark_label(
 def bench_spark(config: str, names: list[str], inproc_rate: float, workdir: Path, cores: int) -> dict[str, Any]:
     """Spark path names/s against in-process, on the same cores.
 
+    Run twice: Spark's default (one Python worker per core, one thread each) and
+    ``spark.task.cpus`` = every core (one worker, its threads as CPU lanes, one ensemble copy).
     Reported three ways: the scoring stage (includes what a job pays once: Python workers started,
     the ensemble loaded in each, stages scheduled), end to end, and the workers' own rate (rows
     over the time each spent inside ``Ensemble.label``, workers running side by side), which is
     what the stage tends to as the job grows.
     """
-    full = _spark_label(config, list(names), workdir, cores)
+    out = _spark_figures(_spark_label(config, list(names), workdir, cores), len(names), inproc_rate)
+    if cores > 1:  # one Python worker with `cores` CPU lanes (spark.task.cpus) instead of `cores` workers
+        extra = ["--spark-conf", f"spark.task.cpus={cores}"]
+        out["lanes"] = _spark_figures(_spark_label(config, list(names), workdir, cores, extra), len(names), inproc_rate)
+    return out
+
+
+def _spark_figures(full: dict[str, Any], n: int, inproc_rate: float) -> dict[str, Any]:
     rate = float(full.get("names_per_second") or 0.0)
     ex = full.get("executors") or []
     workers = sum(int(e.get("python_workers") or 0) for e in ex)
@@ -276,9 +285,9 @@ def bench_spark(config: str, names: list[str], inproc_rate: float, workdir: Path
     worker_rate = rows / (busy / workers) if busy > 0 and workers else None
     score_s = float(full["seconds"]["score"])
     return {
-        "names": len(names),
+        "names": n,
         "spark_names_per_s": rate,
-        "spark_end_to_end_names_per_s": round(len(names) / full["wall_s"], 1),
+        "spark_end_to_end_names_per_s": round(n / full["wall_s"], 1),
         "spark_worker_names_per_s": round(worker_rate, 1) if worker_rate else None,
         "python_workers": workers,
         "once_per_job_s": round(score_s - busy / workers, 1) if workers else None,
@@ -561,6 +570,16 @@ def markdown(results: dict[str, Any], command: str) -> str:
                 f"`Ensemble.label`, side by side; the stage's once-per-job cost: {s['once_per_job_s']} s, "
                 f"of which model load {s['model_load_s']} s) (names/s) | {_fmt(s['spark_worker_names_per_s'])} "
                 f"| in-process {_fmt(s['in_process_names_per_s'])} | {s['worker_ratio']} | >= 0.85 |"
+            )
+        lanes = s.get("lanes")
+        if lanes:
+            lines.append(
+                f"| same job with `--spark-conf spark.task.cpus={r['cores']}` ({lanes['python_workers']} Python "
+                f"worker, {r['cores']} CPU lanes, one ensemble copy), scoring stage (names/s) "
+                f"| {_fmt(lanes['spark_names_per_s'])} (end to end {_fmt(lanes['spark_end_to_end_names_per_s'])}; "
+                f"worker's own {_fmt(lanes['spark_worker_names_per_s'])}, {lanes['worker_ratio']}; once per job "
+                f"{lanes['once_per_job_s']} s) | in-process {_fmt(lanes['in_process_names_per_s'])} "
+                f"| {lanes['ratio']} | >= 0.85 |"
             )
     if "dedup" in r:
         d = r["dedup"]

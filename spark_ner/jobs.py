@@ -158,6 +158,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--master", default=None, help="Spark master (default: spark-submit's, else local[*])")
     parser.add_argument(
+        "--spark-conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Spark setting for the session this job creates (repeatable), e.g. spark.task.cpus=2 "
+        "(one Python worker with 2 CPU lanes per 2 cores); under spark-submit use its --conf",
+    )
+    parser.add_argument(
         "--score-partitions",
         type=int,
         default=None,
@@ -215,10 +223,25 @@ def _under_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
+def parse_spark_conf(pairs: Sequence[str]) -> dict[str, str]:
+    """``["spark.task.cpus=2", ...]`` -> ``{"spark.task.cpus": "2"}``, checked at the boundary."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key.startswith("spark.") or not value.strip():
+            raise ConfigError(
+                f"--spark-conf expects KEY=VALUE with a key starting 'spark.' (e.g. spark.task.cpus=2), got {pair!r}"
+            )
+        out[key] = value.strip()
+    return out
+
+
 def get_session(
     master: str | None = None,
     hive: bool = False,
     catalog_dir: str | os.PathLike[str] = "spark-catalog",
+    conf: Mapping[str, str] | None = None,
 ) -> tuple[SparkSession, bool]:
     """The active session if there is one (notebook, tests), else a new one; and whether we made it.
 
@@ -230,6 +253,8 @@ def get_session(
 
     active = SparkSession.getActiveSession()
     if active is not None:
+        if conf:
+            log.warning("--spark-conf ignored: a Spark session is already running (%s)", ", ".join(conf))
         return active, False
     submitted: SparkConf | None = None
     if _under_spark_submit():  # connect to spark-submit's JVM to read what it was given
@@ -243,6 +268,8 @@ def get_session(
     chosen = master or (submitted.get("spark.master", "local[*]") if submitted else "local[*]")
     if submitted is None or not submitted.contains("spark.python.worker.reuse"):
         builder = builder.config("spark.python.worker.reuse", "true")
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     derby_home: Path | None = None
     if hive:
         builder = builder.enableHiveSupport()
@@ -631,7 +658,8 @@ def run(args: argparse.Namespace) -> int:
     cache_location: str | None = getattr(args, "cache", None)
     hive = in_fmt == InputFormat.TABLE or out_fmt != OutputFormat.PARQUET
     hive = hive or (cache_location is not None and name_cache.is_table(cache_location))
-    spark, created = get_session(args.master, hive=hive, catalog_dir=args.catalog_dir)
+    spark_conf = parse_spark_conf(getattr(args, "spark_conf", None) or [])
+    spark, created = get_session(args.master, hive=hive, catalog_dir=args.catalog_dir, conf=spark_conf)
     scored: DataFrame | None = None
     summary: dict[str, Any] = {}
     try:

@@ -61,9 +61,11 @@ def test_bench_spark_and_cache_sections(tiny_config_path: Path, tmp_path: Path) 
     data = json.loads((tmp_path / "o" / "bench.json").read_text())
     spark = data["spark"]
     assert spark["python_workers"] >= 1 and spark["spark_worker_names_per_s"] > 0
+    assert spark["lanes"]["python_workers"] == 1  # spark.task.cpus=2 on local[2]: one worker, 2 lanes
     cold, rerun = data["cache"]["cold"], data["cache"]["rerun_1pct_new"]
     assert cold["names_cached"] == 0 and cold["names_scored"] == cold["distinct_names"]
     assert rerun["names_scored"] == data["cache"]["new_names"] == 4
     assert rerun["names_cached"] == cold["distinct_names"]
     text = md.read_text()
-    assert "Python workers' own rate" in text and "incremental: rerun with `--cache`" in text
+    assert "Python workers' own rate" in text and "spark.task.cpus=2" in text
+    assert "incremental: rerun with `--cache`" in text

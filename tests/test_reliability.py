@@ -287,6 +287,10 @@ def _bad_config(case: str, tmp: Path, bert: Path, roberta: Path) -> tuple[list[s
     if case == "override without =":
         _toml(conf, good)
         return ["--config", str(conf), "--set", "ensemble.batch_size"], ["--set expects KEY=VALUE"]
+    if case == "spark setting without spark. prefix":
+        _toml(conf, good)
+        extra = ["--config", str(conf), "--spark-conf", "task.cpus=2"]
+        return extra, ["--spark-conf expects KEY=VALUE", "'task.cpus=2'"]
     if case == "override of an unknown member":
         _toml(conf, good)
         return ["--config", str(conf), "--set", "models.nope.weight=2"], ["no member named 'nope'", "members: bert"]
@@ -309,6 +313,7 @@ CASES = [
     "config not TOML",
     "override without =",
     "override of an unknown member",
+    "spark setting without spark. prefix",
 ]
 
 
