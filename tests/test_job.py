@@ -267,6 +267,20 @@ def test_spark_submit_gives_the_same_labels(spark, tiny_config_path, customers, 
     assert_rows_match(_labels_by_id(spark.read.parquet(str(out)).collect()), expected)
 
 
+@pytest.mark.slow
+def test_cpu_lanes_in_one_worker_same_labels(spark, tiny_config_path, customers, expected, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``--spark-conf spark.task.cpus=2`` on local[2]: one Python worker whose 2 threads are lanes."""
+    out, summary = tmp_path / "out", tmp_path / "summary.json"
+    cmd = [sys.executable, "-m", "spark_ner.cli", "label", "--input", str(customers), "--output", str(out)]
+    cmd += ["--config", str(tiny_config_path), "--id-col", "id", "--summary", str(summary), "--master", "local[2]"]
+    cmd += ["--spark-conf", "spark.task.cpus=2", "--spark-conf", "spark.ui.enabled=false"]
+    proc = subprocess.run(cmd, env=_subprocess_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    executors = json.loads(summary.read_text())["executors"]
+    assert sum(e["python_workers"] for e in executors) == 1
+    assert_rows_match(_labels_by_id(spark.read.parquet(str(out)).collect()), expected)
+
+
 def test_databricks_conf_is_valid_and_documents_gpu_settings() -> None:
     from spark_ner.config import load_config
 
