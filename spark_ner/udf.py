@@ -10,6 +10,11 @@ and length-buckets it into ``ensemble.batch_size`` forward passes. Keep the Arro
 of the forward batch and at least a few of them (:func:`recommended_arrow_batch_rows`: 8 x
 ``batch_size``, at least 2,048), so the last, partly filled forward pass of every Arrow batch
 wastes little and length bucketing has rows to sort. Smaller than ``batch_size`` starves a GPU.
+
+CPU threads. A CPU worker runs ``spark.task.cpus`` threads (unless ``ensemble.num_threads`` says
+otherwise) as lanes, each taking whole forward passes (``ensemble.cpu_parallel``). With the default
+``spark.task.cpus=1`` an executor of k cores runs k workers, k ensemble copies; ``spark.task.cpus=k``
+runs one worker, one copy, k lanes, at about the same speed (BENCHMARKS.md).
 """
 
 from __future__ import annotations
