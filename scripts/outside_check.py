@@ -1,0 +1,138 @@
+"""Outside check: real names from registry packages the names corpus does not use.
+
+The project's test split is synthetic except its WNUT-16 mentions, listed companies and places, so
+its figures are optimistic. This builds a labelled set from four other PyPI packages, drops every
+name whose key (no accents, case-folded) occurs anywhere in the built corpus, and writes a parquet
+that ``spark-ner eval`` reads:
+
+    pip install --no-deps nba_api==1.12.0 pycountry==26.2.16 investpy==1.0.8 airportsdata==20260905
+    python scripts/outside_check.py --out outside.parquet
+    spark-ner eval --input outside.parquet --name-col name --label-col label \
+        --config conf/default.toml --out eval_outside
+
+Sources (each read as data from the installed package's files; nothing is imported or fetched):
+PERSON = NBA players (``nba_api`` static list), ORGANIZATION = listed companies' full names
+(``investpy`` stocks.csv, all countries) and NBA teams, LOCATION = ISO 3166-2 subdivisions in Latin
+script (``pycountry``) and airports with an IATA code (``airportsdata``; facilities are LOCATION as
+in WNUT-16's mapping), MISC = ISO 639 languages with a two-letter code (``pycountry``; languages
+are MISC in CoNLL's convention). No NONE rows: there is no outside source of non-names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import csv
+import importlib.util
+import json
+import logging
+import os
+import random
+import unicodedata
+from pathlib import Path
+
+import pandas as pd
+
+from spark_ner.config import DEFAULT_MODEL_DIR, ENV_MODEL_DIR
+
+log = logging.getLogger("outside_check")
+
+
+def _key(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).casefold().split())
+
+
+def _pkg(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise SystemExit(f"package {name!r} is not installed; see this script's docstring for the pip command")
+    return Path(spec.origin).parent
+
+
+def _latin(text: str) -> bool:
+    return all(not c.isalpha() or "LATIN" in unicodedata.name(c, "") for c in text)
+
+
+def _nba() -> tuple[list[str], list[str]]:
+    tree = ast.parse((_pkg("nba_api") / "stats" / "library" / "data.py").read_text(encoding="utf-8"))
+    values = {
+        t.id: ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name) and t.id in {"players", "teams"}
+    }
+    players = [row[3] for row in values["players"]]  # [id, last, first, full, active]
+    teams = [f"{row[5]} {row[4]}" if row[4] not in row[5] else row[5] for row in values["teams"]]
+    return players, teams
+
+
+def _companies() -> list[str]:
+    with open(_pkg("investpy") / "resources" / "stocks.csv", encoding="utf-8") as fh:
+        return [row["full_name"] for row in csv.DictReader(fh) if row.get("full_name")]
+
+
+def _places() -> tuple[list[str], list[str]]:
+    root = _pkg("pycountry") / "databases"
+    subdivisions = [s["name"] for s in json.loads((root / "iso3166-2.json").read_text(encoding="utf-8"))["3166-2"]]
+    with open(_pkg("airportsdata") / "airports.csv", encoding="utf-8") as fh:
+        airports = [row["name"] for row in csv.DictReader(fh) if row.get("iata")]
+    return [s for s in subdivisions if _latin(s)], airports
+
+
+def _languages() -> list[str]:
+    data = json.loads((_pkg("pycountry") / "databases" / "iso639-3.json").read_text(encoding="utf-8"))
+    return [lang["name"] for lang in data["639-3"] if "alpha_2" in lang]
+
+
+def corpus_keys(model_dir: Path) -> set[str]:
+    keys: set[str] = set()
+    for split in ("train", "dev", "test"):
+        path = model_dir / "corpus" / f"{split}.parquet"
+        if not path.exists():
+            raise SystemExit(f"{path} is missing: run `spark-ner build-models` first")
+        keys.update(_key(n) for n in pd.read_parquet(path, columns=["name"])["name"])
+    return keys
+
+
+def build(model_dir: Path, per_class: int, seed: int) -> pd.DataFrame:
+    players, teams = _nba()
+    subdivisions, airports = _places()
+    sources = {
+        "PERSON": [("nba_api:players", players)],
+        "ORGANIZATION": [("nba_api:teams", teams), ("investpy:stocks", _companies())],
+        "LOCATION": [("pycountry:subdivisions", subdivisions), ("airportsdata:iata", airports)],
+        "MISC": [("pycountry:languages", _languages())],
+    }
+    seen = corpus_keys(model_dir)
+    rng = random.Random(seed)
+    rows: list[dict[str, str]] = []
+    for label, groups in sources.items():
+        quota = per_class // len(groups)
+        for source, names in groups:
+            fresh = sorted({n.strip() for n in names if n.strip() and _key(n) not in seen})
+            dropped = len({_key(n) for n in names}) - len({_key(n) for n in fresh})
+            picked = rng.sample(fresh, min(quota, len(fresh)))
+            seen.update(_key(n) for n in picked)  # no name twice, across sources too
+            log.info("%s: %d names, %d in the corpus dropped, %d kept", source, len(names), dropped, len(picked))
+            rows += [{"name": n, "label": label, "source": source} for n in picked]
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="outside.parquet")
+    default_dir = os.environ.get(ENV_MODEL_DIR) or str(DEFAULT_MODEL_DIR)
+    parser.add_argument("--model-dir", default=default_dir, help="where build-models put the corpus")
+    parser.add_argument("--per-class", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    frame = build(Path(args.model_dir).expanduser(), args.per_class, args.seed)
+    frame.to_parquet(args.out, index=False)
+    log.info("wrote %d rows to %s: %s", len(frame), args.out, frame["label"].value_counts().to_dict())
+
+
+if __name__ == "__main__":
+    main()
