@@ -2,8 +2,8 @@
 
 The project's test split is synthetic except its WNUT-16 mentions, listed companies and places, so
 its figures are optimistic. This builds a labelled set from four other PyPI packages, drops every
-name whose key (no accents, case-folded) occurs anywhere in the built corpus, and writes a parquet
-that ``spark-ner eval`` reads:
+name whose key (the corpus's own ``entity_key``: no accents, case-folded) occurs anywhere in the
+built corpus, and writes a parquet that ``spark-ner eval`` reads:
 
     pip install --no-deps nba_api==1.12.0 pycountry==26.2.16 investpy==1.0.8 airportsdata==20260905
     python scripts/outside_check.py --out outside.parquet
@@ -34,13 +34,9 @@ from pathlib import Path
 import pandas as pd
 
 from spark_ner.config import DEFAULT_MODEL_DIR, ENV_MODEL_DIR
+from spark_ner.corpus import entity_key
 
 log = logging.getLogger("outside_check")
-
-
-def _key(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).casefold().split())
 
 
 def _pkg(name: str) -> Path:
@@ -92,7 +88,7 @@ def corpus_keys(model_dir: Path) -> set[str]:
         path = model_dir / "corpus" / f"{split}.parquet"
         if not path.exists():
             raise SystemExit(f"{path} is missing: run `spark-ner build-models` first")
-        keys.update(_key(n) for n in pd.read_parquet(path, columns=["name"])["name"])
+        keys.update(entity_key(n) for n in pd.read_parquet(path, columns=["name"])["name"])
     return keys
 
 
@@ -111,10 +107,10 @@ def build(model_dir: Path, per_class: int, seed: int) -> pd.DataFrame:
     for label, groups in sources.items():
         quota = per_class // len(groups)
         for source, names in groups:
-            fresh = sorted({n.strip() for n in names if n.strip() and _key(n) not in seen})
-            dropped = len({_key(n) for n in names}) - len({_key(n) for n in fresh})
+            fresh = sorted({n.strip() for n in names if n.strip() and entity_key(n) not in seen})
+            dropped = len({entity_key(n) for n in names}) - len({entity_key(n) for n in fresh})
             picked = rng.sample(fresh, min(quota, len(fresh)))
-            seen.update(_key(n) for n in picked)  # no name twice, across sources too
+            seen.update(entity_key(n) for n in picked)  # no name twice, across sources too
             log.info("%s: %d names, %d in the corpus dropped, %d kept", source, len(names), dropped, len(picked))
             rows += [{"name": n, "label": label, "source": source} for n in picked]
     return pd.DataFrame(rows)

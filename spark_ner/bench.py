@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 
 from spark_ner.config import ENTITY_TYPES, NAME_LABELS, Config, CpuParallel, Precision, load_config
-from spark_ner.ensemble import Ensemble, configure_threads, load_ensemble
-from spark_ner.models import canonical_tag, task_cpus
+from spark_ner.ensemble import Ensemble, configure_threads, load_ensemble, worker_threads
+from spark_ner.models import canonical_tag
 from spark_ner.tokenize import split_words
 
 log = logging.getLogger(__name__)
@@ -183,12 +183,11 @@ def _pipeline_labels(ens: Ensemble, names: list[str]) -> list[str]:
 
 def bench_inprocess(ens: Ensemble, names: list[str], pipeline_names: int, peak_gflops: float) -> dict[str, Any]:
     """Ensemble.label vs the pipeline baseline on the same distinct names, plus roofline share."""
-    ens.label(names[:64])  # warm-up (allocator, thread pools)
-    ours_s = _timed(lambda: ens.label(names), repeat=3)  # best of 3: this machine's noise is +-10%
-    base = names[:pipeline_names]
     import torch
 
-    threads = ens.cfg.ensemble.num_threads or task_cpus()
+    ours_rate = _label_rate(ens, names)
+    base = names[:pipeline_names]
+    threads = worker_threads(ens.cfg)
     ours_intra = torch.get_num_threads()
     torch.set_num_threads(threads)  # the baseline as users run it: torch's per-op threads on every core
     try:
@@ -196,7 +195,6 @@ def bench_inprocess(ens: Ensemble, names: list[str], pipeline_names: int, peak_g
         base_s = _timed(lambda: _pipeline_labels(ens, base), repeat=3)
     finally:
         torch.set_num_threads(ours_intra)
-    ours_rate = len(names) / ours_s
     base_rate = len(base) / base_s
     fpn = ensemble_flops_per_name(ens, names)
     base_fpn = ensemble_flops_per_name(ens, base)
@@ -216,30 +214,34 @@ def bench_inprocess(ens: Ensemble, names: list[str], pipeline_names: int, peak_g
     }
 
 
+def _label_rate(ens: Ensemble, names: list[str]) -> float:
+    """``Ensemble.label`` names/s after a warm-up (allocator, thread pools), best of 3 (noise is +-10%)."""
+    ens.label(names[:64])
+    return len(names) / _timed(lambda: ens.label(names), repeat=3)
+
+
 def _ops(ens: Ensemble, names: list[str]) -> dict[str, Any]:
     """The same names with ``cpu_parallel = "ops"`` (torch's per-op threads), to show what lanes buy."""
     cfg = ens.cfg
     ops = load_ensemble(replace(cfg, ensemble=replace(cfg.ensemble, cpu_parallel=CpuParallel.OPS)))
     try:
-        ops.label(names[:64])
-        secs = _timed(lambda: ops.label(names), repeat=3)
+        rate = _label_rate(ops, names)
     finally:
         configure_threads(cfg)  # back to the lanes' single-threaded ops
-    return {"ops_names_per_s": round(len(names) / secs, 1)}
+    return {"ops_names_per_s": round(rate, 1)}
 
 
 def _int8(ens: Ensemble, names: list[str]) -> dict[str, Any]:
     """The opt-in int8 CPU path on the same names: names/s and how often its label equals fp32's."""
     cfg = ens.cfg
     q = load_ensemble(replace(cfg, ensemble=replace(cfg.ensemble, precision=Precision.INT8)))
-    q.label(names[:64])
-    secs = _timed(lambda: q.label(names), repeat=3)
+    rate = _label_rate(q, names)
     same = float((q.label(names)["label"].to_numpy() == ens.label(names)["label"].to_numpy()).mean())
-    return {"int8_names_per_s": round(len(names) / secs, 1), "int8_label_agreement_with_fp32": round(same, 4)}
+    return {"int8_names_per_s": round(rate, 1), "int8_label_agreement_with_fp32": round(same, 4)}
 
 
 def _spark_label(
-    config: str, names: list[str | None], workdir: Path, cores: int, extra: Sequence[str] = ()
+    config: str, names: Sequence[str | None], workdir: Path, cores: int, extra: Sequence[str] = ()
 ) -> dict[str, Any]:
     """Run ``spark-ner label`` (local mode) over ``names`` and return its summary plus wall time."""
     import pandas as pd
@@ -269,10 +271,10 @@ def bench_spark(config: str, names: list[str], inproc_rate: float, workdir: Path
     over the time each spent inside ``Ensemble.label``, workers running side by side), which is
     what the stage tends to as the job grows.
     """
-    out = _spark_figures(_spark_label(config, list(names), workdir, cores), len(names), inproc_rate)
+    out = _spark_figures(_spark_label(config, names, workdir, cores), len(names), inproc_rate)
     if cores > 1:  # one Python worker with `cores` CPU lanes (spark.task.cpus) instead of `cores` workers
         extra = ["--spark-conf", f"spark.task.cpus={cores}"]
-        out["lanes"] = _spark_figures(_spark_label(config, list(names), workdir, cores, extra), len(names), inproc_rate)
+        out["lanes"] = _spark_figures(_spark_label(config, names, workdir, cores, extra), len(names), inproc_rate)
     return out
 
 

@@ -16,7 +16,7 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -301,6 +301,17 @@ def _apply_override(data: dict[str, Any], dotted: str, value: Any) -> None:
             raise ConfigError(f"override {dotted!r}: {part!r} is not a table")
         target = nxt
     target[parts[-1]] = value
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
+    """CLI ``--set`` pairs ``["a.b=1", ...]`` -> ``{"a.b": "1"}``; ``load_config`` parses the values."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects KEY=VALUE (e.g. ensemble.batch_size=512), got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def load_config(

@@ -79,7 +79,7 @@ def strip_accents(text: str) -> str:
     return unicodedata.normalize("NFC", kept)
 
 
-def _norm(text: str) -> str:
+def entity_key(text: str) -> str:
     """Key form of a text: no accents, case-folded, single spaces."""
     return " ".join(strip_accents(text).casefold().split())
 
@@ -135,7 +135,7 @@ class _Sample:
         """
         self.types.append(typ)
         if not ctx:
-            self.keys.append(key if key is not None else f"{typ}:{_norm(text)}")
+            self.keys.append(key if key is not None else f"{typ}:{entity_key(text)}")
         self.chunks.append((text, len(self.types) - 1, glue))
         return self
 
@@ -1090,7 +1090,7 @@ class _Person:
 
     @property
     def key(self) -> str:
-        return "PER:" + _norm(" ".join(self.given + self.surnames))
+        return "PER:" + entity_key(" ".join(self.given + self.surnames))
 
 
 def _make_person(rng: Rng, v: _Vocab, loc: _Locale | None = None) -> _Person:
@@ -1213,11 +1213,11 @@ def gen_household(rng: Rng, v: _Vocab) -> _Sample:
         s.ent("PER", f"{' '.join(b.given)} {' '.join(b.surnames)}", b.key)
     elif r < 0.88:  # Mr & Mrs Smith
         s.out(rng.choice(_COUPLE_TITLES[lang]))
-        s.ent("PER", shared, "PER:" + _norm(shared))
+        s.ent("PER", shared, "PER:" + entity_key(shared))
     else:  # Mr & Mrs John Smith (the husband's name, as such tables hold it)
         given = rng.choice(a.loc.given_m)
         s.out(rng.choice(_COUPLE_TITLES[lang]))
-        s.ent("PER", f"{given} {shared}", "PER:" + _norm(f"{given} {shared}"))
+        s.ent("PER", f"{given} {shared}", "PER:" + entity_key(f"{given} {shared}"))
     return _style(rng, s)
 
 
@@ -1299,7 +1299,7 @@ def _org_sample(rng: Rng, v: _Vocab, text: str, key: str, source: str, iso: str,
 
 def gen_ticker(rng: Rng, v: _Vocab) -> _Sample:
     name, iso = rng.choice(v.tickers)
-    key = "ORG:" + _norm(_basename(name))
+    key = "ORG:" + entity_key(_basename(name))
     text = name if rng.random() < 0.45 else _legal_variant(rng, name, iso)
     return _style(rng, _org_sample(rng, v, text, key, "tickers", iso, 0.15), accents=0.05)
 
@@ -1307,7 +1307,7 @@ def gen_ticker(rng: Rng, v: _Vocab) -> _Sample:
 def gen_faker_company(rng: Rng, v: _Vocab) -> _Sample:
     loc = _pick_locale(rng, v, company=True)
     name = rng.choice(loc.companies)
-    key = "ORG:" + _norm(_basename(name))
+    key = "ORG:" + entity_key(_basename(name))
     text = name if rng.random() < 0.5 else _legal_variant(rng, name, loc.country)
     s = _org_sample(rng, v, text, key, f"faker:company:{loc.code}", loc.country, 0.05)
     return _style(rng, s)
@@ -1351,7 +1351,7 @@ def gen_org_template(rng: Rng, v: _Vocab, kind: str | None = None) -> _Sample:
         raise KeyError(slot)
 
     text = _SLOT_RE.sub(fill, template)
-    key = "ORG:" + _norm(text)
+    key = "ORG:" + entity_key(text)
     if kind == "shop" and rng.random() < 0.15:
         text = f"{text} {rng.choice(_legal_forms(loc.country))}"
     elif rng.random() < 0.08:
@@ -1444,7 +1444,7 @@ def _wnut_case(rng: Rng, text: str) -> str:
 def gen_wnut_mention(rng: Rng, v: _Vocab, typ: str) -> _Sample:
     text = rng.choice(v.mentions[typ])
     s = _Sample("wnut16").ent(typ, _wnut_case(rng, text))
-    s.keys[-1] = f"{typ}:{_norm(text)}"
+    s.keys[-1] = f"{typ}:{entity_key(text)}"
     return s
 
 
@@ -1522,7 +1522,7 @@ def gen_none(rng: Rng, v: _Vocab) -> _Sample:
         )
         .replace("{email}", rng.choice(loc.emails))
         .replace("{phone}", rng.choice(loc.phones))
-        .replace("{dom}", _norm(rng.choice(loc.surnames)).replace(" ", ""))
+        .replace("{dom}", entity_key(rng.choice(loc.surnames)).replace(" ", ""))
     )
     kind = "email" if "@" in text else "phone" if "{phone}" in template else "junk"
     s = _Sample(f"none:{kind}", loc.country).out(text)
@@ -1535,7 +1535,7 @@ def gen_mixed(rng: Rng, v: _Vocab) -> _Sample:
     person = f"{' '.join(p.given)} {' '.join(p.surnames)}"
     loc = _pick_locale(rng, v, company=True)
     org = rng.choice(loc.companies)
-    okey = "ORG:" + _norm(_basename(org))
+    okey = "ORG:" + entity_key(_basename(org))
     s = _Sample("mixed", p.loc.country)
     r = rng.random()
     if r < 0.2:
@@ -1595,7 +1595,7 @@ def _finish(s: _Sample, rng: Rng, tag: bool) -> NameRecord | None:
     else:
         words, tags = [], []
         label = "NONE" if not spans else TYPE_TO_LABEL[spans[0][2]]
-    keys = tuple(dict.fromkeys(s.keys)) or ("NONE:" + _norm(name),)
+    keys = tuple(dict.fromkeys(s.keys)) or ("NONE:" + entity_key(name),)
     return NameRecord(name, words, tags, label, s.source, keys, s.country)
 
 

@@ -32,7 +32,7 @@ from spark_ner.tokenize import Encoded, WordSplit, WordTokenizer, batch_arrays, 
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Ensemble", "Prediction", "combine", "cpu_lanes", "load_ensemble", "validate_sources"]
+__all__ = ["Ensemble", "Prediction", "combine", "cpu_lanes", "load_ensemble", "validate_sources", "worker_threads"]
 
 OUTPUT_COLUMNS = ("label", "score", "agreement", "entities", "model_version", "error")
 
@@ -390,6 +390,11 @@ def factorize(values: list[str]) -> tuple[np.ndarray, list[str]]:
     return codes, list(index)
 
 
+def worker_threads(cfg: Config) -> int:
+    """CPU threads of this Python worker: ``ensemble.num_threads``, else the task's cores."""
+    return cfg.ensemble.num_threads or task_cpus()
+
+
 def cpu_lanes(cfg: Config, device: str) -> int:
     """Threads that each run whole batches on one core: the worker's threads on CPU in ``batches`` mode.
 
@@ -399,14 +404,14 @@ def cpu_lanes(cfg: Config, device: str) -> int:
     e = cfg.ensemble
     if device != "cpu" or e.cpu_parallel != CpuParallel.BATCHES or e.compile:
         return 1
-    return e.num_threads or task_cpus()
+    return worker_threads(cfg)
 
 
 def configure_threads(cfg: Config) -> int:
     """Set torch's intra-op threads (1 when lanes run whole batches); return the worker's threads."""
     import torch
 
-    n = cfg.ensemble.num_threads or task_cpus()
+    n = worker_threads(cfg)
     intra = 1 if cpu_lanes(cfg, "cpu") > 1 else n
     if torch.get_num_threads() != intra:
         torch.set_num_threads(intra)

@@ -20,8 +20,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from spark_ner.config import NAME_LABELS, Config, load_config
-from spark_ner.errors import ConfigError, InputColumnError
+from spark_ner.config import NAME_LABELS, Config, load_config, parse_overrides
+from spark_ner.errors import InputColumnError
 
 logger = logging.getLogger(__name__)
 
@@ -381,16 +381,6 @@ def render_report(metrics: Mapping[str, Any]) -> str:
 # ----------------------------------------------------------------------------- CLI
 
 
-def _parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set expects KEY=VALUE (e.g. ensemble.batch_size=512), got {pair!r}")
-        out[key.strip()] = value.strip()
-    return out
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``spark-ner eval``."""
     parser.add_argument("--input", required=True, type=Path, help="gold file (parquet or csv)")
@@ -419,7 +409,7 @@ def run(args: argparse.Namespace) -> int:
         config=args.config,
         out_dir=args.out,
         limit=args.limit,
-        overrides=_parse_overrides(args.overrides or []),
+        overrides=parse_overrides(args.overrides or []),
         group_col=args.group_col,
     )
     print(f"{'system':<24} {'accuracy':>9} {'macro-F1':>9}")  # noqa: T201

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spark_ner import cache as name_cache
-from spark_ner.config import Config, load_config
+from spark_ner.config import Config, load_config, parse_overrides
 from spark_ner.errors import (
     ConfigError,
     InputColumnError,
@@ -193,17 +193,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_arguments(parser)
     return parser
-
-
-def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
-    """``["a.b=1", ...]`` -> ``{"a.b": "1"}``; values are parsed TOML-style by ``load_config``."""
-    out: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set expects KEY=VALUE (e.g. ensemble.batch_size=512), got {pair!r}")
-        out[key.strip()] = value.strip()
-    return out
 
 
 def _q(col: str) -> str:
