@@ -8,7 +8,7 @@
 CPU-only data parallel (gloo): ``ACCELERATE_USE_CPU=true torchrun --nproc_per_node 2 jobs/finetune.py ...``
 (without ``ACCELERATE_USE_CPU`` accelerate sees no CUDA and each process would train alone).
 
-All options: ``python jobs/finetune.py --help`` (documented in ``spark_ner/train.py``).
+All options: ``python jobs/finetune.py --help`` (documented in ``spark_ner/starter/train.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ try:
 except ImportError:  # run from a source checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from spark_ner.train import add_arguments, run
+from spark_ner.starter.train import add_arguments, run
 
 
 def main(argv: list[str] | None = None) -> int:

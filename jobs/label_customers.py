@@ -7,7 +7,7 @@
         --output crm.customer_labels --labels-only --id-col customer_id --mode overwrite
 
 The executors import ``spark_ner`` too: install the wheel on the cluster (Databricks: a cluster
-library) or ship it with ``--py-files``. All options: ``--help`` (``spark_ner/jobs.py``).
+library) or ship it with ``--py-files``. All options: ``--help`` (``spark_ner/spark/job.py``).
 Exit status: 0 done, 2 refused (bad config or column, output exists, row count mismatch).
 """
 
@@ -21,7 +21,7 @@ try:
 except ImportError:  # run from a source checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from spark_ner.jobs import main
+from spark_ner.spark.job import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -27,7 +27,7 @@ import pandas as pd
 from spark_ner.config import NAME_LABELS, Strategy, parse_config
 from spark_ner.decode import decode, label_names, type_probs
 from spark_ner.ensemble import combine, load_ensemble
-from spark_ner.evaluate import classification_metrics
+from spark_ner.tools.evaluate import classification_metrics
 
 log = logging.getLogger("ensemble_experiments")
 

@@ -47,7 +47,7 @@ def make_input(path: Path, rows: int, vocabulary: str) -> None:
     ``pool``: two bench-pool names joined, so names are distinct but their words come from a
     realistic, bounded vocabulary (the case the cache is built for).
     """
-    from spark_ner.bench import bench_names
+    from spark_ner.tools.bench import bench_names
 
     pool = bench_names(20_000, seed=7)
     if vocabulary == "unique":

@@ -34,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from spark_ner.config import DEFAULT_MODEL_DIR, ENV_MODEL_DIR
-from spark_ner.corpus import entity_key
+from spark_ner.starter.corpus import entity_key
 
 log = logging.getLogger("outside_check")
 

@@ -17,14 +17,14 @@ __all__ = ["__version__", "load_config", "load_ensemble", "ner_udf", "register_s
 
 _LAZY = {
     "load_ensemble": "spark_ner.ensemble",
-    "ner_udf": "spark_ner.udf",
-    "with_ner_labels": "spark_ner.udf",
-    "register_sql": "spark_ner.udf",
+    "ner_udf": "spark_ner.spark.udf",
+    "with_ner_labels": "spark_ner.spark.udf",
+    "register_sql": "spark_ner.spark.udf",
 }
 
 if TYPE_CHECKING:
     from spark_ner.ensemble import load_ensemble
-    from spark_ner.udf import ner_udf, register_sql, with_ner_labels
+    from spark_ner.spark.udf import ner_udf, register_sql, with_ner_labels
 
 
 def __getattr__(name: str) -> Any:

@@ -16,13 +16,13 @@ from spark_ner.errors import SparkNerError
 
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "label": ("spark_ner.jobs", "label a table's names with Spark and write the ner_* columns"),
-    "build-models": ("spark_ner.build", "build the offline starter ensemble from registry packages"),
-    "train": ("spark_ner.train", "fine-tune a member with Accelerate (CPU or GPUs, fp16/bf16)"),
-    "eval": ("spark_ner.evaluate", "score the ensemble and each member against gold name labels"),
-    "bench": ("spark_ner.bench", "measure tokenization, in-process, Spark and memory; write BENCHMARKS.md"),
-    "demo-data": ("spark_ner.demo", "write a sample customer table"),
-    "cache": ("spark_ner.cache", "inspect or vacuum the incremental name cache"),
+    "label": ("spark_ner.spark.job", "label a table's names with Spark and write the ner_* columns"),
+    "build-models": ("spark_ner.starter.build", "build the offline starter ensemble from registry packages"),
+    "train": ("spark_ner.starter.train", "fine-tune a member with Accelerate (CPU or GPUs, fp16/bf16)"),
+    "eval": ("spark_ner.tools.evaluate", "score the ensemble and each member against gold name labels"),
+    "bench": ("spark_ner.tools.bench", "measure tokenization, in-process, Spark and memory; write BENCHMARKS.md"),
+    "demo-data": ("spark_ner.tools.demo", "write a sample customer table"),
+    "cache": ("spark_ner.spark.cache", "inspect or vacuum the incremental name cache"),
 }
 
 

@@ -35,6 +35,11 @@ ENTITY_TYPES: tuple[str, ...] = ("PER", "ORG", "LOC", "MISC")
 TAGS: tuple[str, ...] = ("O", *tuple(f"{p}-{t}" for t in ENTITY_TYPES for p in ("B", "I")))
 #: Name-level labels reported to users (index 0 = no entity).
 NAME_LABELS: tuple[str, ...] = ("NONE", "PERSON", "ORGANIZATION", "LOCATION", "MISC")
+#: The output contract (DESIGN.md "Output"): the fields of each result row, in order. The Spark
+#: struct, the ``ner_*`` columns and the name cache's columns are all derived from this tuple.
+OUTPUT_FIELDS: tuple[str, ...] = ("label", "score", "agreement", "entities", "model_version", "error")
+#: The fields of one entity span in ``entities``; ``name[start:end] == text``.
+ENTITY_FIELDS: tuple[str, ...] = ("text", "label", "start", "end", "score")
 
 
 class Strategy(StrEnum):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spark_ner.config import ENTITY_TYPES, NAME_LABELS, TAGS
+from spark_ner.config import ENTITY_FIELDS, ENTITY_TYPES, NAME_LABELS, TAGS
 
 N_TYPES = len(ENTITY_TYPES)
 _B = np.array([TAGS.index(f"B-{t}") for t in ENTITY_TYPES])
@@ -100,7 +100,7 @@ def entity_records(dec: Decoded, names: list[str]) -> list[list[dict[str, object
         dec.ent_score.tolist(),
         strict=True,
     ):
-        out[i].append({"text": names[i][s:e], "label": ENTITY_TYPES[t - 1], "start": s, "end": e, "score": sc})
+        out[i].append(dict(zip(ENTITY_FIELDS, (names[i][s:e], ENTITY_TYPES[t - 1], s, e, sc), strict=True)))
     return out
 
 

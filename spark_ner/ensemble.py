@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spark_ner.config import ENTITY_TYPES, TAGS, Aggregation, Config, CpuParallel, Precision, Strategy
+from spark_ner.config import ENTITY_TYPES, OUTPUT_FIELDS, TAGS, Aggregation, Config, CpuParallel, Precision, Strategy
 from spark_ner.decode import decode, entity_records, label_names
 from spark_ner.models import (
     Member,
@@ -363,16 +363,9 @@ class Ensemble:
             out_error[str_idx] = u_err[codes]
             self.stats.names_scored += len(distinct)
             self.stats.seconds["decode"] += time.perf_counter() - t0
-        frame = pd.DataFrame(
-            {
-                "label": out_label,
-                "score": out_score,
-                "agreement": out_agree,
-                "entities": out_ents,
-                "model_version": np.full(n, self.model_version, dtype=object),
-                "error": out_error,
-            }
-        )
+        version = np.full(n, self.model_version, dtype=object)
+        columns = (out_label, out_score, out_agree, out_ents, version, out_error)
+        frame = pd.DataFrame(dict(zip(OUTPUT_FIELDS, columns, strict=True)))
         if members:
             for name, col in member_cols.items():
                 frame[f"member_label__{name}"] = col

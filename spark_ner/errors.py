@@ -40,3 +40,19 @@ class OutputExistsError(SparkNerError, FileExistsError):
 
 class RowCountMismatchError(SparkNerError, RuntimeError):
     """Rows out differ from rows in: the write is refused so no data is lost or duplicated."""
+
+
+class DeltaUnavailableError(SparkNerError, RuntimeError):
+    """``--output-format delta`` on a cluster without the Delta Lake classes."""
+
+
+class CacheError(SparkNerError, ValueError):
+    """The cache location cannot be used (not a cache, wrong columns, a version mismatch)."""
+
+
+class TrainingDataError(SparkNerError, ValueError):
+    """The training data cannot be used: names the file, row number and column, never the name."""
+
+
+class RampartCheckError(SparkNerError, RuntimeError):
+    """The converted model does not reproduce the ONNX logits within tolerance."""

@@ -57,7 +57,7 @@ def _corpus() -> list[str]:
 
 def build_tiny_bert(out: Path, seed: int = 0) -> Path:
     """A 2-layer BERT token classifier (canonical BIO labels) with a WordPiece vocabulary trained here."""
-    from spark_ner.random_models import TINY, build_random_bert
+    from spark_ner.tools.random_models import TINY, build_random_bert
 
     return build_random_bert(out, _corpus(), TINY, BERT_LABELS, seed)
 
@@ -66,7 +66,7 @@ def build_tiny_roberta(out: Path, seed: int = 1) -> Path:
     """A 2-layer RoBERTa token classifier (BIOES, own type names) with a byte-level BPE vocabulary."""
     from dataclasses import replace
 
-    from spark_ner.random_models import TINY, build_random_roberta
+    from spark_ner.tools.random_models import TINY, build_random_roberta
 
     return build_random_roberta(out, _corpus(), replace(TINY, vocab=400), ROBERTA_LABELS, seed)
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spark_ner import bench
 from spark_ner.config import load_config
 from spark_ner.ensemble import load_ensemble
-from spark_ner.random_models import TINY
+from spark_ner.tools import bench
+from spark_ner.tools.random_models import TINY
 
 
 def test_flops_count_matches_a_hand_count() -> None:

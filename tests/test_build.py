@@ -1,4 +1,4 @@
-"""spark_ner.build: the starter config's pins, and a quick end-to-end build that a rerun reuses."""
+"""spark_ner.starter.build: the starter config's pins, and a quick end-to-end build that a rerun reuses."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from spark_ner import build
 from spark_ner.config import TAGS, load_config
+from spark_ner.starter import build
 
 
 def _sha(path: Path) -> str:
@@ -62,10 +62,10 @@ def test_publish_swaps_folders(tmp_path: Path) -> None:
 
 def _requirements() -> str | None:
     try:
-        import spark_ner.corpus  # noqa: F401
-        from spark_ner.rampart import find_rampart_source
+        import spark_ner.starter.corpus  # noqa: F401
+        from spark_ner.starter.rampart import find_rampart_source
     except ImportError as exc:
-        return f"spark_ner.corpus / spark_ner.rampart not importable yet: {exc}"
+        return f"spark_ner.starter.corpus / spark_ner.starter.rampart not importable yet: {exc}"
     try:
         find_rampart_source()
         build.minilm_source()

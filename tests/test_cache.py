@@ -17,9 +17,10 @@ import pytest
 from hostile import NAMES as HOSTILE_NAMES
 from test_job import _subprocess_env, args, spark_submit
 
-from spark_ner import cache as name_cache
-from spark_ner import cli, jobs
-from spark_ner.demo import sample_table
+from spark_ner import cli
+from spark_ner.spark import cache as name_cache
+from spark_ner.spark import job as jobs
+from spark_ner.tools.demo import sample_table
 
 REPO = Path(__file__).resolve().parents[1]
 ID = "customer_id"
@@ -30,7 +31,8 @@ NEAR_DUPLICATES = ["John Smith", "JOHN SMITH", "john smith", "John  Smith", " Jo
 # its cache batch is staged and about to be committed: nothing after that point runs, no cleanup.
 KILLER = r"""
 import os, signal, sys
-from spark_ner import cache, cli
+from spark_ner import cli
+from spark_ner.spark import cache
 def commit(self, fs, staged, final):
     os.killpg(os.getpgid(0), signal.SIGKILL)
 cache.NameCache._commit = commit

@@ -41,7 +41,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneClus
 
 @pytest.fixture(scope="module")
 def names() -> list[str | None]:
-    from spark_ner.bench import bench_names
+    from spark_ner.tools.bench import bench_names
 
     pool = bench_names(5000, seed=11)
     distinct = [f"{pool[i % len(pool)]} {i}" for i in range(DISTINCT)] + list(HOSTILE_NAMES)

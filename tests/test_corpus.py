@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from spark_ner.config import NAME_LABELS, TAGS
-from spark_ner.corpus import (
+from spark_ner.starter.corpus import (
     COLUMNS,
     SPLITS,
     build_corpus,

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from spark_ner import demo
+from spark_ner.tools import demo
 
 ROWS = 20_000
 

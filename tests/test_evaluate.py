@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from spark_ner.config import NAME_LABELS, parse_config
-from spark_ner.evaluate import (
+from spark_ner.tools.evaluate import (
     add_arguments,
     classification_metrics,
     confusion_matrix,

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from test_udf import NAMES, assert_rows_match
 
-from spark_ner import jobs
-from spark_ner.errors import InputColumnError, OutputExistsError, RowCountMismatchError
+from spark_ner.errors import DeltaUnavailableError, InputColumnError, OutputExistsError, RowCountMismatchError
+from spark_ner.spark import job as jobs
 
 REPO = Path(__file__).resolve().parents[1]
 NER_COLS = [
@@ -193,7 +193,7 @@ def test_refusals_name_the_problem(spark, tiny_config_path, customers, tmp_path)
         jobs.run(args(**base, output=tmp_path / "c", labels_only=True))
     with pytest.raises(InputColumnError, match="--partition-by nope"):
         jobs.run(args(**base, output=tmp_path / "d", partition_by=["nope"]))
-    with pytest.raises(jobs.DeltaUnavailableError, match="not on this cluster's classpath"):
+    with pytest.raises(DeltaUnavailableError, match="not on this cluster's classpath"):
         jobs.run(args(**base, output=tmp_path / "e", output_format="delta"))
     assert list(tmp_path.iterdir()) == []
 

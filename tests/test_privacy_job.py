@@ -22,8 +22,8 @@ import pandas as pd
 import pytest
 from conftest import write_config
 
-from spark_ner import jobs
-from spark_ner.udf import register_sql, with_ner_labels
+from spark_ner.spark import job as jobs
+from spark_ner.spark.udf import register_sql, with_ner_labels
 
 MARKER = "Qzvjobmarker"
 MARKED: list[str | None] = [
@@ -184,7 +184,7 @@ def test_cli_at_debug_in_every_process_logs_no_names(tiny_config_path, marked_so
     assert proc.returncode == 0, proc.stderr[-4000:]
     # the hooks worked: DEBUG lines from the driver and from a Python worker, INFO from the JVM
     assert " DEBUG py4j" in proc.stderr and "INFO SparkContext" in proc.stderr
-    assert "INFO spark_ner.udf: worker" in proc.stderr, "the Python workers' logs were not seen"
+    assert "INFO spark_ner.spark.udf: worker" in proc.stderr, "the Python workers' logs were not seen"
     assert_no_marker(stdout=proc.stdout, stderr=proc.stderr, summary=summary.read_text())
     assert json.loads(summary.read_text())["rows_out"] == len(MARKED)
     rows = pd.read_parquet(out).to_dict("records")

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spark_ner import rampart
 from spark_ner.errors import OutputExistsError
+from spark_ner.starter import rampart
 
 pytestmark = pytest.mark.slow
 

@@ -35,8 +35,8 @@ def shell_commands() -> list[list[str]]:
 @pytest.mark.parametrize("argv", shell_commands(), ids=lambda a: " ".join(a[:3]))
 def test_shell_commands_parse(argv: list[str]) -> None:
     """Every documented command names a real subcommand and real flags."""
-    from spark_ner import jobs
     from spark_ner.cli import build_parser
+    from spark_ner.spark import job as jobs
 
     if argv[0] == "spark-ner":
         args = argv[1:]

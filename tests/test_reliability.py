@@ -23,9 +23,10 @@ from conftest import ROBERTA_LABEL_MAP, write_config
 from hostile import HOSTILE, NAMES
 from test_udf import assert_rows_match
 
-from spark_ner import cli, jobs
+from spark_ner import cli
 from spark_ner.errors import InputColumnError
-from spark_ner.udf import ARROW_BATCH_KEY, ner_udf, register_sql, with_ner_labels
+from spark_ner.spark import job as jobs
+from spark_ner.spark.udf import ARROW_BATCH_KEY, ner_udf, register_sql, with_ner_labels
 
 NER = ("label", "score", "agreement", "entities", "model_version", "error")
 #: 100,000-character names of four kinds, each distinct: words, one long word, CJK, emoji (4 UTF-8 bytes)

@@ -1,4 +1,4 @@
-"""spark_ner.train: span F1 on hand-made cases, data formats, outputs, and exact resume.
+"""spark_ner.starter.train: span F1 on hand-made cases, data formats, outputs, and exact resume.
 
 The model is a tiny randomly initialised BERT whose WordPiece vocabulary is trained here with
 ``tokenizers``; nothing is downloaded.
@@ -19,8 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from spark_ner.config import TAGS
-from spark_ner.tokenize import split_name
-from spark_ner.train import (
+from spark_ner.starter.train import (
     TrainArgs,
     TrainingDataError,
     add_arguments,
@@ -31,6 +30,7 @@ from spark_ner.train import (
     span_f1,
     train,
 )
+from spark_ner.tokenize import split_name
 
 FIRST = ["John", "Mary", "Peter", "Ana", "José", "Li", "Fatima", "Olga", "Jean-Luc"]
 LAST = ["Smith", "García", "Müller", "O'Brien", "Chen", "Khan", "Dubois"]
@@ -338,8 +338,8 @@ def test_resume_gives_the_same_weights(data: dict[str, Path], tiny_bert: Path, t
 
 
 def test_from_scratch_roberta(data: dict[str, Path], tmp_path: Path) -> None:
+    from spark_ner.starter.train import load_tokenizer
     from spark_ner.tokenize import WordTokenizer, split_words
-    from spark_ner.train import load_tokenizer
 
     out = tmp_path / "rob"
     metrics = train(

@@ -68,7 +68,7 @@ def expected(tiny_ensemble):  # type: ignore[no-untyped-def]
 
 
 def test_struct_is_the_contract() -> None:
-    from spark_ner.udf import NER_FIELDS, NER_STRUCT
+    from spark_ner.spark.udf import NER_FIELDS, NER_STRUCT
 
     assert NER_FIELDS == ("label", "score", "agreement", "entities", "model_version", "error")
     assert NER_STRUCT.simpleString() == (
@@ -78,7 +78,7 @@ def test_struct_is_the_contract() -> None:
 
 
 def test_transform_matches_in_process(spark, tiny_config, customers, expected) -> None:  # type: ignore[no-untyped-def]
-    from spark_ner.udf import with_ner_labels
+    from spark_ner.spark.udf import with_ner_labels
 
     out = customers.transform(with_ner_labels("name", tiny_config))
     assert out.columns == [
@@ -100,7 +100,7 @@ def test_transform_matches_in_process(spark, tiny_config, customers, expected) -
 
 
 def test_udf_and_sql_match_in_process(spark, tiny_config, customers, expected) -> None:  # type: ignore[no-untyped-def]
-    from spark_ner.udf import ner_udf, register_sql
+    from spark_ner.spark.udf import ner_udf, register_sql
 
     udf = ner_udf(tiny_config)
     direct = customers.select("id", udf("name").alias("n")).select("id", "n.*")
@@ -120,14 +120,14 @@ def test_udf_and_sql_match_in_process(spark, tiny_config, customers, expected) -
 def test_small_arrow_batches_and_empty_partitions(spark, tiny_config, tiny_ensemble, caplog) -> None:  # type: ignore[no-untyped-def]
     """Arrow batches of 2 rows (several per partition, below batch_size: a warning) and
     empty partitions (3 rows over 8 partitions); an empty DataFrame gives an empty result."""
-    from spark_ner.udf import ARROW_BATCH_KEY, with_ner_labels
+    from spark_ner.spark.udf import ARROW_BATCH_KEY, with_ner_labels
 
     names = ["John Smith", None, "Acme Corp", "", "Banco Santander S.A."]
     df = spark.createDataFrame(list(enumerate(names)), "id long, name string")
     old = spark.conf.get(ARROW_BATCH_KEY)
     spark.conf.set(ARROW_BATCH_KEY, "2")
     try:
-        with caplog.at_level(logging.WARNING, logger="spark_ner.udf"):
+        with caplog.at_level(logging.WARNING, logger="spark_ner.spark.udf"):
             transform = with_ner_labels("name", tiny_config)
         assert any(ARROW_BATCH_KEY in r.getMessage() for r in caplog.records)
         rows = sorted(df.coalesce(1).transform(transform).collect(), key=lambda r: r["id"])
@@ -146,7 +146,7 @@ def test_small_arrow_batches_and_empty_partitions(spark, tiny_config, tiny_ensem
 
 
 def test_wrong_column_type_names_column_and_type(spark, tiny_config) -> None:  # type: ignore[no-untyped-def]
-    from spark_ner.udf import with_ner_labels
+    from spark_ner.spark.udf import with_ner_labels
 
     df = spark.createDataFrame([(1, 2)], "id long, code int")
     with pytest.raises(InputColumnError, match=r"'code' has type int, expected string"):
@@ -154,7 +154,7 @@ def test_wrong_column_type_names_column_and_type(spark, tiny_config) -> None:  #
 
 
 def test_unknown_column_lists_existing(spark, tiny_config) -> None:  # type: ignore[no-untyped-def]
-    from spark_ner.udf import with_ner_labels
+    from spark_ner.spark.udf import with_ner_labels
 
     df = spark.createDataFrame([(1, "x")], "id long, full_name string")
     with pytest.raises(InputColumnError, match=r"'name' not found; existing columns: id, full_name"):
@@ -162,7 +162,7 @@ def test_unknown_column_lists_existing(spark, tiny_config) -> None:  # type: ign
 
 
 def test_existing_label_columns_are_replaced(spark, tiny_config) -> None:  # type: ignore[no-untyped-def]
-    from spark_ner.udf import with_ner_labels
+    from spark_ner.spark.udf import with_ner_labels
 
     df = spark.createDataFrame([(1, "Acme Corp", "OLD")], "id long, name string, ner_label string")
     out = df.transform(with_ner_labels("name", tiny_config))
@@ -175,7 +175,7 @@ def test_building_the_udf_imports_no_torch(tiny_config_path) -> None:  # type: i
     code = (
         "import sys\n"
         "from spark_ner.config import load_config\n"
-        "from spark_ner.udf import ner_udf\n"
+        "from spark_ner.spark.udf import ner_udf\n"
         f"ner_udf(load_config({str(tiny_config_path)!r}))\n"
         "heavy = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
@@ -186,7 +186,7 @@ def test_building_the_udf_imports_no_torch(tiny_config_path) -> None:  # type: i
 def test_cache_loads_once_per_config_and_device(tiny_config, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from spark_ner import models
     from spark_ner.config import load_config
-    from spark_ner.udf import EnsembleCache
+    from spark_ner.spark.udf import EnsembleCache
 
     class Fake:
         model_version = "fake"
@@ -215,7 +215,7 @@ def test_cache_loads_once_per_config_and_device(tiny_config, monkeypatch) -> Non
 
 
 def test_stats_param_merges_counts_and_peaks() -> None:
-    from spark_ner.udf import WorkerStatsParam
+    from spark_ner.spark.udf import WorkerStatsParam
 
     p = WorkerStatsParam()
     acc = p.zero({})

@@ -28,7 +28,7 @@ try:
 except ImportError:  # a source checkout run as a script: the package is two folders up
     sys.path.insert(0, str(Path(sys.argv[0]).resolve().parents[2]))
 
-from spark_ner.jobs import InputFormat, OutputFormat, WriteMode, build_parser, get_session, run
+from spark_ner.spark.job import InputFormat, OutputFormat, WriteMode, build_parser, get_session, run
 
 ON_DATABRICKS = "dbutils" in globals()
 _CLI: dict[str, str] = {}

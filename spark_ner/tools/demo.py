@@ -4,7 +4,7 @@ Why it looks like this: real customer tables repeat names a lot (the same compan
 times, "CASH CUSTOMER" on thousands of rows), hold nulls and blanks, and mix persons, households,
 companies with legal forms and store numbers, and junk. The deduplication in the labeller only
 pays off on such data, so the demo table has a Zipf-like share of repeated names. Names come from
-the corpus generators (:func:`spark_ner.corpus.generate_names`); nothing is written twice.
+the corpus generators (:func:`spark_ner.starter.corpus.generate_names`); nothing is written twice.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spark_ner.corpus import LOCALES, generate_names
+from spark_ner.starter.corpus import LOCALES, generate_names
 
 logger = logging.getLogger(__name__)
 

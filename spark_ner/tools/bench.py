@@ -53,7 +53,7 @@ MARK_END = "<!-- bench:end -->"
 
 def bench_names(n: int, seed: int = 0, distinct: bool = True) -> list[str]:
     """``n`` customer names from the demo generator (all distinct, or the realistic repeat mix)."""
-    from spark_ner.demo import sample_table
+    from spark_ner.tools.demo import sample_table
 
     if distinct:
         frame = sample_table(int(n * 1.05) + 10, seed=seed, dup_share=0.0, null_share=0.0, blank_share=0.0)
@@ -304,7 +304,7 @@ def _spark_figures(full: dict[str, Any], n: int, inproc_rate: float) -> dict[str
 
 def bench_dedup(config: str, rows: int, workdir: Path, cores: int) -> dict[str, Any]:
     """Rows/s through the job on the realistic table (repeats) vs the same number of distinct names."""
-    from spark_ner.demo import sample_table
+    from spark_ner.tools.demo import sample_table
 
     table = [x if isinstance(x, str) else None for x in sample_table(rows, seed=1)["name"]]
     distinct = bench_names(rows, seed=2)
@@ -325,7 +325,7 @@ def bench_dedup(config: str, rows: int, workdir: Path, cores: int) -> dict[str, 
 def bench_cache(config: str, rows: int, workdir: Path, cores: int) -> dict[str, Any]:
     """Incremental labelling: a cold run with ``--cache`` on the sample table, then a rerun on the
     same table grown by 1% new rows (new names), against the same cache."""
-    from spark_ner.demo import sample_table
+    from spark_ner.tools.demo import sample_table
 
     table = [x if isinstance(x, str) else None for x in sample_table(rows, seed=21)["name"]]
     known = set(table)
@@ -355,7 +355,7 @@ def hwm():  # VmHWM is this process's own peak; ru_maxrss survives exec and repo
             return int(line.split()[1]) / 1024
 from spark_ner.config import load_config
 from spark_ner.ensemble import load_ensemble
-from spark_ner.bench import bench_names
+from spark_ner.tools.bench import bench_names
 cfg = load_config(sys.argv[1]); rows = int(sys.argv[2]); chunk = int(sys.argv[3])
 ens = load_ensemble(cfg)
 loaded = hwm()
@@ -395,7 +395,7 @@ def gpu_peak_tflops(name: str) -> float | None:
 
 def write_random_config(root: Path, names: list[str], size: Any, precision: str, batch_size: int) -> Path:
     """A BERT + RoBERTa ensemble of random members of ``size`` (built once under ``root``)."""
-    from spark_ner.random_models import build_random_bert, build_random_roberta
+    from spark_ner.tools.random_models import build_random_bert, build_random_roberta
 
     bert, roberta = root / "bert", root / "roberta"
     if not (bert / "model.safetensors").exists():
@@ -417,7 +417,7 @@ def bench_gpu(names: list[str], workdir: Path, cores: int, spark: bool = True) -
 
     if not torch.cuda.is_available():
         return {"measured": False, "reason": "no CUDA GPU on this machine"}
-    from spark_ner.random_models import BASE
+    from spark_ner.tools.random_models import BASE
 
     gpu = torch.cuda.get_device_name(0)
     peak = gpu_peak_tflops(gpu)

@@ -49,7 +49,7 @@ import numpy as np
 import torch
 
 from spark_ner.config import ENTITY_TYPES, TAGS
-from spark_ner.errors import ConfigError, ModelSourceError, SparkNerError
+from spark_ner.errors import ConfigError, ModelSourceError, TrainingDataError
 from spark_ner.tokenize import (
     Encoded,
     WordTokenizer,
@@ -80,10 +80,6 @@ SPAN_LABELS = {
 }
 SCRATCH_ARCHS = ("roberta",)
 MIXED_PRECISION = ("no", "fp16", "bf16")
-
-
-class TrainingDataError(SparkNerError, ValueError):
-    """The training data cannot be used: names the file, row number and column, never the name."""
 
 
 # ----------------------------------------------------------------------------- arguments

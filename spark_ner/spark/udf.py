@@ -29,7 +29,6 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
-from pyspark.accumulators import AccumulatorParam
 from pyspark.sql.types import (
     ArrayType,
     DoubleType,
@@ -39,8 +38,10 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from spark_ner.config import Config, load_config
+from spark_ner.config import ENTITY_FIELDS, OUTPUT_FIELDS, Config, load_config
 from spark_ner.errors import InputColumnError, RowCountMismatchError
+from spark_ner.spark.session import quote_identifier
+from spark_ner.spark.telemetry import WorkerReport, WorkerStatsParam
 
 if TYPE_CHECKING:
     from pyspark.accumulators import Accumulator
@@ -64,28 +65,27 @@ __all__ = [
     "with_ner_labels",
 ]
 
+#: Spark types of the contract's fields (``spark_ner.config.OUTPUT_FIELDS`` / ``ENTITY_FIELDS``).
+_ENTITY_TYPES = {
+    "text": StringType(),
+    "label": StringType(),
+    "start": IntegerType(),
+    "end": IntegerType(),
+    "score": DoubleType(),
+}
 #: One entity span; ``name[start:end] == text`` in the ORIGINAL input string.
-ENTITY_STRUCT = StructType(
-    [
-        StructField("text", StringType()),
-        StructField("label", StringType()),
-        StructField("start", IntegerType()),
-        StructField("end", IntegerType()),
-        StructField("score", DoubleType()),
-    ]
-)
-#: The contract's output struct (DESIGN.md "Output"); defined here and nowhere else.
-NER_STRUCT = StructType(
-    [
-        StructField("label", StringType()),
-        StructField("score", DoubleType()),
-        StructField("agreement", DoubleType()),
-        StructField("entities", ArrayType(ENTITY_STRUCT)),
-        StructField("model_version", StringType()),
-        StructField("error", StringType()),
-    ]
-)
-NER_FIELDS: tuple[str, ...] = tuple(f.name for f in NER_STRUCT.fields)
+ENTITY_STRUCT = StructType([StructField(f, _ENTITY_TYPES[f]) for f in ENTITY_FIELDS])
+_OUTPUT_TYPES = {
+    "label": StringType(),
+    "score": DoubleType(),
+    "agreement": DoubleType(),
+    "entities": ArrayType(ENTITY_STRUCT),
+    "model_version": StringType(),
+    "error": StringType(),
+}
+#: The contract's output struct, in the order of ``OUTPUT_FIELDS``.
+NER_STRUCT = StructType([StructField(f, _OUTPUT_TYPES[f]) for f in OUTPUT_FIELDS])
+NER_FIELDS: tuple[str, ...] = OUTPUT_FIELDS
 
 ARROW_BATCH_KEY = "spark.sql.execution.arrow.maxRecordsPerBatch"
 WORKER_REUSE_KEY = "spark.python.worker.reuse"
@@ -181,167 +181,6 @@ def _free_cuda() -> None:
         torch.cuda.empty_cache()
 
 
-# ----------------------------------------------------------------------------- side channel
-
-
-class WorkerStatsParam(AccumulatorParam):  # type: ignore[type-arg]
-    """Merges per-worker records ``{"host:pid": {...}}`` sent back by tasks (no names, numbers).
-
-    Counters add up, peaks take the max, descriptive fields keep the latest value. The label job
-    passes an accumulator of this type to :func:`ner_udf` to build its per-executor summary.
-    """
-
-    _SUM = ("rows", "batches", "busy_s", "loads", "load_s", "util_sum", "util_n", "tasks")
-    _MAX = ("util_max", "mem_used_mb_max", "torch_max_alloc_mb")
-
-    def zero(self, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        return {}
-
-    def addInPlace(  # pyspark's name
-        self, acc: dict[str, dict[str, Any]], other: dict[str, dict[str, Any]]
-    ) -> dict[str, dict[str, Any]]:
-        for key, rec in other.items():
-            cur = acc.setdefault(key, {})
-            for k, v in rec.items():
-                if k in self._SUM:
-                    cur[k] = cur.get(k, 0) + v
-                elif k in self._MAX:
-                    cur[k] = v if cur.get(k) is None else max(cur[k], v if v is not None else cur[k])
-                elif v is not None or k not in cur:
-                    cur[k] = v
-        return acc
-
-
-class _GpuSampler:
-    """Samples one GPU's utilisation and memory with NVML every ``interval`` s while a worker runs.
-
-    Started on the first CUDA load of a worker; a daemon thread, so it never keeps a worker alive.
-    Where ``nvidia-ml-py`` is missing the fields stay null.
-    """
-
-    def __init__(self, device: str, interval: float = 0.5) -> None:
-        self.interval = interval
-        self._lock = threading.Lock()
-        self.util_sum = 0.0
-        self.util_n = 0
-        self.util_max: float | None = None
-        self.mem_max: float | None = None
-        self.mem_total: float | None = None
-        self.name: str | None = None
-        self._handle: Any = None
-        try:
-            import pynvml
-
-            pynvml.nvmlInit()
-            self._nvml = pynvml
-            self._handle = self._handle_for(device)
-            self.name = str(pynvml.nvmlDeviceGetName(self._handle))
-            self.mem_total = pynvml.nvmlDeviceGetMemoryInfo(self._handle).total / 2**20
-        except Exception as exc:  # no NVML, no driver, or no such device: report nulls
-            log.info("GPU sampling unavailable (%s); GPU fields will be null", type(exc).__name__)
-            self._handle = None
-            return
-        threading.Thread(target=self._run, name="spark-ner-gpu-sampler", daemon=True).start()
-
-    def _handle_for(self, device: str) -> Any:
-        """NVML counts physical GPUs; torch's ``cuda:N`` counts those in CUDA_VISIBLE_DEVICES."""
-        idx = int(device.split(":")[1]) if ":" in device else 0
-        visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v]
-        if visible and idx < len(visible):
-            ident = visible[idx]
-            if ident.isdigit():
-                return self._nvml.nvmlDeviceGetHandleByIndex(int(ident))
-            return self._nvml.nvmlDeviceGetHandleByUUID(ident)
-        return self._nvml.nvmlDeviceGetHandleByIndex(idx)
-
-    def _run(self) -> None:
-        while True:
-            try:
-                util = float(self._nvml.nvmlDeviceGetUtilizationRates(self._handle).gpu)
-                mem = self._nvml.nvmlDeviceGetMemoryInfo(self._handle).used / 2**20
-            except Exception:  # the driver went away: stop sampling, keep what we have
-                return
-            with self._lock:
-                self.util_sum += util
-                self.util_n += 1
-                self.util_max = util if self.util_max is None else max(self.util_max, util)
-                self.mem_max = mem if self.mem_max is None else max(self.mem_max, mem)
-            time.sleep(self.interval)
-
-    def drain(self) -> dict[str, Any]:
-        """Samples since the last drain (sums/counts) plus the peaks so far."""
-        with self._lock:
-            out = {
-                "util_sum": self.util_sum,
-                "util_n": self.util_n,
-                "util_max": self.util_max,
-                "mem_used_mb_max": self.mem_max,
-            }
-            self.util_sum, self.util_n = 0.0, 0
-        return out
-
-
-class _WorkerReport:
-    """What this worker has not yet reported: loads since the last report, the GPU sampler."""
-
-    reported_loads = 0
-    reported_load_s = 0.0
-    sampler: _GpuSampler | None = None
-
-    @classmethod
-    def record(cls, ens: Ensemble, rows: int, batches: int, busy_s: float) -> dict[str, Any]:
-        device = str(getattr(ens, "device", "cpu"))
-        rec: dict[str, Any] = {
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "executor_pid": _executor_pid(),
-            "device": device,
-            "model_version": ens.model_version,
-            "rows": rows,
-            "batches": batches,
-            "busy_s": busy_s,
-            "tasks": 1,
-            "loads": EnsembleCache.loads - cls.reported_loads,
-            "load_s": EnsembleCache.load_seconds - cls.reported_load_s,
-            "gpu_name": None,
-            "gpu_mem_total_mb": None,
-            "util_sum": 0.0,
-            "util_n": 0,
-            "util_max": None,
-            "mem_used_mb_max": None,
-            "torch_max_alloc_mb": None,
-        }
-        cls.reported_loads = EnsembleCache.loads
-        cls.reported_load_s = EnsembleCache.load_seconds
-        if device.startswith("cuda"):
-            if cls.sampler is None:
-                cls.sampler = _GpuSampler(device)
-            rec.update(cls.sampler.drain())
-            rec["gpu_name"] = cls.sampler.name
-            rec["gpu_mem_total_mb"] = cls.sampler.mem_total
-            import torch
-
-            rec["torch_max_alloc_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
-        return rec
-
-    @classmethod
-    def start_sampling(cls, ens: Ensemble) -> None:
-        """Start sampling as soon as the ensemble sits on a GPU, so the first batch is seen."""
-        device = str(getattr(ens, "device", "cpu"))
-        if device.startswith("cuda") and cls.sampler is None:
-            cls.sampler = _GpuSampler(device)
-
-
-def _executor_pid() -> int | None:
-    """The executor JVM's pid (worker -> pyspark daemon -> JVM), Linux only; else null."""
-    try:
-        with open(f"/proc/{os.getppid()}/stat", encoding="ascii") as fh:
-            stat = fh.read()
-        return int(stat.rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 # ----------------------------------------------------------------------------- the UDF
 
 
@@ -395,7 +234,7 @@ def _label_batches(
         if ens is None:
             ens = EnsembleCache.get(cfg)
             if stats is not None:
-                _WorkerReport.start_sampling(ens)
+                WorkerReport.start_sampling(ens)
         t0 = time.perf_counter()
         out = ens.label(names)
         busy += time.perf_counter() - t0
@@ -405,7 +244,13 @@ def _label_batches(
         nbatches += 1
         yield out.loc[:, list(NER_FIELDS)].reset_index(drop=True)
     if stats is not None and ens is not None:
-        stats.add({f"{socket.gethostname()}:{os.getpid()}": _WorkerReport.record(ens, rows, nbatches, busy)})
+        stats.add(
+            {
+                f"{socket.gethostname()}:{os.getpid()}": WorkerReport.record(
+                    ens, rows, nbatches, busy, EnsembleCache.loads, EnsembleCache.load_seconds
+                )
+            }
+        )
 
 
 def _check_session(cfg: Config) -> None:
@@ -461,10 +306,6 @@ def ner_udf(config: Config | None = None, *, stats: Accumulator[dict[str, Any]] 
     return pandas_udf(ner, returnType=NER_STRUCT)  # type: ignore[call-overload,no-any-return]
 
 
-def _quote(col: str) -> str:
-    return "`" + col.replace("`", "``") + "`"
-
-
 def check_string_column(df: DataFrame, col: str) -> None:
     """Fail on the driver, naming the column: missing (listing those that exist) or not a string."""
     fields = {f.name: f for f in df.schema.fields}
@@ -500,8 +341,8 @@ def with_ner_labels(
         if replaced:
             log.warning("replacing existing columns %s with new labels", ", ".join(replaced))
         tmp = "__spark_ner_struct"
-        keep = [F.col(_quote(c)) for c in df.columns if c not in outputs]
-        labelled = df.withColumn(tmp, udf(F.col(_quote(col))))
+        keep = [F.col(quote_identifier(c)) for c in df.columns if c not in outputs]
+        labelled = df.withColumn(tmp, udf(F.col(quote_identifier(col))))
         return labelled.select(*keep, *[F.col(f"{tmp}.{f}").alias(f"{prefix}{f}") for f in NER_FIELDS])
 
     return transform

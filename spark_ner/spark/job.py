@@ -23,26 +23,30 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 import sys
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spark_ner import cache as name_cache
 from spark_ner.config import Config, load_config, parse_overrides
 from spark_ner.errors import (
-    ConfigError,
     InputColumnError,
-    OutputExistsError,
     RowCountMismatchError,
     SparkNerError,
 )
-from spark_ner.udf import (
+from spark_ner.spark import cache as name_cache
+from spark_ner.spark.outputs import OutputFormat, Target, WriteMode
+from spark_ner.spark.session import (
+    get_session,
+    jvm_available,
+    parse_spark_conf,
+    quote_identifier,
+    session_conf,
+    task_slots,
+)
+from spark_ner.spark.udf import (
     ARROW_BATCH_KEY,
     NER_FIELDS,
     WorkerStatsParam,
@@ -57,7 +61,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "DeltaUnavailableError",
     "InputFormat",
     "OutputFormat",
     "WriteMode",
@@ -70,42 +73,12 @@ __all__ = [
 PREFIX = "ner_"
 OUTPUT_COLUMNS: tuple[str, ...] = tuple(f"{PREFIX}{f}" for f in NER_FIELDS)
 NAME_KEY = "__spark_ner_name"
-PARTITION_OVERWRITE_KEY = "spark.sql.sources.partitionOverwriteMode"
-CATALOG_KEY = "spark.sql.catalogImplementation"
-DELTA_CLASS = "org.apache.spark.sql.delta.sources.DeltaDataSource"
-DELTA_HELP = (
-    "Delta Lake is not on this cluster's classpath, so --output-format delta cannot be written. "
-    "Databricks runtimes ship it. Elsewhere add the delta-spark release built for your Spark "
-    "version: spark-submit --packages io.delta:delta-spark_2.13:<version> "
-    "--conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension "
-    "--conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog "
-    "(or pip install delta-spark and use delta.configure_spark_with_delta_pip). "
-    "Or write --output-format parquet or table."
-)
-
-
-class DeltaUnavailableError(SparkNerError, RuntimeError):
-    """``--output-format delta`` on a cluster without the Delta Lake classes."""
 
 
 class InputFormat(StrEnum):
     PARQUET = "parquet"
     CSV = "csv"
     TABLE = "table"
-
-
-class OutputFormat(StrEnum):
-    PARQUET = "parquet"
-    TABLE = "table"
-    DELTA = "delta"
-
-
-class WriteMode(StrEnum):
-    """``error`` (default) refuses an existing output before any work is done."""
-
-    OVERWRITE = "overwrite"
-    APPEND = "append"
-    ERROR = "error"
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -154,7 +127,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="PATH_OR_TABLE",
         help="name cache keyed by model version: score only names not in it, then append them "
-        "(a path with '/' is parquet, else a table; see spark_ner/cache.py)",
+        "(a path with '/' is parquet, else a table; see spark_ner/spark/cache.py)",
     )
     parser.add_argument("--master", default=None, help="Spark master (default: spark-submit's, else local[*])")
     parser.add_argument(
@@ -195,340 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _q(col: str) -> str:
-    """A column name quoted for Spark (dots and spaces are literal, not nested fields)."""
-    return "`" + col.replace("`", "``") + "`"
-
-
 def _split_cols(values: Sequence[str]) -> list[str]:
     return [c.strip() for v in values for c in v.split(",") if c.strip()]
-
-
-# ----------------------------------------------------------------------------- session
-
-
-def _under_spark_submit() -> bool:
-    """spark-submit starts the JVM first and hands pyspark its gateway through the environment."""
-    return "PYSPARK_GATEWAY_PORT" in os.environ
-
-
-def parse_spark_conf(pairs: Sequence[str]) -> dict[str, str]:
-    """``["spark.task.cpus=2", ...]`` -> ``{"spark.task.cpus": "2"}``, checked at the boundary."""
-    out: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        key = key.strip()
-        if not sep or not key.startswith("spark.") or not value.strip():
-            raise ConfigError(
-                f"--spark-conf expects KEY=VALUE with a key starting 'spark.' (e.g. spark.task.cpus=2), got {pair!r}"
-            )
-        out[key] = value.strip()
-    return out
-
-
-def get_session(
-    master: str | None = None,
-    hive: bool = False,
-    catalog_dir: str | os.PathLike[str] = "spark-catalog",
-    conf: Mapping[str, str] | None = None,
-) -> tuple[SparkSession, bool]:
-    """The active session if there is one (notebook, tests), else a new one; and whether we made it.
-
-    A new local session with ``hive`` gets an embedded Derby metastore and a warehouse under
-    ``catalog_dir`` (unless spark-submit configured a metastore), so tables outlive the run.
-    """
-    from pyspark import SparkConf, SparkContext
-    from pyspark.sql import SparkSession
-
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        if conf:
-            log.warning("--spark-conf ignored: a Spark session is already running (%s)", ", ".join(conf))
-        return active, False
-    submitted: SparkConf | None = None
-    if _under_spark_submit():  # connect to spark-submit's JVM to read what it was given
-        SparkContext._ensure_initialized()
-        submitted = SparkConf()
-    builder = SparkSession.builder.appName("spark-ner-label")
-    if master:
-        builder = builder.master(master)
-    elif submitted is None or not submitted.contains("spark.master"):
-        builder = builder.master("local[*]")
-    chosen = master or (submitted.get("spark.master", "local[*]") if submitted else "local[*]")
-    if submitted is None or not submitted.contains("spark.python.worker.reuse"):
-        builder = builder.config("spark.python.worker.reuse", "true")
-    for key, value in (conf or {}).items():
-        builder = builder.config(key, value)
-    derby_home: Path | None = None
-    if hive:
-        builder = builder.enableHiveSupport()
-        configured = submitted is not None and (
-            submitted.contains("spark.sql.warehouse.dir")
-            or submitted.contains("spark.hadoop.javax.jdo.option.ConnectionURL")
-        )
-        if str(chosen).startswith("local") and not configured:
-            derby_home = Path(catalog_dir).expanduser().resolve()
-            derby_home.mkdir(parents=True, exist_ok=True)
-            url = f"jdbc:derby:;databaseName={derby_home / 'metastore_db'};create=true"
-            builder = builder.config("spark.sql.warehouse.dir", str(derby_home / "warehouse"))
-            builder = builder.config("spark.hadoop.javax.jdo.option.ConnectionURL", url)
-    spark = builder.getOrCreate()
-    if derby_home is not None:
-        # before the first catalog call boots Derby, so derby.log lands beside the metastore
-        jvm = spark.sparkContext._jvm
-        if jvm is not None:
-            jvm.java.lang.System.setProperty("derby.system.home", str(derby_home))
-    return spark, True
-
-
-@contextlib.contextmanager
-def _session_conf(spark: SparkSession, settings: Mapping[str, str | None]) -> Iterator[None]:
-    """Set runtime SQL confs for the job and restore them after (the session may be the user's)."""
-    saved: dict[str, str | None] = {}
-    for key, value in settings.items():
-        if value is None:
-            continue
-        saved[key] = spark.conf.get(key, None)
-        spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, old)
-
-
-def _task_slots(spark: SparkSession) -> int:
-    """Tasks the cluster runs at once (Spark's default parallelism; 8 when it cannot be read)."""
-    try:
-        return max(1, int(spark.sparkContext.defaultParallelism))
-    except Exception:  # Spark Connect
-        return max(1, int(spark.conf.get("spark.default.parallelism", None) or 8))
-
-
-def _jvm_available(spark: SparkSession) -> bool:
-    try:
-        return spark.sparkContext._jvm is not None
-    except Exception:  # Spark Connect: no SparkContext on the client
-        return False
-
-
-# ----------------------------------------------------------------------------- outputs
-
-
-class _HadoopFS:
-    """The few file-system calls the parquet commit needs, through Hadoop (works for any scheme)."""
-
-    def __init__(self, spark: SparkSession, path: str) -> None:
-        sc = spark.sparkContext
-        jvm = sc._jvm
-        assert jvm is not None
-        self._Path = jvm.org.apache.hadoop.fs.Path
-        self.root = self._Path(path)
-        self.fs = self.root.getFileSystem(sc._jsc.hadoopConfiguration())  # type: ignore[union-attr]
-
-    def path(self, p: str) -> Any:
-        return self._Path(p)
-
-    def exists(self, p: Any) -> bool:
-        return bool(self.fs.exists(p))
-
-    def rename(self, src: Any, dst: Any) -> None:
-        if not self.fs.rename(src, dst):
-            raise OSError(f"could not rename {src.toString()} to {dst.toString()}")
-
-    def delete(self, p: Any) -> None:
-        self.fs.delete(p, True)
-
-    def files(self, p: Any) -> list[Any]:
-        it = self.fs.listFiles(p, True)
-        out = []
-        while it.hasNext():
-            out.append(it.next().getPath())
-        return out
-
-
-@dataclass
-class _Target:
-    """Where and how the output is written; ``exists`` is checked before any work is done."""
-
-    spark: SparkSession
-    fmt: OutputFormat
-    location: str
-    mode: WriteMode
-    partition_by: list[str]
-
-    @property
-    def is_path(self) -> bool:
-        if self.fmt == OutputFormat.PARQUET:
-            return True
-        if self.fmt == OutputFormat.TABLE:
-            return False
-        return "/" in self.location or ":" in self.location  # delta: a path or a table name
-
-    def exists(self) -> bool:
-        if not self.is_path:
-            return bool(self.spark.catalog.tableExists(self.location))
-        if _jvm_available(self.spark):
-            fs = _HadoopFS(self.spark, self.location)
-            if self.fmt == OutputFormat.DELTA:
-                return fs.exists(fs.path(self.location.rstrip("/") + "/_delta_log"))
-            return fs.exists(fs.root)
-        return Path(self.location).exists()
-
-    def check_before_run(self) -> None:
-        """Refuse an existing output under ``--mode error``; check Delta is there when needed."""
-        if self.mode == WriteMode.ERROR and self.exists():
-            what = "table" if not self.is_path else "path"
-            raise OutputExistsError(
-                f"output {what} {self.location!r} already exists; pass --mode overwrite or "
-                "--mode append, or choose another --output. Nothing was run or written."
-            )
-        if self.fmt == OutputFormat.DELTA and not _delta_available(self.spark):
-            raise DeltaUnavailableError(DELTA_HELP)
-        if not self.is_path and self.spark.conf.get(CATALOG_KEY, None) == "in-memory":
-            log.warning(
-                "this session has no persistent catalog (%s=in-memory): table %s lasts only as long "
-                "as the session; run with Hive support (the job's own local session has it)",
-                CATALOG_KEY,
-                self.location,
-            )
-
-    def write(self, df: DataFrame, expected_rows: int) -> None:
-        if self.fmt == OutputFormat.PARQUET:
-            self._write_parquet(df, expected_rows)
-        elif self.fmt == OutputFormat.TABLE:
-            self._write_table(df)
-        else:
-            self._write_delta(df)
-
-    # ------------------------------------------------------------------ parquet
-    def _write_parquet(self, df: DataFrame, expected_rows: int) -> None:
-        """Stage in a hidden sibling, verify its row count, then rename into place."""
-        if not _jvm_available(self.spark):  # Spark Connect: Spark's own commit protocol only
-            log.warning("no JVM access (Spark Connect): writing without staging")
-            self._writer(df, self.mode.value).parquet(self.location)
-            return
-        fs = _HadoopFS(self.spark, self.location)
-        final = fs.root
-        parent = final.getParent()
-        tag = uuid.uuid4().hex[:12]
-        staging = fs.path(f"{parent.toString()}/.{final.getName()}.spark-ner-staging-{tag}")
-        try:
-            self._writer(df, "overwrite").parquet(staging.toString())
-            staged = self._count_staged(staging.toString())
-            if staged != expected_rows:
-                raise RowCountMismatchError(
-                    f"staged output holds {staged} rows, expected {expected_rows}; not committed"
-                )
-            self._commit(fs, staging, final, tag)
-        finally:
-            if fs.exists(staging):
-                fs.delete(staging)
-
-    def _count_staged(self, staging: str) -> int:
-        """Rows in the staged files (footers only); the glob skips Spark's hidden-root warning."""
-        from pyspark.errors import AnalysisException
-
-        try:
-            reader = self.spark.read.option("recursiveFileLookup", "true")
-            return int(reader.parquet(f"{staging}/*").count())
-        except AnalysisException:  # no data files at all (an empty, partitioned output)
-            return 0
-
-    def _commit(self, fs: _HadoopFS, staging: Any, final: Any, tag: str) -> None:
-        exists = fs.exists(final)
-        if exists and self.mode == WriteMode.ERROR:
-            raise OutputExistsError(f"output path {self.location!r} appeared while the job ran; not committed")
-        if not exists:
-            fs.rename(staging, final)
-        elif self.mode == WriteMode.OVERWRITE:
-            old = fs.path(f"{final.getParent().toString()}/.{final.getName()}.spark-ner-old-{tag}")
-            fs.rename(final, old)
-            try:
-                fs.rename(staging, final)
-            except Exception:
-                fs.rename(old, final)  # put the previous output back
-                raise
-            fs.delete(old)
-        else:  # append: move the staged files (part names are unique per write) into place
-            base = staging.toUri().getPath().rstrip("/")
-            for src in fs.files(staging):
-                rel = src.toUri().getPath()[len(base) + 1 :]
-                if rel == "_SUCCESS":
-                    continue
-                dst = fs.path(f"{final.toString().rstrip('/')}/{rel}")
-                fs.fs.mkdirs(dst.getParent())
-                fs.rename(src, dst)
-
-    def _writer(self, df: DataFrame, mode: str) -> Any:
-        writer = df.write.mode(mode)
-        if self.partition_by:
-            writer = writer.partitionBy(*self.partition_by)
-        return writer
-
-    # ------------------------------------------------------------------ tables
-    def _write_table(self, df: DataFrame) -> None:
-        """New table: ``saveAsTable``; else ``insertInto`` by name, dynamic partition overwrite."""
-        spark = self.spark
-        if not spark.catalog.tableExists(self.location):
-            self._writer(df, "errorifexists").format("parquet").saveAsTable(self.location)
-            return
-        if self.mode == WriteMode.ERROR:
-            raise OutputExistsError(f"output table {self.location!r} appeared while the job ran; not written")
-        cols = spark.catalog.listColumns(self.location)
-        table_cols = [c.name for c in cols]
-        table_parts = [c.name for c in cols if c.isPartition]
-        missing = sorted(set(df.columns) - set(table_cols))
-        extra = sorted(set(table_cols) - set(df.columns))
-        if missing or extra:
-            raise InputColumnError(
-                f"output table {self.location!r} has other columns than this job writes "
-                f"(not in the table: {', '.join(missing) or '-'}; only in the table: "
-                f"{', '.join(extra) or '-'}); write to a new table or drop it first"
-            )
-        if self.partition_by and self.partition_by != table_parts:
-            raise InputColumnError(
-                f"output table {self.location!r} is partitioned by "
-                f"{', '.join(table_parts) or '(nothing)'}, not by {', '.join(self.partition_by)}"
-            )
-        overwrite = self.mode == WriteMode.OVERWRITE
-        with _session_conf(spark, {PARTITION_OVERWRITE_KEY: "dynamic"}):
-            df.select(*[_q(c) for c in table_cols]).write.insertInto(self.location, overwrite=overwrite)
-
-    # ------------------------------------------------------------------ delta
-    def _write_delta(self, df: DataFrame) -> None:
-        mode = "errorifexists" if self.mode == WriteMode.ERROR else self.mode.value
-        writer = self._writer(df, mode).format("delta")
-        if self.mode == WriteMode.OVERWRITE and self.partition_by:
-            writer = writer.option("partitionOverwriteMode", "dynamic")
-        try:
-            if self.is_path:
-                writer.save(self.location)
-            else:
-                writer.saveAsTable(self.location)
-        except Exception as exc:
-            text = str(exc)
-            missing_class = "ClassNotFound" in text or "Failed to find data source" in text
-            if "DATA_SOURCE_NOT_FOUND" in text or ("delta" in text.lower() and missing_class):
-                raise DeltaUnavailableError(DELTA_HELP) from None
-            raise
-
-
-def _delta_available(spark: SparkSession) -> bool:
-    """Whether the Delta data source class loads on the driver (assumed yes without a JVM)."""
-    if not _jvm_available(spark):
-        return True
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    try:
-        loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
-        jvm.java.lang.Class.forName(DELTA_CLASS, False, loader)
-        return True
-    except Exception:
-        return False
 
 
 # ----------------------------------------------------------------------------- the job
@@ -652,7 +293,7 @@ def run(args: argparse.Namespace) -> int:
     scored: DataFrame | None = None
     summary: dict[str, Any] = {}
     try:
-        target = _Target(spark, out_fmt, args.output, mode, partition_by)
+        target = Target(spark, out_fmt, args.output, mode, partition_by)
         target.check_before_run()
         cache: name_cache.NameCache | None = None
         cache_version = ""
@@ -664,12 +305,12 @@ def run(args: argparse.Namespace) -> int:
             cache_version = name_cache.driver_model_version(cfg)
         arrow_rows = args.arrow_batch_rows
         if arrow_rows is None and created:
-            explicit = _jvm_available(spark) and spark.sparkContext.getConf().contains(ARROW_BATCH_KEY)
+            explicit = jvm_available(spark) and spark.sparkContext.getConf().contains(ARROW_BATCH_KEY)
             arrow_rows = None if explicit else recommended_arrow_batch_rows(cfg)
-        with _session_conf(spark, {ARROW_BATCH_KEY: str(arrow_rows) if arrow_rows else None}):
+        with session_conf(spark, {ARROW_BATCH_KEY: str(arrow_rows) if arrow_rows else None}):
             stats = (
                 spark.sparkContext.accumulator({}, WorkerStatsParam())
-                if _jvm_available(spark)
+                if jvm_available(spark)
                 else None  # Spark Connect: no accumulators; the summary lists no executors
             )
             labeler = with_ner_labels(NAME_KEY, cfg, prefix=PREFIX, stats=stats)
@@ -684,14 +325,18 @@ def run(args: argparse.Namespace) -> int:
             with clock.stage("read"):
                 counts = df.agg(
                     F.count(F.lit(1)).alias("rows"),
-                    F.count(F.col(_q(args.name_col))).alias("named"),
+                    F.count(F.col(quote_identifier(args.name_col))).alias("named"),
                 ).first()
                 assert counts is not None
                 rows_in, named = int(counts["rows"]), int(counts["named"])
 
-            parts = args.score_partitions or 2 * _task_slots(spark)
+            parts = args.score_partitions or 2 * task_slots(spark)
             with clock.stage("score"):
-                names = df.select(F.col(_q(args.name_col)).alias(NAME_KEY)).repartition(parts, NAME_KEY).distinct()
+                names = (
+                    df.select(F.col(quote_identifier(args.name_col)).alias(NAME_KEY))
+                    .repartition(parts, NAME_KEY)
+                    .distinct()
+                )
                 names_cached = 0
                 if cache is None:
                     scored = names.transform(labeler).persist(StorageLevel.MEMORY_AND_DISK)
@@ -712,8 +357,8 @@ def run(args: argparse.Namespace) -> int:
                     )
                 cache_info = {"location": cache_location, "batch": run_id, "rows_committed": committed}
 
-            joined = df.join(scored, df[_q(args.name_col)].eqNullSafe(scored[NAME_KEY]), "left")
-            result = joined.select(*[_q(c) for c in _output_columns(df, args)])
+            joined = df.join(scored, df[quote_identifier(args.name_col)].eqNullSafe(scored[NAME_KEY]), "left")
+            result = joined.select(*[quote_identifier(c) for c in _output_columns(df, args)])
 
             with clock.stage("check"):
                 by_label = (

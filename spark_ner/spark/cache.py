@@ -53,7 +53,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from spark_ner.errors import SparkNerError
+from spark_ner.config import OUTPUT_FIELDS
+from spark_ner.errors import CacheError
+from spark_ner.spark.outputs import HadoopFS
+from spark_ner.spark.session import get_session, jvm_available, quote_identifier
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -79,7 +82,8 @@ VERSION = "model_version"
 BATCH = "batch"
 SCORED_AT = "scored_at"
 #: the label fields a cache row keeps (``model_version`` is its partition)
-LABEL_FIELDS: tuple[str, ...] = ("label", "score", "agreement", "entities", "error")
+#: the output fields a cached row keeps (the model version is a partition column of its own)
+LABEL_FIELDS: tuple[str, ...] = tuple(f for f in OUTPUT_FIELDS if f != "model_version")
 #: every column of the cache, partition columns last (their on-disk order)
 CACHE_COLUMNS: tuple[str, ...] = (KEY, *LABEL_FIELDS, SCORED_AT, VERSION, BATCH)
 PARTITIONS: tuple[str, ...] = (VERSION, BATCH)
@@ -95,15 +99,11 @@ _RUN_TIME_FORMAT = "%Y%m%dT%H%M%S"
 _ESCAPED = set("\"#%'*/:=?\\\x7f{[]^") | {chr(c) for c in range(1, 32)}
 
 
-class CacheError(SparkNerError, ValueError):
-    """The cache location cannot be used (not a cache, wrong columns, a version mismatch)."""
-
-
 def cache_schema() -> Any:
     """The cache's Spark schema: the label fields typed exactly as the UDF returns them."""
     from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
-    from spark_ner.udf import NER_STRUCT
+    from spark_ner.spark.udf import NER_STRUCT
 
     fields = {f.name: f for f in NER_STRUCT.fields}
     return StructType(
@@ -140,10 +140,6 @@ def is_table(location: str) -> bool:
     return "/" not in location
 
 
-def _q(col: str) -> str:
-    return "`" + col.replace("`", "``") + "`"
-
-
 def _sql_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -161,11 +157,10 @@ class NameCache:
 
     # ------------------------------------------------------------------ file system
     def _fs(self) -> Any:
-        from spark_ner.jobs import _HadoopFS, _jvm_available
 
-        if not _jvm_available(self.spark):
+        if not jvm_available(self.spark):
             raise CacheError("a path cache needs JVM access (not Spark Connect); use a table cache")
-        fs = _HadoopFS(self.spark, self.location.rstrip("/"))
+        fs = HadoopFS(self.spark, self.location.rstrip("/"))
         fs.root = fs.fs.makeQualified(fs.root)  # relative paths: resolved once, the same for Spark and Hadoop
         return fs
 
@@ -243,7 +238,9 @@ class NameCache:
             joined.groupBy(names[name_col])
             .agg(picked.alias("__r"))
             .select(
-                F.col(_q(name_col)), F.col(f"__r.{_HIT}").isNotNull().alias(_HIT), *[f"__r.{f}" for f in LABEL_FIELDS]
+                F.col(quote_identifier(name_col)),
+                F.col(f"__r.{_HIT}").isNotNull().alias(_HIT),
+                *[f"__r.{f}" for f in LABEL_FIELDS],
             )
         )
 
@@ -261,7 +258,7 @@ class NameCache:
 
         new = rows.where(F.col(f"{prefix}error").isNull() & (F.col(f"{prefix}model_version") == F.lit(version)))
         out = new.select(
-            F.col(_q(name_col)).alias(KEY),
+            F.col(quote_identifier(name_col)).alias(KEY),
             *[F.col(f"{prefix}{f}").alias(f) for f in LABEL_FIELDS],
             F.current_timestamp().alias(SCORED_AT),
             F.lit(version).alias(VERSION),
@@ -288,7 +285,7 @@ class NameCache:
             return
         self.check()
         cols = [c.name for c in self.spark.catalog.listColumns(self.location)]
-        out.select(*[_q(c) for c in cols]).write.insertInto(self.location, overwrite=False)
+        out.select(*[quote_identifier(c) for c in cols]).write.insertInto(self.location, overwrite=False)
 
     def _append_path(self, out: DataFrame, version: str, run_id: str, expected: int) -> None:
         """Stage in a hidden folder inside the cache, verify the count, commit with one rename."""
@@ -399,14 +396,13 @@ class NameCache:
 
     def _version_bytes(self, versions: Sequence[str]) -> dict[str, int]:
         """Bytes on storage per version, from the file system's summary (no data read)."""
-        from spark_ner.jobs import _HadoopFS, _jvm_available
 
-        if not _jvm_available(self.spark):
+        if not jvm_available(self.spark):
             return {}
         root = self._table_location() if self.is_table else self.location.rstrip("/")
         if not root:
             return {}
-        fs = _HadoopFS(self.spark, root)
+        fs = HadoopFS(self.spark, root)
         out = {}
         for v in versions:
             p = self._version_dir(fs, v)
@@ -454,12 +450,12 @@ def label_with_cache(
     looked = cache.lookup(names, name_col, version)
     misses = (
         looked.where(~F.col(_HIT))
-        .select(F.col(_q(name_col)), F.lit(False).alias(FROM_CACHE))
-        .repartition(partitions, F.col(_q(name_col)))
+        .select(F.col(quote_identifier(name_col)), F.lit(False).alias(FROM_CACHE))
+        .repartition(partitions, F.col(quote_identifier(name_col)))
     )
     scored = misses.transform(labeler)
     hits = looked.where(F.col(_HIT)).select(
-        F.col(_q(name_col)),
+        F.col(quote_identifier(name_col)),
         F.lit(True).alias(FROM_CACHE),
         *[F.col(f).alias(f"{prefix}{f}") for f in LABEL_FIELDS],
         F.lit(version).alias(f"{prefix}model_version"),
@@ -543,7 +539,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``stats`` or ``vacuum``; prints JSON (counts and versions, never names)."""
-    from spark_ner.jobs import get_session
 
     spark, created = get_session(args.master, hive=is_table(args.cache), catalog_dir=args.catalog_dir)
     try:

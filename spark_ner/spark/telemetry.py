@@ -1,0 +1,183 @@
+"""Worker telemetry: what each Python worker reports back to the driver (numbers, never names).
+
+Each task adds one record ``{"host:pid": {...}}`` to an accumulator of :class:`WorkerStatsParam`:
+rows, batches, busy seconds, ensemble loads, and on CUDA the NVML samples of :class:`GpuSampler`.
+The keys of a record are defined here and nowhere else (:data:`SUM_KEYS`, :data:`MAX_KEYS`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from pyspark.accumulators import AccumulatorParam
+
+if TYPE_CHECKING:
+    from spark_ner.ensemble import Ensemble
+
+log = logging.getLogger(__name__)
+
+#: record keys that add up across tasks and workers
+SUM_KEYS: tuple[str, ...] = ("rows", "batches", "busy_s", "loads", "load_s", "util_sum", "util_n", "tasks")
+#: record keys that keep their peak
+MAX_KEYS: tuple[str, ...] = ("util_max", "mem_used_mb_max", "torch_max_alloc_mb")
+
+
+class WorkerStatsParam(AccumulatorParam):  # type: ignore[type-arg]
+    """Merges per-worker records ``{"host:pid": {...}}`` sent back by tasks (no names, numbers).
+
+    Counters add up, peaks take the max, descriptive fields keep the latest value. The label job
+    passes an accumulator of this type to :func:`ner_udf` to build its per-executor summary.
+    """
+
+    def zero(self, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {}
+
+    def addInPlace(  # pyspark's name
+        self, acc: dict[str, dict[str, Any]], other: dict[str, dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        for key, rec in other.items():
+            cur = acc.setdefault(key, {})
+            for k, v in rec.items():
+                if k in SUM_KEYS:
+                    cur[k] = cur.get(k, 0) + v
+                elif k in MAX_KEYS:
+                    cur[k] = v if cur.get(k) is None else max(cur[k], v if v is not None else cur[k])
+                elif v is not None or k not in cur:
+                    cur[k] = v
+        return acc
+
+
+class GpuSampler:
+    """Samples one GPU's utilisation and memory with NVML every ``interval`` s while a worker runs.
+
+    Started on the first CUDA load of a worker; a daemon thread, so it never keeps a worker alive.
+    Where ``nvidia-ml-py`` is missing the fields stay null.
+    """
+
+    def __init__(self, device: str, interval: float = 0.5) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self.util_sum = 0.0
+        self.util_n = 0
+        self.util_max: float | None = None
+        self.mem_max: float | None = None
+        self.mem_total: float | None = None
+        self.name: str | None = None
+        self._handle: Any = None
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._nvml = pynvml
+            self._handle = self._handle_for(device)
+            self.name = str(pynvml.nvmlDeviceGetName(self._handle))
+            self.mem_total = pynvml.nvmlDeviceGetMemoryInfo(self._handle).total / 2**20
+        except Exception as exc:  # no NVML, no driver, or no such device: report nulls
+            log.info("GPU sampling unavailable (%s); GPU fields will be null", type(exc).__name__)
+            self._handle = None
+            return
+        threading.Thread(target=self._run, name="spark-ner-gpu-sampler", daemon=True).start()
+
+    def _handle_for(self, device: str) -> Any:
+        """NVML counts physical GPUs; torch's ``cuda:N`` counts those in CUDA_VISIBLE_DEVICES."""
+        idx = int(device.split(":")[1]) if ":" in device else 0
+        visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v]
+        if visible and idx < len(visible):
+            ident = visible[idx]
+            if ident.isdigit():
+                return self._nvml.nvmlDeviceGetHandleByIndex(int(ident))
+            return self._nvml.nvmlDeviceGetHandleByUUID(ident)
+        return self._nvml.nvmlDeviceGetHandleByIndex(idx)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                util = float(self._nvml.nvmlDeviceGetUtilizationRates(self._handle).gpu)
+                mem = self._nvml.nvmlDeviceGetMemoryInfo(self._handle).used / 2**20
+            except Exception:  # the driver went away: stop sampling, keep what we have
+                return
+            with self._lock:
+                self.util_sum += util
+                self.util_n += 1
+                self.util_max = util if self.util_max is None else max(self.util_max, util)
+                self.mem_max = mem if self.mem_max is None else max(self.mem_max, mem)
+            time.sleep(self.interval)
+
+    def drain(self) -> dict[str, Any]:
+        """Samples since the last drain (sums/counts) plus the peaks so far."""
+        with self._lock:
+            out = {
+                "util_sum": self.util_sum,
+                "util_n": self.util_n,
+                "util_max": self.util_max,
+                "mem_used_mb_max": self.mem_max,
+            }
+            self.util_sum, self.util_n = 0.0, 0
+        return out
+
+
+class WorkerReport:
+    """What this worker has not yet reported: loads since the last report, the GPU sampler."""
+
+    reported_loads = 0
+    reported_load_s = 0.0
+    sampler: GpuSampler | None = None
+
+    @classmethod
+    def record(cls, ens: Ensemble, rows: int, batches: int, busy_s: float, loads: int, load_s: float) -> dict[str, Any]:
+        """This task's record; ``loads``/``load_s``: the worker's ensemble loads so far (all tasks)."""
+        device = str(getattr(ens, "device", "cpu"))
+        rec: dict[str, Any] = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "executor_pid": executor_pid(),
+            "device": device,
+            "model_version": ens.model_version,
+            "rows": rows,
+            "batches": batches,
+            "busy_s": busy_s,
+            "tasks": 1,
+            "loads": loads - cls.reported_loads,
+            "load_s": load_s - cls.reported_load_s,
+            "gpu_name": None,
+            "gpu_mem_total_mb": None,
+            "util_sum": 0.0,
+            "util_n": 0,
+            "util_max": None,
+            "mem_used_mb_max": None,
+            "torch_max_alloc_mb": None,
+        }
+        cls.reported_loads = loads
+        cls.reported_load_s = load_s
+        if device.startswith("cuda"):
+            if cls.sampler is None:
+                cls.sampler = GpuSampler(device)
+            rec.update(cls.sampler.drain())
+            rec["gpu_name"] = cls.sampler.name
+            rec["gpu_mem_total_mb"] = cls.sampler.mem_total
+            import torch
+
+            rec["torch_max_alloc_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+        return rec
+
+    @classmethod
+    def start_sampling(cls, ens: Ensemble) -> None:
+        """Start sampling as soon as the ensemble sits on a GPU, so the first batch is seen."""
+        device = str(getattr(ens, "device", "cpu"))
+        if device.startswith("cuda") and cls.sampler is None:
+            cls.sampler = GpuSampler(device)
+
+
+def executor_pid() -> int | None:
+    """The executor JVM's pid (worker -> pyspark daemon -> JVM), Linux only; else null."""
+    try:
+        with open(f"/proc/{os.getppid()}/stat", encoding="ascii") as fh:
+            stat = fh.read()
+        return int(stat.rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
