@@ -1,7 +1,8 @@
 """``spark-ner``: one entry point, one subcommand per job; each job module owns its arguments.
 
 Subcommands import their module only when chosen, so ``spark-ner label --help`` does not load
-torch, and ``spark-ner build-models`` does not start a JVM.
+torch, and ``spark-ner build-models`` does not start a JVM. Every user mistake is one line on
+stderr, ``spark-ner <command>: error: ... Fix: ...``, and exit code 2; ``-vv`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
+from spark_ner import __version__
 from spark_ner.errors import SparkNerError
 
 #: subcommand -> (module, one-line help)
@@ -25,11 +28,23 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cache": ("spark_ner.spark.cache", "inspect or vacuum the incremental name cache"),
 }
 
+#: exit code of every refused run (argparse uses the same for bad flags)
+USAGE_ERROR = 2
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad flag as one line naming the fix, not a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message}. Fix: see `{self.prog} --help`\n")
+        raise SystemExit(USAGE_ERROR)
+
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spark-ner", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="-v info, -vv debug")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = _OneLineParser(prog="spark-ner", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"spark-ner {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="-v info, -vv debug (and tracebacks)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_OneLineParser)
     chosen = next((a for a in argv if a in COMMANDS), None)
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -38,20 +53,30 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(verbose: int) -> None:
+    """0: warnings only; 1 (``-v``): the package's info lines; 2 (``-vv``): debug, every library."""
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose >= 2 else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("spark_ner").setLevel(level)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(args_list)
     args = parser.parse_args(args_list)
-    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("spark_ner").setLevel(min(level, logging.INFO))
+    configure_logging(args.verbose)
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         return int(module.run(args) or 0)
     except SparkNerError as exc:
-        # one clear line naming the field or path and the fix; no traceback for user errors
+        # one clear line naming the field or path and the fix; the traceback only with -vv
+        if args.verbose >= 2:
+            logging.getLogger("spark_ner").exception("spark-ner %s failed", args.command)
         sys.stderr.write(f"spark-ner {args.command}: error: {exc}\n")
-        return 2
+        return USAGE_ERROR
 
 
 if __name__ == "__main__":

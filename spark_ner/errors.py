@@ -30,8 +30,16 @@ class LabelMapError(ConfigError):
     """A member label maps to no canonical tag (PER/ORG/LOC/MISC/O)."""
 
 
+class InputNotFoundError(SparkNerError, FileNotFoundError):
+    """The input path or table does not exist, or cannot be read as the format given."""
+
+
 class InputColumnError(SparkNerError, ValueError):
     """The input column is missing or is not a string column."""
+
+
+class GoldLabelError(SparkNerError, ValueError):
+    """Gold labels for evaluation are not PERSON/ORGANIZATION/LOCATION/MISC/NONE (or their tags)."""
 
 
 class OutputExistsError(SparkNerError, FileExistsError):

@@ -389,8 +389,8 @@ def test_existing_output_subprocess_one_line_nothing_written(tiny_config_path, t
     assert proc.returncode == 2, proc.stderr[-3000:]
     errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
     assert errors == [
-        "spark-ner label: error: output path 'out' already exists; pass --mode overwrite or --mode append, "
-        "or choose another --output. Nothing was run or written."
+        "spark-ner label: error: output path 'out' already exists; nothing was run or written. "
+        "Fix: pass --mode overwrite or --mode append, or choose another --output"
     ], proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     assert _listing(tmp_path) == before

@@ -21,21 +21,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spark_ner.config import Config, load_config, parse_overrides
-from spark_ner.errors import (
-    InputColumnError,
-    RowCountMismatchError,
-    SparkNerError,
-)
+from spark_ner.errors import InputColumnError, InputNotFoundError, RowCountMismatchError, SparkNerError
 from spark_ner.spark import cache as name_cache
 from spark_ner.spark.outputs import OutputFormat, Target, WriteMode
 from spark_ner.spark.session import (
@@ -172,26 +170,79 @@ def _split_cols(values: Sequence[str]) -> list[str]:
     return [c.strip() for v in values for c in v.split(",") if c.strip()]
 
 
+@dataclass(frozen=True)
+class LabelArgs:
+    """The label job's arguments, typed; built from the CLI's namespace or directly in Python."""
+
+    input: str
+    output: str
+    name_col: str = "name"
+    id_col: str | None = None
+    config: str | None = None
+    overrides: tuple[str, ...] = ()
+    input_format: InputFormat = InputFormat.PARQUET
+    output_format: OutputFormat = OutputFormat.PARQUET
+    mode: WriteMode = WriteMode.ERROR
+    partition_by: tuple[str, ...] = ()
+    labels_only: bool = False
+    summary: str | None = None
+    cache: str | None = None
+    master: str | None = None
+    spark_conf: tuple[str, ...] = ()
+    score_partitions: int | None = None
+    arrow_batch_rows: int | None = None
+    catalog_dir: str = "spark-catalog"
+
+    @classmethod
+    def from_namespace(cls, ns: argparse.Namespace) -> LabelArgs:
+        """Every field from ``ns`` (parsed by :func:`add_arguments`); lists become tuples, choices enums."""
+        values = {f.name: getattr(ns, f.name) for f in dataclasses.fields(cls) if hasattr(ns, f.name)}
+        for key in ("overrides", "partition_by", "spark_conf"):
+            values[key] = tuple(values.get(key) or ())
+        values["partition_by"] = tuple(_split_cols(values["partition_by"]))
+        values["input_format"] = InputFormat(values.get("input_format", InputFormat.PARQUET))
+        values["output_format"] = OutputFormat(values.get("output_format", OutputFormat.PARQUET))
+        values["mode"] = WriteMode(values.get("mode", WriteMode.ERROR))
+        return cls(**values)
+
+
 # ----------------------------------------------------------------------------- the job
 
 
+#: Spark's error conditions that mean "the input is not there or is not that format"
+_INPUT_CONDITIONS = ("PATH_NOT_FOUND", "TABLE_OR_VIEW_NOT_FOUND", "UNABLE_TO_INFER_SCHEMA", "SCHEMA_NOT_FOUND")
+
+
 def _read_input(spark: SparkSession, fmt: InputFormat, location: str) -> DataFrame:
-    if fmt == InputFormat.PARQUET:
-        return spark.read.parquet(location)
-    if fmt == InputFormat.CSV:
-        # every column a string; multiLine: a quoted name holding a newline stays one row
-        # (without it Spark splits the record and the job labels rows that were never in the input)
-        return spark.read.option("header", "true").option("multiLine", "true").csv(location)
-    return spark.table(location)
+    """The input DataFrame; a missing or unreadable input is one :class:`InputNotFoundError` line."""
+    from pyspark.errors import AnalysisException
+
+    try:
+        if fmt == InputFormat.PARQUET:
+            return spark.read.parquet(location)
+        if fmt == InputFormat.CSV:
+            # every column a string; multiLine: a quoted name holding a newline stays one row
+            # (without it Spark splits the record and the job labels rows that were never in the input)
+            return spark.read.option("header", "true").option("multiLine", "true").csv(location)
+        return spark.table(location)
+    except AnalysisException as exc:
+        condition = next((c for c in _INPUT_CONDITIONS if c in str(exc)), None)
+        if condition is None:
+            raise
+        what = "table" if fmt == InputFormat.TABLE else f"{fmt.value} path"
+        raise InputNotFoundError(
+            f"--input {location!r}: no readable {what} ({condition}). Fix: check the path or table name, "
+            f"and --input-format (parquet, csv or table; it is {fmt.value})"
+        ) from None
 
 
-def _output_columns(df: DataFrame, args: argparse.Namespace) -> list[str]:
-    if args.labels_only:
+def _output_columns(df: DataFrame, args: LabelArgs) -> list[str]:
+    if args.labels_only and args.id_col:
         return [args.id_col, *OUTPUT_COLUMNS]
     return [c for c in df.columns if c not in OUTPUT_COLUMNS] + list(OUTPUT_COLUMNS)
 
 
-def _check_columns(df: DataFrame, args: argparse.Namespace, partition_by: list[str]) -> None:
+def _check_columns(df: DataFrame, args: LabelArgs, partition_by: list[str]) -> None:
     """Every column the job needs, checked before it runs; errors name the column."""
     check_string_column(df, args.name_col)
     if args.labels_only and not args.id_col:
@@ -267,28 +318,25 @@ class _Clock:
         return round(time.perf_counter() - self.t0, 3)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(ns: argparse.Namespace | LabelArgs) -> int:
     """Run the label job; returns 0, raises a :class:`SparkNerError` on a refused run."""
+    args = ns if isinstance(ns, LabelArgs) else LabelArgs.from_namespace(ns)
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     clock = _Clock()
-    cfg: Config = load_config(args.config, overrides=parse_overrides(args.overrides or []))
+    cfg: Config = load_config(args.config, overrides=parse_overrides(list(args.overrides)))
     # members (folders, weights headers, pins, label maps) before a JVM starts: a bad member
     # costs a second and leaves nothing behind (no session, no warehouse, no output)
     from spark_ner.models import validate_sources
 
     validate_sources(cfg)
-    partition_by = _split_cols(args.partition_by or [])
-    in_fmt, out_fmt, mode = (
-        InputFormat(args.input_format),
-        OutputFormat(args.output_format),
-        WriteMode(args.mode),
-    )
-    cache_location: str | None = getattr(args, "cache", None)
+    partition_by = list(args.partition_by)
+    in_fmt, out_fmt, mode = args.input_format, args.output_format, args.mode
+    cache_location = args.cache
     hive = in_fmt == InputFormat.TABLE or out_fmt != OutputFormat.PARQUET
     hive = hive or (cache_location is not None and name_cache.is_table(cache_location))
-    spark_conf = parse_spark_conf(getattr(args, "spark_conf", None) or [])
+    spark_conf = parse_spark_conf(args.spark_conf)
     spark, created = get_session(args.master, hive=hive, catalog_dir=args.catalog_dir, conf=spark_conf)
     scored: DataFrame | None = None
     summary: dict[str, Any] = {}
@@ -419,7 +467,7 @@ def _rows_scored(records: Mapping[str, Mapping[str, Any]]) -> int:
 
 def _summary(
     *,
-    args: argparse.Namespace,
+    args: LabelArgs,
     cfg: Config,
     spark: SparkSession,
     clock: _Clock,

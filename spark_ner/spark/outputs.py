@@ -114,8 +114,8 @@ class Target:
         if self.mode == WriteMode.ERROR and self.exists():
             what = "table" if not self.is_path else "path"
             raise OutputExistsError(
-                f"output {what} {self.location!r} already exists; pass --mode overwrite or "
-                "--mode append, or choose another --output. Nothing was run or written."
+                f"output {what} {self.location!r} already exists; nothing was run or written. "
+                "Fix: pass --mode overwrite or --mode append, or choose another --output"
             )
         if self.fmt == OutputFormat.DELTA and not delta_available(self.spark):
             raise DeltaUnavailableError(DELTA_HELP)

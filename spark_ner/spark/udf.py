@@ -310,12 +310,15 @@ def check_string_column(df: DataFrame, col: str) -> None:
     """Fail on the driver, naming the column: missing (listing those that exist) or not a string."""
     fields = {f.name: f for f in df.schema.fields}
     if col not in fields:
-        raise InputColumnError(f"column {col!r} not found; existing columns: {', '.join(df.columns) or '(none)'}")
+        raise InputColumnError(
+            f"column {col!r} not found; existing columns: {', '.join(df.columns) or '(none)'}. "
+            "Fix: pass the name column (--name-col, or the col argument)"
+        )
     dtype = fields[col].dataType
     if not isinstance(dtype, StringType):
         raise InputColumnError(
-            f"column {col!r} has type {dtype.simpleString()}, expected string; "
-            f"cast it first, e.g. df.withColumn({col!r}, df[{col!r}].cast('string'))"
+            f"column {col!r} has type {dtype.simpleString()}, expected string. "
+            f"Fix: cast it first, e.g. df.withColumn({col!r}, df[{col!r}].cast('string'))"
         )
 
 

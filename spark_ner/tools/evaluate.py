@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from spark_ner.config import NAME_LABELS, Config, load_config, parse_overrides
-from spark_ner.errors import InputColumnError
+from spark_ner.errors import GoldLabelError, InputColumnError, InputNotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,10 @@ def normalize_labels(values: Sequence[Any]) -> list[str | None]:
             bad += 1
         out.append(label)
     if bad:
-        raise ValueError(f"{bad} gold label(s) are not one of {', '.join(NAME_LABELS)} (or PER/ORG/LOC/MISC/O)")
+        raise GoldLabelError(
+            f"{bad} gold label(s) are not one of {', '.join(NAME_LABELS)} (or PER/ORG/LOC/MISC/O). "
+            "Fix: map the --label-col values to those labels"
+        )
     return out
 
 
@@ -143,7 +146,7 @@ def load_table(path: Path | str, columns: Sequence[str]) -> pd.DataFrame:
     """Read ``columns`` of a parquet file/folder or a CSV (text kept as text: "N/A" is a name)."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"input {str(path)!r} does not exist")
+        raise InputNotFoundError(f"--input {str(path)!r} does not exist. Fix: pass an existing parquet or CSV file")
     wanted = list(dict.fromkeys(columns))
     if path.suffix.lower() in (".csv", ".tsv", ".txt"):
         sep = "\t" if path.suffix.lower() == ".tsv" else ","
@@ -153,7 +156,14 @@ def load_table(path: Path | str, columns: Sequence[str]) -> pd.DataFrame:
     import pyarrow.dataset as ds
 
     # the schema only (a file or a partitioned folder), so a wrong column fails before any read
-    _require_columns(ds.dataset(str(path), format="parquet").schema.names, wanted)
+    try:
+        schema = ds.dataset(str(path), format="parquet").schema
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise InputNotFoundError(
+            f"--input {str(path)!r} cannot be read as parquet ({type(exc).__name__}). "
+            "Fix: pass a parquet file or folder, or a .csv/.tsv file"
+        ) from None
+    _require_columns(schema.names, wanted)
     return pd.read_parquet(path, columns=wanted)
 
 
@@ -162,12 +172,35 @@ def _require_columns(have: Sequence[str], wanted: Sequence[str]) -> None:
     if missing:
         raise InputColumnError(
             f"input has no column(s) {', '.join(missing)}; it has: {', '.join(map(str, have))}. "
-            "Pass --name-col/--label-col."
+            "Fix: pass --name-col/--label-col."
         )
 
 
 def _system_labels(frame: pd.DataFrame, col: str) -> list[str | None]:
     return [v if isinstance(v, str) else None for v in frame[col].tolist()]
+
+
+#: names per ``label`` call when evaluating, so a long input reports progress as it goes
+PROGRESS_CHUNK = 20_000
+
+
+def label_with_progress(ensemble: Labeler, names: list[str], chunk: int = PROGRESS_CHUNK) -> pd.DataFrame:
+    """``ensemble.label(names, members=True)`` in chunks, with a progress bar on a terminal and a
+    log line per chunk (``-v``): a 100k-name gold file takes minutes on a CPU."""
+    from tqdm.auto import tqdm
+
+    if len(names) <= chunk:
+        return ensemble.label(names, members=True)
+    parts = []
+    t0 = time.perf_counter()
+    with tqdm(total=len(names), unit="name", desc="eval", disable=None) as bar:
+        for start in range(0, len(names), chunk):
+            parts.append(ensemble.label(names[start : start + chunk], members=True))
+            done = min(start + chunk, len(names))
+            bar.update(done - start)
+            rate = done / max(time.perf_counter() - t0, 1e-9)
+            logger.info("eval: labelled %d of %d names (%.0f names/s)", done, len(names), rate)
+    return pd.concat(parts, ignore_index=True)
 
 
 def evaluate(
@@ -201,7 +234,9 @@ def evaluate(
     gold = [gold_all[i] for i in keep]
     gold_s: list[str] = [g for g in gold if g is not None]
     if not names:
-        raise ValueError("no rows with both a name and a gold label to evaluate")
+        raise InputColumnError(
+            "no rows with both a name and a gold label to evaluate. Fix: check --name-col and --label-col"
+        )
 
     if ensemble is None:
         from spark_ner.ensemble import load_ensemble
@@ -212,7 +247,7 @@ def evaluate(
     else:
         load_seconds = 0.0
     t0 = time.perf_counter()
-    out = ensemble.label(names, members=True)
+    out = label_with_progress(ensemble, names)
     seconds = time.perf_counter() - t0
     if len(out) != len(names):
         raise RuntimeError(f"the ensemble returned {len(out)} rows for {len(names)} names")
