@@ -26,7 +26,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -44,10 +44,10 @@ from spark_ner.spark.session import (
     session_conf,
     task_slots,
 )
+from spark_ner.spark.telemetry import WorkerStatsParam, rows_scored, summarize_executors
 from spark_ner.spark.udf import (
     ARROW_BATCH_KEY,
     NER_FIELDS,
-    WorkerStatsParam,
     check_string_column,
     recommended_arrow_batch_rows,
     with_ner_labels,
@@ -261,44 +261,6 @@ def _check_columns(df: DataFrame, args: LabelArgs, partition_by: list[str]) -> N
         raise InputColumnError("--partition-by cannot use every output column")
 
 
-def _executors(records: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per executor (host + JVM pid): device, load count and, on CUDA, NVML samples."""
-    groups: dict[tuple[str, Any], list[Mapping[str, Any]]] = {}
-    for rec in records.values():
-        groups.setdefault((str(rec.get("host")), rec.get("executor_pid")), []).append(rec)
-    out = []
-    for (host, epid), recs in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
-        devices = sorted({str(r.get("device")) for r in recs})
-        util_n = sum(int(r.get("util_n") or 0) for r in recs)
-        util_sum = sum(float(r.get("util_sum") or 0.0) for r in recs)
-        cuda = any(d.startswith("cuda") for d in devices)
-
-        def peak(key: str, rs: list[Mapping[str, Any]] = recs) -> float | None:
-            vals = [float(r[key]) for r in rs if r.get(key) is not None]
-            return round(max(vals), 1) if vals else None
-
-        out.append(
-            {
-                "host": host,
-                "executor_pid": epid,
-                "device": ",".join(devices),
-                "python_workers": len(recs),
-                "worker_pids": sorted(int(r["pid"]) for r in recs),
-                "ensemble_loads": sum(int(r.get("loads") or 0) for r in recs),
-                "model_load_s": round(max(float(r.get("load_s") or 0.0) for r in recs), 3),  # longest
-                "rows_scored": sum(int(r.get("rows") or 0) for r in recs),
-                "busy_s": round(sum(float(r.get("busy_s") or 0.0) for r in recs), 3),
-                "gpu_name": next((r["gpu_name"] for r in recs if r.get("gpu_name")), None),
-                "gpu_util_mean": round(util_sum / util_n, 1) if cuda and util_n else None,
-                "gpu_util_max": peak("util_max") if cuda else None,
-                "gpu_mem_used_mb_max": peak("mem_used_mb_max") if cuda else None,
-                "gpu_mem_total_mb": peak("gpu_mem_total_mb") if cuda else None,
-                "torch_max_alloc_mb": peak("torch_max_alloc_mb") if cuda else None,
-            }
-        )
-    return out
-
-
 class _Clock:
     """Wall seconds per stage, for the summary."""
 
@@ -395,7 +357,7 @@ def run(ns: argparse.Namespace | LabelArgs) -> int:
                     ).persist(StorageLevel.MEMORY_AND_DISK)
                     distinct_names, names_cached, to_store = name_cache.count_labelled(scored, PREFIX, cache_version)
             log.info("scored %d distinct names in %d partitions", distinct_names, parts)
-            names_scored_at_score = _rows_scored(stats.value if stats else {})
+            names_scored_at_score = rows_scored(stats.value if stats else {})
             cache_info: dict[str, Any] | None = None
             if cache is not None:
                 run_id = name_cache.new_run_id()
@@ -438,13 +400,13 @@ def run(ns: argparse.Namespace | LabelArgs) -> int:
                 rows_out=rows_out,
                 null_names=rows_in - named,
                 distinct_names=distinct_names,
-                names_scored=_rows_scored(stats.value) if stats else None,
+                names_scored=rows_scored(stats.value) if stats else None,
                 names_scored_at_score=names_scored_at_score,
                 names_cached=names_cached,
                 cache_info=cache_info,
                 by_label=[(r["label"], int(r["n"]), int(r["errors"])) for r in by_label],
                 model_version=version_row[0] if version_row else None,
-                executors=_executors(stats.value) if stats else [],
+                executors=summarize_executors(stats.value) if stats else [],
                 score_partitions=parts,
                 arrow_rows=int(spark.conf.get(ARROW_BATCH_KEY) or 0),
             )
@@ -459,10 +421,6 @@ def run(ns: argparse.Namespace | LabelArgs) -> int:
         Path(args.summary).expanduser().write_text(text + "\n", encoding="utf-8")
     sys.stdout.write(text + "\n")
     return 0
-
-
-def _rows_scored(records: Mapping[str, Mapping[str, Any]]) -> int:
-    return sum(int(r.get("rows") or 0) for r in records.values())
 
 
 def _summary(

@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pyspark.accumulators import AccumulatorParam
@@ -181,3 +182,49 @@ def executor_pid() -> int | None:
         return int(stat.rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
         return None
+
+
+# ----------------------------------------------------------------------------- driver side
+
+
+def rows_scored(records: Mapping[str, Mapping[str, Any]]) -> int:
+    """Rows the workers scored, over every record."""
+    return sum(int(r.get("rows") or 0) for r in records.values())
+
+
+def summarize_executors(records: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per executor (host + JVM pid): device, load count and, on CUDA, NVML samples."""
+    groups: dict[tuple[str, Any], list[Mapping[str, Any]]] = {}
+    for rec in records.values():
+        groups.setdefault((str(rec.get("host")), rec.get("executor_pid")), []).append(rec)
+    out = []
+    for (host, epid), recs in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+        devices = sorted({str(r.get("device")) for r in recs})
+        util_n = sum(int(r.get("util_n") or 0) for r in recs)
+        util_sum = sum(float(r.get("util_sum") or 0.0) for r in recs)
+        cuda = any(d.startswith("cuda") for d in devices)
+
+        def peak(key: str, rs: list[Mapping[str, Any]] = recs) -> float | None:
+            vals = [float(r[key]) for r in rs if r.get(key) is not None]
+            return round(max(vals), 1) if vals else None
+
+        out.append(
+            {
+                "host": host,
+                "executor_pid": epid,
+                "device": ",".join(devices),
+                "python_workers": len(recs),
+                "worker_pids": sorted(int(r["pid"]) for r in recs),
+                "ensemble_loads": sum(int(r.get("loads") or 0) for r in recs),
+                "model_load_s": round(max(float(r.get("load_s") or 0.0) for r in recs), 3),  # longest
+                "rows_scored": sum(int(r.get("rows") or 0) for r in recs),
+                "busy_s": round(sum(float(r.get("busy_s") or 0.0) for r in recs), 3),
+                "gpu_name": next((r["gpu_name"] for r in recs if r.get("gpu_name")), None),
+                "gpu_util_mean": round(util_sum / util_n, 1) if cuda and util_n else None,
+                "gpu_util_max": peak("util_max") if cuda else None,
+                "gpu_mem_used_mb_max": peak("mem_used_mb_max") if cuda else None,
+                "gpu_mem_total_mb": peak("gpu_mem_total_mb") if cuda else None,
+                "torch_max_alloc_mb": peak("torch_max_alloc_mb") if cuda else None,
+            }
+        )
+    return out
