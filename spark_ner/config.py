@@ -35,7 +35,7 @@ ENTITY_TYPES: tuple[str, ...] = ("PER", "ORG", "LOC", "MISC")
 TAGS: tuple[str, ...] = ("O", *tuple(f"{p}-{t}" for t in ENTITY_TYPES for p in ("B", "I")))
 #: Name-level labels reported to users (index 0 = no entity).
 NAME_LABELS: tuple[str, ...] = ("NONE", "PERSON", "ORGANIZATION", "LOCATION", "MISC")
-#: The output contract (DESIGN.md "Output"): the fields of each result row, in order. The Spark
+#: The output contract (README, "What you get"): the fields of each result row, in order. The Spark
 #: struct, the ``ner_*`` columns and the name cache's columns are all derived from this tuple.
 OUTPUT_FIELDS: tuple[str, ...] = ("label", "score", "agreement", "entities", "model_version", "error")
 #: The fields of one entity span in ``entities``; ``name[start:end] == text``.
@@ -308,13 +308,27 @@ def _apply_override(data: dict[str, Any], dotted: str, value: Any) -> None:
     target[parts[-1]] = value
 
 
+def add_config_arguments(parser: Any) -> None:
+    """``--config`` and repeatable ``--set KEY=VALUE`` (into ``overrides``): one spelling for every
+    command that loads a config; :func:`parse_overrides` reads what ``--set`` collected."""
+    parser.add_argument("--config", default=None, help="config TOML (default: $SPARK_NER_CONFIG, else the defaults)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, repeatable, e.g. --set ensemble.batch_size=512",
+    )
+
+
 def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
     """CLI ``--set`` pairs ``["a.b=1", ...]`` -> ``{"a.b": "1"}``; ``load_config`` parses the values."""
     out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set expects KEY=VALUE (e.g. ensemble.batch_size=512), got {pair!r}")
+            raise ConfigError(f"--set expects KEY=VALUE, got {pair!r}. Fix: e.g. --set ensemble.batch_size=512")
         out[key.strip()] = value.strip()
     return out
 
@@ -333,7 +347,7 @@ def load_config(
     chosen = path if path is not None else os.environ.get(ENV_CONFIG) or DEFAULT_CONFIG_PATH
     cfg_path = Path(chosen).expanduser()
     if not cfg_path.is_file():
-        raise ConfigError(f"config file {str(cfg_path)!r} does not exist; pass an existing .toml file")
+        raise ConfigError(f"config file {str(cfg_path)!r} does not exist. Fix: pass an existing .toml file")
     try:
         data = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

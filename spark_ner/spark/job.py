@@ -32,7 +32,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spark_ner.config import Config, load_config, parse_overrides
+from spark_ner.config import Config, add_config_arguments, load_config, parse_overrides
 from spark_ner.errors import InputColumnError, InputNotFoundError, RowCountMismatchError, SparkNerError
 from spark_ner.spark import cache as name_cache
 from spark_ner.spark.outputs import OutputFormat, Target, WriteMode
@@ -88,15 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="output path, or table name for tables")
     parser.add_argument("--name-col", default="name", help="string column to label (default: name)")
     parser.add_argument("--id-col", default=None, help="row id column (required by --labels-only)")
-    parser.add_argument("--config", default=None, help="config TOML (default: $SPARK_NER_CONFIG)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override, repeatable, e.g. --set ensemble.batch_size=512",
-    )
+    add_config_arguments(parser)
     parser.add_argument("--input-format", type=InputFormat, choices=list(InputFormat), default=InputFormat.PARQUET)
     parser.add_argument(
         "--output-format",

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from spark_ner.config import NAME_LABELS, Config, load_config, parse_overrides
+from spark_ner.config import NAME_LABELS, Config, add_config_arguments, load_config, parse_overrides
 from spark_ner.errors import GoldLabelError, InputColumnError, InputNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -421,15 +421,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, type=Path, help="gold file (parquet or csv)")
     parser.add_argument("--name-col", default="name", help="names column (default: name)")
     parser.add_argument("--label-col", default="label", help="gold label column (default: label)")
-    parser.add_argument("--config", default=None, help="config TOML (default: $SPARK_NER_CONFIG)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override, repeatable, e.g. --set ensemble.batch_size=512",
-    )
+    add_config_arguments(parser)
     parser.add_argument("--out", required=True, type=Path, help="folder for the metrics/report")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N rows only")
     parser.add_argument("--group-col", default=None, help="also report ensemble accuracy per value of this column")
