@@ -32,10 +32,23 @@ later runs once older than :data:`STALE_AFTER_HOURS` (a younger one may belong t
 run), and by ``spark-ner cache vacuum``. Dropping a version renames its folder away first (atomic),
 then deletes it.
 
-A location without ``/`` is a Hive/catalog table with the same columns, partitioned by
-``model_version`` and ``batch``: each run adds one new partition, which becomes visible when the
-metastore registers it. Vacuum drops partitions through the catalog; a half-finished drop only
-makes names miss (they are rescored), never wrong.
+A location without ``/`` is a catalog table (``table``, ``schema.table`` or, with Unity Catalog,
+``catalog.schema.table``) with the same columns. A table the cache creates takes the session's
+default format (``spark.sql.sources.default``: Delta on Databricks) unless ``--table-format`` says
+otherwise. A Hive/parquet/orc table is partitioned by ``model_version`` and ``batch``: each run adds
+one new partition, which becomes visible when the metastore registers it, and vacuum drops
+partitions through the catalog; a half-finished drop only makes names miss (they are rescored),
+never wrong. A Delta table is partitioned by ``model_version`` only: new rows go in with ``MERGE
+INTO`` keyed on (name key, model version), so racing runs never store a key twice, and vacuum is a
+``DELETE`` (Delta has no ``DROP PARTITION``); both are one Delta transaction. The statements are
+built by :func:`merge_statement` and :func:`delete_versions_statement`.
+
+Spark Connect (no JVM on the client, so no Hadoop file system): a path cache is read and listed
+through Spark itself (:func:`~spark_ner.spark.session.list_files`) and a run's batch is appended by
+Spark's own commit protocol into ``model_version=<v>/batch=<run id>`` and counted after, instead of
+the staged rename (a killed write can leave part of a batch: those labels are right, the missing
+names are rescored). ``vacuum`` of a path cache needs the file system and is refused there with
+the fix (run it from a classic session, or use a table cache); table caches work fully.
 
 The cache is written right after scoring, BEFORE the output: the labels are the expensive part, so
 a run that fails later (output exists, row-count check) still keeps them.
@@ -55,8 +68,8 @@ from typing import TYPE_CHECKING, Any
 
 from spark_ner.config import OUTPUT_FIELDS
 from spark_ner.errors import CacheError
-from spark_ner.spark.outputs import HadoopFS
-from spark_ner.spark.session import get_session, jvm_available, quote_identifier
+from spark_ner.spark.outputs import DEFAULT_FORMAT_KEY, HadoopFS, check_table_format
+from spark_ner.spark.session import get_session, jvm_available, list_files, path_exists, quote_identifier
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -144,22 +157,109 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def sql_table_name(name: str) -> str:
+    """``cat.schema.table`` quoted part by part for SQL text (a name already holding backticks is kept)."""
+    if "`" in name:
+        return name
+    return ".".join(quote_identifier(part) for part in name.split("."))
+
+
+def merge_statement(table: str, source_view: str, version: str) -> str:
+    """Delta cache: insert the new rows of ``source_view`` whose (name key, model version) is not in
+    ``table`` yet; the literal version lets Delta prune to that partition. Null keys match null keys."""
+    cols = ", ".join(quote_identifier(c) for c in CACHE_COLUMNS)
+    values = ", ".join(f"s.{quote_identifier(c)}" for c in CACHE_COLUMNS)
+    key, ver = quote_identifier(KEY), quote_identifier(VERSION)
+    return (
+        f"MERGE INTO {sql_table_name(table)} AS t USING {quote_identifier(source_view)} AS s "
+        f"ON t.{ver} = {_sql_string(version)} AND t.{ver} = s.{ver} AND t.{key} <=> s.{key} "
+        f"WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({values})"
+    )
+
+
+def delete_versions_statement(table: str, versions: Sequence[str]) -> str:
+    """Delta cache: drop whole model versions in one transaction (Delta has no DROP PARTITION)."""
+    if not versions:
+        raise ValueError("no versions to delete")
+    listed = ", ".join(_sql_string(v) for v in versions)
+    return f"DELETE FROM {sql_table_name(table)} WHERE {quote_identifier(VERSION)} IN ({listed})"
+
+
+def drop_partition_statement(table: str, version: str) -> str:
+    """Hive-style cache table: drop one model version's partitions through the catalog."""
+    return (
+        f"ALTER TABLE {sql_table_name(table)} DROP IF EXISTS PARTITION "
+        f"({quote_identifier(VERSION)} = {_sql_string(version)})"
+    )
+
+
+def provider_from_describe(rows: Sequence[Any]) -> str | None:
+    """The ``Provider`` (delta, parquet, hive, ...) in ``DESCRIBE TABLE EXTENDED`` rows, lower case."""
+    for row in rows:
+        if str(row[0]).strip().lower() == "provider":
+            return str(row[1]).strip().lower() or None
+    return None
+
+
+def inserted_rows(row: Any) -> int | None:
+    """Rows a ``MERGE INTO`` inserted, from the row Delta returns (None where the engine says nothing)."""
+    if row is None:
+        return None
+    data = row.asDict() if hasattr(row, "asDict") else dict(row)
+    value = data.get("num_inserted_rows")
+    return int(value) if value is not None else None
+
+
 @dataclass
 class NameCache:
     """One cache location (parquet path or catalog table) and the operations the jobs need."""
 
     spark: SparkSession
     location: str
+    #: format of a cache table this cache creates; None: the session's ``spark.sql.sources.default``
+    table_format: str | None = None
+
+    def __post_init__(self) -> None:
+        self.table_format = check_table_format(self.table_format)
 
     @property
     def is_table(self) -> bool:
         return is_table(self.location)
 
-    # ------------------------------------------------------------------ file system
-    def _fs(self) -> Any:
+    @property
+    def commit_method(self) -> str:
+        """How a run's rows become visible (reported in the job's summary)."""
+        if self.is_table:
+            return "merge-into" if self.is_delta() else "catalog-insert"
+        if self.via_spark:
+            return "spark-append, rows counted after (Spark Connect: no file-system access to stage with)"
+        return "staged-rename"
 
-        if not jvm_available(self.spark):
-            raise CacheError("a path cache needs JVM access (not Spark Connect); use a table cache")
+    @property
+    def via_spark(self) -> bool:
+        """A path cache seen through Spark only (Spark Connect): no Hadoop file-system calls."""
+        return not self.is_table and not jvm_available(self.spark)
+
+    def is_delta(self) -> bool:
+        """Whether the cache is (or, not existing yet, will be created as) a Delta table."""
+        if not self.is_table:
+            return False
+        if self.spark.catalog.tableExists(self.location):
+            rows = self.spark.sql(f"DESCRIBE TABLE EXTENDED {sql_table_name(self.location)}").collect()
+            return provider_from_describe(rows) == "delta"
+        fmt = self.table_format or str(self.spark.conf.get(DEFAULT_FORMAT_KEY, None) or "parquet")
+        return fmt.lower() == "delta"
+
+    # ------------------------------------------------------------------ file system
+    def _root(self) -> str:
+        return self.location.rstrip("/")
+
+    def _version_path(self, version: str) -> str:
+        return f"{self._root()}/{VERSION}={escape_partition_value(version)}"
+
+    def _fs(self) -> Any:
+        if not jvm_available(self.spark):  # callers take the Spark-only way first
+            raise CacheError("this path-cache operation needs Hadoop file-system access, which Spark Connect lacks")
         fs = HadoopFS(self.spark, self.location.rstrip("/"))
         fs.root = fs.fs.makeQualified(fs.root)  # relative paths: resolved once, the same for Spark and Hadoop
         return fs
@@ -181,11 +281,20 @@ class NameCache:
             cols = self.spark.catalog.listColumns(self.location)
             names = [c.name for c in cols]
             parts = [c.name for c in cols if c.isPartition]
-            if sorted(names) != sorted(CACHE_COLUMNS) or parts != list(PARTITIONS):
+            if sorted(names) != sorted(CACHE_COLUMNS) or parts not in (list(PARTITIONS), [VERSION]):
                 raise CacheError(
                     f"table {self.location!r} is not a spark_ner name cache (columns: {', '.join(names)}; "
-                    f"expected {', '.join(CACHE_COLUMNS)} partitioned by {', '.join(PARTITIONS)}); "
-                    "choose another --cache"
+                    f"expected {', '.join(CACHE_COLUMNS)} partitioned by {', '.join(PARTITIONS)}, or by "
+                    f"{VERSION} for Delta). Fix: choose another --cache"
+                )
+            return
+        if self.via_spark:
+            top = {rel.split("/", 1)[0] for rel, _ in list_files(self.spark, self._root())}
+            foreign_names = sorted(t for t in top if not t.startswith(f"{VERSION}="))
+            if foreign_names:
+                raise CacheError(
+                    f"cache path {self.location!r} holds other data ({len(foreign_names)} entries not named "
+                    f"{VERSION}=...); it is not a spark_ner name cache. Fix: choose another --cache"
                 )
             return
         fs = self._fs()
@@ -213,6 +322,12 @@ class NameCache:
             if not self.spark.catalog.tableExists(self.location):
                 return empty
             return self.spark.table(self.location).where(F.col(VERSION) == F.lit(version)).select(*CACHE_COLUMNS)
+        if self.via_spark:
+            vpath = self._version_path(version)
+            if not path_exists(self.spark, vpath):
+                return empty
+            reader = self.spark.read.schema(schema).option("basePath", self._root())
+            return reader.parquet(vpath).select(*CACHE_COLUMNS)
         fs = self._fs()
         vdir = self._version_dir(fs, version)
         if not fs.exists(vdir):
@@ -272,20 +387,57 @@ class NameCache:
             log.info("name cache: nothing new to store")
             return 0
         if self.is_table:
-            self._append_table(out)
+            inserted = self._append_table(out, version)
+            if inserted is not None and inserted != expected:  # MERGE skipped keys a racing run stored
+                log.info("name cache: %d of %d rows were new to the cache", inserted, expected)
+                expected = inserted
+        elif self.via_spark:
+            self._append_via_spark(out, version, run_id, expected)
         else:
             self._append_path(out, version, run_id, expected)
         log.info("name cache: committed %d rows for model version %s (batch %s)", expected, version, run_id)
         return expected
 
-    def _append_table(self, out: DataFrame) -> None:
-        """A new partition per run: visible once the metastore registers it (one step)."""
+    def _append_table(self, out: DataFrame, version: str) -> int | None:
+        """A new table in the session's (or ``table_format``) format; then a new partition per run
+        (visible once the metastore registers it), or on Delta one ``MERGE INTO`` transaction.
+        Returns the rows inserted when the engine says (Delta's MERGE), else None."""
         if not self.spark.catalog.tableExists(self.location):
-            out.write.mode("errorifexists").format("parquet").partitionBy(*PARTITIONS).saveAsTable(self.location)
-            return
+            delta = self.is_delta()
+            writer = out.write.mode("error")
+            if self.table_format:
+                writer = writer.format(self.table_format)
+            # Delta: one partition per version (a partition per run would make many small ones)
+            writer.partitionBy(*((VERSION,) if delta else PARTITIONS)).saveAsTable(self.location)
+            return None
         self.check()
+        if self.is_delta():
+            view = f"spark_ner_cache_new_{uuid.uuid4().hex[:12]}"
+            out.createOrReplaceTempView(view)
+            try:
+                return inserted_rows(self.spark.sql(merge_statement(self.location, view, version)).first())
+            finally:
+                self.spark.catalog.dropTempView(view)
         cols = [c.name for c in self.spark.catalog.listColumns(self.location)]
         out.select(*[quote_identifier(c) for c in cols]).write.insertInto(self.location, overwrite=False)
+        return None
+
+    def _append_via_spark(self, out: DataFrame, version: str, run_id: str, expected: int) -> None:
+        """Spark Connect: Spark's commit protocol appends the batch into its own partition folder; its
+        rows are counted after. A short count is an error; the rows that are there are right."""
+        from spark_ner.errors import RowCountMismatchError
+
+        root = self._root()
+        leaf = f"{self._version_path(version)}/{BATCH}={escape_partition_value(run_id)}"
+        if path_exists(self.spark, leaf):
+            raise CacheError("a cache batch with this run id exists already; not committed")
+        out.write.mode("append").partitionBy(*PARTITIONS).parquet(root)
+        got = self.spark.read.schema(cache_schema()).option("basePath", root).parquet(leaf).count()
+        if got != expected:
+            raise RowCountMismatchError(
+                f"cache batch {run_id} holds {got} rows, expected {expected} (Spark Connect writes without a "
+                "staged rename). The stored labels are right; missing names are scored again. Fix: rerun"
+            )
 
     def _append_path(self, out: DataFrame, version: str, run_id: str, expected: int) -> None:
         """Stage in a hidden folder inside the cache, verify the count, commit with one rename."""
@@ -319,8 +471,12 @@ class NameCache:
 
     # ------------------------------------------------------------------ maintenance
     def stale_staging(self, older_than_hours: float) -> list[Any]:
-        """Staging folders of runs started more than ``older_than_hours`` ago (path caches only)."""
-        if self.is_table:
+        """Staging folders of runs started more than ``older_than_hours`` ago (path caches only).
+
+        Through Spark Connect none are seen (Spark's listing hides dot-folders, and Connect runs
+        stage nothing); a classic session's ``spark-ner cache vacuum`` removes those of classic runs.
+        """
+        if self.is_table or self.via_spark:
             return []
         fs = self._fs()
         limit = datetime.now(UTC) - timedelta(hours=older_than_hours)
@@ -382,6 +538,10 @@ class NameCache:
     def _read_all(self) -> DataFrame | None:
         if self.is_table:
             return self.spark.table(self.location) if self.spark.catalog.tableExists(self.location) else None
+        if self.via_spark:
+            if not any(rel.startswith(f"{VERSION}=") for rel, _ in list_files(self.spark, self._root())):
+                return None
+            return self.spark.read.schema(cache_schema()).parquet(self._root())
         fs = self._fs()
         if not any(p.getName().startswith(f"{VERSION}=") for p in self._children(fs)):
             return None
@@ -389,19 +549,24 @@ class NameCache:
 
     def _table_location(self) -> str | None:
         try:
-            rows = self.spark.sql(f"DESCRIBE TABLE EXTENDED {self.location}").collect()
+            rows = self.spark.sql(f"DESCRIBE TABLE EXTENDED {sql_table_name(self.location)}").collect()
         except Exception:
             return None
         return next((str(r[1]) for r in rows if str(r[0]).strip() == "Location"), None)
 
     def _version_bytes(self, versions: Sequence[str]) -> dict[str, int]:
         """Bytes on storage per version, from the file system's summary (no data read)."""
-
-        if not jvm_available(self.spark):
-            return {}
         root = self._table_location() if self.is_table else self.location.rstrip("/")
         if not root:
             return {}
+        if not jvm_available(self.spark):  # Spark Connect: sum the listing Spark gives
+            wanted = {f"{VERSION}={escape_partition_value(v)}": v for v in versions}
+            sizes: dict[str, int] = {}
+            for rel, size in list_files(self.spark, root):
+                v = wanted.get(rel.split("/", 1)[0])
+                if v is not None:
+                    sizes[v] = sizes.get(v, 0) + size
+            return sizes
         fs = HadoopFS(self.spark, root)
         out = {}
         for v in versions:
@@ -411,11 +576,23 @@ class NameCache:
         return out
 
     def drop_versions(self, versions: Sequence[str]) -> None:
-        """Drop whole versions: a folder rename (atomic) then delete, or the catalog's DROP PARTITION."""
-        if self.is_table:
-            for v in versions:
-                self.spark.sql(f"ALTER TABLE {self.location} DROP IF EXISTS PARTITION ({VERSION} = {_sql_string(v)})")
+        """Drop whole versions: a folder rename (atomic) then delete; on a table the catalog's DROP
+        PARTITION, or on Delta one ``DELETE`` (Delta has no partitions to drop)."""
+        if not versions:
             return
+        if self.is_table:
+            if self.is_delta():
+                self.spark.sql(delete_versions_statement(self.location, versions))
+                return
+            for v in versions:
+                self.spark.sql(drop_partition_statement(self.location, v))
+            return
+        if self.via_spark:
+            raise CacheError(
+                f"dropping versions from path cache {self.location!r} needs Hadoop file-system access, which a "
+                "Spark Connect session does not give. Fix: run `spark-ner cache vacuum` with a classic session "
+                "(--master, or on the cluster), or keep the cache in a table"
+            )
         fs = self._fs()
         tag = new_run_id()
         for i, v in enumerate(versions):
@@ -460,7 +637,8 @@ def label_with_cache(
         *[F.col(f).alias(f"{prefix}{f}") for f in LABEL_FIELDS],
         F.lit(version).alias(f"{prefix}model_version"),
     )
-    return scored.unionByName(hits)
+    # the labeler may add columns of its own (worker records under Spark Connect): null for hits
+    return scored.unionByName(hits, allowMissingColumns=True)
 
 
 def driver_model_version(cfg: Any) -> str:
@@ -512,6 +690,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--cache", required=True, help="cache path (parquet) or table name (no '/')")
         p.add_argument("--master", default=None, help="Spark master (default: local[*])")
+        p.add_argument("--remote", default=None, metavar="sc://HOST:PORT", help="a Spark Connect server instead")
         p.add_argument(
             "--catalog-dir",
             default="spark-catalog",
@@ -540,7 +719,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """``stats`` or ``vacuum``; prints JSON (counts and versions, never names)."""
 
-    spark, created = get_session(args.master, hive=is_table(args.cache), catalog_dir=args.catalog_dir)
+    spark, created = get_session(
+        args.master, hive=is_table(args.cache), catalog_dir=args.catalog_dir, remote=getattr(args, "remote", None)
+    )
     try:
         cache = NameCache(spark, args.cache)
         cache.check()

@@ -35,9 +35,10 @@ from typing import TYPE_CHECKING, Any
 from spark_ner.config import Config, add_config_arguments, load_config, parse_overrides
 from spark_ner.errors import InputColumnError, InputNotFoundError, RowCountMismatchError, SparkNerError
 from spark_ner.spark import cache as name_cache
-from spark_ner.spark.outputs import OutputFormat, Target, WriteMode
+from spark_ner.spark.outputs import OutputFormat, Target, WriteMode, check_table_format
 from spark_ner.spark.session import (
     get_session,
+    is_connect,
     jvm_available,
     parse_spark_conf,
     quote_identifier,
@@ -48,9 +49,11 @@ from spark_ner.spark.telemetry import WorkerStatsParam, rows_scored, summarize_e
 from spark_ner.spark.udf import (
     ARROW_BATCH_KEY,
     NER_FIELDS,
+    WORKER_FIELD,
     check_string_column,
     recommended_arrow_batch_rows,
     with_ner_labels,
+    worker_records,
 )
 
 if TYPE_CHECKING:
@@ -121,6 +124,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--master", default=None, help="Spark master (default: spark-submit's, else local[*])")
     parser.add_argument(
+        "--remote",
+        default=None,
+        metavar="sc://HOST:PORT",
+        help="run through this Spark Connect server (default: $SPARK_REMOTE when set); not with --master",
+    )
+    parser.add_argument(
+        "--table-format",
+        default=None,
+        metavar="FORMAT",
+        help="format of the tables this job creates (output and --cache table), e.g. delta, parquet, orc "
+        "(default: the session's spark.sql.sources.default, Delta on Databricks)",
+    )
+    parser.add_argument(
         "--spark-conf",
         action="append",
         default=[],
@@ -180,6 +196,8 @@ class LabelArgs:
     summary: str | None = None
     cache: str | None = None
     master: str | None = None
+    remote: str | None = None
+    table_format: str | None = None
     spark_conf: tuple[str, ...] = ()
     score_partitions: int | None = None
     arrow_batch_rows: int | None = None
@@ -291,18 +309,21 @@ def run(ns: argparse.Namespace | LabelArgs) -> int:
     hive = in_fmt == InputFormat.TABLE or out_fmt != OutputFormat.PARQUET
     hive = hive or (cache_location is not None and name_cache.is_table(cache_location))
     spark_conf = parse_spark_conf(args.spark_conf)
-    spark, created = get_session(args.master, hive=hive, catalog_dir=args.catalog_dir, conf=spark_conf)
+    table_format = check_table_format(args.table_format)
+    spark, created = get_session(
+        args.master, hive=hive, catalog_dir=args.catalog_dir, conf=spark_conf, remote=args.remote
+    )
     scored: DataFrame | None = None
     summary: dict[str, Any] = {}
     try:
-        target = Target(spark, out_fmt, args.output, mode, partition_by)
+        target = Target(spark, out_fmt, args.output, mode, partition_by, table_format=table_format)
         target.check_before_run()
         cache: name_cache.NameCache | None = None
         cache_version = ""
         if cache_location is not None:
             if cache_location.rstrip("/") in (args.output.rstrip("/"), args.input.rstrip("/")):
                 raise name_cache.CacheError("--cache must be its own location, not the input or the output")
-            cache = name_cache.NameCache(spark, cache_location)
+            cache = name_cache.NameCache(spark, cache_location, table_format=table_format)
             cache.check()
             cache_version = name_cache.driver_model_version(cfg)
         arrow_rows = args.arrow_batch_rows
@@ -310,12 +331,11 @@ def run(ns: argparse.Namespace | LabelArgs) -> int:
             explicit = jvm_available(spark) and spark.sparkContext.getConf().contains(ARROW_BATCH_KEY)
             arrow_rows = None if explicit else recommended_arrow_batch_rows(cfg)
         with session_conf(spark, {ARROW_BATCH_KEY: str(arrow_rows) if arrow_rows else None}):
-            stats = (
-                spark.sparkContext.accumulator({}, WorkerStatsParam())
-                if jvm_available(spark)
-                else None  # Spark Connect: no accumulators; the summary lists no executors
-            )
-            labeler = with_ner_labels(NAME_KEY, cfg, prefix=PREFIX, stats=stats)
+            # Spark Connect has no accumulators: the workers' records ride with the scored rows instead
+            # (a hidden column, read back on the driver from the persisted labels)
+            report = not jvm_available(spark)
+            stats = None if report else spark.sparkContext.accumulator({}, WorkerStatsParam())
+            labeler = with_ner_labels(NAME_KEY, cfg, prefix=PREFIX, stats=stats, report=report)
 
             df = _read_input(spark, in_fmt, args.input)
             _check_columns(df, args, partition_by)
@@ -349,17 +369,28 @@ def run(ns: argparse.Namespace | LabelArgs) -> int:
                     ).persist(StorageLevel.MEMORY_AND_DISK)
                     distinct_names, names_cached, to_store = name_cache.count_labelled(scored, PREFIX, cache_version)
             log.info("scored %d distinct names in %d partitions", distinct_names, parts)
-            names_scored_at_score = rows_scored(stats.value if stats else {})
+            records = worker_records(scored) if report else None
+            labels = scored.drop(WORKER_FIELD) if report else scored
+
+            def workers() -> dict[str, dict[str, Any]]:
+                return records if records is not None else (stats.value if stats else {})
+
+            names_scored_at_score = rows_scored(workers())
             cache_info: dict[str, Any] | None = None
             if cache is not None:
                 run_id = name_cache.new_run_id()
                 with clock.stage("cache"):  # before the output: a later failure keeps the labels
                     committed = cache.append(
-                        scored.where(~F.col(name_cache.FROM_CACHE)), NAME_KEY, PREFIX, cache_version, run_id, to_store
+                        labels.where(~F.col(name_cache.FROM_CACHE)), NAME_KEY, PREFIX, cache_version, run_id, to_store
                     )
-                cache_info = {"location": cache_location, "batch": run_id, "rows_committed": committed}
+                cache_info = {
+                    "location": cache_location,
+                    "batch": run_id,
+                    "rows_committed": committed,
+                    "commit": cache.commit_method,
+                }
 
-            joined = df.join(scored, df[quote_identifier(args.name_col)].eqNullSafe(scored[NAME_KEY]), "left")
+            joined = df.join(labels, df[quote_identifier(args.name_col)].eqNullSafe(labels[NAME_KEY]), "left")
             result = joined.select(*[quote_identifier(c) for c in _output_columns(df, args)])
 
             with clock.stage("check"):
@@ -381,7 +412,7 @@ def run(ns: argparse.Namespace | LabelArgs) -> int:
             log.info("wrote %d rows to %s output %s", rows_out, out_fmt.value, args.output)
 
             version_row = (
-                scored.where(F.col(f"{PREFIX}model_version").isNotNull()).select(f"{PREFIX}model_version").first()
+                labels.where(F.col(f"{PREFIX}model_version").isNotNull()).select(f"{PREFIX}model_version").first()
             )
             summary = _summary(
                 args=args,
@@ -392,15 +423,17 @@ def run(ns: argparse.Namespace | LabelArgs) -> int:
                 rows_out=rows_out,
                 null_names=rows_in - named,
                 distinct_names=distinct_names,
-                names_scored=rows_scored(stats.value) if stats else None,
+                names_scored=rows_scored(workers()),
                 names_scored_at_score=names_scored_at_score,
                 names_cached=names_cached,
                 cache_info=cache_info,
                 by_label=[(r["label"], int(r["n"]), int(r["errors"])) for r in by_label],
                 model_version=version_row[0] if version_row else None,
-                executors=summarize_executors(stats.value) if stats else [],
+                executors=summarize_executors(workers()),
                 score_partitions=parts,
                 arrow_rows=int(spark.conf.get(ARROW_BATCH_KEY) or 0),
+                connect=is_connect(spark),
+                output_commit=target.commit_method,
             )
     finally:
         if scored is not None:
@@ -434,6 +467,8 @@ def _summary(
     executors: list[dict[str, Any]],
     score_partitions: int,
     arrow_rows: int,
+    connect: bool = False,
+    output_commit: str | None = None,
 ) -> dict[str, Any]:
     """Counts, timings and devices; input names never appear here."""
     if names_scored is not None and names_scored > distinct_names:
@@ -455,6 +490,9 @@ def _summary(
             "partition_by": _split_cols(args.partition_by or []),
             "labels_only": bool(args.labels_only),
         },
+        # how the output became visible: a staged rename (classic), or Spark's own commit with the
+        # rows counted after (Spark Connect: the client has no file-system access to stage with)
+        "output_commit": output_commit,
         "model_version": model_version,
         "config_fingerprint": cfg.fingerprint(),
         "rows_in": rows_in,
@@ -477,6 +515,10 @@ def _summary(
             "score_partitions": score_partitions,
             "arrow_batch_rows": arrow_rows,
             "ensemble_batch_size": cfg.ensemble.batch_size,
+            "connect": connect,
+            # where the per-executor records came from: Spark Connect has no accumulators, so there
+            # each Arrow batch's record rides back with the scored rows (a hidden column)
+            "worker_records": "result rows (Spark Connect: no accumulators)" if connect else "accumulator",
         },
         "executors": executors,
     }

@@ -2,19 +2,31 @@
 
 ``Target.check_before_run`` refuses an existing output under ``--mode error`` before any work is
 done; ``Target.write`` verifies the row count of what it staged before anything becomes visible.
+
+Tables. A table the job creates takes the session's default format (``spark.sql.sources.default``:
+Delta on Databricks, which Unity Catalog requires of managed tables) unless ``--table-format`` names
+one; names may have three parts (``catalog.schema.table``). Spark Connect: the client cannot reach
+Hadoop's file system, so parquet output is written by Spark's own commit protocol and its rows are
+counted after the write (:attr:`Target.commit_method` says which way was taken; the summary shows it).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spark_ner.errors import DeltaUnavailableError, InputColumnError, OutputExistsError, RowCountMismatchError
-from spark_ner.spark.session import jvm_available, quote_identifier, session_conf
+from spark_ner.errors import (
+    ConfigError,
+    DeltaUnavailableError,
+    InputColumnError,
+    OutputExistsError,
+    RowCountMismatchError,
+)
+from spark_ner.spark.session import jvm_available, path_exists, quote_identifier, session_conf
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -33,6 +45,31 @@ DELTA_HELP = (
     "(or pip install delta-spark and use delta.configure_spark_with_delta_pip). "
     "Or write --output-format parquet or table."
 )
+
+
+DEFAULT_FORMAT_KEY = "spark.sql.sources.default"
+_FORMAT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.]*$")
+#: how an output becomes visible (the summary's ``output_commit``)
+COMMIT_STAGED = "staged-rename"
+COMMIT_SPARK = "spark-commit, rows counted after (Spark Connect: no file-system access to stage with)"
+COMMIT_CATALOG = "catalog"
+
+
+def check_table_format(value: str | None) -> str | None:
+    """``--table-format``: a data source name (delta, parquet, orc, iceberg, ...) or None (the session's)."""
+    if value is None or value == "":
+        return None
+    if not _FORMAT_RE.match(value):
+        raise ConfigError(
+            f"--table-format expects a data source name such as delta, parquet or orc, got {value!r}. "
+            f"Fix: pass one, or leave it out to use the session's {DEFAULT_FORMAT_KEY}"
+        )
+    return value.lower()
+
+
+def default_table_format(spark: SparkSession) -> str:
+    """The format ``saveAsTable`` uses when none is given (Delta on Databricks)."""
+    return str(spark.conf.get(DEFAULT_FORMAT_KEY, None) or "parquet").lower()
 
 
 class OutputFormat(StrEnum):
@@ -90,6 +127,17 @@ class Target:
     location: str
     mode: WriteMode
     partition_by: list[str]
+    #: format of a table this target creates; None: the session's ``spark.sql.sources.default``
+    table_format: str | None = None
+
+    @property
+    def commit_method(self) -> str:
+        """How the output becomes visible (reported in the summary)."""
+        if not self.is_path:
+            return COMMIT_CATALOG
+        if self.fmt == OutputFormat.DELTA:
+            return "delta-log"
+        return COMMIT_STAGED if jvm_available(self.spark) else COMMIT_SPARK
 
     @property
     def is_path(self) -> bool:
@@ -107,7 +155,10 @@ class Target:
             if self.fmt == OutputFormat.DELTA:
                 return fs.exists(fs.path(self.location.rstrip("/") + "/_delta_log"))
             return fs.exists(fs.root)
-        return Path(self.location).exists()
+        # Spark Connect: ask the server, which sees the storage the job writes to
+        if self.fmt == OutputFormat.DELTA:
+            return path_exists(self.spark, self.location.rstrip("/") + "/_delta_log")
+        return path_exists(self.spark, self.location)
 
     def check_before_run(self) -> None:
         """Refuse an existing output under ``--mode error``; check Delta is there when needed."""
@@ -138,9 +189,8 @@ class Target:
     # ------------------------------------------------------------------ parquet
     def _write_parquet(self, df: DataFrame, expected_rows: int) -> None:
         """Stage in a hidden sibling, verify its row count, then rename into place."""
-        if not jvm_available(self.spark):  # Spark Connect: Spark's own commit protocol only
-            log.warning("no JVM access (Spark Connect): writing without staging")
-            self._writer(df, self.mode.value).parquet(self.location)
+        if not jvm_available(self.spark):
+            self._write_parquet_connect(df, expected_rows)
             return
         fs = HadoopFS(self.spark, self.location)
         final = fs.root
@@ -158,6 +208,29 @@ class Target:
         finally:
             if fs.exists(staging):
                 fs.delete(staging)
+
+    def _write_parquet_connect(self, df: DataFrame, expected_rows: int) -> None:
+        """Spark Connect: no Hadoop file system on the client to stage and rename with, so Spark's own
+        commit protocol writes in place (``_SUCCESS`` marks a finished write) and the rows are counted
+        after; a mismatch is an error that says the output is there but wrong."""
+        before = self._count_output() if self.mode == WriteMode.APPEND else 0
+        mode = "error" if self.mode == WriteMode.ERROR else self.mode.value
+        log.info("Spark Connect: parquet output committed by Spark's protocol (no staged rename); counting after")
+        self._writer(df, mode).parquet(self.location)
+        written = self._count_output() - before
+        if written != expected_rows:
+            raise RowCountMismatchError(
+                f"output {self.location!r} received {written} rows, expected {expected_rows}; the write is "
+                "committed (Spark Connect cannot stage it). Fix: rerun with --mode overwrite"
+            )
+
+    def _count_output(self) -> int:
+        from pyspark.errors import AnalysisException
+
+        try:
+            return int(self.spark.read.parquet(self.location).count())
+        except AnalysisException:  # nothing there yet
+            return 0
 
     def _count_staged(self, staging: str) -> int:
         """Rows in the staged files (footers only); the glob skips Spark's hidden-root warning."""
@@ -202,10 +275,15 @@ class Target:
 
     # ------------------------------------------------------------------ tables
     def _write_table(self, df: DataFrame) -> None:
-        """New table: ``saveAsTable``; else ``insertInto`` by name, dynamic partition overwrite."""
+        """New table: ``saveAsTable`` in ``table_format`` or the session's default format; else
+        ``insertInto`` by name, dynamic partition overwrite."""
         spark = self.spark
         if not spark.catalog.tableExists(self.location):
-            self._writer(df, "errorifexists").format("parquet").saveAsTable(self.location)
+            writer = self._writer(df, "error")
+            if self.table_format:
+                writer = writer.format(self.table_format)
+            log.info("creating table %s as %s", self.location, self.table_format or default_table_format(spark))
+            writer.saveAsTable(self.location)
             return
         if self.mode == WriteMode.ERROR:
             raise OutputExistsError(f"output table {self.location!r} appeared while the job ran; not written")
@@ -231,7 +309,7 @@ class Target:
 
     # ------------------------------------------------------------------ delta
     def _write_delta(self, df: DataFrame) -> None:
-        mode = "errorifexists" if self.mode == WriteMode.ERROR else self.mode.value
+        mode = "error" if self.mode == WriteMode.ERROR else self.mode.value
         writer = self._writer(df, mode).format("delta")
         if self.mode == WriteMode.OVERWRITE and self.partition_by:
             writer = writer.option("partitionOverwriteMode", "dynamic")

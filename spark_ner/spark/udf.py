@@ -19,6 +19,7 @@ runs one worker, one copy, k lanes, at about the same speed (BENCHMARKS.md).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -40,7 +41,7 @@ from pyspark.sql.types import (
 
 from spark_ner.config import ENTITY_FIELDS, OUTPUT_FIELDS, Config, load_config
 from spark_ner.errors import InputColumnError, RowCountMismatchError
-from spark_ner.spark.session import quote_identifier
+from spark_ner.spark.session import is_connect, quote_identifier
 from spark_ner.spark.telemetry import WorkerReport, WorkerStatsParam
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ __all__ = [
     "ENTITY_STRUCT",
     "NER_FIELDS",
     "NER_STRUCT",
+    "WORKER_FIELD",
     "EnsembleCache",
     "WorkerStatsParam",
     "check_string_column",
@@ -86,6 +88,11 @@ _OUTPUT_TYPES = {
 #: The contract's output struct, in the order of ``OUTPUT_FIELDS``.
 NER_STRUCT = StructType([StructField(f, _OUTPUT_TYPES[f]) for f in OUTPUT_FIELDS])
 NER_FIELDS: tuple[str, ...] = OUTPUT_FIELDS
+
+#: hidden field/column carrying worker records with the rows (``report=True``; Spark Connect has no accumulators)
+WORKER_FIELD = "__spark_ner_worker"
+#: the struct returned with ``report=True``: the contract's fields plus the hidden worker record (JSON)
+NER_REPORT_STRUCT = StructType([*NER_STRUCT.fields, StructField(WORKER_FIELD, StringType())])
 
 ARROW_BATCH_KEY = "spark.sql.execution.arrow.maxRecordsPerBatch"
 WORKER_REUSE_KEY = "spark.python.worker.reuse"
@@ -219,6 +226,9 @@ def _as_names(series: pd.Series | pd.DataFrame) -> list[str | None]:
     )
 
 
+# Note for whoever optimises this loop (issue #16): under Spark Connect the job's worker records come
+# from _with_worker_records, which wraps this generator from the outside and needs only that it yields
+# one DataFrame per input batch, rows in order, and loads the ensemble through EnsembleCache.get(cfg).
 def _label_batches(
     cfg: Config, batches: Iterator[pd.Series], stats: Accumulator[dict[str, Any]] | None
 ) -> Iterator[pd.DataFrame]:
@@ -261,9 +271,11 @@ def _check_session(cfg: Config) -> None:
     if spark is None:
         return
     try:
-        conf = spark.sparkContext.getConf()
-        reuse = conf.get(WORKER_REUSE_KEY, "true")
-    except Exception:  # Spark Connect has no SparkContext: nothing to check here
+        if is_connect(spark):  # no SparkContext: the server answers for its own settings
+            reuse = spark.conf.get(WORKER_REUSE_KEY, "true")
+        else:
+            reuse = spark.sparkContext.getConf().get(WORKER_REUSE_KEY, "true")
+    except Exception:  # a server that will not say: nothing to advise
         return
     if str(reuse).lower() != "true":
         log.warning(
@@ -285,12 +297,20 @@ def _check_session(cfg: Config) -> None:
         )
 
 
-def ner_udf(config: Config | None = None, *, stats: Accumulator[dict[str, Any]] | None = None) -> UserDefinedFunction:
+def ner_udf(
+    config: Config | None = None,
+    *,
+    stats: Accumulator[dict[str, Any]] | None = None,
+    report: bool = False,
+) -> UserDefinedFunction:
     """The iterator Pandas UDF ``string -> NER_STRUCT``; validates the members on the driver first.
 
     ``config`` defaults to :func:`~spark_ner.config.load_config` (``$SPARK_NER_CONFIG`` or the
     built-in defaults). ``stats``: an accumulator of :class:`WorkerStatsParam` to which each task
     adds its worker's device, rows, load count and GPU samples (the label job's summary uses it).
+    ``report``: the same records without an accumulator (Spark Connect has none): the struct gets a
+    hidden :data:`WORKER_FIELD`, a JSON record on the last row of each Arrow batch, null elsewhere;
+    :func:`worker_records` reads them back on the driver.
     """
     from pyspark.sql.functions import pandas_udf
 
@@ -303,7 +323,51 @@ def ner_udf(config: Config | None = None, *, stats: Accumulator[dict[str, Any]] 
     def ner(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
         return _label_batches(cfg, batches, stats)
 
+    def ner_reporting(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
+        return _with_worker_records(cfg, _label_batches(cfg, batches, None))
+
+    if report:
+        return pandas_udf(ner_reporting, returnType=NER_REPORT_STRUCT)  # type: ignore[call-overload,no-any-return]
     return pandas_udf(ner, returnType=NER_STRUCT)  # type: ignore[call-overload,no-any-return]
+
+
+def _with_worker_records(cfg: Config, labelled: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """Worker side of ``report=True``: each batch's record (a delta: rows, seconds, loads, GPU samples
+    since the previous record) rides on the batch's last row, so the driver can add them up.
+
+    Wraps :func:`_label_batches` from the outside (kept untouched by this feature): the busy time is
+    the wall time of each batch minus the ensemble loads it contained.
+    """
+    first = True
+    while True:
+        t0 = time.perf_counter()
+        loads0 = EnsembleCache.load_seconds
+        try:
+            out = next(labelled)
+        except StopIteration:
+            return
+        records: list[str | None] = [None] * len(out)
+        if len(out):
+            ens = EnsembleCache.get(cfg)  # the batch loaded it: a cache hit
+            busy = time.perf_counter() - t0 - (EnsembleCache.load_seconds - loads0)
+            rec = WorkerReport.record(ens, len(out), 1, busy, EnsembleCache.loads, EnsembleCache.load_seconds)
+            rec["tasks"] = int(first)
+            first = False
+            records[-1] = json.dumps(rec)
+        yield out.assign(**{WORKER_FIELD: records})
+
+
+def worker_records(df: DataFrame, col: str = WORKER_FIELD) -> dict[str, dict[str, Any]]:
+    """Driver side of ``report=True``: the records in ``df[col]`` merged per worker (``host:pid``),
+    the same shape an accumulator of :class:`WorkerStatsParam` holds."""
+    from pyspark.sql import functions as F
+
+    merged: dict[str, dict[str, Any]] = {}
+    param = WorkerStatsParam()
+    for row in df.where(F.col(col).isNotNull()).select(col).collect():
+        rec = json.loads(row[0])
+        param.addInPlace(merged, {f"{rec.get('host')}:{rec.get('pid')}": rec})
+    return merged
 
 
 def check_string_column(df: DataFrame, col: str) -> None:
@@ -328,12 +392,14 @@ def with_ner_labels(
     prefix: str = "ner_",
     *,
     stats: Accumulator[dict[str, Any]] | None = None,
+    report: bool = False,
 ) -> Callable[[DataFrame], DataFrame]:
     """``df.transform(with_ner_labels("name", cfg))``: every column plus ``{prefix}label`` etc.
 
     Existing columns with those names are replaced (re-labelling a labelled table), with a warning.
+    ``report=True`` adds the hidden :data:`WORKER_FIELD` column last (see :func:`ner_udf`).
     """
-    udf = ner_udf(config, stats=stats)
+    udf = ner_udf(config, stats=stats, report=report)
 
     def transform(df: DataFrame) -> DataFrame:
         from pyspark.sql import functions as F
@@ -346,7 +412,10 @@ def with_ner_labels(
         tmp = "__spark_ner_struct"
         keep = [F.col(quote_identifier(c)) for c in df.columns if c not in outputs]
         labelled = df.withColumn(tmp, udf(F.col(quote_identifier(col))))
-        return labelled.select(*keep, *[F.col(f"{tmp}.{f}").alias(f"{prefix}{f}") for f in NER_FIELDS])
+        fields = [F.col(f"{tmp}.{f}").alias(f"{prefix}{f}") for f in NER_FIELDS]
+        if report:
+            fields.append(F.col(f"{tmp}.{WORKER_FIELD}").alias(WORKER_FIELD))
+        return labelled.select(*keep, *fields)
 
     return transform
 

@@ -1,0 +1,243 @@
+"""The UDF, the SQL UDF, the label job and the name cache through a real Spark Connect server.
+
+One server per module, started from the pyspark package's own ``sbin/start-connect-server.sh`` on a
+free loopback port and stopped by its pid file at the end. Clients run as separate processes
+(``spark-ner label --remote ...`` from a shell, and ``connect_client.py``): a Connect session
+changes process-wide pyspark state, which must not leak into the other tests. Every label is
+compared with the in-process ensemble's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from helpers import NAMES, NER_COLS, REPO, assert_rows_match, labels_by_id, subprocess_env
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+CLIENT = REPO / "tests" / "connect_client.py"
+SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _spark_home() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).parent
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1.0)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``sc://127.0.0.1:PORT`` of a local[2] Connect server whose Python workers are this venv's."""
+    for module in ("grpc", "grpc_status", "google.rpc", "zstandard"):
+        pytest.importorskip(module, reason="the Connect client needs the connect extra (pyspark[connect])")
+    home = _spark_home()
+    if not (home / "sbin" / "start-connect-server.sh").is_file():
+        pytest.skip("this pyspark has no sbin/start-connect-server.sh")
+    work = tmp_path_factory.mktemp("connect-server")
+    port = _free_port()
+    env = subprocess_env(work)
+    env.update(
+        SPARK_HOME=str(home),
+        SPARK_PID_DIR=str(work),
+        SPARK_LOG_DIR=str(work),
+        SPARK_IDENT_STRING=f"spark-ner-test-{port}",
+        TOKENIZERS_PARALLELISM="false",
+    )
+    env.pop("SPARK_REMOTE", None)
+    env.pop("JAVA_TOOL_OPTIONS", None)
+    jvm = f"-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dderby.system.home={work}"
+    confs = {
+        "spark.connect.grpc.binding.port": str(port),
+        "spark.connect.grpc.binding.address": "127.0.0.1",
+        "spark.python.worker.reuse": "true",
+        "spark.ui.enabled": "false",
+        "spark.sql.shuffle.partitions": "2",
+        "spark.default.parallelism": "2",
+        "spark.sql.warehouse.dir": str(work / "warehouse"),
+        "spark.driver.extraJavaOptions": jvm,
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.executorEnv.PYSPARK_PYTHON": sys.executable,
+        "spark.executorEnv.HF_HUB_OFFLINE": "1",
+    }
+    cmd = [str(home / "sbin" / "start-connect-server.sh"), "--master", "local[2]"]
+    for key, value in confs.items():
+        cmd += ["--conf", f"{key}={value}"]
+    subprocess.run(cmd, env=env, cwd=work, check=True, capture_output=True, timeout=120)
+    pid_file = work / f"spark-{env['SPARK_IDENT_STRING']}-{SERVER_CLASS}-1.pid"
+    try:
+        deadline = time.monotonic() + 180
+        while not _listening(port):
+            if time.monotonic() > deadline:
+                logs = "".join(p.read_text(errors="replace")[-3000:] for p in work.glob("*.out"))
+                pytest.fail(f"the Connect server did not listen on {port} within 180 s:\n{logs}")
+            time.sleep(1.0)
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        pid = int(pid_file.read_text().strip()) if pid_file.is_file() else None
+        subprocess.run(
+            [str(home / "sbin" / "stop-connect-server.sh")], env=env, cwd=work, capture_output=True, timeout=120
+        )
+        if pid is not None:  # the stop script waits a few seconds, then gives up: make sure, by pid
+            for _ in range(30):
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(1.0)
+            else:
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def connect_input(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The mixed names (nulls, blanks, duplicates) as a parquet file, id = position."""
+    path = tmp_path_factory.mktemp("connect-input") / "customers.parquet"
+    pd.DataFrame({"id": range(len(NAMES)), "name": NAMES}).to_parquet(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def expected(tiny_ensemble: Any) -> pd.DataFrame:
+    return tiny_ensemble.label(NAMES)
+
+
+def _client(tmp_path: Path, action: str, url: str, config: Path, *args: str) -> dict[str, Any]:
+    out = tmp_path / f"{action}-{time.monotonic_ns()}.json"
+    env = subprocess_env(tmp_path)
+    env.pop("SPARK_REMOTE", None)
+    cmd = [sys.executable, str(CLIENT), action, url, str(config), str(out), *args]
+    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return dict(json.loads(out.read_text()))
+
+
+def _label(tmp_path: Path, url: str | None, *flags: str, env_remote: str | None = None) -> dict[str, Any]:
+    """``spark-ner label`` from a shell; returns the JSON summary."""
+    exe = shutil.which("spark-ner", path=str(Path(sys.executable).parent))
+    assert exe, "spark-ner is not installed in this venv"
+    summary = tmp_path / f"summary-{time.monotonic_ns()}.json"
+    words = [exe, "label", *flags, "--summary", str(summary)]
+    if url is not None:
+        words += ["--remote", url]
+    env = subprocess_env(tmp_path)
+    env.pop("SPARK_REMOTE", None)
+    if env_remote is not None:
+        env["SPARK_REMOTE"] = env_remote
+    line = " ".join(_shell_quote(w) for w in words)
+    proc = subprocess.run(["bash", "-c", line], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-4000:])
+    return dict(json.loads(summary.read_text()))
+
+
+def _shell_quote(word: str) -> str:
+    import shlex
+
+    return shlex.quote(word)
+
+
+def _check_summary(summary: dict[str, Any], cached: int) -> None:
+    assert summary["rows_in"] == summary["rows_out"] == len(NAMES)
+    distinct = len(set(NAMES))
+    assert summary["distinct_names"] == distinct
+    assert summary["names_cached"] == cached
+    assert summary["names_scored"] == distinct - cached  # from the worker records returned with the rows
+    assert summary["spark"]["connect"] is True
+    assert summary["spark"]["worker_records"].startswith("result rows")
+    if cached < distinct:
+        assert summary["executors"], "the executor summary must come back through Connect"
+        assert sum(e["rows_scored"] for e in summary["executors"]) == distinct - cached
+        assert all(e["device"] == "cpu" for e in summary["executors"])
+    assert summary["error_rows"] == 0
+
+
+def test_udf_and_sql_udf_through_connect(
+    connect_server: str, connect_input: Path, tiny_config_path: Path, expected: pd.DataFrame, tmp_path: Path
+) -> None:
+    got = _client(tmp_path, "udf", connect_server, tiny_config_path, str(connect_input))
+    assert got["is_connect"] is True and got["jvm_available"] is False
+    assert got["columns"] == ["id", "name", *NER_COLS]
+    assert_rows_match(labels_by_id(got["udf"]), expected)
+    labels = {r["id"]: r["label"] for r in got["sql_label"]}
+    assert [labels[i] for i in range(len(NAMES))] == [None if pd.isna(v) else v for v in expected["label"].tolist()]
+    assert_rows_match(got["sql_struct"], expected)
+
+
+def test_label_job_parquet_output_and_path_cache(
+    connect_server: str, connect_input: Path, tiny_config_path: Path, expected: pd.DataFrame, tmp_path: Path
+) -> None:
+    out, cache = tmp_path / "labelled.parquet", tmp_path / "name-cache"
+    common = ["--input", str(connect_input), "--config", str(tiny_config_path), "--id-col", "id"]
+    first = _label(tmp_path, connect_server, *common, "--output", str(out), "--cache", str(cache))
+    _check_summary(first, cached=0)
+    assert first["output_commit"].startswith("spark-commit")
+    assert first["cache"]["commit"].startswith("spark-append")
+    assert first["cache"]["rows_committed"] == len(set(NAMES))
+    rows = pd.read_parquet(out).to_dict("records")
+    assert_rows_match(labels_by_id(rows), expected)
+    # the rerun: every name from the cache, nothing scored; the URL from SPARK_REMOTE this time
+    second = _label(
+        tmp_path, None, *common, "--output", str(out), "--mode", "overwrite", "--cache", str(cache),
+        env_remote=connect_server,
+    )  # fmt: skip
+    _check_summary(second, cached=len(set(NAMES)))
+    assert second["cache"]["rows_committed"] == 0
+    assert_rows_match(labels_by_id(pd.read_parquet(out).to_dict("records")), expected)
+    # stats through Connect work; vacuum of a path cache needs a file system: refused with the fix
+    stats = _client(tmp_path, "cli", connect_server, tiny_config_path, "cache", "stats", "--remote", connect_server,
+                    "--cache", str(cache))  # fmt: skip
+    assert stats["rc"] == 0
+    versions = json.loads(stats["stdout"])["versions"]
+    assert [v["rows"] for v in versions] == [len(set(NAMES))] and versions[0]["bytes"] > 0
+    vacuum = _client(tmp_path, "cli", connect_server, tiny_config_path, "cache", "vacuum", "--remote", connect_server,
+                     "--cache", str(cache), "--keep-version", "nope")  # fmt: skip
+    assert vacuum["rc"] == 2
+
+
+def test_label_job_table_output_and_table_cache(
+    connect_server: str, connect_input: Path, tiny_config_path: Path, expected: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Three-part names for the output and the cache; tables take the server's default format."""
+    out, cache = "spark_catalog.default.connect_labels", "spark_catalog.default.connect_cache"
+    common = ["--input", str(connect_input), "--config", str(tiny_config_path), "--id-col", "id",
+              "--output", out, "--output-format", "table", "--cache", cache]  # fmt: skip
+    first = _label(tmp_path, connect_server, *common)
+    _check_summary(first, cached=0)
+    assert first["output_commit"] == "catalog" and first["cache"]["commit"] == "catalog-insert"
+    table = _client(tmp_path, "table", connect_server, tiny_config_path, out)
+    assert table["provider"] == "parquet"  # the server's spark.sql.sources.default
+    assert_rows_match(labels_by_id(table["rows"]), expected)
+    second = _label(tmp_path, connect_server, *common, "--mode", "overwrite")
+    _check_summary(second, cached=len(set(NAMES)))
+    table = _client(tmp_path, "table", connect_server, tiny_config_path, out)
+    assert_rows_match(labels_by_id(table["rows"]), expected)
+    cached = _client(tmp_path, "table", connect_server, tiny_config_path, cache)
+    assert len(cached["rows"]) == len(set(NAMES))
+    # vacuum through Connect: the only version is kept, then dropped by keeping none of it
+    vacuum = _client(tmp_path, "cli", connect_server, tiny_config_path, "cache", "vacuum", "--remote", connect_server,
+                     "--cache", cache, "--keep-latest", "1")  # fmt: skip
+    assert vacuum["rc"] == 0 and json.loads(vacuum["stdout"])["dropped"] == []
