@@ -1,6 +1,6 @@
 """The import layers of the package (README, "Development map"), checked on the source itself.
 
-runtime (spark_ner/*.py) <- spark (spark_ner/spark/) <- starter, tools <- cli: a module may import
+runtime (spark_ner/*.py) <- spark (spark_ner/spark/) <- starter, tools, jobs <- cli: a module may import
 its own layer and the layers below it, never above. Lazy imports (inside functions) count; imports
 under ``if TYPE_CHECKING:`` do not (they never run). No module takes another module's ``_private``
 names, and no two modules import each other, directly or round a longer circle.
@@ -24,6 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "starter": {"runtime", "starter"},
     "tools": {"runtime", "spark", "starter", "tools"},
     "cli": {"runtime", "cli"},
+    "jobs": {"runtime", "spark", "jobs"},  # spark-submit scripts an installed wheel carries
 }
 
 
@@ -41,7 +42,7 @@ def layer(module: str) -> str | None:
         return None
     if module == "spark_ner.cli":
         return "cli"
-    if len(parts) >= 2 and parts[1] in ("spark", "starter", "tools"):
+    if len(parts) >= 2 and parts[1] in ("spark", "starter", "tools", "jobs"):
         return parts[1]
     return "runtime"
 
