@@ -175,3 +175,18 @@ def test_deterministic() -> None:
     for split in SPLITS:
         pd.testing.assert_frame_equal(a[split], b[split])
     assert set(a["train"]["name"]) != set(c["train"]["name"])
+
+
+def test_vocabulary_tables_stand_apart_from_the_generator() -> None:
+    """#14: the tables are data in starter/vocab.py (no imports, no code); corpus.py holds the generator."""
+    import ast
+    import inspect
+
+    from spark_ner.starter import corpus, vocab
+
+    tree = ast.parse(inspect.getsource(vocab))
+    imports = [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)]
+    assert all(isinstance(n, ast.ImportFrom) and n.module == "__future__" for n in imports)
+    assert not [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)]
+    assert corpus.LOCALES is vocab.LOCALES and corpus.ORG_TEMPLATES is vocab.ORG_TEMPLATES
+    assert len(inspect.getsource(corpus).splitlines()) < 1300
