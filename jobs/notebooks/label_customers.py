@@ -6,12 +6,25 @@
 # MAGIC agreement, entity spans, model version) with the `spark_ner` ensemble, and writes the input
 # MAGIC columns plus `ner_*` columns. It runs the same code as `spark-ner label`.
 # MAGIC
-# MAGIC * Cluster: install the `spark-ner` wheel as a cluster library; put the member folders on a
-# MAGIC   Volume and point a config at them (see `conf/databricks.toml`); GPU settings are there too.
+# MAGIC * Install: the next cell installs the `spark-ner` wheel from a Unity Catalog Volume (copy it
+# MAGIC   there with `databricks fs cp dist/spark_ner-*.whl dbfs:/Volumes/main/spark_ner/wheels/`), or
+# MAGIC   change it to `%pip install "spark-ner[mlflow]"` to install from the package index. Put the
+# MAGIC   member folders on a Volume and point a config at them (`conf/databricks.toml`). A new
+# MAGIC   package needs no Python restart; after upgrading one already imported, run
+# MAGIC   `dbutils.library.restartPython()`.
 # MAGIC * Widgets: leave **input** empty for a small built-in demo; **mode** `error` refuses an
-# MAGIC   existing output before any work is done.
+# MAGIC   existing output before any work is done; **cache** (a table, e.g. `main.crm.ner_cache`)
+# MAGIC   labels only names not seen before; **ship_models** sends the member folders to executors
+# MAGIC   that cannot read them; tables are created in the catalog's default format (Delta) unless
+# MAGIC   **table_format** says otherwise; names may be `catalog.schema.table`.
+# MAGIC * Serverless and shared clusters are Spark Connect: the same cells run there.
+# MAGIC * Scheduled: `databricks bundle deploy` with the repository's `databricks.yml` (a GPU job cluster).
 # MAGIC * Outside Databricks: `python jobs/notebooks/label_customers.py --output /tmp/out --config
 # MAGIC   my.toml` runs it against a local Spark session (widgets come from `--name value` flags).
+
+# COMMAND ----------
+
+# MAGIC %pip install /Volumes/main/spark_ner/wheels/spark_ner-0.1.0-py3-none-any.whl
 
 # COMMAND ----------
 
@@ -29,6 +42,7 @@ except ImportError:  # a source checkout run as a script: the package is two fol
     sys.path.insert(0, str(Path(sys.argv[0]).resolve().parents[2]))
 
 from spark_ner.spark.job import InputFormat, OutputFormat, WriteMode, build_parser, get_session, run
+from spark_ner.spark.session import is_connect
 
 ON_DATABRICKS = "dbutils" in globals()
 _CLI: dict[str, str] = {}
@@ -64,6 +78,9 @@ params = {
     "config": widget("config", "", "Config TOML (empty = $SPARK_NER_CONFIG / defaults)"),
     "labels_only": widget("labels_only", "false", "Only id + labels", ["false", "true"]),
     "partition_by": widget("partition_by", "", "Partition by (comma-separated)"),
+    "cache": widget("cache", "", "Name cache (table or path; empty = none)"),
+    "table_format": widget("table_format", "", "Format of new tables (empty = catalog default)"),
+    "ship_models": widget("ship_models", "false", "Ship member folders to executors", ["false", "true"]),
     "summary": widget("summary", "", "Summary JSON path (empty = temp file)"),
     "master": widget("master", "local[2]", "Spark master when run outside Databricks"),
 }
@@ -74,8 +91,10 @@ params = {
 _created = False
 if "spark" not in globals():
     _hive = params["input_format"] == "table" or params["output_format"] != "parquet"
+    _hive = _hive or bool(params["cache"] and "/" not in params["cache"])
     spark, _created = get_session(params["master"], hive=_hive)
-    spark.sparkContext.setLogLevel("WARN")
+    if not is_connect(spark):  # a Connect session ($SPARK_REMOTE) has no SparkContext
+        spark.sparkContext.setLogLevel("WARN")
 
 _work = Path(tempfile.mkdtemp(prefix="spark-ner-notebook-"))
 if not params["input"]:  # demo: a few synthetic names with a null, a blank and a duplicate
@@ -115,6 +134,12 @@ if params["labels_only"].lower() == "true":
     argv += ["--labels-only"]
 if params["partition_by"]:
     argv += ["--partition-by", params["partition_by"]]
+if params["cache"]:
+    argv += ["--cache", params["cache"]]
+if params["table_format"]:
+    argv += ["--table-format", params["table_format"]]
+if params["ship_models"].lower() == "true":
+    argv += ["--ship-models"]
 
 rc = run(build_parser().parse_args(argv))
 summary: dict[str, Any] = json.loads(Path(params["summary"]).read_text(encoding="utf-8"))
