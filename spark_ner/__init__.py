@@ -1,6 +1,6 @@
 """spark_ner: label customer names (PERSON/ORGANIZATION/LOCATION/MISC/NONE) at lakehouse scale.
 
-Public API (DESIGN.md): ``load_config``, ``load_ensemble``, ``ner_udf``, ``with_ner_labels``,
+Public API (README, "Python" and "Spark"): ``load_config``, ``load_ensemble``, ``ner_udf``, ``with_ner_labels``,
 ``register_sql``. Heavy modules (torch, transformers, pyspark) load on first use only, so building
 a UDF on the driver stays cheap.
 """

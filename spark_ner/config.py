@@ -348,15 +348,56 @@ def load_config(
     cfg_path = Path(chosen).expanduser()
     if not cfg_path.is_file():
         raise ConfigError(f"config file {str(cfg_path)!r} does not exist. Fix: pass an existing .toml file")
-    try:
-        data = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {str(cfg_path)!r} is not valid TOML: {exc}") from None
-    data = copy.deepcopy(data)
+    data = _read_toml(cfg_path)
+    data = _with_base(copy.deepcopy(data), cfg_path.resolve(), ())
     for key, value in (overrides or {}).items():
         _apply_override(data, key, _coerce(value) if isinstance(value, str) else value)
     md = str(model_dir) if model_dir is not None else None
     return parse_config(data, source=str(cfg_path.resolve()), model_dir=md, base_dir=cfg_path.resolve().parent)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+
+
+def _with_base(data: dict[str, Any], cfg_path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """A top-level ``base = "default"`` (the built-in defaults) or ``base = "other.toml"`` (next to
+    this file): the base's ``[ensemble]`` keys under this file's, and the base's ``[[models]]``
+    unless this file lists its own. Why: one source for the members and their weights
+    (``conf/databricks.toml`` changes only the GPU settings of the evaluated defaults)."""
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(
+            f'{cfg_path}: base = {base!r}; expected "default" or the path of another config file. '
+            'Fix: write base = "default", or base = "other.toml" (relative to this file)'
+        )
+    base_path = DEFAULT_CONFIG_PATH.resolve() if base == "default" else (cfg_path.parent / base).expanduser().resolve()
+    if base_path == cfg_path or base_path in seen:
+        raise ConfigError(f"{cfg_path}: base = {base!r} leads back to {base_path}. Fix: remove the loop of bases")
+    if not base_path.is_file():
+        raise ConfigError(
+            f"{cfg_path}: base = {base!r} names {str(base_path)!r}, which does not exist. "
+            'Fix: point base at an existing .toml file (relative to this file), or use "default"'
+        )
+    parent = _with_base(_read_toml(base_path), base_path, (*seen, cfg_path))
+    if "models" in data:
+        models = data["models"]
+    else:  # the base's members, their relative paths resolved against the base's folder
+        models = [
+            {**m, "path": str((base_path.parent / m["path"]).resolve())}
+            if isinstance(m, dict) and isinstance(m.get("path"), str) and m["path"].startswith(".")
+            else m
+            for m in parent.get("models", [])
+        ]
+    ensemble = parent.get("ensemble", {})
+    if isinstance(ensemble, dict) and isinstance(data.get("ensemble", {}), dict):
+        ensemble = {**ensemble, **data.get("ensemble", {})}
+    return {**parent, **data, "ensemble": ensemble, "models": models}
 
 
 def is_hub_id(path: str) -> bool:

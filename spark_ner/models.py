@@ -341,7 +341,7 @@ class Member:
     projection: Any  # torch tensor [num_labels, len(TAGS)] on the device, fp32
 
 
-def _needs_prefix_space(tokenizer: Any) -> bool:
+def needs_prefix_space(tokenizer: Any) -> bool:
     """Byte-level BPE (RoBERTa, GPT-2 style) needs a prefix space to tokenize pre-split words."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None or backend.pre_tokenizer is None:
@@ -350,18 +350,27 @@ def _needs_prefix_space(tokenizer: Any) -> bool:
     return "ByteLevel" in json.dumps(state)
 
 
-def load_tokenizer(path: str) -> Any:
-    """A fast tokenizer, read as data only; byte-level BPE ones get ``add_prefix_space=True``."""
+def load_tokenizer(path: str, max_length: int | None = None) -> Any:
+    """A fast tokenizer, read as data only; byte-level BPE ones get ``add_prefix_space=True``.
+
+    The one loader for training (``spark-ner train``) and inference, so a member sees the same
+    token ids for the same words in both. ``max_length`` sets ``model_max_length`` (training).
+    """
     from transformers import AutoTokenizer
 
     local = not is_hub_id(path)
     tok = AutoTokenizer.from_pretrained(path, use_fast=True, trust_remote_code=False, local_files_only=local)
     if not getattr(tok, "is_fast", False):
-        raise ModelSourceError(f"{path}: no fast tokenizer (tokenizer.json) found; word offsets need one")
-    if _needs_prefix_space(tok):
+        raise ModelSourceError(
+            f"{path}: no fast tokenizer (tokenizer.json) found; word offsets need one. "
+            "Fix: save the tokenizer with a transformers version that writes tokenizer.json."
+        )
+    if needs_prefix_space(tok):
         tok = AutoTokenizer.from_pretrained(
             path, use_fast=True, trust_remote_code=False, local_files_only=local, add_prefix_space=True
         )
+    if max_length is not None:
+        tok.model_max_length = max_length
     return tok
 
 

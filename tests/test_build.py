@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -60,35 +60,27 @@ def test_publish_swaps_folders(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*.old"))
 
 
-def _requirements() -> str | None:
-    try:
-        import spark_ner.starter.corpus  # noqa: F401
-        from spark_ner.starter.rampart import find_rampart_source
-    except ImportError as exc:
-        return f"spark_ner.starter.corpus / spark_ner.starter.rampart not importable yet: {exc}"
-    try:
-        find_rampart_source()
-        build.minilm_source()
-    except Exception as exc:  # the registry packages that ship the weights are missing
-        return f"starter weights packages missing: {exc}"
-    return None
+def _require_weight_packages() -> None:
+    """Skip only when a registry package that ships the starter weights is not installed; an
+    installed but broken one fails the build below instead of hiding behind a skip."""
+    from spark_ner.starter import rampart
+
+    for module, dist in ((rampart.SOURCE_MODULE, rampart.SOURCE_DIST), (build.MINILM_MODULE, build.MINILM_DIST)):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{dist} is not installed (bash scripts/dev.sh setup installs it)")
 
 
 @pytest.fixture(scope="module")
-def quick_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, float]:
-    reason = _requirements()
-    if reason:
-        pytest.skip(reason)
+def quick_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    _require_weight_packages()
     model_dir = tmp_path_factory.mktemp("models")
-    t0 = time.perf_counter()
-    starter = build.build_models(model_dir, quick=True, seed=0)
-    return model_dir, starter, time.perf_counter() - t0
+    return model_dir, build.build_models(model_dir, quick=True, seed=0)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_quick_build_end_to_end(quick_build: tuple[Path, Path, float]) -> None:
-    model_dir, starter, seconds = quick_build
+def test_quick_build_end_to_end(quick_build: tuple[Path, Path]) -> None:
+    model_dir, starter = quick_build
     assert starter == model_dir / "starter.toml"
     for split in ("train", "dev", "test"):
         assert (model_dir / "corpus" / f"{split}.parquet").is_file()
@@ -111,19 +103,23 @@ def test_quick_build_end_to_end(quick_build: tuple[Path, Path, float]) -> None:
     for m in cfg.models:
         assert m.path == str(model_dir / m.name)
         assert m.sha256 == _sha(model_dir / m.name / "model.safetensors")
-    assert seconds < 300, f"quick build took {seconds:.0f} s"
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_second_build_reuses_everything(quick_build: tuple[Path, Path, float]) -> None:
-    model_dir, starter, _ = quick_build
-    before = {n: (model_dir / n / "model.safetensors").stat().st_mtime_ns for n in build.MEMBERS}
+def test_second_build_reuses_everything(quick_build: tuple[Path, Path]) -> None:
+    """Nothing is redone: every member folder, its files and the starter config stay as they were
+    (how long that takes is `spark-ner bench`'s business, not a test's)."""
+    model_dir, starter = quick_build
+
+    def files() -> dict[str, int]:
+        return {str(p.relative_to(model_dir)): p.stat().st_mtime_ns for p in model_dir.rglob("*") if p.is_file()}
+
+    before = files()
     text = starter.read_text()
-    t0 = time.perf_counter()
     again = build.build_models(model_dir, quick=True, seed=0)
-    seconds = time.perf_counter() - t0
     assert again == starter and starter.read_text() == text
-    after = {n: (model_dir / n / "model.safetensors").stat().st_mtime_ns for n in build.MEMBERS}
-    assert after == before
-    assert seconds < 30, f"a rebuild with nothing to do took {seconds:.0f} s"
+    after = files()
+    changed = sorted(k for k in before.keys() & after.keys() if before[k] != after[k] and not k.endswith(".lock"))
+    assert changed == [] or changed == [starter.name], changed
+    assert {k for k in after if not k.endswith(".lock")} == {k for k in before if not k.endswith(".lock")}

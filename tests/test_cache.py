@@ -14,28 +14,35 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from helpers import REPO, forbid_reading, job_args, spark_submit, subprocess_env
 from hostile import NAMES as HOSTILE_NAMES
-from test_job import _subprocess_env, args, spark_submit
 
 from spark_ner import cli
 from spark_ner.spark import cache as name_cache
 from spark_ner.spark import job as jobs
+from spark_ner.spark.outputs import HadoopFS
 from spark_ner.tools.demo import sample_table
 
-REPO = Path(__file__).resolve().parents[1]
 ID = "customer_id"
 # near-duplicates that must stay separate keys: spans index the original string
 NEAR_DUPLICATES = ["John Smith", "JOHN SMITH", "john smith", "John  Smith", " John Smith", "José", "Jose\u0301"]
 
 # A job run in a subprocess that SIGKILLs its own process group (driver, JVM, Python workers) when
-# its cache batch is staged and about to be committed: nothing after that point runs, no cleanup.
+# its cache batch is staged, counted, and about to be committed: the job then asks whether the
+# committed batch's folder (``.../model_version=V/batch=RUN``, outside the staging folder) exists
+# yet. Nothing after that point runs, no cleanup. Only public names are patched (HadoopFS.exists).
 KILLER = r"""
 import os, signal, sys
 from spark_ner import cli
-from spark_ner.spark import cache
-def commit(self, fs, staged, final):
-    os.killpg(os.getpgid(0), signal.SIGKILL)
-cache.NameCache._commit = commit
+from spark_ner.spark.cache import STAGING_PREFIX
+from spark_ner.spark.outputs import HadoopFS
+real_exists = HadoopFS.exists
+def exists(self, p):
+    where = p.toString()
+    if "/batch=" in where and f"/{STAGING_PREFIX}" not in where:
+        os.killpg(os.getpgid(0), signal.SIGKILL)
+    return real_exists(self, p)
+HadoopFS.exists = exists
 sys.exit(cli.main(sys.argv[1:]))
 """
 
@@ -90,7 +97,7 @@ def version(tiny_config) -> str:  # type: ignore[no-untyped-def]
 def _label(out: Path, **kw: Any) -> dict[str, Any]:
     """Run ``spark-ner label`` in-process into ``out``; returns the summary (read from --summary)."""
     summary = out.with_name(out.name + ".summary.json")
-    assert jobs.run(args(output=out, summary=summary, **kw)) == 0
+    assert jobs.run(job_args(output=out, summary=summary, **kw)) == 0
     return dict(json.loads(summary.read_text()))
 
 
@@ -213,7 +220,7 @@ def test_new_version_scores_all_stats_vacuum(spark, tiny_config_path, tables, ve
 def _kill_before_commit(argv: list[str], tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-c", KILLER, *argv],
-        env={**_subprocess_env(tmp_path), "PYTHONPATH": str(REPO)},
+        env={**subprocess_env(tmp_path), "PYTHONPATH": str(REPO)},
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -242,14 +249,15 @@ def test_killed_runs_leave_names_once(spark, tiny_config_path, tables, version, 
     assert name_cache.NameCache(spark, str(cache)).stats() == []
 
     # 2. the rerun finds nothing to reuse, scores everything, commits, and dies before its output
-    real = name_cache.NameCache._commit
+    real_rename = HadoopFS.rename
 
-    def commit_then_die(self: Any, fs: Any, staged: Any, final: Any) -> None:
-        real(self, fs, staged, final)
-        raise Killed
+    def commit_then_die(self: Any, src: Any, dst: Any) -> None:
+        real_rename(self, src, dst)
+        if f"/{name_cache.STAGING_PREFIX}" in src.toString() and "/batch=" in dst.toString():
+            raise Killed  # the cache batch was just renamed into place: its commit happened
 
     with monkeypatch.context() as m:
-        m.setattr(name_cache.NameCache, "_commit", commit_then_die)
+        m.setattr(HadoopFS, "rename", commit_then_die)
         with pytest.raises(Killed):
             _label(tmp_path / "k2", input=base_path, **common)
     assert not (tmp_path / "k2").exists()
@@ -335,21 +343,18 @@ def test_hive_table_cache(spark, tiny_config_path, tables, version, cold, tmp_pa
 def test_refusals_before_any_work(spark, tiny_config_path, tables, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     base_path, *_ = tables
 
-    def never(*a: Any, **k: Any) -> None:
-        raise AssertionError("input was read although the cache is refused")
-
-    monkeypatch.setattr(jobs, "_read_input", never)
+    forbid_reading(monkeypatch, base_path)
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "part-0.parquet").write_bytes(b"x")
     with pytest.raises(name_cache.CacheError, match="not a spark_ner name cache"):
-        jobs.run(args(input=base_path, output=tmp_path / "o", config=tiny_config_path, cache=foreign))
+        jobs.run(job_args(input=base_path, output=tmp_path / "o", config=tiny_config_path, cache=foreign))
     with pytest.raises(name_cache.CacheError, match="its own location"):
-        jobs.run(args(input=base_path, output=tmp_path / "o", config=tiny_config_path, cache=tmp_path / "o"))
+        jobs.run(job_args(input=base_path, output=tmp_path / "o", config=tiny_config_path, cache=tmp_path / "o"))
     spark.sql("DROP TABLE IF EXISTS not_a_cache")
     spark.createDataFrame([(1, "a")], "id long, name string").write.saveAsTable("not_a_cache")
     with pytest.raises(name_cache.CacheError, match="not a spark_ner name cache"):
-        jobs.run(args(input=base_path, output=tmp_path / "o", config=tiny_config_path, cache="not_a_cache"))
+        jobs.run(job_args(input=base_path, output=tmp_path / "o", config=tiny_config_path, cache="not_a_cache"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign"]
 
 
@@ -368,7 +373,7 @@ def test_spark_submit_reads_and_writes_the_cache(spark, tiny_config_path, tables
         *["--input", str(grown_path), "--output", str(out), "--config", str(tiny_config_path)],
         *["--id-col", ID, "--cache", str(cache), "--summary", str(summary), "--score-partitions", "1"],
     ]
-    proc = subprocess.run(cmd, env=_subprocess_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, env=subprocess_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads(summary.read_text())
     assert got["names_scored"] == new and got["names_cached"] == _distinct(base)

@@ -24,8 +24,8 @@ import psutil
 import pytest
 from cluster import StandaloneCluster, kill_process_group, standalone_cluster
 from conftest import write_config
+from helpers import assert_rows_match
 from hostile import NAMES as HOSTILE_NAMES
-from test_udf import assert_rows_match
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

@@ -135,3 +135,42 @@ def test_pickle_only_folder_is_refused(tmp_path: Path, tiny_models: tuple[Path, 
     cfg = load_config(_write(tmp_path, f'[[models]]\nname = "p"\npath = "{folder}"\n'))
     with pytest.raises(UnsafeWeightsError, match=r"pickled.*allow_pickle"):
         validate_sources(cfg)
+
+
+def test_base_takes_the_members_and_merges_ensemble_keys(tmp_path: Path) -> None:
+    """``base``: the base's [ensemble] under this file's keys, its [[models]] unless this file has
+    its own; relative member paths of a base resolve against the base's folder."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "base.toml").write_text(
+        '[ensemble]\nstrategy = "vote"\nbatch_size = 16\n\n'
+        '[[models]]\nname = "a"\npath = "./a"\nweight = 1.5\n\n[[models]]\nname = "b"\npath = "/abs/b"\nweight = 0.5\n',
+        encoding="utf-8",
+    )
+    child = _write(tmp_path, 'base = "shared/base.toml"\n\n[ensemble]\nbatch_size = 1024\n')
+    cfg = load_config(child)
+    assert cfg.ensemble.batch_size == 1024 and cfg.ensemble.strategy == Strategy.VOTE
+    assert [(m.name, m.path, m.weight) for m in cfg.models] == [("a", str(shared / "a"), 1.5), ("b", "/abs/b", 0.5)]
+    # overrides apply after the merge
+    assert load_config(child, {"models.a.weight": 2.0}).models[0].weight == 2.0
+    # a file with its own members uses those
+    own = _write(tmp_path, 'base = "shared/base.toml"\n\n[[models]]\nname = "c"\npath = "/c"\n')
+    assert [m.name for m in load_config(own).models] == ["c"]
+    # "default": the package's defaults
+    default = load_config()
+    assert [(m.name, m.weight) for m in load_config(_write(tmp_path, 'base = "default"\n')).models] == [
+        (m.name, m.weight) for m in default.models
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('base = "nope.toml"\n', "does not exist. Fix:"),
+        ('base = "c.toml"\n', "leads back to"),
+        ("base = 3\n", 'expected "default" or the path'),
+    ],
+)
+def test_bad_base_names_the_problem(tmp_path: Path, text: str, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        load_config(_write(tmp_path, text))

@@ -126,22 +126,30 @@ def expected(tiny_ensemble: Any) -> pd.DataFrame:
     return tiny_ensemble.label(NAMES)
 
 
-def _client(tmp_path: Path, action: str, url: str, config: Path, *args: str) -> dict[str, Any]:
+def _client(
+    tmp_path: Path, action: str, url: str, config: Path, *args: str, python: str = sys.executable
+) -> dict[str, Any]:
     out = tmp_path / f"{action}-{time.monotonic_ns()}.json"
     env = subprocess_env(tmp_path)
     env.pop("SPARK_REMOTE", None)
-    cmd = [sys.executable, str(CLIENT), action, url, str(config), str(out), *args]
+    cmd = [python, str(CLIENT), action, url, str(config), str(out), *args]
     proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return dict(json.loads(out.read_text()))
 
 
-def _label(tmp_path: Path, url: str | None, *flags: str, env_remote: str | None = None) -> dict[str, Any]:
-    """``spark-ner label`` from a shell; returns the JSON summary."""
-    exe = shutil.which("spark-ner", path=str(Path(sys.executable).parent))
-    assert exe, "spark-ner is not installed in this venv"
+def _label(
+    tmp_path: Path, url: str | None, *flags: str, env_remote: str | None = None, python: str | None = None
+) -> dict[str, Any]:
+    """``spark-ner label`` from a shell (``python -m spark_ner.cli`` with another interpreter); the summary."""
+    if python is None:
+        exe = shutil.which("spark-ner", path=str(Path(sys.executable).parent))
+        assert exe, "spark-ner is not installed in this venv"
+        command = [exe]
+    else:
+        command = [python, "-m", "spark_ner.cli"]
     summary = tmp_path / f"summary-{time.monotonic_ns()}.json"
-    words = [exe, "label", *flags, "--summary", str(summary)]
+    words = [*command, "label", *flags, "--summary", str(summary)]
     if url is not None:
         words += ["--remote", url]
     env = subprocess_env(tmp_path)
@@ -241,3 +249,76 @@ def test_label_job_table_output_and_table_cache(
     vacuum = _client(tmp_path, "cli", connect_server, tiny_config_path, "cache", "vacuum", "--remote", connect_server,
                      "--cache", cache, "--keep-latest", "1")  # fmt: skip
     assert vacuum["rc"] == 0 and json.loads(vacuum["stdout"])["dropped"] == []
+
+
+# ----------------------------------------------------------------------------- pyspark-client only
+
+CLIENT_VENV = REPO / ".venv-connect-client"  # gitignored (.venv-*), reused between runs
+
+
+def _client_only_python() -> str:
+    """An interpreter whose ``pyspark`` is the ``pyspark-client`` package (no JVM, no ``pyspark.core``;
+    ``py4j`` is blocked), with this venv's other packages behind it (torch, grpc, spark_ner itself).
+
+    Built once under ``.venv-connect-client`` (about 20 s: one small sdist from the package index).
+    """
+    import sysconfig
+    import venv
+
+    import pyspark
+
+    major, minor = (int(x) for x in pyspark.__version__.split(".")[:2])
+    if major < 4:
+        pytest.skip(f"pyspark-client exists from Spark 4.0 on; this server is {pyspark.__version__}")
+    spec = f"pyspark-client>=4.0,<{major}.{minor + 1}"
+    here = sysconfig.get_paths()["purelib"]
+    marker = CLIENT_VENV / ".spark-ner-ready"
+    stamp = f"{spec}\n{here}\n"
+    python = CLIENT_VENV / "bin" / "python"
+    if not (marker.is_file() and marker.read_text() == stamp and python.exists()):
+        shutil.rmtree(CLIENT_VENV, ignore_errors=True)
+        venv.create(CLIENT_VENV, with_pip=True)
+        proc = subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--no-deps", spec],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, f"could not install {spec}: {proc.stderr[-2000:]}"
+        site = subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        # this venv's packages AFTER the client's own: its pyspark shadows the classic one
+        (Path(site) / "zz_spark_ner_outer_venv.pth").write_text(f"import site; site.addsitedir({here!r})\n")
+        (Path(site) / "py4j").mkdir()
+        (Path(site) / "py4j" / "__init__.py").write_text(
+            'raise ImportError("py4j is not part of pyspark-client: this environment has no JVM gateway")\n'
+        )
+        marker.write_text(stamp)
+    return str(python)
+
+
+def test_client_with_only_pyspark_client(
+    connect_server: str, connect_input: Path, tiny_config_path: Path, expected: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Where only pyspark-client is installed, spark_ner imports, and the UDF, the SQL UDF and the label
+    job run through Connect with the in-process labels."""
+    python = _client_only_python()
+    probe = subprocess.run(
+        [python, "-c", "import pyspark, pyspark.util as u, spark_ner.spark.job, spark_ner.spark.cache;"
+         "print(pyspark.__version__, u.is_remote_only())"],
+        capture_output=True, text=True, timeout=300, env=subprocess_env(tmp_path),
+    )  # fmt: skip
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    assert probe.stdout.split()[1] == "True", probe.stdout  # no pyspark.core: the client package alone
+    got = _client(tmp_path, "udf", connect_server, tiny_config_path, str(connect_input), python=python)
+    assert_rows_match(labels_by_id(got["udf"]), expected)
+    assert_rows_match(got["sql_struct"], expected)
+    out = tmp_path / "client-only.parquet"
+    summary = _label(tmp_path, connect_server, "--input", str(connect_input), "--config", str(tiny_config_path),
+                     "--id-col", "id", "--output", str(out), python=python)  # fmt: skip
+    _check_summary(summary, cached=0)
+    assert_rows_match(labels_by_id(pd.read_parquet(out).to_dict("records")), expected)

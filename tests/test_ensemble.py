@@ -1,4 +1,4 @@
-"""The in-process ensemble against DESIGN.md's output contract, on a tiny BERT + RoBERTa pair."""
+"""The in-process ensemble against the output contract (README, "What you get"), on a tiny BERT + RoBERTa pair."""
 
 from __future__ import annotations
 
@@ -215,3 +215,259 @@ def test_int8_on_cuda_is_refused_with_the_fix() -> None:
 
     with pytest.raises(ConfigError, match=r"CPU path.*use 'fp16'"):
         resolve_dtype(Precision.INT8, "cuda:0")
+
+
+# ----------------------------------------------------------------------------- model_version
+
+
+def test_model_version_follows_strategy_weights_and_the_weights_digest(  # type: ignore[no-untyped-def]
+    tiny_config_path, tiny_models, tiny_ensemble, tmp_path
+) -> None:
+    """SECURITY.md: model_version derives from the weights' digests and the label-relevant config."""
+    import shutil
+
+    from conftest import write_config
+
+    base = tiny_ensemble.model_version
+    # label-relevant config: the strategy, a member's weight
+    assert load_ensemble(load_config(tiny_config_path, {"ensemble.strategy": "vote"})).model_version != base
+    assert load_ensemble(load_config(tiny_config_path, {"models.roberta.weight": 3.0})).model_version != base
+    # speed knobs are not
+    assert load_ensemble(load_config(tiny_config_path, {"ensemble.batch_size": 3})).model_version == base
+    # the weights: the same bytes elsewhere keep the version, one changed byte changes it
+    bert, roberta = tiny_models
+    copy = shutil.copytree(bert, tmp_path / "bert")
+    conf = write_config(tmp_path / "copy.toml", copy, roberta)
+    assert load_ensemble(load_config(conf)).model_version == base
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0x01  # inside the last tensor's data: still a valid safetensors file
+    weights.write_bytes(bytes(data))
+    changed = load_ensemble(load_config(conf)).model_version
+    assert changed != base and changed.startswith("bert+roberta@")
+
+
+# ----------------------------------------------------------------------------- values, by hand
+
+
+def _hand_word_probs(member, names: list[str], aggregation: str) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """One member's canonical-tag probabilities per word, computed here from its own forward pass
+    on each name alone: fp32 softmax, projected onto TAGS, then first / average / max over the
+    word's sub-tokens (average and max renormalized)."""
+    import torch
+
+    from spark_ner.tokenize import split_name
+
+    tok = member.tokenizer
+    specials = tok("", add_special_tokens=True)["input_ids"]
+    proj = torch.from_numpy(member.source.projection)
+    rows = []
+    for name in names:
+        words = split_name(name, 32, case_restore=True)[0]
+        pieces = [tok(w, add_special_tokens=False)["input_ids"] for w in words]
+        ids = specials[:1] + [t for p in pieces for t in p] + specials[1:]
+        with torch.inference_mode():
+            logits = member.model(input_ids=torch.tensor([ids])).logits[0].float()
+        probs = (torch.softmax(logits, dim=-1) @ proj).numpy()
+        pos = 1
+        for p in pieces:
+            tokens = probs[pos : pos + len(p)]
+            pos += len(p)
+            if aggregation == "first":
+                rows.append(tokens[0])
+            else:
+                red = tokens.mean(axis=0) if aggregation == "average" else tokens.max(axis=0)
+                rows.append(red / red.sum())
+    return np.asarray(rows)
+
+
+VALUE_NAMES = ["John Smith", "XIOMARA QUETZALCOATL", "Papadopoulos & Sons Ltd", "Wolfeschlegelstein GmbH", "acme corp"]
+
+
+@pytest.fixture(scope="module")
+def two_berts(tiny_models, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """Two canonical-label BERT members (same vocabulary, different weights), weights 1 and 3:
+    both can emit every tag, so the combination is the plain weighted formula."""
+    from conftest import build_tiny_bert
+
+    root = tmp_path_factory.mktemp("two-berts")
+    other = build_tiny_bert(root / "b2", seed=5)
+    conf = root / "two.toml"
+    conf.write_text(
+        '[ensemble]\ndevice = "cpu"\nbatch_size = 4\nmax_length = 32\n\n'
+        f'[[models]]\nname = "b1"\npath = "{tiny_models[0]}"\nweight = 1.0\n\n'
+        f'[[models]]\nname = "b2"\npath = "{other}"\nweight = 3.0\n',
+        encoding="utf-8",
+    )
+    return conf
+
+
+@pytest.mark.parametrize("aggregation", ["first", "average", "max"])
+def test_aggregation_values_match_a_hand_computation(two_berts, aggregation) -> None:  # type: ignore[no-untyped-def]
+    ens = load_ensemble(load_config(two_berts, {"ensemble.aggregation": aggregation}))
+    pred = ens.predict(VALUE_NAMES)
+    pieces = [len(ens.members[0].tokenizer(w, add_special_tokens=False)["input_ids"]) for w in pred.split.words]
+    assert max(pieces) > 1  # words of several sub-tokens, or average/max would equal first
+    for member, got, valid in zip(ens.members, pred.member_probs, pred.member_valid, strict=True):
+        assert valid.all()
+        np.testing.assert_allclose(got, _hand_word_probs(member, VALUE_NAMES, aggregation), atol=2e-5)
+
+
+@pytest.mark.parametrize("strategy", ["mean", "max", "vote"])
+def test_strategy_values_match_a_hand_computation(two_berts, strategy) -> None:  # type: ignore[no-untyped-def]
+    ens = load_ensemble(load_config(two_berts, {"ensemble.strategy": strategy}))
+    pred = ens.predict(VALUE_NAMES)
+    p1, p2 = pred.member_probs
+    w1, w2 = 1.0, 3.0
+    if strategy == "mean":
+        want = (w1 * p1 + w2 * p2) / (w1 + w2)
+    elif strategy == "max":
+        top = np.maximum(p1, p2)
+        want = top / top.sum(axis=1, keepdims=True)
+    else:
+        eye = np.eye(p1.shape[1])
+        want = (w1 * eye[p1.argmax(1)] + w2 * eye[p2.argmax(1)]) / (w1 + w2)
+    np.testing.assert_allclose(pred.probs, want, atol=1e-6)
+
+
+def test_agreement_is_the_share_of_member_weight(tiny_models, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A PERSON-only member (weight 1) and an ORGANIZATION-only member (weight 3): the mean says
+    ORGANIZATION for every name, with agreement 3 / (1 + 3); vote says the same; with the weights
+    swapped, PERSON at 0.75."""
+    from helpers import force_label
+
+    per = force_label(tiny_models[0], tmp_path / "per", "B-PER")
+    org = force_label(tiny_models[0], tmp_path / "org", "B-ORG")
+    names = ["John Smith", "ACME CORP", "Zürich Versicherung AG", "", None]
+    for w_per, w_org, label in ((1.0, 3.0, "ORGANIZATION"), (3.0, 1.0, "PERSON")):
+        for strategy in ("mean", "vote"):
+            conf = tmp_path / f"{w_per}-{strategy}.toml"
+            conf.write_text(
+                f'[ensemble]\ndevice = "cpu"\nstrategy = "{strategy}"\n\n'
+                f'[[models]]\nname = "per"\npath = "{per}"\nweight = {w_per}\n\n'
+                f'[[models]]\nname = "org"\npath = "{org}"\nweight = {w_org}\n',
+                encoding="utf-8",
+            )
+            out = load_ensemble(load_config(conf)).label(names, members=True)
+            assert out.member_label__per[:3].tolist() == ["PERSON"] * 3
+            assert out.member_label__org[:3].tolist() == ["ORGANIZATION"] * 3
+            assert out.label[:3].tolist() == [label] * 3
+            np.testing.assert_allclose(out.agreement[:3], 0.75)
+            assert out.label[3] == "NONE" and out.agreement[3] == 1.0  # both members agree on nothing
+            assert out.label[4] is None
+
+
+# ----------------------------------------------------------------------------- CUDA out of memory
+
+
+def test_cuda_oom_halves_the_batch_down_to_one_row(tiny_config, tiny_ensemble) -> None:  # type: ignore[no-untyped-def]
+    """``torch.cuda.OutOfMemoryError`` (constructible without CUDA) on every forward pass of more
+    than one row: the batch of 8 is retried in halves, 8 -> 4 -> 2 -> 1, and every row comes out
+    with the labels it gets without the fault."""
+    from dataclasses import replace
+
+    import torch
+
+    e = replace(tiny_config.ensemble, batch_size=8, num_threads=1)
+    ens = load_ensemble(replace(tiny_config, ensemble=e))
+    member = ens.members[0]
+    forward = member.model.forward
+    rows_seen: list[int] = []
+
+    def oom_above_one_row(*args, **kwargs):  # type: ignore[no-untyped-def]
+        rows_seen.append(int(kwargs["input_ids"].shape[0]))
+        if rows_seen[-1] > 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+        return forward(*args, **kwargs)
+
+    member.model.forward = oom_above_one_row
+    names = SAMPLE_NAMES[:8]
+    out = ens.label(names)
+    assert rows_seen[0] == 8 and sorted(set(rows_seen)) == [1, 2, 4, 8]
+    assert rows_seen.count(1) == 8  # each row scored once, alone
+    assert out.error.isna().all()
+    want = tiny_ensemble.label(names)
+    assert out.label.tolist() == want.label.tolist()
+    np.testing.assert_allclose(out.score, want.score, rtol=1e-5)
+
+
+def test_cuda_oom_on_a_single_row_marks_only_that_row(tiny_config) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    import torch
+
+    e = replace(tiny_config.ensemble, batch_size=8, num_threads=1)
+    ens = load_ensemble(replace(tiny_config, ensemble=e))
+    member = ens.members[0]
+    forward = member.model.forward
+    long_name = "Maximiliano Alessandro Papadopoulos Vanderbilt"
+
+    def oom_on_long_rows(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs["input_ids"].shape[1] > 12:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+        return forward(*args, **kwargs)
+
+    member.model.forward = oom_on_long_rows
+    out = ens.label(["Ana Gil", long_name, "Acme Corp", "Lima"])
+    assert out.error.notna().tolist() == [False, True, False, False]
+    assert out.error[1].startswith("CUDA out of memory scoring one row of ")
+    assert out.label[1] is None and out.label[[0, 2, 3]].notna().all()
+
+
+# ----------------------------------------------------------------------------- SentencePiece member
+
+
+@pytest.fixture(scope="module")
+def sentencepiece_member(tmp_path_factory):  # type: ignore[no-untyped-def]
+    from conftest import BERT_LABELS, _corpus
+    from helpers import build_tiny_sentencepiece
+
+    return build_tiny_sentencepiece(tmp_path_factory.mktemp("sp") / "xlmr", _corpus(), BERT_LABELS)
+
+
+def test_sentencepiece_member_labels_words_with_original_offsets(sentencepiece_member, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A Unigram/Metaspace (SentencePiece) member that says B-PER for every token: every word of
+    every name becomes one PER entity whose offsets index the ORIGINAL string, ALL-CAPS and
+    accented names included."""
+    from helpers import force_label
+
+    from spark_ner.tokenize import split_name
+
+    member = force_label(sentencepiece_member, tmp_path / "xlmr-per", "B-PER")
+    conf = tmp_path / "sp.toml"
+    conf.write_text(f'[ensemble]\ndevice = "cpu"\n\n[[models]]\nname = "xlmr"\npath = "{member}"\n', encoding="utf-8")
+    ens = load_ensemble(load_config(conf))
+    assert ens.members[0].model.config.model_type == "xlm-roberta"
+    names = [
+        "John Smith",
+        "MARÍA JOSÉ GARCÍA",
+        "Jose\u0301 Garci\u0301a",
+        "O'Brien & Sons",
+        "  São   Paulo  ",
+        "株式会社",
+    ]
+    out = ens.label(names)
+    check_contract(names, out)
+    for name, ents in zip(names, out.entities, strict=True):
+        _, starts, ends = split_name(name, 32)
+        assert [(e["start"], e["end"], e["label"]) for e in ents] == [
+            (s, t, "PER") for s, t in zip(starts, ends, strict=True)
+        ]
+        assert [e["text"] for e in ents] == [name[s:t] for s, t in zip(starts, ends, strict=True)]
+    assert out.label.tolist() == ["PERSON"] * len(names)
+
+
+def test_sentencepiece_member_beside_wordpiece_and_bpe(sentencepiece_member, tiny_models, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import write_config
+
+    conf = write_config(tmp_path / "three.toml", *tiny_models)
+    conf.write_text(
+        conf.read_text() + f'\n[[models]]\nname = "xlmr"\npath = "{sentencepiece_member}"\nweight = 1.0\n',
+        encoding="utf-8",
+    )
+    ens = load_ensemble(load_config(conf))
+    names = SAMPLE_NAMES + HOSTILE
+    out = ens.label(names, members=True)
+    check_contract(names, out)
+    assert out.model_version[0].startswith("bert+roberta+xlmr@")
+    assert out.member_label__xlmr.notna().sum() == sum(isinstance(n, str) for n in names)

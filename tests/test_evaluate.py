@@ -170,13 +170,10 @@ def test_cli_arguments() -> None:
     assert (args.name_col, args.label_col, args.limit, args.overrides) == ("name", "label", 10, [])
 
 
-def test_evaluate_with_tiny_ensemble(tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    """End to end with the real ensemble over the tiny random members from conftest."""
-    pytest.importorskip("spark_ner.ensemble")
-    try:
-        config_path = request.getfixturevalue("tiny_config_path")
-    except pytest.FixtureLookupError:
-        pytest.skip("no tiny models fixture")
+def test_evaluate_with_tiny_ensemble(tmp_path: Path, tiny_config_path: Path) -> None:
+    """End to end with the real ensemble over the tiny random members from conftest (no skip: a
+    broken import or fixture must fail here, not hide)."""
+    config_path = tiny_config_path
     frame = pd.DataFrame(
         {
             "name": ["John Smith", "Acme Corp", "Madrid", "N/A", "Mary & John Smith"],

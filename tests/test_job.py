@@ -7,39 +7,24 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
+import tomllib
 from typing import Any
 
 import pytest
-from test_udf import NAMES, assert_rows_match
+from helpers import (
+    NAMES,
+    NER_COLS,
+    REPO,
+    assert_rows_match,
+    forbid_reading,
+    job_args,
+    labels_by_id,
+    spark_submit,
+    subprocess_env,
+)
 
 from spark_ner.errors import DeltaUnavailableError, InputColumnError, OutputExistsError, RowCountMismatchError
 from spark_ner.spark import job as jobs
-
-REPO = Path(__file__).resolve().parents[1]
-NER_COLS = [
-    "ner_label",
-    "ner_score",
-    "ner_agreement",
-    "ner_entities",
-    "ner_model_version",
-    "ner_error",
-]
-
-
-def args(**kw: Any) -> Any:
-    """Parsed job arguments from keyword flags (``name_col="x"`` -> ``--name-col x``)."""
-    argv: list[str] = []
-    for key, value in kw.items():
-        flag = "--" + key.replace("_", "-")
-        if value is True:
-            argv.append(flag)
-        elif isinstance(value, list):
-            for v in value:
-                argv += [flag, str(v)]
-        else:
-            argv += [flag, str(value)]
-    return jobs.build_parser().parse_args(argv)
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +44,8 @@ def expected(tiny_ensemble):  # type: ignore[no-untyped-def]
     return tiny_ensemble.label(NAMES)
 
 
-def _labels_by_id(rows: list[Any]) -> list[dict[str, Any]]:
-    by_id = {r["id"]: r for r in rows}
-    assert len(by_id) == len(rows) == len(NAMES), "each input row exactly once"
-    return [{c[4:]: by_id[i][c] for c in NER_COLS} for i in range(len(NAMES))]
-
-
 def _run(capsys, **kw: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    assert jobs.run(args(**kw)) == 0
+    assert jobs.run(job_args(**kw)) == 0
     out = capsys.readouterr().out
     return json.loads(out[out.index("{") :])
 
@@ -78,7 +57,7 @@ def test_parquet_twice_with_summary(spark, tiny_config_path, customers, expected
     assert json.loads(summary_path.read_text()) == first
     rows = spark.read.parquet(str(out)).collect()
     assert set(rows[0].asDict()) == {"id", "name", "region", *NER_COLS}
-    assert_rows_match(_labels_by_id(rows), expected)
+    assert_rows_match(labels_by_id(rows), expected)
 
     distinct = len(set(NAMES))  # None counts as one
     assert first["rows_in"] == first["rows_out"] == len(NAMES)
@@ -99,7 +78,7 @@ def test_parquet_twice_with_summary(spark, tiny_config_path, customers, expected
 
     second = _run(capsys, **common, mode="overwrite")
     assert second["rows_out"] == len(NAMES)
-    assert_rows_match(_labels_by_id(spark.read.parquet(str(out)).collect()), expected)
+    assert_rows_match(labels_by_id(spark.read.parquet(str(out)).collect()), expected)
     assert not [p for p in tmp_path.iterdir() if "spark-ner" in p.name], "no staging left"
 
     _run(capsys, **common, mode="append")
@@ -117,12 +96,9 @@ def test_existing_output_fails_before_running(spark, tiny_config_path, customers
     out.mkdir()
     (out / "keep.txt").write_text("x")
 
-    def never(*a: Any, **k: Any) -> None:
-        raise AssertionError("input was read although the output exists")
-
-    monkeypatch.setattr(jobs, "_read_input", never)
+    forbid_reading(monkeypatch, customers)
     with pytest.raises(OutputExistsError, match="--mode overwrite"):
-        jobs.run(args(input=customers, output=out, config=tiny_config_path))
+        jobs.run(job_args(input=customers, output=out, config=tiny_config_path))
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["exists"]
 
@@ -142,11 +118,11 @@ def test_hive_table_twice_partitioned(spark, tiny_config_path, customers, expect
         summary = _run(capsys, **common, mode=mode)
         assert summary["rows_out"] == len(NAMES)
         rows = spark.table("job_labels").collect()
-        assert_rows_match(_labels_by_id(rows), expected)
+        assert_rows_match(labels_by_id(rows), expected)
     parts = [c.name for c in spark.catalog.listColumns("job_labels") if c.isPartition]
     assert parts == ["region"]
     with pytest.raises(OutputExistsError):
-        jobs.run(args(**common))
+        jobs.run(job_args(**common))
 
 
 def test_hive_table_labels_only(spark, tiny_config_path, customers, expected, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -163,7 +139,7 @@ def test_hive_table_labels_only(spark, tiny_config_path, customers, expected, ca
     _run(capsys, **common, mode="overwrite")
     df = spark.table("job_labels_only")
     assert df.columns == ["id", *NER_COLS]
-    assert_rows_match(_labels_by_id(df.collect()), expected)
+    assert_rows_match(labels_by_id(df.collect()), expected)
 
 
 def test_partitioned_parquet_by_label(spark, tiny_config_path, customers, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -186,15 +162,15 @@ def test_partitioned_parquet_by_label(spark, tiny_config_path, customers, tmp_pa
 def test_refusals_name_the_problem(spark, tiny_config_path, customers, tmp_path) -> None:  # type: ignore[no-untyped-def]
     base = {"input": customers, "config": tiny_config_path}
     with pytest.raises(InputColumnError, match="'full_name' not found; existing columns: id, name, region"):
-        jobs.run(args(**base, output=tmp_path / "a", name_col="full_name"))
+        jobs.run(job_args(**base, output=tmp_path / "a", name_col="full_name"))
     with pytest.raises(InputColumnError, match="'id' has type bigint, expected string"):
-        jobs.run(args(**base, output=tmp_path / "b", name_col="id"))
+        jobs.run(job_args(**base, output=tmp_path / "b", name_col="id"))
     with pytest.raises(InputColumnError, match="--labels-only needs --id-col"):
-        jobs.run(args(**base, output=tmp_path / "c", labels_only=True))
+        jobs.run(job_args(**base, output=tmp_path / "c", labels_only=True))
     with pytest.raises(InputColumnError, match="--partition-by nope"):
-        jobs.run(args(**base, output=tmp_path / "d", partition_by=["nope"]))
+        jobs.run(job_args(**base, output=tmp_path / "d", partition_by=["nope"]))
     with pytest.raises(DeltaUnavailableError, match="not on this cluster's classpath"):
-        jobs.run(args(**base, output=tmp_path / "e", output_format="delta"))
+        jobs.run(job_args(**base, output=tmp_path / "e", output_format="delta"))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -208,7 +184,7 @@ def test_row_count_mismatch_writes_nothing(spark, tiny_config_path, customers, t
 
     monkeypatch.setattr(jobs, "with_ner_labels", duplicating)
     with pytest.raises(RowCountMismatchError, match="nothing was written"):
-        jobs.run(args(input=customers, output=tmp_path / "x", config=tiny_config_path))
+        jobs.run(job_args(input=customers, output=tmp_path / "x", config=tiny_config_path))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -218,24 +194,6 @@ def test_empty_input(spark, tiny_config_path, tmp_path, capsys) -> None:  # type
     summary = _run(capsys, input=src, output=tmp_path / "out", config=tiny_config_path)
     assert summary["rows_in"] == summary["rows_out"] == summary["distinct_names"] == 0
     assert spark.read.parquet(str(tmp_path / "out")).columns == ["id", "name", *NER_COLS]
-
-
-def _subprocess_env(tmp_path: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        HF_HUB_OFFLINE="1",
-        SPARK_LOCAL_IP="127.0.0.1",
-        PYSPARK_PYTHON=sys.executable,
-        PYSPARK_DRIVER_PYTHON=sys.executable,
-        JAVA_TOOL_OPTIONS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
-    )
-    return env
-
-
-def spark_submit() -> str:
-    import pyspark
-
-    return str(Path(pyspark.__file__).parent / "bin" / "spark-submit")
 
 
 @pytest.mark.slow
@@ -261,10 +219,10 @@ def test_spark_submit_gives_the_same_labels(spark, tiny_config_path, customers, 
         "--summary",
         str(summary),
     ]
-    proc = subprocess.run(cmd, env=_subprocess_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, env=subprocess_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(summary.read_text())["spark"]["master"] == "local[2]"
-    assert_rows_match(_labels_by_id(spark.read.parquet(str(out)).collect()), expected)
+    assert_rows_match(labels_by_id(spark.read.parquet(str(out)).collect()), expected)
 
 
 @pytest.mark.slow
@@ -274,21 +232,42 @@ def test_cpu_lanes_in_one_worker_same_labels(spark, tiny_config_path, customers,
     cmd = [sys.executable, "-m", "spark_ner.cli", "label", "--input", str(customers), "--output", str(out)]
     cmd += ["--config", str(tiny_config_path), "--id-col", "id", "--summary", str(summary), "--master", "local[2]"]
     cmd += ["--spark-conf", "spark.task.cpus=2", "--spark-conf", "spark.ui.enabled=false"]
-    proc = subprocess.run(cmd, env=_subprocess_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, env=subprocess_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     executors = json.loads(summary.read_text())["executors"]
     assert sum(e["python_workers"] for e in executors) == 1
-    assert_rows_match(_labels_by_id(spark.read.parquet(str(out)).collect()), expected)
+    assert_rows_match(labels_by_id(spark.read.parquet(str(out)).collect()), expected)
 
 
-def test_databricks_conf_is_valid_and_documents_gpu_settings() -> None:
+def test_databricks_conf_is_valid_and_documents_gpu_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     from spark_ner.config import load_config
 
+    monkeypatch.setenv("SPARK_NER_MODEL_DIR", "/Volumes/main/spark_ner/models")
     cfg = load_config(REPO / "conf" / "databricks.toml")
-    assert all(m.path.startswith("/Volumes/") for m in cfg.models)
+    assert all(m.path.startswith("/Volumes/main/spark_ner/models/") for m in cfg.models)
+    assert cfg.ensemble.batch_size == 1024
     text = (REPO / "conf" / "databricks.toml").read_text(encoding="utf-8")
     for key in ("spark.executor.resource.gpu.amount", "spark.task.resource.gpu.amount", "gpu_discovery.sh"):
         assert key in text
+
+
+def test_databricks_conf_runs_the_evaluated_members_and_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One source for member weights: the Databricks config takes the default config's members
+    (names, weights, label maps, kinds) and differs only in speed knobs, so GPU users run the
+    ensemble whose accuracy EVALUATION.md measured."""
+    from spark_ner.config import load_config
+
+    monkeypatch.setenv("SPARK_NER_MODEL_DIR", "/Volumes/main/spark_ner/models")
+    gpu, default = load_config(REPO / "conf" / "databricks.toml"), load_config(REPO / "conf" / "default.toml")
+
+    def members(cfg):  # type: ignore[no-untyped-def]
+        return [{k: v for k, v in m.items() if k != "path"} for m in cfg.to_dict()["models"]]
+
+    assert members(gpu) == members(default)
+    assert [m.weight for m in gpu.models] == [m.weight for m in default.models]
+    assert gpu.fingerprint() == default.fingerprint()  # same labels: batch size is a speed knob
+    raw = tomllib.loads((REPO / "conf" / "databricks.toml").read_text(encoding="utf-8"))
+    assert raw["base"] == "default" and "models" not in raw  # no second copy of the members to drift
 
 
 def test_gpu_discovery_script_prints_spark_resource_json() -> None:

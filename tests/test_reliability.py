@@ -20,8 +20,8 @@ from typing import Any
 import pandas as pd
 import pytest
 from conftest import ROBERTA_LABEL_MAP, write_config
+from helpers import assert_rows_match
 from hostile import HOSTILE, NAMES
-from test_udf import assert_rows_match
 
 from spark_ner import cli
 from spark_ner.errors import InputColumnError
@@ -398,10 +398,13 @@ def test_existing_output_subprocess_one_line_nothing_written(tiny_config_path, t
 
 def test_hub_id_without_network_fails_before_spark(tiny_config_path, tmp_path, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
     """``HF_HUB_OFFLINE`` unset but no route to the hub: the same clear refusal (spark-submit path)."""
-    from spark_ner import models
+    import socket
+
+    def no_route(*a: Any, **k: Any) -> None:
+        raise OSError("no route to host (test)")
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(models, "_network_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(socket, "create_connection", no_route)
     monkeypatch.setattr(jobs, "get_session", lambda *a, **k: pytest.fail("Spark session started"))
     conf = _toml(tmp_path / "hub.toml", [{"name": "bert", "path": "dslim/bert-base-NER"}])
     argv = ["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--config", str(conf)]

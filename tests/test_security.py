@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import logging
 import socket
 from pathlib import Path
 
 import pytest
 
+import spark_ner
 from spark_ner.config import load_config
 from spark_ner.ensemble import load_ensemble
-from spark_ner.errors import SparkNerError
 
 MARKER = "Zqxmarker"
 
@@ -49,9 +50,108 @@ def test_no_names_in_logs_or_errors(
     assert all(MARKER.lower() not in str(e).lower() for e in out.error)
 
 
-def test_config_errors_do_not_echo_names(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.toml"
-    bad.write_text(f'[[models]]\nname = "a"\npath = "{tmp_path / "missing"}"\n')
-    with pytest.raises(SparkNerError) as err:
-        load_ensemble(load_config(bad))
-    assert "missing" in str(err.value) and MARKER not in str(err.value)
+@pytest.mark.parametrize("fault", ["missing folder", "unmapped label", "pin mismatch"])
+def test_config_errors_do_not_echo_names(
+    fault: str,
+    tiny_models: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`spark-ner label` over a table of names holding the marker, with a bad config: the refusal
+    (one stderr line, logs at DEBUG, stdout) names the member and the fix, never a name."""
+    import pandas as pd
+
+    from spark_ner import cli
+    from spark_ner.spark import job as jobs
+
+    src = tmp_path / "customers.parquet"
+    names = [MARKER, f"{MARKER} & Sons Ltd", f"MR {MARKER.upper()}", None]
+    pd.DataFrame({"id": range(len(names)), "name": names}).to_parquet(src)
+    assert MARKER in "".join(pd.read_parquet(src)["name"].dropna())  # the names are there to leak
+    bert, roberta = tiny_models
+    conf = tmp_path / "bad.toml"
+    if fault == "missing folder":
+        member, expected = f'path = "{tmp_path / "missing"}"', "does not exist"
+    elif fault == "unmapped label":  # the RoBERTa member's PERSON/COMPANY/PLACE labels need a label_map
+        member, expected = f'path = "{roberta}"', "maps to no canonical tag"
+    else:
+        member, expected = f'path = "{bert}"\nsha256 = "{"0" * 64}"', "but the config pins"
+    conf.write_text(f'[[models]]\nname = "m"\n{member}\n', encoding="utf-8")
+    monkeypatch.setattr(jobs, "get_session", lambda *a, **k: pytest.fail("a Spark session was started"))
+    caplog.set_level(logging.DEBUG)
+    argv = ["-vv", "label", "--input", str(src), "--output", str(tmp_path / "out"), "--config", str(conf)]
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    assert expected in captured.err and "member 'm'" in captured.err
+    logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    for where, text in (("stderr", captured.err), ("stdout", captured.out), ("logs", logged)):
+        assert MARKER.lower() not in text.lower(), where
+
+
+def _loads(tree: ast.AST) -> list[tuple[int, bool]]:
+    """Every ``X.from_pretrained(...)`` call (models, tokenizers, configs): (line, passes
+    ``trust_remote_code=False`` explicitly)."""
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "from_pretrained":
+            flag = next((k.value for k in node.keywords if k.arg == "trust_remote_code"), None)
+            out.append((node.lineno, isinstance(flag, ast.Constant) and flag.value is False))
+    return out
+
+
+def test_every_load_in_the_package_passes_trust_remote_code_false() -> None:
+    """SECURITY.md: ``trust_remote_code=False`` is passed explicitly on every load, not left to a
+    library default that a future transformers could change."""
+    package = Path(spark_ner.__file__).parent
+    calls: list[str] = []
+    missing: list[str] = []
+    for path in sorted(package.rglob("*.py")):
+        for line, explicit in _loads(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            where = f"{path.relative_to(package.parent)}:{line}"
+            calls.append(where)
+            if not explicit:
+                missing.append(where)
+    # the scan must see the loads it guards: tokenizer, model (serve and train), hub config, rampart
+    assert len(calls) >= 6, calls
+    assert not missing, f"from_pretrained without trust_remote_code=False: {missing}"
+
+
+def test_the_load_scan_catches_a_missing_or_true_flag() -> None:
+    code = "\n".join(
+        f"M.from_pretrained(p{flag})" for flag in ("", ", trust_remote_code=True", ", trust_remote_code=False")
+    )
+    assert _loads(ast.parse(code)) == [(1, False), (2, False), (3, True)]
+
+
+def test_pinned_weights_are_checked_again_in_the_executor(spark, tiny_models, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The driver checked the pin; then the weights change (a node with another copy, a file
+    replaced mid-job). The executor's own check (``load_ensemble`` -> ``validate_sources`` in the
+    Python worker) refuses them: the task fails naming the file and both digests, no row is
+    labelled by the wrong weights."""
+    import hashlib
+    import shutil
+
+    from conftest import write_config
+
+    from spark_ner.spark.udf import with_ner_labels
+
+    bert = Path(shutil.copytree(tiny_models[0], tmp_path / "bert"))
+    weights = bert / "model.safetensors"
+    pinned = hashlib.sha256(weights.read_bytes()).hexdigest()
+    conf = write_config(tmp_path / "pinned.toml", bert, tiny_models[1])
+    conf.write_text(conf.read_text().replace(f'path = "{bert}"', f'path = "{bert}"\nsha256 = "{pinned}"'))
+    cfg = load_config(conf)
+    assert cfg.models[0].sha256 == pinned
+    transform = with_ner_labels("name", cfg)  # the driver's check passes here
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0x01  # still a valid safetensors file, other weights
+    weights.write_bytes(bytes(data))
+    changed = hashlib.sha256(bytes(data)).hexdigest()
+    df = spark.createDataFrame([(1, "John Smith"), (2, "Acme Corp")], "id long, name string")
+    with pytest.raises(Exception) as err:
+        df.transform(transform).collect()
+    text = str(err.value)
+    assert f"WeightsMismatchError: member 'bert': weights {weights} have sha256 {changed}" in text
+    assert f"but the config pins {pinned}" in text

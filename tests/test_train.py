@@ -12,6 +12,7 @@ import os
 import random
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -314,14 +315,34 @@ def test_training_learns(data: dict[str, Path], tiny_bert: Path, tmp_path: Path)
     assert f1s[-1] > 0.5, f1s
 
 
+class Killed(BaseException):
+    """Stands for the process dying (not an Exception: nothing in the job may catch it)."""
+
+
 def test_resume_gives_the_same_weights(data: dict[str, Path], tiny_bert: Path, tmp_path: Path) -> None:
-    # 10 steps per epoch, 2 epochs; checkpoint every 4 steps; killed after step 14 (mid epoch 2,
-    # last checkpoint at step 12) and resumed.
+    # 10 steps per epoch, 2 epochs; checkpoint every 4 steps; killed inside step 15 (mid epoch 2,
+    # last checkpoint at step 12) and resumed. The kill comes from torch's public global optimizer
+    # hook, so the job itself carries no test-only code.
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
     kw = dict(checkpoint_every=4, keep_checkpoints=2)
     full = train(_args(data, tiny_bert, tmp_path / "full", **kw))
     part = tmp_path / "part"
-    stopped = train(_args(data, tiny_bert, part, interrupt_after=14, **kw))
-    assert stopped["interrupted"] and stopped["step"] == 14
+    steps = 0
+
+    def die_in_step_15(*_: object) -> None:
+        nonlocal steps
+        steps += 1
+        if steps == 15:
+            raise Killed
+
+    hook = register_optimizer_step_pre_hook(die_in_step_15)
+    try:
+        with pytest.raises(Killed):
+            train(_args(data, tiny_bert, part, **kw))
+    finally:
+        hook.remove()
+    assert steps == 15
     assert not (part / "model.safetensors").exists()
     ckpt = latest_checkpoint(part)
     assert ckpt is not None and ckpt.name == "step-00000012"
@@ -338,7 +359,7 @@ def test_resume_gives_the_same_weights(data: dict[str, Path], tiny_bert: Path, t
 
 
 def test_from_scratch_roberta(data: dict[str, Path], tmp_path: Path) -> None:
-    from spark_ner.starter.train import load_tokenizer
+    from spark_ner.models import load_tokenizer
     from spark_ner.tokenize import WordTokenizer, split_words
 
     out = tmp_path / "rob"
@@ -360,8 +381,200 @@ def test_from_scratch_roberta(data: dict[str, Path], tmp_path: Path) -> None:
     assert metrics["steps"] == 6
     config = json.loads((out / "config.json").read_text())
     assert config["model_type"] == "roberta" and config["num_hidden_layers"] == 1
-    tok = load_tokenizer(out, 32)
+    tok = load_tokenizer(str(out), 32)
     assert tok.add_prefix_space
     enc = WordTokenizer(tok, 32).encode(split_words(["Mary Smith"], 64))
     assert enc.ids[0] == tok.cls_token_id and enc.ids[-1] == tok.sep_token_id
     assert (enc.word_first >= 0).all()
+
+
+# ----------------------------------------------------------------------------- pickle weights
+
+
+@pytest.fixture(scope="module")
+def pickle_bert(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny encoder again, its weights only as ``pytorch_model.bin`` (a pickle)."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    out = tmp_path_factory.mktemp("pickle-bert")
+    for f in tiny_bert.iterdir():
+        if f.name != "model.safetensors":
+            shutil.copy(f, out / f.name)
+    torch.save(load_file(str(tiny_bert / "model.safetensors")), out / "pytorch_model.bin")
+    return out
+
+
+def test_init_with_pickle_weights_is_refused_unless_allowed(
+    data: dict[str, Path], pickle_bert: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spark_ner import cli
+    from spark_ner.errors import UnsafeWeightsError
+
+    with pytest.raises(UnsafeWeightsError, match=r"pytorch_model\.bin.*--allow-pickle"):
+        train(_args(data, pickle_bert, tmp_path / "refused", max_steps=1))
+    assert not (tmp_path / "refused" / "model.safetensors").exists()
+    # the command line: one line, exit 2
+    argv = [
+        "train",
+        "--train-file",
+        str(data["train"]),
+        "--init",
+        str(pickle_bert),
+        "--output-dir",
+        str(tmp_path / "o"),
+    ]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("spark-ner train: error: --init") and "Fix:" in err[0]
+    # allowed: the pickle is loaded (the encoder's weights, not a fresh init) and training runs
+    metrics = train(_args(data, pickle_bert, tmp_path / "allowed", max_steps=1, allow_pickle=True))
+    assert metrics["steps"] == 1 and (tmp_path / "allowed" / "model.safetensors").is_file()
+
+
+# ----------------------------------------------------------------------------- mixed precision
+
+
+def test_accelerate_mixed_precision_is_honoured_unless_the_flag_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``accelerate launch --mixed_precision X`` exports ACCELERATE_MIXED_PRECISION=X; the script's
+    own ``--mixed-precision`` wins when given; neither: fp32."""
+    from spark_ner.errors import ConfigError
+    from spark_ner.starter.train import requested_precision
+
+    monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
+    assert requested_precision(None) == "no"
+    assert requested_precision("bf16") == "bf16"
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp16")
+    assert requested_precision(None) == "fp16"
+    assert requested_precision("no") == "no"
+    assert requested_precision("bf16") == "bf16"
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp8")
+    with pytest.raises(ConfigError, match=r"ACCELERATE_MIXED_PRECISION.*Fix:"):
+        requested_precision(None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script_flag", [None, "no"])
+def test_accelerate_launch_mixed_precision_reaches_the_job(
+    data: dict[str, Path], tiny_bert: Path, tmp_path: Path, script_flag: str | None
+) -> None:
+    """The real launcher: ``accelerate launch --mixed_precision bf16 jobs/finetune.py`` requests
+    bf16 (CPU-only here, so fp32 is used with a warning); the script's flag overrides it."""
+    import subprocess
+    import sys
+
+    from helpers import REPO
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1"]
+    cmd += ["--mixed_precision", "bf16", "--dynamo_backend", "no", str(REPO / "jobs" / "finetune.py")]
+    cmd += ["--train-file", str(data["train"]), "--eval-file", str(data["dev"]), "--init", str(tiny_bert)]
+    cmd += ["--output-dir", str(out), "--max-steps", "1", "--no-progress"]
+    if script_flag is not None:
+        cmd += ["--mixed-precision", script_flag]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCELERATE_")}
+    env.update(HF_HUB_OFFLINE="1", CUDA_VISIBLE_DEVICES="" if not _has_cuda() else env.get("CUDA_VISIBLE_DEVICES", ""))
+    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    resolved = json.loads((out / "train_args.json").read_text())
+    assert resolved["mixed_precision_requested"] == (script_flag or "bf16")
+    if not _has_cuda():
+        assert resolved["mixed_precision_used"] == "no"
+    else:
+        assert resolved["mixed_precision_used"] == (script_flag or "bf16")
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+# ----------------------------------------------------------------------------- train/serve token ids
+
+# ALL-CAPS, all-lower, accented (composed and decomposed), apostrophes, legal forms, punctuation
+TRAIN_SERVE_NAMES = [
+    "John Smith",
+    "JOHN SMITH",
+    "MARÍA JOSÉ GARCÍA LÓPEZ",
+    "María José García López",
+    "Jose\u0301 Garci\u0301a",  # decomposed accents: NFC per word
+    "ZÜRICH VERSICHERUNG AG",
+    "müller-lüdenscheidt gmbh",
+    "O'BRIEN & SONS LTD",
+    "São Paulo Futebol Clube",
+    "Dr. Ana Pérez",
+    "SMITH, John",
+    "Walmart #1234",
+]
+
+
+def _word_tags(name: str) -> list[str]:
+    return ["O"] * len(split_name(name, 10**6, case_restore=False)[0])
+
+
+@pytest.mark.parametrize("family", ["wordpiece", "byte-level BPE", "byte-level BPE from scratch"])
+def test_training_and_inference_give_a_member_the_same_token_ids(  # type: ignore[no-untyped-def]
+    family: str, data: dict[str, Path], tiny_models, tmp_path: Path
+) -> None:
+    """The ids a member is trained on (``encode_examples`` over the job's tokenizer) are the ids
+    the ensemble feeds the saved member at inference, name by name, and the training label sits on
+    the first sub-token of every word (where inference reads the word's probabilities)."""
+    from spark_ner.config import load_config
+    from spark_ner.ensemble import load_ensemble
+    from spark_ner.models import load_tokenizer
+    from spark_ner.starter.train import IGNORE, encode_examples, load_examples, train_bpe_tokenizer
+    from spark_ner.tokenize import WordTokenizer
+
+    src = tmp_path / "train.parquet"
+    names = TRAIN_SERVE_NAMES + [r["name"] for r in _rows(60, 11)]
+    pd.DataFrame({"name": names, "tags": [_word_tags(n) for n in names]}).to_parquet(src)
+    out = tmp_path / "member"
+    kw: dict[str, object] = dict(train_file=src, eval_file=data["dev"], output_dir=out, max_steps=1, progress=False)
+    if family == "byte-level BPE from scratch":
+        kw.update(from_scratch="roberta", vocab_size=300, hidden_size=32, layers=1, heads=2)
+    else:
+        kw.update(init=tiny_models[0] if family == "wordpiece" else tiny_models[1])
+    args = TrainArgs(**kw)  # type: ignore[arg-type]
+    train(args)
+
+    # what the job trained on: its tokenizer (as train() builds it) through encode_examples
+    train_names, train_tags = load_examples(src)
+    if args.init is not None:
+        tok = load_tokenizer(str(args.init), args.max_length)
+    else:
+        tok = train_bpe_tokenizer(train_names, args.vocab_size, args.max_length, args.case_restore)
+    seen = encode_examples(WordTokenizer(tok, args.max_length), train_names, train_tags, args.max_words, True)
+
+    # what inference feeds the saved member: the input_ids of its forward passes, one name at a time
+    conf = tmp_path / "member.toml"
+    conf.write_text(
+        f'[ensemble]\ndevice = "cpu"\nbatch_size = 1\nmax_length = {args.max_length}\n\n'
+        f'[[models]]\nname = "m"\npath = "{out}"\n',
+        encoding="utf-8",
+    )
+    ens = load_ensemble(load_config(conf))
+    member = ens.members[0]
+    fed: list[list[int]] = []
+    forward = member.model.forward
+
+    def spy(*a, **k):  # type: ignore[no-untyped-def]
+        fed.extend(k["input_ids"].tolist())
+        return forward(*a, **k)
+
+    member.model.forward = spy
+    for i, name in enumerate(TRAIN_SERVE_NAMES):
+        fed.clear()
+        assert ens.label([name]).error[0] is None
+        lo, hi = seen.enc.offsets[i], seen.enc.offsets[i + 1]
+        assert fed == [seen.enc.ids[lo:hi].tolist()], name
+        # the training labels sit on the first sub-token of each word, as the served tokenizer splits it
+        words = split_name(name, 10**6, case_restore=True)[0]
+        lengths = [len(member.tokenizer(w, add_special_tokens=False)["input_ids"]) for w in words]
+        specials = (member.tokenizer.cls_token_id, member.tokenizer.bos_token_id)
+        prefix = 1 if fed[0][0] in specials else 0
+        firsts = [prefix + sum(lengths[:j]) for j in range(len(words))]
+        labelled = [int(p) for p in np.flatnonzero(seen.labels[lo:hi] != IGNORE)]
+        assert labelled == firsts, name

@@ -3,57 +3,13 @@
 from __future__ import annotations
 
 import logging
-import math
 import subprocess
 import sys
-from typing import Any
 
 import pytest
-from conftest import SAMPLE_NAMES
+from helpers import NAMES, assert_rows_match
 
 from spark_ner.errors import InputColumnError
-
-NAMES: list[str | None] = [
-    *SAMPLE_NAMES,
-    None,
-    "",
-    "   ",
-    "John Smith",  # duplicates, also across partitions
-    "JOHN SMITH",
-    None,
-    "acme corp",
-]
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Spark null == pandas NaN/None; floats to 1e-5 (batch padding may differ in the last bits)."""
-    a_missing = a is None or (isinstance(a, float) and math.isnan(a))
-    b_missing = b is None or (isinstance(b, float) and math.isnan(b))
-    if a_missing or b_missing:
-        return a_missing and b_missing
-    if isinstance(a, float) or isinstance(b, float):
-        return math.isclose(float(a), float(b), abs_tol=1e-5)
-    return bool(a == b)
-
-
-def _entities(value: Any) -> list[dict[str, Any]] | None:
-    if value is None:
-        return None
-    return [e.asDict() if hasattr(e, "asDict") else dict(e) for e in value]
-
-
-def assert_rows_match(got: list[dict[str, Any]], expected: Any) -> None:
-    """``got``: Spark rows as dicts with the contract's field names, in input order."""
-    assert len(got) == len(expected)
-    for i, (row, (_, exp)) in enumerate(zip(got, expected.iterrows(), strict=True)):
-        for field in ("label", "score", "agreement", "model_version", "error"):
-            assert _same(row[field], exp[field]), f"row {i} field {field}"
-        g, e = _entities(row["entities"]), _entities(exp["entities"])
-        assert (g is None) == (e is None), f"row {i} entities"
-        if g is not None and e is not None:
-            assert len(g) == len(e), f"row {i} entities"
-            for ge, ee in zip(g, e, strict=True):
-                assert all(_same(ge[k], ee[k]) for k in ("text", "label", "start", "end", "score"))
 
 
 @pytest.fixture(scope="module")
@@ -204,13 +160,21 @@ def test_cache_loads_once_per_config_and_device(tiny_config, monkeypatch) -> Non
     assert EnsembleCache.get(tiny_config, loader) is a
     assert len(loads) == 1
     other = load_config(tiny_config.source, overrides={"ensemble.strategy": "max"})
-    assert EnsembleCache.get(other, loader) is not a
+    b = EnsembleCache.get(other, loader)
+    assert b is not a
     assert len(loads) == 2
-    # the same config on another GPU: the old copy is evicted, not kept beside the new one
+    assert EnsembleCache.get(tiny_config, loader) is a  # a hit: now the most recently used copy
+    # the same config on another GPU: the old copy is evicted, not kept beside the new one (plain
+    # LRU at capacity 2 would have dropped `other` instead and kept `a`)
     monkeypatch.setattr(models, "task_gpu_index", lambda: 1)
-    EnsembleCache.get(tiny_config, loader)
+    on_gpu1 = EnsembleCache.get(tiny_config, loader)
     assert len(loads) == 3
-    assert sum(k.startswith(EnsembleCache.config_key(tiny_config)) for k in EnsembleCache._entries) == 1
+    assert EnsembleCache.get(tiny_config, loader) is on_gpu1 and len(loads) == 3
+    # back on the first device: its copy was evicted, so it loads again
+    monkeypatch.setattr(models, "task_gpu_index", lambda: None)
+    assert EnsembleCache.get(tiny_config, loader) is not a
+    assert len(loads) == 4
+    assert EnsembleCache.get(other, loader) is b and len(loads) == 4  # kept all along
     EnsembleCache.clear()
 
 

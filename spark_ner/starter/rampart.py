@@ -385,8 +385,10 @@ def _verify(onnx_path: Path, folder: Path, texts: Sequence[str], atol: float) ->
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    model = AutoModelForTokenClassification.from_pretrained(folder, local_files_only=True, dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
+    model = AutoModelForTokenClassification.from_pretrained(
+        folder, local_files_only=True, trust_remote_code=False, use_safetensors=True, dtype=torch.float32
+    ).eval()
     enc = _encode(tokenizer, texts)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3

@@ -38,6 +38,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -49,7 +50,8 @@ import numpy as np
 import torch
 
 from spark_ner.config import ENTITY_TYPES, TAGS
-from spark_ner.errors import ConfigError, ModelSourceError, TrainingDataError
+from spark_ner.errors import ConfigError, ModelSourceError, TrainingDataError, UnsafeWeightsError
+from spark_ner.models import PICKLE_WEIGHTS, SAFE_INDEX, SAFE_WEIGHTS, load_tokenizer
 from spark_ner.tokenize import (
     Encoded,
     WordTokenizer,
@@ -113,7 +115,10 @@ class TrainArgs:
     max_grad_norm: float = 1.0
     freeze_embeddings: bool = False
     seed: int = 0
-    mixed_precision: str = "no"
+    # None: accelerate's setting (``accelerate launch --mixed_precision``, i.e. the
+    # ACCELERATE_MIXED_PRECISION variable), else "no"; a value given here wins over accelerate's.
+    mixed_precision: str | None = None
+    allow_pickle: bool = False  # --init folders with only pickle weights (pytorch_model.bin) are refused
     num_threads: int = 0  # torch intra-op threads; 0 = torch's default (all cores)
     checkpoint_every: int = 0
     keep_checkpoints: int = 2
@@ -122,9 +127,6 @@ class TrainArgs:
     max_eval_examples: int | None = None
     quick: bool = False
     progress: bool = True
-    # Testing hook: stop right after this many optimizer steps (after checkpointing), without
-    # saving a model, as if the job had been killed there.
-    interrupt_after: int | None = None
     # an Accelerate tracker ("mlflow": the run in $MLFLOW_TRACKING_URI, experiment = tracker_project)
     log_with: str | None = None
     tracker_project: str = "spark-ner-train"
@@ -138,7 +140,7 @@ class TrainArgs:
             raise ConfigError("give exactly one of init (a local model folder) or from_scratch")
         if self.from_scratch is not None and self.from_scratch not in SCRATCH_ARCHS:
             raise ConfigError(f"from_scratch = {self.from_scratch!r}; choose one of: {', '.join(SCRATCH_ARCHS)}")
-        if self.mixed_precision not in MIXED_PRECISION:
+        if self.mixed_precision is not None and self.mixed_precision not in MIXED_PRECISION:
             raise ConfigError(
                 f"mixed_precision = {self.mixed_precision!r}; choose one of: {', '.join(MIXED_PRECISION)}"
             )
@@ -187,6 +189,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--layers", type=int, default=d["layers"].default)
     m.add_argument("--heads", type=int, default=d["heads"].default)
     m.add_argument("--freeze-embeddings", action="store_true", help="freeze word embeddings")
+    m.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="let --init load pickle weights (pytorch_model.bin), which can run code; refused by default",
+    )
     t = parser.add_argument_group("training")
     t.add_argument("--epochs", type=int, default=d["epochs"].default)
     t.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
@@ -200,8 +207,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument(
         "--mixed-precision",
         choices=MIXED_PRECISION,
-        default=d["mixed_precision"].default,
-        help="fp16/bf16 need CUDA; on a CPU the run falls back to fp32 with a warning",
+        default=None,
+        help="default: accelerate's setting (accelerate launch --mixed_precision), else no; "
+        "fp16/bf16 need CUDA; on a CPU the run falls back to fp32 with a warning",
     )
     t.add_argument("--num-threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     t.add_argument("--checkpoint-every", type=int, default=0, help="save state every N steps")
@@ -221,7 +229,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d["tracker_project"].default,
         help="the tracker's project (MLflow: the experiment name; on Databricks a workspace path)",
     )
-    t.add_argument("--interrupt-after", type=int, help=argparse.SUPPRESS)
 
 
 def args_from_namespace(ns: argparse.Namespace) -> TrainArgs:
@@ -501,27 +508,6 @@ def _loader(data: EncodedSet, pad_id: int, batch_size: int, shuffle: bool, seed:
 # ----------------------------------------------------------------------------- model
 
 
-def needs_prefix_space(tokenizer: Any) -> bool:
-    """Byte-level BPE tokenizers need ``add_prefix_space=True`` for pre-split words."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None or backend.pre_tokenizer is None:
-        return False
-    return "ByteLevel" in backend.pre_tokenizer.__getstate__().decode("utf-8", "replace")
-
-
-def load_tokenizer(folder: Path, max_length: int) -> Any:
-    """A local fast tokenizer, loaded the way inference loads it (prefix space for byte BPE)."""
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    if not getattr(tok, "is_fast", False):
-        raise ValueError(f"{folder}: no fast tokenizer (tokenizer.json); word offsets need one")
-    if needs_prefix_space(tok):
-        tok = AutoTokenizer.from_pretrained(folder, local_files_only=True, add_prefix_space=True)
-    tok.model_max_length = max_length
-    return tok
-
-
 def train_bpe_tokenizer(names: Sequence[str], vocab_size: int, max_length: int, case_restore: bool) -> Any:
     """A RoBERTa byte-level BPE tokenizer trained on the words of ``names`` (prefix-spaced)."""
     from tokenizers import ByteLevelBPETokenizer
@@ -545,6 +531,27 @@ def train_bpe_tokenizer(names: Sequence[str], vocab_size: int, max_length: int, 
     return tok
 
 
+def check_init_weights(folder: Path, allow_pickle: bool) -> None:
+    """``--init`` loads weights as inference does: safetensors, or pickle only when allowed."""
+    if not (folder / "config.json").is_file():
+        raise ModelSourceError(
+            f"--init {folder}: not a local transformers model folder (no config.json). "
+            "Fix: point --init at a folder saved with save_pretrained."
+        )
+    if (folder / SAFE_WEIGHTS).is_file() or (folder / SAFE_INDEX).is_file():
+        return
+    pickles = [p for p in PICKLE_WEIGHTS if (folder / p).is_file()]
+    if pickles and not allow_pickle:
+        raise UnsafeWeightsError(
+            f"--init {folder}: holds only pickle weights ({pickles[0]}), which can run code when loaded. "
+            'Fix: convert once with `python -c "from transformers import AutoModel as M; '
+            "M.from_pretrained('DIR').save_pretrained('DIR', safe_serialization=True)\"` in a trusted "
+            "environment, or pass --allow-pickle."
+        )
+    if not pickles:
+        raise ModelSourceError(f"--init {folder}: no weights (expected {SAFE_WEIGHTS}). Fix: point --init at a model.")
+
+
 def build_model(args: TrainArgs, tokenizer: Any) -> Any:
     """A token-classification model with the 9 canonical TAGS as its labels."""
     from transformers import (
@@ -554,8 +561,7 @@ def build_model(args: TrainArgs, tokenizer: Any) -> Any:
     )
 
     if args.init is not None:
-        if not (args.init / "config.json").is_file():
-            raise ModelSourceError(f"--init {args.init}: not a local transformers model folder (no config.json)")
+        check_init_weights(args.init, args.allow_pickle)
         model = AutoModelForTokenClassification.from_pretrained(
             args.init,
             num_labels=len(TAGS),
@@ -563,6 +569,8 @@ def build_model(args: TrainArgs, tokenizer: Any) -> Any:
             label2id=dict(TAG2ID),
             ignore_mismatched_sizes=True,
             local_files_only=True,
+            trust_remote_code=False,
+            use_safetensors=not args.allow_pickle,
         )
     else:
         kwargs: dict[str, Any] = dict(
@@ -641,6 +649,20 @@ def evaluate(model: Any, loader: Any, data: EncodedSet, accelerator: Any) -> dic
 # ----------------------------------------------------------------------------- the job
 
 
+def requested_precision(flag: str | None) -> str:
+    """The script's ``--mixed-precision`` if given, else accelerate's (``accelerate launch
+    --mixed_precision X`` exports ACCELERATE_MIXED_PRECISION=X), else ``"no"``."""
+    if flag is not None:
+        return flag
+    env = os.environ.get("ACCELERATE_MIXED_PRECISION", "no").strip().lower() or "no"
+    if env not in MIXED_PRECISION:
+        raise ConfigError(
+            f"ACCELERATE_MIXED_PRECISION = {env!r} is not supported by spark-ner train; expected one of "
+            f"{', '.join(MIXED_PRECISION)}. Fix: pass --mixed-precision, or launch with one of those."
+        )
+    return env
+
+
 def _resolve_precision(requested: str) -> str:
     """fp16/bf16 only with CUDA: CPU autocast (bf16 above all) is far slower than fp32 here."""
     return requested if requested == "no" or torch.cuda.is_available() else "no"
@@ -665,7 +687,7 @@ def _split_dev(
 
 
 def train(args: TrainArgs) -> dict[str, Any]:
-    """Run the job; returns the metrics written to ``metrics.json`` (or a partial state)."""
+    """Run the job; returns the metrics written to ``metrics.json``."""
     threads = torch.get_num_threads()
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
@@ -683,17 +705,18 @@ def _train(args: TrainArgs) -> dict[str, Any]:
     from transformers import get_linear_schedule_with_warmup
 
     started = time.perf_counter()
-    precision = _resolve_precision(args.mixed_precision)
+    requested = requested_precision(args.mixed_precision)
+    precision = _resolve_precision(requested)
     accelerator = Accelerator(mixed_precision=precision, **_tracker_kwargs(args))
     if args.log_with:
         params = {k: v for k, v in args.to_dict().items() if v is not None and k not in ("log_with", "progress")}
         accelerator.init_trackers(args.tracker_project, config=params)
     main = accelerator.is_main_process
-    if main and precision != args.mixed_precision:
+    if main and precision != requested:
         logger.warning(
             "mixed_precision=%s needs CUDA; training in fp32 on the CPU (bf16 autocast on a "
             "CPU without AMX is hundreds of times slower)",
-            args.mixed_precision,
+            requested,
         )
     set_seed(args.seed)
     args.output_dir.mkdir(parents=True, exist_ok=True)
@@ -712,9 +735,9 @@ def _train(args: TrainArgs) -> dict[str, Any]:
 
     # -- tokenizer (trained on the training names when from scratch; reused on resume)
     if resume_from is not None and (resume_from / "tokenizer").is_dir():
-        tokenizer = load_tokenizer(resume_from / "tokenizer", args.max_length)
+        tokenizer = load_tokenizer(str((resume_from / "tokenizer").resolve()), args.max_length)
     elif args.init is not None:
-        tokenizer = load_tokenizer(args.init, args.max_length)
+        tokenizer = load_tokenizer(str(args.init.resolve()), args.max_length)
     else:
         tokenizer = train_bpe_tokenizer(names, args.vocab_size, args.max_length, args.case_restore)
     wt = WordTokenizer(tokenizer, args.max_length)
@@ -812,9 +835,6 @@ def _train(args: TrainArgs) -> dict[str, Any]:
             if args.checkpoint_every and step % args.checkpoint_every == 0:
                 state.update(step=step, epoch=epoch, step_in_epoch=step_in_epoch)
                 _save_checkpoint(accelerator, args, tokenizer, state)
-            if args.interrupt_after is not None and step >= args.interrupt_after:
-                progress.close()
-                return {"interrupted": True, "step": step, "epoch": epoch}
             if step >= total_steps:
                 break
         scores = evaluate(model, eval_dl, dev_set, accelerator)
@@ -862,7 +882,9 @@ def _train(args: TrainArgs) -> dict[str, Any]:
             if f.is_file() and f.suffix in (".safetensors", ".json", ".txt"):
                 f.chmod(0o644)  # temp-file writes leave 0600; executors may run as other users
         resolved = args.to_dict()
-        resolved.update(mixed_precision_used=precision, num_processes=accelerator.num_processes)
+        resolved.update(
+            mixed_precision_requested=requested, mixed_precision_used=precision, num_processes=accelerator.num_processes
+        )
         _write_json(out / ARGS_FILE, resolved)
         _write_json(out / METRICS_FILE, metrics)
         if not args.checkpoint_every or args.keep_checkpoints <= 0:
@@ -911,4 +933,4 @@ def _write_json(path: Path, data: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """``spark-ner train``: 0 on success."""
     metrics = train(args_from_namespace(args))
-    return 0 if metrics.get("dev") is not None or metrics.get("interrupted") else 1
+    return 0 if metrics.get("dev") is not None else 1

@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from spark_ner import __version__
 from spark_ner.config import ENTITY_FIELDS, OUTPUT_FIELDS, Config, add_config_arguments, load_config, parse_overrides
 from spark_ner.errors import ConfigError, WeightsMismatchError
@@ -177,9 +179,7 @@ class EnsembleModel(_PythonModelBase):  # type: ignore[misc,valid-type]
 
         self.ensemble = load_ensemble(load_packed(Path(context.artifacts[ARTIFACT])))
 
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
-        import pandas as pd
-
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         if isinstance(model_input, pd.DataFrame):
             column = model_input["name"] if "name" in model_input.columns else model_input.iloc[:, 0]
         else:
