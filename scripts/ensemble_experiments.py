@@ -173,8 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     data = member_outputs(args.config, args.extra, args.corpus.expanduser())
     base = tuple(data["members"]["weights"][: len(data["members"]["weights"]) - len(args.extra)])
-    if len(base) != 3:  # the weight grid below is the one EVALUATION.md searched for the starter trio
-        raise SystemExit(f"--config must hold the 3 starter members (rampart, minilm, roberta), it holds {len(base)}")
+    trio = ["rampart-bert", "minilm-names", "roberta-names"]
+    if data["members"]["names"][: len(base)] != trio:  # the weight grid below is the one searched for that trio
+        raise SystemExit(
+            f"--config must hold the 2026-11-22 starter trio {trio} (uncomment rampart-bert, drop the lexicon), "
+            f"it holds {data['members']['names'][: len(base)]}; the current combination is searched by "
+            "scripts/combination_search.py"
+        )
     shipped = (*base, *(0.0,) * len(args.extra))
     dev_f1 = macro_f1(data["dev"]["frame"]["label"], vote(data["dev"], shipped))
     test_f1 = macro_f1(data["test"]["frame"]["label"], vote(data["test"], shipped))

@@ -16,6 +16,11 @@ PERSON = NBA players (``nba_api`` static list), ORGANIZATION = listed companies'
 script (``pycountry``) and airports with an IATA code (``airportsdata``; facilities are LOCATION as
 in WNUT-16's mapping), MISC = ISO 639 languages with a two-letter code (``pycountry``; languages
 are MISC in CoNLL's convention). No NONE rows: there is no outside source of non-names.
+
+``--messy SHARE`` writes a share of the rows in the messy forms of customer tables, as the corpus
+generator does (``form`` column): ALL CAPS, all lower, accents stripped, and for persons
+"SURNAME, Given", "G. Surname" and "Mr. Given Surname"; the rest stay ``as-is``. The default (0)
+gives the same names as before, so figures stay comparable across versions.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from pathlib import Path
 import pandas as pd
 
 from spark_ner.config import DEFAULT_MODEL_DIR, ENV_MODEL_DIR
-from spark_ner.starter.corpus import entity_key
+from spark_ner.starter.corpus import entity_key, strip_accents
 
 log = logging.getLogger("outside_check")
 
@@ -82,6 +87,32 @@ def _languages() -> list[str]:
     return [lang["name"] for lang in data["639-3"] if "alpha_2" in lang]
 
 
+FORMS = ("upper", "lower", "no-accents", "inverted", "initial", "title")
+
+
+def messy(name: str, label: str, rng: random.Random) -> tuple[str, str]:
+    """One name in a messy form of customer tables (the forms the corpus generator writes)."""
+    forms = ["upper", "lower", "no-accents"]
+    words = name.split()
+    if label == "PERSON" and len(words) >= 2:
+        forms += ["inverted", "initial", "title"]
+    form = rng.choice(forms)
+    if form == "no-accents" and strip_accents(name) == name:
+        form = "upper"
+    if form == "upper":
+        return name.upper(), form
+    if form == "lower":
+        return name.lower(), form
+    if form == "no-accents":
+        return strip_accents(name), form
+    given, surname = " ".join(words[:-1]), words[-1]
+    if form == "inverted":
+        return f"{surname.upper()}, {given}", form
+    if form == "initial":
+        return f"{given[0]}. {surname}", form
+    return f"{rng.choice(('Mr.', 'Mr', 'Dr.', 'Sr.'))} {name}", form
+
+
 def corpus_keys(model_dir: Path) -> set[str]:
     keys: set[str] = set()
     for split in ("train", "dev", "test"):
@@ -92,7 +123,7 @@ def corpus_keys(model_dir: Path) -> set[str]:
     return keys
 
 
-def build(model_dir: Path, per_class: int, seed: int) -> pd.DataFrame:
+def build(model_dir: Path, per_class: int, seed: int, messy_share: float = 0.0) -> pd.DataFrame:
     players, teams = _nba()
     subdivisions, airports = _places()
     sources = {
@@ -112,7 +143,12 @@ def build(model_dir: Path, per_class: int, seed: int) -> pd.DataFrame:
             picked = rng.sample(fresh, min(quota, len(fresh)))
             seen.update(entity_key(n) for n in picked)  # no name twice, across sources too
             log.info("%s: %d names, %d in the corpus dropped, %d kept", source, len(names), dropped, len(picked))
-            rows += [{"name": n, "label": label, "source": source} for n in picked]
+            rows += [{"name": n, "label": label, "source": source, "form": "as-is"} for n in picked]
+    if messy_share > 0:
+        form_rng = random.Random(f"{seed}:forms")
+        for row in rows:
+            if form_rng.random() < messy_share:
+                row["name"], row["form"] = messy(row["name"], row["label"], form_rng)
     return pd.DataFrame(rows)
 
 
@@ -123,9 +159,10 @@ def main() -> None:
     parser.add_argument("--model-dir", default=default_dir, help="where build-models put the corpus")
     parser.add_argument("--per-class", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--messy", type=float, default=0.0, metavar="SHARE", help="share of rows in messy forms")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    frame = build(Path(args.model_dir).expanduser(), args.per_class, args.seed)
+    frame = build(Path(args.model_dir).expanduser(), args.per_class, args.seed, args.messy)
     frame.to_parquet(args.out, index=False)
     log.info("wrote %d rows to %s: %s", len(frame), args.out, frame["label"].value_counts().to_dict())
 

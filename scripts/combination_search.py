@@ -1,0 +1,260 @@
+"""Choose the ensemble's member weights (global, or per member and type) on DEV, grouped by entity.
+
+    python scripts/combination_search.py --config ~/.cache/spark-ner/models/starter.toml \
+        --outside outside.parquet --outside outside_messy.parquet [--out combination.json]
+
+Why: the vote must not fall below its best member. Two families of combination are searched on the
+corpus DEV split: ``global`` (one weight per member, every member alone included, so the pick is
+at least the best member on dev) and ``by-type`` (the global pick, then a factor per canonical type
+on each member's vote: ``weights_by_type`` in the config). Which family ships is decided by 5-fold
+cross-validation on dev with folds grouped by entity (dev holds several surface forms of one
+entity; random folds leak); the pick of the winning family, refitted on all dev, is then scored
+ONCE on the test split and on each outside-check file, beside every member alone and beside the
+family not chosen. Member probabilities are computed once per split and cached in ``--cache``.
+A dev-time tool: not part of the package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import logging
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spark_ner.config import ENTITY_TYPES, NAME_LABELS, MemberKind, Strategy, parse_config
+from spark_ner.decode import decode, label_names
+from spark_ner.ensemble import combine, load_ensemble
+from spark_ner.lexicon import load_lexicon_member, tag_factors
+from spark_ner.models import inspect_member
+from spark_ner.tokenize import split_words
+from spark_ner.tools.evaluate import classification_metrics
+
+log = logging.getLogger("combination_search")
+
+GLOBAL_GRID: dict[str, tuple[float, ...]] = {
+    "rampart-bert": (0.0, 0.5, 1.0),
+    "minilm-names": (0.0, 1.0, 1.5, 2.0),
+    "roberta-names": (0.0, 0.25, 0.5, 1.0),
+    "lexicon": (0.0, 0.5, 1.0, 2.0, 3.0),
+}
+TYPE_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+def member_outputs(config: str, names: list[str], cache: Path, tag: str) -> dict[str, Any]:
+    """Each member's word probabilities for ``names`` (cached by config digest and split tag)."""
+    path = Path(config).expanduser().resolve()
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    cfg = parse_config(raw, source=str(path), base_dir=path.parent)
+    digest = hashlib.sha256((path.read_text() + "\n".join(names)).encode()).hexdigest()[:16]
+    file = cache / f"{tag}-{digest}.npz"
+    trans = [m for m in cfg.models if m.kind == MemberKind.TRANSFORMER]
+    lexes = [m for m in cfg.models if m.kind == MemberKind.LEXICON]
+    ens = cfg.ensemble
+    split = split_words(names, max_words=ens.max_length, case_restore=ens.case_restore)
+    if file.is_file():
+        with np.load(file, allow_pickle=False) as z:
+            probs = {m.name: z[f"p:{m.name}"] for m in trans}
+            valid = {m.name: z[f"v:{m.name}"] for m in trans}
+    else:
+        sub = parse_config({**raw, "models": [r for r in raw["models"] if r.get("kind", "transformer") != "lexicon"]},
+                           source=str(path), base_dir=path.parent)  # fmt: skip
+        e = load_ensemble(sub)
+        pred = e.predict(names)
+        probs = {m.source.name: p for m, p in zip(e.members, pred.member_probs, strict=True)}
+        valid = {m.source.name: v for m, v in zip(e.members, pred.member_valid, strict=True)}
+        cache.mkdir(parents=True, exist_ok=True)
+        np.savez(file, **{f"p:{k}": v for k, v in probs.items()}, **{f"v:{k}": v for k, v in valid.items()})
+    known = {}
+    for m in trans:
+        known[m.name] = inspect_member(m).projection.sum(axis=0) > 0
+    for m in lexes:
+        member = load_lexicon_member(inspect_member(m))
+        probs[m.name], valid[m.name] = member.tag_probs(split)
+        known[m.name] = member.projection.sum(axis=0) > 0
+    order = [m.name for m in cfg.models]
+    return {"split": split, "probs": probs, "valid": valid, "known": known, "order": order, "cfg": cfg}
+
+
+def vote(d: dict[str, Any], weights: dict[str, float], by_type: dict[str, dict[str, float]]) -> np.ndarray:
+    """Name labels of the weighted, label-set-aware mean with per-type factors (weight 0 = left out)."""
+    use = [n for n in d["order"] if weights.get(n, 0) > 0]
+    probs = []
+    for n in use:
+        f = tag_factors(by_type.get(n, {}))
+        probs.append(d["probs"][n] if f is None else d["probs"][n] * f)
+    out, ok = combine(probs, [d["valid"][n] for n in use], [weights[n] for n in use], Strategy.MEAN,
+                      [d["known"][n] for n in use])  # fmt: skip
+    total = out.sum(axis=1, keepdims=True)
+    out = np.divide(out, total, out=np.zeros_like(out), where=total > 0)
+    sp = d["split"]
+    return np.asarray(label_names(decode(out, ok, sp.bounds, sp.starts, sp.ends).label))
+
+
+_CODE = {lab: i for i, lab in enumerate(NAME_LABELS)}
+
+
+def macro_f1(gold: Any, pred: Any) -> float:
+    """evaluate.classification_metrics' macro-F1 (classes present in gold), vectorised for the search."""
+    g = np.fromiter((_CODE.get(x, -1) for x in gold), dtype=np.int64)
+    p = np.fromiter((_CODE.get(x, -2) if x is not None else -2 for x in pred), dtype=np.int64)
+    f1s = []
+    for c in range(len(NAME_LABELS)):
+        support = int((g == c).sum())
+        if support == 0:
+            continue
+        tp = int(((g == c) & (p == c)).sum())
+        predicted = int((p == c).sum())
+        prec = tp / predicted if predicted else 0.0
+        rec = tp / support
+        f1s.append(2 * prec * rec / (prec + rec) if prec + rec else 0.0)
+    return float(np.mean(f1s)) if f1s else 0.0
+
+
+def candidates_global(
+    order: list[str], fixed: dict[str, float] | None = None
+) -> list[tuple[dict[str, float], dict[str, dict[str, float]]]]:
+    fixed = fixed or {}
+    grids = [(fixed[n],) if n in fixed else GLOBAL_GRID.get(n, (0.0, 0.5, 1.0, 2.0)) for n in order]
+    out = []
+    for w in itertools.product(*grids):
+        if any(x > 0 for x in w):
+            out.append((dict(zip(order, w, strict=True)), {}))
+    return out
+
+
+def candidates_by_type(
+    base: dict[str, float], order: list[str], per_type_members: list[str]
+) -> list[tuple[dict[str, float], dict[str, dict[str, float]]]]:
+    """The global pick with a factor per type on each of ``per_type_members`` (one member at a time)."""
+    out = [(base, {})]
+    for n in per_type_members:
+        if base.get(n, 0) <= 0:
+            continue
+        for f in itertools.product(TYPE_FACTORS, repeat=len(ENTITY_TYPES)):
+            out.append((base, {n: dict(zip(ENTITY_TYPES, f, strict=True))}))
+    return out
+
+
+def fold_of(keys: list[str], k: int = 5) -> np.ndarray:
+    return np.array([int(hashlib.sha256(x.encode()).hexdigest(), 16) % k for x in keys])
+
+
+def grouped_cv(gold: np.ndarray, preds: list[np.ndarray], folds: np.ndarray) -> tuple[float, int]:
+    """Entity-grouped CV of "pick the best candidate": held-out macro-F1, and the pick on all dev."""
+    held = np.empty(len(gold), dtype=object)
+    for k in np.unique(folds):
+        tr = folds != k
+        best = max(range(len(preds)), key=lambda i: macro_f1(gold[tr], preds[i][tr]))
+        held[~tr] = preds[best][~tr]
+    pick = max(range(len(preds)), key=lambda i: macro_f1(gold, preds[i]))
+    return macro_f1(gold, held), pick
+
+
+def report(name: str, gold: Any, pred: Any, frame: pd.DataFrame) -> dict[str, Any]:
+    m = classification_metrics(list(gold), list(pred), list(NAME_LABELS))
+    out: dict[str, Any] = {
+        "system": name,
+        "accuracy": round(float(np.mean(np.asarray(gold) == np.asarray(pred))), 4),
+        "macro_f1": round(float(m["macro_f1"]), 4),
+    }
+    per = m.get("per_class", {})
+    for lab in NAME_LABELS:
+        if lab in per:
+            out[f"{lab}_p"] = round(float(per[lab]["precision"]), 3)
+            out[f"{lab}_r"] = round(float(per[lab]["recall"]), 3)
+    for col in ("source", "form", "in_lexicon"):
+        if col in frame:
+            ok = pd.Series(np.asarray(gold) == np.asarray(pred), index=frame.index)
+            out[f"by_{col}"] = {str(k): round(float(v), 3) for k, v in ok.groupby(frame[col]).mean().items()}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="~/.cache/spark-ner/models/starter.toml")
+    parser.add_argument("--corpus", type=Path, default=Path("~/.cache/spark-ner/models/corpus"))
+    parser.add_argument("--outside", action="append", default=[], help="outside-check parquet(s) to score once")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/spark-ner-combination"))
+    parser.add_argument("--per-type", action="append", default=None, help="members given per-type factors")
+    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
+    parser.add_argument("--fix", action="append", default=[], metavar="NAME=WEIGHT", help="keep a member's weight")
+    parser.add_argument(
+        "--before",
+        default="rampart-bert=1,minilm-names=1.5,roberta-names=0.5",
+        help="the previously shipped weights, scored beside the picks ('' to skip)",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    corpus = args.corpus.expanduser()
+    frames = {s: pd.read_parquet(corpus / f"{s}.parquet") for s in ("dev", "test")}
+    for path in args.outside:
+        frames[Path(path).stem] = pd.read_parquet(path)
+    data = {s: member_outputs(args.config, f["name"].tolist(), args.cache, s) for s, f in frames.items()}
+    lexicon = next((m for m in data["dev"]["cfg"].models if m.kind == MemberKind.LEXICON), None)
+    if lexicon is not None:  # is the whole name a key of the lexicon's lists? (the rest: generalisation)
+        from spark_ner.lexicon import Lexicon, normalize_word
+
+        lex = Lexicon(lexicon.path, lexicon.name)
+        for split, frame in frames.items():
+            sp = data[split]["split"]
+            words = [sp.words[sp.bounds[i] : sp.bounds[i + 1]] for i in range(len(frame))]
+            keys = [" ".join(normalize_word(w) for w in ws) for ws in words]
+            frame["in_lexicon"] = [k in lex.index for k in keys]
+    dev = data["dev"]
+    order = dev["order"]
+    gold = frames["dev"]["label"].to_numpy()
+    folds = fold_of(frames["dev"]["entity_key"].tolist())
+
+    fixed = {k: float(v) for k, _, v in (f.partition("=") for f in args.fix)}
+    fam_g = candidates_global(order, fixed)
+    preds_g = [vote(dev, w, t) for w, t in fam_g]
+    cv_g, pick_g = grouped_cv(gold, preds_g, folds)
+    base = fam_g[pick_g][0]
+    per_type = args.per_type or [n for n in order if n in ("lexicon", "roberta-names", "minilm-names")]
+    fam_t = candidates_by_type(base, order, per_type)
+    preds_t = [vote(dev, w, t) for w, t in fam_t]
+    cv_t, pick_t = grouped_cv(gold, preds_t, folds)
+    families = {
+        "global": (cv_g, fam_g[pick_g], macro_f1(gold, preds_g[pick_g])),
+        "by-type": (cv_t, fam_t[pick_t], macro_f1(gold, preds_t[pick_t])),
+    }
+    chosen = "by-type" if cv_t > cv_g else "global"
+    for fam, (cv, (w, t), dev_f1) in families.items():
+        log.info("%s: dev grouped-CV %.4f, dev (refit) %.4f, weights %s, by type %s%s", fam, cv, dev_f1, w, t,
+                 "  <- chosen" if fam == chosen else "")  # fmt: skip
+    results: dict[str, Any] = {"families": {}, "chosen": chosen, "splits": {}}
+    for fam, (cv, (w, t), dev_f1) in families.items():
+        results["families"][fam] = {"cv": round(cv, 4), "dev": round(dev_f1, 4), "weights": w, "by_type": t}
+    for split, d in data.items():
+        gold_s = frames[split]["label"].to_numpy()
+        rows = []
+        if args.before:
+            before = {k: float(v) for k, _, v in (x.partition("=") for x in args.before.split(","))}
+            rows.append(report("ensemble (before)", gold_s, vote(d, before, {}), frames[split]))
+        for fam, (_cv, (w, t), _f) in families.items():
+            rows.append(report(f"ensemble ({fam})", gold_s, vote(d, w, t), frames[split]))
+        for n in order:
+            rows.append(report(n, gold_s, vote(d, {n: 1.0}, {}), frames[split]))
+        results["splits"][split] = rows
+        log.info("\n== %s (%d names)", split, len(gold_s))
+        for r in rows:
+            log.info("%-22s acc %.4f macro-F1 %.4f  %s", r["system"], r["accuracy"], r["macro_f1"],
+                     " ".join(f"{k}={v}" for k, v in r.items() if k.endswith(("_p", "_r"))))  # fmt: skip
+            for col in ("by_source", "by_form", "by_in_lexicon"):
+                if col in r:
+                    log.info("    %s: %s", col, r[col])
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,326 @@
+"""The lexicon member: word-level type probabilities from gazetteers, with no network and no GPU.
+
+Why: the neural members learned names from a generated corpus and lack world knowledge (places
+below country level, languages, bare brands). A gazetteer of real entities -- places at every
+administrative level with their alternate names, country and language names in many languages,
+given names and surnames with their frequency, listed companies, legal forms -- knows them. It
+votes on the same words as the other members, through the same per-word combination, and only on
+the words it knows (elsewhere it abstains), so ambiguity ("Jordan", "Paris Hilton") is left to the
+combination.
+
+The lists are one file, ``lexicon.npz`` (NumPy arrays only, read with ``allow_pickle=False``):
+
+* ``categories``: the lexicon's own label set (``GIVEN_NAME``, ``PLACE``, ``LEGAL_FORM``, ...),
+  mapped to the canonical types by the member's ``label_map`` like any member's labels;
+* ``keys``: newline-joined normalised keys (:func:`normalize_word` per word, words joined by one
+  space; a key may span several words);
+* ``scores``: uint8 [keys, categories], 0..255 = how strongly a key is an entity of a category.
+
+Matching: longest match over each name's words (at most ``max_words`` per key). A matched word
+gets ``p(category) = conf * s**3 / sum(s**3)`` and ``p(O) = 1 - conf``, where ``conf`` is the key's
+best score (cubed shares: a city of millions outweighs a rare surname of the same spelling).
+Cue categories (``SUFFIX_CUES``: legal forms; ``INSIDE_CUES``: organisation words) make a segment
+of the name an organisation: a legal form that ends a segment after a name ("Acme, Inc."), or an
+organisation word inside one ("Hospital San Juan"). Segments end at ``c/o``, ``attn``, ``/``,
+brackets and spaced dashes, so "Ana Ruiz c/o Acme S.A." keeps its person.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import unicodedata
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spark_ner.config import ENTITY_TYPES, TAGS
+from spark_ner.errors import ModelSourceError
+from spark_ner.tokenize import WordSplit
+
+log = logging.getLogger(__name__)
+
+LEXICON_FILE = "lexicon.npz"
+FORMAT_VERSION = 1
+#: Cue categories: the segment around them becomes an organisation (see the module docstring).
+SUFFIX_CUES = ("LEGAL_FORM",)
+INSIDE_CUES = ("ORG_WORD",)
+#: Words that end a segment of a name ("Ana Ruiz c/o Acme S.A.": the cue does not reach "Ana Ruiz").
+SEPARATORS = frozenset({"/", "(", ")", "[", "]", "|", ";", ":", "attn", "dba", "aka", "t/a", "c/o", "@"})
+_DASHES = frozenset({"-", "–", "—"})
+
+
+def normalize_word(word: str) -> str:
+    """Key form of one word: accents stripped (NFKD), case-folded: ``MÜLLER`` -> ``muller``."""
+    if word.isascii():
+        return word.casefold()
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+@dataclass(frozen=True)
+class LexiconHeader:
+    """What the driver reads without loading the lists: label set, sizes, digest."""
+
+    categories: tuple[str, ...]
+    n_keys: int
+    max_words: int
+    sha256: str
+
+
+def lexicon_file(folder: Path) -> Path:
+    return Path(folder) / LEXICON_FILE
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_header(folder: Path, member: str) -> LexiconHeader:
+    """Check a lexicon folder as data (cheap: the small arrays only) and digest its file."""
+    path = lexicon_file(folder)
+    fix = "Fix: run `spark-ner build-models` (it builds the starter lexicon), or point path at a lexicon folder."
+    if not path.is_file():
+        raise ModelSourceError(f"member {member!r}: lexicon file {str(path)!r} does not exist. {fix}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            version = int(z["format"][0])
+            categories = tuple(str(c) for c in z["categories"])
+            max_words = int(z["max_words"][0])
+            n_keys = int(z["scores"].shape[0]) if "scores" in z.files else -1
+    except (OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile) as exc:
+        raise ModelSourceError(f"member {member!r}: {path} is not a valid lexicon file ({exc}). {fix}") from None
+    if version != FORMAT_VERSION:
+        raise ModelSourceError(
+            f"member {member!r}: {path} has lexicon format {version}, this spark_ner reads {FORMAT_VERSION}. {fix}"
+        )
+    if not categories or n_keys < 0:
+        raise ModelSourceError(f"member {member!r}: {path} has no categories or no scores. {fix}")
+    return LexiconHeader(categories, n_keys, max_words, _sha256(path))
+
+
+def write_lexicon(path: Path, entries: dict[str, np.ndarray], categories: tuple[str, ...], max_words: int) -> None:
+    """Write ``entries`` (key -> uint8 scores per category) as a lexicon file, byte-for-byte reproducible.
+
+    Keys are sorted and the zip members carry a fixed timestamp, so the same lists give the same
+    sha256 (the digest that goes into ``model_version``).
+    """
+    import io
+
+    keys = sorted(entries)
+    for k in keys:
+        if not k or "\n" in k:
+            raise ValueError(f"invalid lexicon key {k!r}")
+    scores = np.stack([entries[k] for k in keys]).astype(np.uint8) if keys else np.zeros((0, len(categories)), np.uint8)
+    arrays = {
+        "format": np.array([FORMAT_VERSION], dtype=np.int32),
+        "categories": np.array(categories, dtype=np.str_),
+        "max_words": np.array([max_words], dtype=np.int32),
+        "keys": np.frombuffer("\n".join(keys).encode("utf-8"), dtype=np.uint8),
+        "scores": scores,
+    }
+    tmp = path.with_suffix(".npz.tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, arr in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, buf.getvalue())
+    tmp.replace(path)
+
+
+class Lexicon:
+    """Loaded lists; :meth:`word_probs` scores the words of many names at once."""
+
+    def __init__(self, folder: Path | str, member: str = "lexicon") -> None:
+        path = lexicon_file(Path(folder))
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                self.categories: tuple[str, ...] = tuple(str(c) for c in z["categories"])
+                self.max_words = int(z["max_words"][0])
+                keys = z["keys"].tobytes().decode("utf-8").split("\n")
+                scores = z["scores"].astype(np.float32) / 255.0
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            raise ModelSourceError(f"member {member!r}: cannot read lexicon {path}: {exc}") from None
+        if len(keys) != len(scores):
+            raise ModelSourceError(f"member {member!r}: {path} holds {len(keys)} keys but {len(scores)} score rows")
+        self.index: dict[str, int] = dict(zip(keys, range(len(keys)), strict=True))
+        #: the member's labels: index 0 is O, then the categories (plain IO labels)
+        self.labels: tuple[str, ...] = ("O", *self.categories)
+        conf = scores.max(axis=1, keepdims=True)
+        cubed = scores**3
+        total = cubed.sum(axis=1, keepdims=True)
+        share = np.divide(cubed, total, out=np.zeros_like(cubed), where=total > 0)
+        # per key: probabilities over labels (O = 1 - conf)
+        self.key_probs = np.concatenate([1.0 - conf, share * conf], axis=1).astype(np.float32)
+        cats = list(self.categories)
+        self._cue_cols = [(cats.index(c), True) for c in SUFFIX_CUES if c in cats]
+        self._cue_cols += [(cats.index(c), False) for c in INSIDE_CUES if c in cats]
+        # rows that are cues: (row -> (label index, score, is a suffix cue)); a cue must be the key's best reading
+        self._cues: dict[int, tuple[int, float, bool]] = {}
+        for col, suffix in self._cue_cols:
+            for row in np.flatnonzero((scores[:, col] > 0) & (scores[:, col] >= 0.9 * conf[:, 0])).tolist():
+                self._cues.setdefault(row, (col + 1, float(scores[row, col]), suffix))
+        self._norm: dict[str, str] = {}
+        log.info("lexicon %s loaded: %d keys, %d categories", member, len(keys), len(cats))
+
+    def _key(self, word: str) -> str:
+        norm = self._norm.get(word)
+        if norm is None:
+            norm = normalize_word(word)
+            if len(self._norm) < 1_000_000:
+                self._norm[word] = norm
+        return norm
+
+    def match(self, words: list[str]) -> list[tuple[int, int, int]]:
+        """Longest matches over one name's words: (first word, end word, key row)."""
+        norm = [self._key(w) for w in words]
+        out: list[tuple[int, int, int]] = []
+        i, n = 0, len(norm)
+        while i < n:
+            for j in range(min(n, i + self.max_words), i, -1):
+                row = self.index.get(" ".join(norm[i:j]) if j > i + 1 else norm[i])
+                if row is not None:
+                    out.append((i, j, row))
+                    i = j
+                    break
+            else:
+                i += 1
+        return out
+
+    def _segments(self, words: list[str], starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
+        """Word ranges between separators (``c/o``, ``attn``, ``/``, brackets, a dash with a space before it)."""
+        segs: list[tuple[int, int]] = []
+        begin = 0
+        n = len(words)
+        for k, w in enumerate(words):
+            low = w.casefold()
+            spaced_dash = low in _DASHES and k > 0 and starts[k] > ends[k - 1]
+            # "c/o", "a/c", "t/a": one letter on either side of a slash belongs to the separator
+            letter_slash = len(low) == 1 and ((k + 1 < n and words[k + 1] == "/") or (k > 0 and words[k - 1] == "/"))
+            if low in SEPARATORS or spaced_dash or letter_slash:
+                if k > begin:
+                    segs.append((begin, k))
+                begin = k + 1
+        if begin < len(words):
+            segs.append((begin, len(words)))
+        return segs
+
+    def word_probs(
+        self, words: list[str], starts: np.ndarray, ends: np.ndarray, bounds: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities over :attr:`labels` [W, 1 + categories] and which words it voted on [W]."""
+        probs = np.zeros((len(words), len(self.labels)), dtype=np.float32)
+        valid = np.zeros(len(words), dtype=bool)
+        for b0, b1 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            if b1 == b0:
+                continue
+            name_words = words[b0:b1]
+            matches = self.match(name_words)
+            if not matches:
+                continue
+            for i, j, row in matches:
+                probs[b0 + i : b0 + j] = self.key_probs[row]
+                valid[b0 + i : b0 + j] = True
+            if self._cues:
+                self._apply_cues(name_words, matches, starts[b0:b1], ends[b0:b1], probs[b0:b1], valid[b0:b1])
+        return probs, valid
+
+    def _apply_cues(
+        self,
+        words: list[str],
+        matches: list[tuple[int, int, int]],
+        starts: np.ndarray,
+        ends: np.ndarray,
+        probs: np.ndarray,
+        valid: np.ndarray,
+    ) -> None:
+        """A legal form ending a segment, or an organisation word in one, makes the segment an ORG."""
+        cue_at = {i: (j, *self._cues[row]) for i, j, row in matches if row in self._cues}
+        if not cue_at:
+            return
+        for s0, s1 in self._segments(words, starts, ends):
+            for i, (j, label, strength, suffix) in cue_at.items():
+                if not (s0 <= i and j <= s1) or s1 - s0 < 2:
+                    continue
+                if suffix and (j != s1 or i == s0):
+                    continue  # a legal form counts only as the segment's suffix, after a name
+                conf = min(1.0, strength)
+                seg = slice(s0, s1)
+                probs[seg] = 0.0
+                probs[seg, label] = conf
+                probs[seg, 0] = 1.0 - conf
+                valid[seg] = True
+                break
+
+
+@dataclass
+class LexiconMember:
+    """A loaded lexicon member: what the ensemble combines beside the transformer members.
+
+    ``source`` is the driver's ``models.MemberSource`` (typed loosely: ``models`` imports this
+    module, not the other way round). No tokenizer, no device: it runs on the CPU in microseconds.
+    """
+
+    source: Any
+    lexicon: Lexicon
+    projection: np.ndarray  # [1 + categories, len(TAGS)], from the member's label_map
+    device: str = "cpu"
+
+    def tag_probs(self, split: WordSplit) -> tuple[np.ndarray, np.ndarray]:
+        """Canonical tag probabilities [W, len(TAGS)] of the split's words and which ones it voted on [W]."""
+        probs, valid = self.lexicon.word_probs(split.words, split.starts, split.ends, split.bounds)
+        return (probs @ self.projection).astype(np.float32), valid
+
+
+def load_lexicon_member(source: Any) -> LexiconMember:
+    """Load the lists of a member that ``models.inspect_member`` checked (``source.path`` is its folder)."""
+    lexicon = Lexicon(source.path, source.name)
+    got = lexicon_digest(source.path)
+    if got != source.digest:
+        raise ModelSourceError(
+            f"member {source.name!r}: lexicon {source.path} changed since it was checked (sha256 {got[:16]}, "
+            f"checked {source.digest[:16]}). Fix: rebuild it once, then start the job again."
+        )
+    if source.projection.shape != (len(lexicon.labels), len(TAGS)):
+        raise ModelSourceError(f"member {source.name!r}: its label set changed since it was checked. Fix: reload.")
+    return LexiconMember(source, lexicon, np.asarray(source.projection, dtype=np.float32))
+
+
+def tag_factors(weights_by_type: dict[str, float] | Any) -> np.ndarray | None:
+    """Per-tag factors [len(TAGS)] from a member's ``weights_by_type`` (O and missing types: 1); None if all 1."""
+    if not weights_by_type:
+        return None
+    out = np.ones(len(TAGS), dtype=np.float32)
+    for t in ENTITY_TYPES:
+        f = float(weights_by_type.get(t, 1.0))
+        out[TAGS.index(f"B-{t}")] = out[TAGS.index(f"I-{t}")] = f
+    return None if np.all(out == 1.0) else out
+
+
+def lexicon_digest(folder: Path | str) -> str:
+    """sha256 of the lexicon file (the member's digest in ``model_version``)."""
+    return _sha256(lexicon_file(Path(folder)))
+
+
+__all__ = [
+    "FORMAT_VERSION",
+    "LEXICON_FILE",
+    "Lexicon",
+    "LexiconHeader",
+    "LexiconMember",
+    "lexicon_digest",
+    "load_lexicon_member",
+    "normalize_word",
+    "read_header",
+    "tag_factors",
+    "write_lexicon",
+]

