@@ -475,7 +475,7 @@ def test_accelerate_launch_mixed_precision_reaches_the_job(
     if script_flag is not None:
         cmd += ["--mixed-precision", script_flag]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACCELERATE_")}
-    env.update(HF_HUB_OFFLINE="1", CUDA_VISIBLE_DEVICES="" if not _has_cuda() else env.get("CUDA_VISIBLE_DEVICES", ""))
+    env.update(HF_HUB_OFFLINE="1", PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])))
     proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     resolved = json.loads((out / "train_args.json").read_text())

@@ -695,6 +695,16 @@ def train(args: TrainArgs) -> dict[str, Any]:
         return _train(args)
     finally:
         torch.set_num_threads(threads)  # a library call must not leave the process changed
+        _reset_accelerate_state()
+
+
+def _reset_accelerate_state() -> None:
+    """accelerate keeps one process-wide state: left set, a finished run would pin the next run's
+    mixed precision (a second ``train`` with another precision fails on a GPU)."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
 
 
 def _train(args: TrainArgs) -> dict[str, Any]:
