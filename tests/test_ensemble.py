@@ -130,13 +130,6 @@ def test_every_strategy_and_aggregation_meets_the_contract(tiny_config_path, str
     check_contract(names, load_ensemble(cfg).label(names))
 
 
-def test_weights_and_strategy_change_the_model_version(tiny_config_path, tiny_ensemble) -> None:  # type: ignore[no-untyped-def]
-    other = load_ensemble(load_config(tiny_config_path, {"models.roberta.weight": 3.0}))
-    assert other.model_version != tiny_ensemble.model_version
-    same = load_ensemble(load_config(tiny_config_path, {"ensemble.batch_size": 3}))
-    assert same.model_version == tiny_ensemble.model_version
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.one_of(st.none(), st.text(max_size=60)), max_size=12))
 def test_property_every_row_once_in_order_with_valid_spans(tiny_ensemble, names) -> None:  # type: ignore[no-untyped-def]
