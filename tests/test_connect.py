@@ -253,14 +253,18 @@ def test_label_job_table_output_and_table_cache(
 
 # ----------------------------------------------------------------------------- pyspark-client only
 
-CLIENT_VENV = REPO / ".venv-connect-client"  # gitignored (.venv-*), reused between runs
+#: reused between runs; outside the work tree (like the starter models' cache), so git never sees it
+CLIENT_VENV = Path(
+    os.environ.get("SPARK_NER_CLIENT_VENV", Path.home() / ".cache" / "spark-ner" / "venv-connect-client")
+)
 
 
 def _client_only_python() -> str:
     """An interpreter whose ``pyspark`` is the ``pyspark-client`` package (no JVM, no ``pyspark.core``;
     ``py4j`` is blocked), with this venv's other packages behind it (torch, grpc, spark_ner itself).
 
-    Built once under ``.venv-connect-client`` (about 20 s: one small sdist from the package index).
+    Built once under ``~/.cache/spark-ner/venv-connect-client`` (about 20 s: one small sdist from the
+    package index; ``SPARK_NER_CLIENT_VENV`` moves it).
     """
     import sysconfig
     import venv

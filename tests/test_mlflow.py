@@ -29,6 +29,7 @@ def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # a folder store: mlflow-skinny has no SQL store
+    mlflow.set_experiment("Default")  # MLflow keeps the active experiment per process: reset it to this store's
     return uri
 
 
