@@ -36,10 +36,10 @@ def main(argv: list[str]) -> int:
     if action == "cli":
         from spark_ner import cli
 
-        buf = io.StringIO()
-        with contextlib.redirect_stdout(buf):
+        buf, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(err):
             result["rc"] = cli.main(rest)
-        result["stdout"] = buf.getvalue()
+        result["stdout"], result["stderr"] = buf.getvalue(), err.getvalue()
         with open(out, "w", encoding="utf-8") as fh:
             json.dump(result, fh, default=str)
         return 0

@@ -215,15 +215,21 @@ def test_label_job_parquet_output_and_path_cache(
     _check_summary(second, cached=len(set(NAMES)))
     assert second["cache"]["rows_committed"] == 0
     assert_rows_match(labels_by_id(pd.read_parquet(out).to_dict("records")), expected)
+    # another model version (a label-relevant config change) reuses nothing and adds its own batch
+    third = _label(tmp_path, connect_server, *common, "--output", str(tmp_path / "max.parquet"), "--cache", str(cache),
+                   "--set", "ensemble.strategy=max")  # fmt: skip
+    assert third["names_cached"] == 0 and third["model_version"] != first["model_version"]
     # stats through Connect work; vacuum of a path cache needs a file system: refused with the fix
     stats = _client(tmp_path, "cli", connect_server, tiny_config_path, "cache", "stats", "--remote", connect_server,
                     "--cache", str(cache))  # fmt: skip
     assert stats["rc"] == 0
     versions = json.loads(stats["stdout"])["versions"]
-    assert [v["rows"] for v in versions] == [len(set(NAMES))] and versions[0]["bytes"] > 0
-    vacuum = _client(tmp_path, "cli", connect_server, tiny_config_path, "cache", "vacuum", "--remote", connect_server,
-                     "--cache", str(cache), "--keep-version", "nope")  # fmt: skip
-    assert vacuum["rc"] == 2
+    assert [v["rows"] for v in versions] == [len(set(NAMES))] * 2 and all(v["bytes"] > 0 for v in versions)
+    vacuum = ["cache", "vacuum", "--remote", connect_server, "--cache", str(cache), "--keep-latest", "1"]
+    dry = _client(tmp_path, "cli", connect_server, tiny_config_path, *vacuum, "--dry-run")
+    assert dry["rc"] == 0 and len(json.loads(dry["stdout"])["dropped"]) == 1
+    refused = _client(tmp_path, "cli", connect_server, tiny_config_path, *vacuum)
+    assert refused["rc"] == 2 and "Spark Connect" in refused["stderr"] and "Fix:" in refused["stderr"]
 
 
 def test_label_job_table_output_and_table_cache(
