@@ -53,9 +53,11 @@ def member_outputs(config: str, names: list[str], cache: Path, tag: str) -> dict
     path = Path(config).expanduser().resolve()
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
     cfg = parse_config(raw, source=str(path), base_dir=path.parent)
-    digest = hashlib.sha256((path.read_text() + "\n".join(names)).encode()).hexdigest()[:16]
-    file = cache / f"{tag}-{digest}.npz"
     trans = [m for m in cfg.models if m.kind == MemberKind.TRANSFORMER]
+    # the cache holds the transformer members' outputs only: keyed by their pins, settings and the names
+    key = json.dumps([[m.name, m.path, m.sha256, dict(m.label_map)] for m in trans]) + repr(cfg.ensemble)
+    digest = hashlib.sha256((key + "\n".join(names)).encode()).hexdigest()[:16]
+    file = cache / f"{tag}-{digest}.npz"
     lexes = [m for m in cfg.models if m.kind == MemberKind.LEXICON]
     ens = cfg.ensemble
     split = split_words(names, max_words=ens.max_length, case_restore=ens.case_restore)
@@ -147,15 +149,33 @@ def fold_of(keys: list[str], k: int = 5) -> np.ndarray:
     return np.array([int(hashlib.sha256(x.encode()).hexdigest(), 16) % k for x in keys])
 
 
-def grouped_cv(gold: np.ndarray, preds: list[np.ndarray], folds: np.ndarray) -> tuple[float, int]:
-    """Entity-grouped CV of "pick the best candidate": held-out macro-F1, and the pick on all dev."""
+def choose(gold: np.ndarray, preds: list[np.ndarray], mask: np.ndarray, complexity: list[float], tol: float) -> int:
+    """The simplest candidate within ``tol`` of the best macro-F1 on ``mask`` (one-standard-error rule)."""
+    scores = np.array([macro_f1(gold[mask], p[mask]) for p in preds])
+    near = np.flatnonzero(scores >= scores.max() - tol)
+    return int(min(near.tolist(), key=lambda i: (complexity[i], -scores[i])))
+
+
+def standard_error(gold: np.ndarray, pred: np.ndarray, folds: np.ndarray) -> float:
+    """Standard error of a macro-F1 on dev, from its spread over the entity-grouped folds."""
+    per_fold = [macro_f1(gold[folds == k], pred[folds == k]) for k in np.unique(folds)]
+    return float(np.std(per_fold, ddof=1) / np.sqrt(len(per_fold)))
+
+
+def grouped_cv(
+    gold: np.ndarray, preds: list[np.ndarray], folds: np.ndarray, complexity: list[float], tol: float
+) -> tuple[float, int]:
+    """Entity-grouped CV of the selection rule: held-out macro-F1, and the rule's pick on all dev."""
     held = np.empty(len(gold), dtype=object)
     for k in np.unique(folds):
         tr = folds != k
-        best = max(range(len(preds)), key=lambda i: macro_f1(gold[tr], preds[i][tr]))
-        held[~tr] = preds[best][~tr]
-    pick = max(range(len(preds)), key=lambda i: macro_f1(gold, preds[i]))
-    return macro_f1(gold, held), pick
+        held[~tr] = preds[choose(gold, preds, tr, complexity, tol)][~tr]
+    return macro_f1(gold, held), choose(gold, preds, np.ones(len(gold), bool), complexity, tol)
+
+
+def type_complexity(by_type: dict[str, dict[str, float]]) -> float:
+    """How far per-type factors are from 1 (sum of |log2 factor|): the tie-break toward plain weights."""
+    return float(sum(abs(np.log2(f)) for factors in by_type.values() for f in factors.values() if f > 0))
 
 
 def report(name: str, gold: Any, pred: Any, frame: pd.DataFrame) -> dict[str, Any]:
@@ -187,6 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     parser.add_argument("--fix", action="append", default=[], metavar="NAME=WEIGHT", help="keep a member's weight")
     parser.add_argument(
+        "--tie-tol",
+        type=float,
+        default=-1.0,
+        help="by-type picks within this macro-F1 of the best go to factors nearest 1 (-1: one std. error; 0: argmax)",
+    )
+    parser.add_argument(
         "--before",
         default="rampart-bert=1,minilm-names=1.5,roberta-names=0.5",
         help="the previously shipped weights, scored beside the picks ('' to skip)",
@@ -216,12 +242,15 @@ def main(argv: list[str] | None = None) -> int:
     fixed = {k: float(v) for k, _, v in (f.partition("=") for f in args.fix)}
     fam_g = candidates_global(order, fixed)
     preds_g = [vote(dev, w, t) for w, t in fam_g]
-    cv_g, pick_g = grouped_cv(gold, preds_g, folds)
+    cv_g, pick_g = grouped_cv(gold, preds_g, folds, [0.0] * len(fam_g), 0.0)
     base = fam_g[pick_g][0]
     per_type = args.per_type or [n for n in order if n in ("lexicon", "roberta-names", "minilm-names")]
     fam_t = candidates_by_type(base, order, per_type)
     preds_t = [vote(dev, w, t) for w, t in fam_t]
-    cv_t, pick_t = grouped_cv(gold, preds_t, folds)
+    best_t = int(np.argmax([macro_f1(gold, p) for p in preds_t]))
+    tol = standard_error(gold, preds_t[best_t], folds) if args.tie_tol < 0 else args.tie_tol
+    log.info("by-type: ties within %.4f macro-F1 (one standard error on dev) go to factors nearest 1", tol)
+    cv_t, pick_t = grouped_cv(gold, preds_t, folds, [type_complexity(t) for _w, t in fam_t], tol)
     families = {
         "global": (cv_g, fam_g[pick_g], macro_f1(gold, preds_g[pick_g])),
         "by-type": (cv_t, fam_t[pick_t], macro_f1(gold, preds_t[pick_t])),
@@ -241,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(report("ensemble (before)", gold_s, vote(d, before, {}), frames[split]))
         for fam, (_cv, (w, t), _f) in families.items():
             rows.append(report(f"ensemble ({fam})", gold_s, vote(d, w, t), frames[split]))
+        cfg_w = {m.name: m.weight for m in d["cfg"].models}
+        cfg_t = {m.name: dict(m.weights_by_type) for m in d["cfg"].models if m.weights_by_type}
+        rows.append(report("ensemble (config)", gold_s, vote(d, cfg_w, cfg_t), frames[split]))
         for n in order:
             rows.append(report(n, gold_s, vote(d, {n: 1.0}, {}), frames[split]))
         results["splits"][split] = rows

@@ -84,6 +84,13 @@ class CpuParallel(StrEnum):
     OPS = "ops"
 
 
+class MemberKind(StrEnum):
+    """What a member is: a token-classification model, or a gazetteer voting on the same words."""
+
+    TRANSFORMER = "transformer"
+    LEXICON = "lexicon"
+
+
 class DeviceKind(StrEnum):
     """Where members run; ``auto`` is the task's CUDA GPU when there is one, else the CPU."""
 
@@ -114,6 +121,9 @@ class ModelConfig:
     sha256: str | None = None
     allow_pickle: bool = False
     label_map: Mapping[str, str] = field(default_factory=dict)
+    kind: MemberKind = MemberKind.TRANSFORMER
+    #: per canonical type, a factor on this member's vote for that type's tags (missing types: 1.0)
+    weights_by_type: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -127,7 +137,12 @@ class Config:
         """The resolved configuration as plain TOML-able data (saved beside trained weights)."""
         out = asdict(self)
         out["models"] = [
-            {k: (dict(v) if k == "label_map" else v) for k, v in m.items() if v is not None} for m in out["models"]
+            {
+                k: (dict(v) if isinstance(v, Mapping) else v.value if isinstance(v, StrEnum) else v)
+                for k, v in m.items()
+                if v is not None
+            }
+            for m in out["models"]
         ]
         out["ensemble"] = {k: (v.value if isinstance(v, StrEnum) else v) for k, v in out["ensemble"].items()}
         return out
@@ -141,6 +156,10 @@ class Config:
             data["ensemble"].pop(key, None)  # speed knobs: same labels
         for m in data["models"]:
             m.pop("path", None)  # where the weights sit does not change them; their digest does
+            if m.get("kind") == MemberKind.TRANSFORMER.value:
+                m.pop("kind")  # the default: fingerprints of configs written before `kind` existed stay as they were
+            if not m.get("weights_by_type"):
+                m.pop("weights_by_type", None)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -160,7 +179,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "num_threads": (0, 4096),
 }
 _BOOLS = {"case_restore", "compile"}
-_MODEL_KEYS = {"name", "path", "weight", "sha256", "allow_pickle", "label_map"}
+_MODEL_KEYS = {"name", "path", "weight", "sha256", "allow_pickle", "label_map", "kind", "weights_by_type"}
 _TOP_KEYS = {"ensemble", "models"}
 _LABEL_TARGETS = (*ENTITY_TYPES, "O")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -236,6 +255,26 @@ def _parse_model(raw: Any, index: int, base_dir: Path, model_dir: str) -> ModelC
             raise ConfigError(
                 f"{where}.label_map.{src} = {dst!r} is not allowed; choose one of: {', '.join(_LABEL_TARGETS)}"
             )
+    kind_raw = raw.get("kind", MemberKind.TRANSFORMER.value)
+    kinds = [k.value for k in MemberKind]
+    if not isinstance(kind_raw, str) or kind_raw not in kinds:
+        raise ConfigError(f"{where}.kind = {kind_raw!r} is not allowed; choose one of: {', '.join(kinds)}")
+    kind = MemberKind(kind_raw)
+    if kind == MemberKind.LEXICON and raw.get("allow_pickle"):
+        raise ConfigError(
+            f"{where}: allow_pickle is for transformer members; a lexicon is a local folder. "
+            "Fix: remove it from this member."
+        )
+    by_type = raw.get("weights_by_type", {})
+    if not isinstance(by_type, dict):
+        raise ConfigError(f"{where}.weights_by_type must be a table such as {{PER = 1.0, LOC = 2.0}}, got {by_type!r}")
+    for typ, factor in by_type.items():
+        if typ not in ENTITY_TYPES:
+            raise ConfigError(
+                f"{where}.weights_by_type.{typ} is not a canonical type; choose from: {', '.join(ENTITY_TYPES)}"
+            )
+        if isinstance(factor, bool) or not isinstance(factor, int | float) or not factor >= 0:
+            raise ConfigError(f"{where}.weights_by_type.{typ} must be a number >= 0, got {factor!r}")
     return ModelConfig(
         name=name,
         path=resolve_model_path(raw["path"], model_dir, base_dir),
@@ -243,6 +282,8 @@ def _parse_model(raw: Any, index: int, base_dir: Path, model_dir: str) -> ModelC
         sha256=sha.lower() if sha else None,
         allow_pickle=allow_pickle,
         label_map=dict(label_map),
+        kind=kind,
+        weights_by_type={t: float(by_type[t]) for t in ENTITY_TYPES if t in by_type},
     )
 
 

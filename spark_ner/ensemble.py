@@ -17,8 +17,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spark_ner.config import ENTITY_TYPES, OUTPUT_FIELDS, TAGS, Aggregation, Config, CpuParallel, Precision, Strategy
+from spark_ner.config import (
+    ENTITY_TYPES,
+    OUTPUT_FIELDS,
+    TAGS,
+    Aggregation,
+    Config,
+    CpuParallel,
+    MemberKind,
+    Precision,
+    Strategy,
+)
 from spark_ner.decode import decode, entity_records, label_names
+from spark_ner.lexicon import LexiconMember, load_lexicon_member, tag_factors
 from spark_ner.models import (
     Member,
     load_member,
@@ -149,22 +160,34 @@ def combine(
 class Ensemble:
     """Loaded members plus the config; label names in-process (no Spark needed)."""
 
-    def __init__(self, cfg: Config, members: list[Member], version: str) -> None:
+    def __init__(self, cfg: Config, members: list[Member | LexiconMember], version: str) -> None:
         self.cfg = cfg
         self.members = members
         self.model_version = version
         self.weights = [m.source.weight for m in members]
         self.known = [m.source.projection.sum(axis=0) > 0 for m in members]  # tags each can emit
-        self.tokenizers = [WordTokenizer(m.tokenizer, cfg.ensemble.max_length) for m in members]
+        # lexicon members have no tokenizer: they score the words themselves (see predict)
+        self.tokenizers = [
+            WordTokenizer(m.tokenizer, cfg.ensemble.max_length) if isinstance(m, Member) else None for m in members
+        ]
+        by_name = {m.name: m for m in cfg.models}
+        #: per member, factors on its vote per tag (``weights_by_type``); None = all 1
+        self.factors = [
+            tag_factors(by_name[m.source.name].weights_by_type) if m.source.name in by_name else None for m in members
+        ]
         self.stats = Stats()
         self.lanes = cpu_lanes(cfg, self.device)
         self._pool: ThreadPoolExecutor | None = None
         # GPUs want shapes in multiples of 8 (tensor cores); CPUs only pay for the padding
         self.pad_multiple = 8 if self.device.startswith("cuda") else 1
 
+    def transformers(self) -> list[tuple[Member, WordTokenizer]]:
+        """The members that run a model forward (not the lexicon members), with their word tokenizers."""
+        return [(m, wt) for m, wt in zip(self.members, self.tokenizers, strict=True) if isinstance(m, Member) and wt]
+
     @property
     def device(self) -> str:
-        return self.members[0].device
+        return next((m.device for m in self.members if isinstance(m, Member)), "cpu")
 
     # ------------------------------------------------------------------ forward
     def _launch(self, member: Member, enc: Encoded, rows: np.ndarray, pad_id: int, bounds: np.ndarray) -> _Pending:
@@ -278,7 +301,7 @@ class Ensemble:
         t0 = time.perf_counter()
         ens = self.cfg.ensemble
         split = split_words(names, max_words=ens.max_length, case_restore=ens.case_restore)
-        encs = [wt.encode(split) for wt in self.tokenizers]
+        encs = [wt.encode(split) if wt is not None else None for wt in self.tokenizers]
         t1 = time.perf_counter()
         errors: list[str | None] = [None] * len(names)
         member_probs = [np.zeros((len(split.words), len(TAGS)), dtype=np.float32) for _ in self.members]
@@ -288,6 +311,7 @@ class Ensemble:
             for member, wt, enc, probs, valid in zip(
                 self.members, self.tokenizers, encs, member_probs, member_valid, strict=True
             )
+            if isinstance(member, Member) and wt is not None and enc is not None
         ]
         if self.lanes > 1:
             # each lane thread takes the next batch and runs it on one core: batches write disjoint rows
@@ -306,8 +330,15 @@ class Ensemble:
         else:
             for member, enc, batches, pad_id, out in work:
                 self._score(member, enc, batches, pad_id, split.bounds, errors, out)
+        for i, lex in enumerate(self.members):
+            if isinstance(lex, LexiconMember):  # the seam: every member gives [W, len(TAGS)] word probabilities
+                member_probs[i], member_valid[i] = lex.tag_probs(split)
         t2 = time.perf_counter()
-        combined, any_valid = combine(member_probs, member_valid, self.weights, ens.strategy, self.known)
+        scaled = [p if f is None else p * f for p, f in zip(member_probs, self.factors, strict=True)]
+        combined, any_valid = combine(scaled, member_valid, self.weights, ens.strategy, self.known)
+        if any(f is not None for f in self.factors):  # per-type factors leave the mean unnormalised
+            total = combined.sum(axis=1, keepdims=True)
+            combined = np.divide(combined, total, out=np.zeros_like(combined), where=total > 0)
         self.stats.seconds["tokenize"] += t1 - t0
         self.stats.seconds["forward"] += t2 - t1
         return Prediction(split, member_probs, member_valid, combined, any_valid, errors)
@@ -423,12 +454,16 @@ def load_ensemble(cfg: Config | None = None) -> Ensemble:
         configure_threads(cfg)
     allow = {m.name: m.allow_pickle for m in cfg.models}
     int8 = cfg.ensemble.precision == Precision.INT8
-    members = [load_member(s, device, dtype, allow[s.name], int8=int8) for s in sources]
+    members: list[Member | LexiconMember] = [
+        load_lexicon_member(s) if s.kind == MemberKind.LEXICON else load_member(s, device, dtype, allow[s.name], int8)
+        for s in sources
+    ]
     if cfg.ensemble.compile:
         import torch
 
         for m in members:  # dynamic shapes: batches differ in length; measure with `spark-ner bench` first
-            m.model = torch.compile(m.model, dynamic=True)
+            if isinstance(m, Member):
+                m.model = torch.compile(m.model, dynamic=True)
     version = model_version(cfg, sources)
     log.info("ensemble %s ready on %s", version, device)
     return Ensemble(cfg, members, version)

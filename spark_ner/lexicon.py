@@ -169,6 +169,10 @@ class Lexicon:
         for col, suffix in self._cue_cols:
             for row in np.flatnonzero((scores[:, col] > 0) & (scores[:, col] >= 0.9 * conf[:, 0])).tolist():
                 self._cues.setdefault(row, (col + 1, float(scores[row, col]), suffix))
+        person = [cats.index(c) + 1 for c in ("GIVEN_NAME", "SURNAME") if c in cats]
+        self._person_labels = frozenset(person)
+        #: cue rows that are also a person's name ("Mercado", "Cruz", "Sas"): see _apply_cues
+        self._also_person = {r for r in self._cues if person and self.key_probs[r, person].sum() > 0}
         self._norm: dict[str, str] = {}
         log.info("lexicon %s loaded: %d keys, %d categories", member, len(keys), len(cats))
 
@@ -214,6 +218,9 @@ class Lexicon:
             segs.append((begin, len(words)))
         return segs
 
+    def _cue_row_is_person(self, matches: list[tuple[int, int, int]], i: int) -> bool:
+        return any(row in self._also_person for a, _b, row in matches if a == i)
+
     def word_probs(
         self, words: list[str], starts: np.ndarray, ends: np.ndarray, bounds: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -244,15 +251,31 @@ class Lexicon:
         valid: np.ndarray,
     ) -> None:
         """A legal form ending a segment, or an organisation word in one, makes the segment an ORG."""
-        cue_at = {i: (j, *self._cues[row]) for i, j, row in matches if row in self._cues}
+        cue_at = {
+            i: (j, *self._cues[row])
+            for i, j, row in matches
+            if row in self._cues
+            # a one-word legal form that is also a name must be written in capitals: "SAS", not "Sas"
+            and not (self._cues[row][2] and j == i + 1 and row in self._also_person and not words[i].isupper())
+        }
         if not cue_at:
             return
+        # words whose best reading is a person's name: with them, a cue that is also a name ("Elvia
+        # Mercado", "Ana Cruz") reads as a surname, not as an organisation word
+        personal = np.zeros(len(words), dtype=bool)
+        for i, j, row in matches:
+            if int(self.key_probs[row].argmax()) in self._person_labels:
+                personal[i:j] = True
+        trivial = np.array([len(w) == 1 or not w[0].isalnum() for w in words], dtype=bool)  # initials, "&", ","
         for s0, s1 in self._segments(words, starts, ends):
             for i, (j, label, strength, suffix) in cue_at.items():
                 if not (s0 <= i and j <= s1) or s1 - s0 < 2:
                     continue
                 if suffix and (j != s1 or i == s0):
                     continue  # a legal form counts only as the segment's suffix, after a name
+                rest = np.r_[s0:i, j:s1]
+                if not suffix and self._cue_row_is_person(matches, i) and (personal | trivial)[rest].all():
+                    continue
                 conf = min(1.0, strength)
                 seg = slice(s0, s1)
                 probs[seg] = 0.0

@@ -25,6 +25,7 @@ from spark_ner.config import (
     TAGS,
     Config,
     DeviceKind,
+    MemberKind,
     ModelConfig,
     Precision,
     is_hub_id,
@@ -121,6 +122,7 @@ class MemberSource:
     digest: str  # sha256 over the weights files (hub ids: the id itself)
     projection: np.ndarray
     model_type: str
+    kind: MemberKind = MemberKind.TRANSFORMER
 
 
 def _weights_files(folder: Path, model: ModelConfig) -> list[Path]:
@@ -192,8 +194,26 @@ def check_safetensors(path: Path, member: str) -> None:
         )
 
 
+def inspect_lexicon(model: ModelConfig) -> MemberSource:
+    """A lexicon member checked as data: its file's header and digest, the pin, its label set's map."""
+    from spark_ner.lexicon import read_header
+
+    folder = Path(model.path)
+    header = read_header(folder, model.name)
+    if model.sha256 is not None and header.sha256 != model.sha256:
+        raise WeightsMismatchError(
+            f"member {model.name!r}: lexicon {folder} has sha256 {header.sha256}, but the config pins "
+            f"{model.sha256}. Fix: rebuild it (`spark-ner build-models`), or update sha256 if the change is intended."
+        )
+    id2label = dict(enumerate(("O", *header.categories)))
+    proj = projection(id2label, dict(model.label_map), model.name)
+    return MemberSource(model.name, str(folder), model.weight, header.sha256, proj, "lexicon", MemberKind.LEXICON)
+
+
 def inspect_member(model: ModelConfig) -> MemberSource:
     """Check one member's source as data only: folder, config.json, weights, pin, label map."""
+    if model.kind == MemberKind.LEXICON:
+        return inspect_lexicon(model)
     path = model.path
     if is_hub_id(path):
         offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")

