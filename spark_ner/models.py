@@ -29,6 +29,7 @@ from spark_ner.config import (
     ModelConfig,
     Precision,
     is_hub_id,
+    is_uri,
 )
 from spark_ner.errors import (
     ConfigError,
@@ -104,6 +105,27 @@ def file_sha256(path: Path) -> str:
     return _DIGEST_CACHE[key]
 
 
+def publish_folder(tmp: Path, final: Path) -> None:
+    """Swap a complete folder ``tmp`` into ``final`` with renames, so readers never see a half-built
+    folder; an older ``final`` is put back if the swap fails, and removed only after it succeeded."""
+    import shutil
+    import tempfile
+
+    old: Path | None = None
+    if final.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+        os.replace(final, old / final.name)
+    try:
+        os.replace(tmp, final)
+    except OSError:
+        if old is not None and not final.exists():
+            os.replace(old / final.name, final)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
 def _network_reachable(host: str = "huggingface.co", timeout: float = 2.0) -> bool:
     try:
         with socket.create_connection((host, 443), timeout=timeout):
@@ -119,10 +141,121 @@ class MemberSource:
     name: str
     path: str  # local folder (absolute) or hub id
     weight: float
-    digest: str  # sha256 over the weights files (hub ids: the id itself)
+    digest: str  # sha256 over the weights files' sha256 digests
     projection: np.ndarray
     model_type: str
+    origin: str = ""  # the configured path: a folder, URI or hub id (``path`` is where it lies here)
+    revision: str | None = None  # hub members: the resolved commit (part of model_version)
     kind: MemberKind = MemberKind.TRANSFORMER
+
+
+@dataclass(frozen=True)
+class ExpectedSource:
+    """What the driver found for a member, handed to executors: its digest, hub commit, and where a
+    shipped copy lies on this machine (``folder``; None: resolve the configured path here)."""
+
+    digest: str
+    revision: str | None = None
+    folder: str | None = None
+
+
+#: (configured path, configured revision) -> what the driver found; set in executors by the UDF
+_EXPECTED: dict[tuple[str, str | None], ExpectedSource] = {}
+
+
+def expect_source(path: str, revision: str | None, expected: ExpectedSource) -> None:
+    """Executors: load the member configured as ``path`` (at ``revision``) from ``expected.folder`` when
+    given, and refuse weights whose digest differs from the driver's (a copy that changed or differs
+    between machines). Set by the UDF in each Python worker before the ensemble loads."""
+    _EXPECTED[(path, revision)] = expected
+
+
+def forget_sources() -> None:
+    """Drop every :func:`expect_source` entry of this process (tests; a worker that changes jobs)."""
+    _EXPECTED.clear()
+
+
+def hf_offline() -> bool:
+    """``HF_HUB_OFFLINE`` read now (huggingface_hub reads it once, at import)."""
+    return os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+def hf_hub_cache() -> Path:
+    """``HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``, read now."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")
+    return Path(home).expanduser() / "hub"
+
+
+#: hub members pinned to a commit, resolved in this process: (id, commit, cache) -> snapshot folder
+_SNAPSHOTS: dict[tuple[str, str, str], Path] = {}
+
+#: files a hub member needs (pickle weights only where the member allows them)
+_HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "merges.txt", "vocab.*"]
+
+
+def hub_snapshot(model: ModelConfig) -> tuple[Path, str]:
+    """The local snapshot folder of a hub member at its revision, and the resolved commit.
+
+    Offline (``HF_HUB_OFFLINE=1`` or no network) only the local cache is read: a member pre-filled
+    there (``models--ORG--NAME/snapshots/<commit>/``, ``refs/<revision>``) loads, a missing one is
+    one line saying how to pre-fill the cache.
+    """
+    from huggingface_hub import snapshot_download
+
+    pinned = model.revision is not None and re.fullmatch(r"[0-9a-f]{40}", model.revision) is not None
+    key = (model.path, model.revision or "", str(hf_hub_cache()))
+    if pinned and key in _SNAPSHOTS and _SNAPSHOTS[key].is_dir():  # a commit never moves: resolved once
+        return _SNAPSHOTS[key], _SNAPSHOTS[key].name
+    offline = hf_offline()
+    local_only = offline or not _network_reachable()
+    cache = hf_hub_cache()
+    patterns = [*_HUB_PATTERNS, *(["*.bin"] if model.allow_pickle else [])]
+    rev = model.revision or "main"
+    try:
+        folder = Path(
+            snapshot_download(
+                model.path,
+                revision=model.revision,
+                cache_dir=str(cache),
+                local_files_only=local_only,
+                allow_patterns=patterns,
+            )
+        )
+    except (OSError, ValueError) as exc:
+        if not local_only:
+            raise ModelSourceError(
+                f"member {model.name!r}: cannot download hub id {model.path!r} at revision {rev!r}: {exc}. "
+                "Fix: check the id and revision, and the network or HF_TOKEN."
+            ) from None
+        why = "HF_HUB_OFFLINE is set" if offline else "no network"
+        raise ModelSourceError(
+            f"member {model.name!r}: {model.path!r} is a hub id, but this machine is offline ({why}) and revision "
+            f"{rev!r} is not in the local Hugging Face cache {str(cache)!r}. Fix: pre-fill the cache where there is "
+            f"a network with "
+            f"`HF_HUB_CACHE={cache} hf download {model.path} --revision {rev}` (huggingface-cli download on older "
+            "hubs) and copy that cache folder to every node (or point HF_HUB_CACHE at storage they share), "
+            "or pass --ship-models to send the driver's copy."
+        ) from None
+    if pinned:
+        _SNAPSHOTS[key] = folder
+    return folder, folder.name  # snapshots/<commit>: the folder is named by the resolved commit
+
+
+def locate_member(model: ModelConfig) -> tuple[Path, str | None]:
+    """The member's folder on this machine (and the hub commit): a shipped copy, a fetched URI, a hub
+    snapshot or the configured folder. Nothing is loaded."""
+    expected = _EXPECTED.get((model.path, model.revision))
+    if expected is not None and expected.folder is not None:
+        return Path(expected.folder), expected.revision
+    if is_uri(model.path):
+        from spark_ner.fetch import fetch_member
+
+        return fetch_member(model.path, model.name, file_sha256), None
+    if is_hub_id(model.path):
+        return hub_snapshot(model)
+    return Path(model.path), None
 
 
 def _weights_files(folder: Path, model: ModelConfig) -> list[Path]:
@@ -198,38 +331,32 @@ def inspect_lexicon(model: ModelConfig) -> MemberSource:
     """A lexicon member checked as data: its file's header and digest, the pin, its label set's map."""
     from spark_ner.lexicon import read_header
 
-    folder = Path(model.path)
+    folder, _ = locate_member(model)
     header = read_header(folder, model.name)
     if model.sha256 is not None and header.sha256 != model.sha256:
         raise WeightsMismatchError(
             f"member {model.name!r}: lexicon {folder} has sha256 {header.sha256}, but the config pins "
             f"{model.sha256}. Fix: rebuild it (`spark-ner build-models`), or update sha256 if the change is intended."
         )
+    expected = _EXPECTED.get((model.path, model.revision))
+    if expected is not None and header.sha256 != expected.digest:
+        raise WeightsMismatchError(
+            f"member {model.name!r}: the lexicon found on this machine ({folder}, digest {header.sha256[:16]}) "
+            f"differs from the one the driver checked ({expected.digest[:16]}). Fix: give every node the same "
+            "copy, pin sha256, or pass --ship-models to send the driver's copy."
+        )
     id2label = dict(enumerate(("O", *header.categories)))
     proj = projection(id2label, dict(model.label_map), model.name)
-    return MemberSource(model.name, str(folder), model.weight, header.sha256, proj, "lexicon", MemberKind.LEXICON)
+    return MemberSource(
+        model.name, str(folder), model.weight, header.sha256, proj, "lexicon", model.path, None, MemberKind.LEXICON
+    )
 
 
 def inspect_member(model: ModelConfig) -> MemberSource:
     """Check one member's source as data only: folder, config.json, weights, pin, label map."""
     if model.kind == MemberKind.LEXICON:
         return inspect_lexicon(model)
-    path = model.path
-    if is_hub_id(path):
-        offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
-        if offline or not _network_reachable():
-            raise ModelSourceError(
-                f"member {model.name!r}: {path!r} is a hub id, but this machine is offline"
-                f"{' (HF_HUB_OFFLINE is set)' if offline else ''}. Fix: download it where there is a "
-                "network (`huggingface-cli download ID --local-dir DIR`) and set path to that folder."
-            )
-        from transformers import AutoConfig  # hub config only; no code is run (no remote code)
-
-        hub_cfg = AutoConfig.from_pretrained(path, trust_remote_code=False)
-        id2label = {int(k): v for k, v in hub_cfg.id2label.items()}
-        proj = projection(id2label, dict(model.label_map), model.name)
-        return MemberSource(model.name, path, model.weight, f"hub:{path}", proj, hub_cfg.model_type)
-    folder = Path(path)
+    folder, revision = locate_member(model)
     if not folder.is_dir():
         raise ModelSourceError(
             f"member {model.name!r}: model folder {str(folder)!r} does not exist or is not a folder. "
@@ -264,7 +391,16 @@ def inspect_member(model: ModelConfig) -> MemberSource:
         raise LabelMapError(f"member {model.name!r}: {cfg_file} has no id2label; it is not a token classifier")
     proj = projection(id2label, dict(model.label_map), model.name)
     digest = hashlib.sha256("".join(digests).encode()).hexdigest()
-    return MemberSource(model.name, str(folder), model.weight, digest, proj, str(cfg.get("model_type", "")))
+    expected = _EXPECTED.get((model.path, model.revision))
+    if expected is not None and (digest, revision) != (expected.digest, expected.revision):
+        raise WeightsMismatchError(
+            f"member {model.name!r}: the weights found on this machine ({folder}, digest {digest[:16]}, revision "
+            f"{revision}) differ from those the driver checked (digest {expected.digest[:16]}, revision "
+            f"{expected.revision}). Fix: give every node the same copy, pin sha256 (and revision), or pass "
+            "--ship-models to send the driver's copy."
+        )
+    model_type = str(cfg.get("model_type", ""))
+    return MemberSource(model.name, str(folder), model.weight, digest, proj, model_type, model.path, revision)
 
 
 def validate_sources(cfg: Config) -> list[MemberSource]:
@@ -277,6 +413,8 @@ def model_version(cfg: Config, sources: list[MemberSource]) -> str:
     h = hashlib.sha256(cfg.fingerprint().encode())
     for s in sources:
         h.update(f"{s.name}:{s.weight}:{s.digest}".encode())
+        if s.revision:  # hub members: a new commit is a new version even with the same weights
+            h.update(f"@{s.revision}".encode())
     return f"{'+'.join(s.name for s in sources)}@{h.hexdigest()[:12]}"
 
 
@@ -394,6 +532,14 @@ def load_tokenizer(path: str, max_length: int | None = None) -> Any:
     return tok
 
 
+def dtype_argument() -> str:
+    """``dtype`` for transformers >= 4.56, ``torch_dtype`` before (4.x clusters: Databricks 15.4/16.4 LTS)."""
+    import transformers
+    from packaging.version import Version
+
+    return "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
+
+
 def load_member(
     source: MemberSource, device: str, dtype: Any, allow_pickle: bool = False, int8: bool = False
 ) -> Member:
@@ -405,17 +551,25 @@ def load_member(
     import torch
     from transformers import AutoModelForTokenClassification
 
-    local = not is_hub_id(source.path)
-    tokenizer = load_tokenizer(source.path)
-    model = AutoModelForTokenClassification.from_pretrained(
-        source.path,
-        dtype=dtype,
-        device_map={"": device},  # placed by Accelerate's big-model dispatch
-        trust_remote_code=False,
-        use_safetensors=not allow_pickle,
-        local_files_only=local,
-        attn_implementation="sdpa",
-    )
+    tokenizer = load_tokenizer(source.path)  # a local folder: URIs and hub ids were resolved by inspect_member
+    model = None
+    for attention in ("sdpa", "eager"):  # transformers < 4.48 has no SDPA for RoBERTa: its default, eager
+        try:
+            model = AutoModelForTokenClassification.from_pretrained(
+                source.path,
+                device_map={"": device},  # placed by Accelerate's big-model dispatch
+                trust_remote_code=False,
+                use_safetensors=not allow_pickle,
+                local_files_only=True,
+                attn_implementation=attention,
+                **{dtype_argument(): dtype},
+            )
+            break
+        except ValueError as exc:
+            if attention != "sdpa" or "scaled_dot_product_attention" not in str(exc):
+                raise
+            log.info("member %s: no SDPA attention for %s in this transformers; eager", source.name, source.model_type)
+    assert model is not None
     model.eval()
     if int8:
         from torch.ao.quantization import quantize_dynamic

@@ -232,6 +232,26 @@ def test_label_job_parquet_output_and_path_cache(
     assert refused["rc"] == 2 and "Spark Connect" in refused["stderr"] and "Fix:" in refused["stderr"]
 
 
+def test_label_job_ship_models_through_connect(  # issue 15
+    connect_server: str, connect_input: Path, tiny_models: Any, expected: pd.DataFrame, tmp_path: Path
+) -> None:
+    """``--ship-models`` over Connect: the member folders go as session artifacts
+    (``addArtifacts(archive=True)``); the executor check found them unpacked (a worker that cannot
+    find its archive fails that check) and the labels equal the in-process ones."""
+    from conftest import write_config
+
+    bert = shutil.copytree(tiny_models[0], tmp_path / "models" / "bert")
+    roberta = shutil.copytree(tiny_models[1], tmp_path / "models" / "roberta")
+    config = write_config(tmp_path / "ship.toml", bert, roberta)
+    out = tmp_path / "shipped.parquet"
+    flags = ["--input", str(connect_input), "--config", str(config), "--id-col", "id", "--output", str(out)]
+    summary = _label(tmp_path, connect_server, *flags, "--ship-models")
+    models = summary["models"]
+    assert models["shipped"] is True and models["executor_checks"] >= 1, models
+    assert all(m["archive"].endswith(".tar") and m["archive_bytes"] > 0 for m in models["members"])
+    assert_rows_match(labels_by_id(pd.read_parquet(out).to_dict("records")), expected)
+
+
 def test_label_job_table_output_and_table_cache(
     connect_server: str, connect_input: Path, tiny_config_path: Path, expected: pd.DataFrame, tmp_path: Path
 ) -> None:

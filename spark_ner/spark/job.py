@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from spark_ner.config import Config, add_config_arguments, load_config, parse_overrides
 from spark_ner.errors import InputColumnError, InputNotFoundError, RowCountMismatchError, SparkNerError
 from spark_ner.spark import cache as name_cache
+from spark_ner.spark import ship
 from spark_ner.spark.outputs import OutputFormat, Target, WriteMode, check_table_format
 from spark_ner.spark.session import (
     get_session,
@@ -159,6 +160,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"{ARROW_BATCH_KEY} (default: 8 x ensemble.batch_size, at least 2048)",
     )
     parser.add_argument(
+        "--ship-models",
+        action="store_true",
+        help="send the member folders through Spark (addArchive; addArtifacts on Spark Connect) to executors "
+        "that cannot see the driver's copies; each executor verifies them against the driver's digests",
+    )
+    parser.add_argument(
         "--catalog-dir",
         default="spark-catalog",
         help="local runs with tables: folder for the warehouse and the embedded Derby metastore",
@@ -202,6 +209,7 @@ class LabelArgs:
     score_partitions: int | None = None
     arrow_batch_rows: int | None = None
     catalog_dir: str = "spark-catalog"
+    ship_models: bool = False
 
     @classmethod
     def from_namespace(cls, ns: argparse.Namespace) -> LabelArgs:
@@ -335,7 +343,21 @@ def run(ns: argparse.Namespace | LabelArgs) -> int:
             # (a hidden column, read back on the driver from the persisted labels)
             report = not jvm_available(spark)
             stats = None if report else spark.sparkContext.accumulator({}, WorkerStatsParam())
-            labeler = with_ner_labels(NAME_KEY, cfg, prefix=PREFIX, stats=stats, report=report)
+            # members shipped (--ship-models), then resolved on the executors: a problem is one line here
+            t_models = time.perf_counter()
+            plan = ship.plan_members(spark, cfg, ship=args.ship_models)
+            checked = None
+            if not ship.shares_driver_disk(spark):
+                checked = ship.check_executors(spark, cfg, plan, task_slots(spark))
+            models_info = {
+                **plan.summary(),
+                "executor_checks": checked.checks if checked else 0,  # 0: local, executors share the driver's disk
+                "executor_pythons": list(checked.pythons) if checked else [],
+                "seconds": round(time.perf_counter() - t_models, 3),
+            }
+            labeler = with_ner_labels(
+                NAME_KEY, cfg, prefix=PREFIX, stats=stats, report=report, ship_models=args.ship_models
+            )
 
             df = _read_input(spark, in_fmt, args.input)
             _check_columns(df, args, partition_by)
@@ -423,6 +445,7 @@ def run(ns: argparse.Namespace | LabelArgs) -> int:
                 rows_out=rows_out,
                 null_names=rows_in - named,
                 distinct_names=distinct_names,
+                models=models_info,
                 names_scored=rows_scored(workers()),
                 names_scored_at_score=names_scored_at_score,
                 names_cached=names_cached,
@@ -458,6 +481,7 @@ def _summary(
     rows_out: int,
     null_names: int,
     distinct_names: int,
+    models: dict[str, Any],
     names_scored: int | None,
     names_scored_at_score: int,
     names_cached: int,
@@ -495,6 +519,7 @@ def _summary(
         "output_commit": output_commit,
         "model_version": model_version,
         "config_fingerprint": cfg.fingerprint(),
+        "models": models,
         "rows_in": rows_in,
         "rows_out": rows_out,
         "null_names": null_names,

@@ -52,6 +52,22 @@ _FORMAT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.]*$")
 #: how an output becomes visible (the summary's ``output_commit``)
 COMMIT_STAGED = "staged-rename"
 COMMIT_SPARK = "spark-commit, rows counted after (Spark Connect: no file-system access to stage with)"
+COMMIT_OBJECT_STORE = "spark-commit, rows counted after (object store: a rename copies every byte and is not atomic)"
+#: schemes whose "rename" is a copy and a delete: parquet output there goes through Spark's committer
+OBJECT_STORE_SCHEMES = frozenset({"s3", "s3a", "s3n", "gs", "abfs", "abfss", "wasb", "wasbs", "oss", "cos", "dbfs"})
+
+
+def on_object_store(location: str) -> bool:
+    """S3, GCS, ADLS/Blob, DBFS, and Unity Catalog volumes (``/Volumes/...``, object storage underneath).
+
+    There the stage-then-rename commit would copy every byte again and is not atomic, so the output
+    is written once through Spark's own commit protocol (the cluster's committer: S3A magic/directory
+    committers, the manifest committer on ABFS/GCS, Databricks' transactional commit) and counted after.
+    """
+    scheme = location.split(":", 1)[0].lower() if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", location) else ""
+    return scheme in OBJECT_STORE_SCHEMES or location.startswith("/Volumes/")
+
+
 COMMIT_CATALOG = "catalog"
 
 
@@ -137,7 +153,9 @@ class Target:
             return COMMIT_CATALOG
         if self.fmt == OutputFormat.DELTA:
             return "delta-log"
-        return COMMIT_STAGED if jvm_available(self.spark) else COMMIT_SPARK
+        if not jvm_available(self.spark):
+            return COMMIT_SPARK
+        return COMMIT_OBJECT_STORE if on_object_store(self.location) else COMMIT_STAGED
 
     @property
     def is_path(self) -> bool:
@@ -188,8 +206,11 @@ class Target:
 
     # ------------------------------------------------------------------ parquet
     def _write_parquet(self, df: DataFrame, expected_rows: int) -> None:
-        """Stage in a hidden sibling, verify its row count, then rename into place."""
-        if not jvm_available(self.spark):
+        """Stage in a hidden sibling, verify its row count, then rename into place (HDFS, local disks).
+
+        Object stores and Spark Connect: written in place by Spark's committer, counted after.
+        """
+        if not jvm_available(self.spark) or on_object_store(self.location):
             self._write_parquet_connect(df, expected_rows)
             return
         fs = HadoopFS(self.spark, self.location)
@@ -215,13 +236,14 @@ class Target:
         after; a mismatch is an error that says the output is there but wrong."""
         before = self._count_output() if self.mode == WriteMode.APPEND else 0
         mode = "error" if self.mode == WriteMode.ERROR else self.mode.value
-        log.info("Spark Connect: parquet output committed by Spark's protocol (no staged rename); counting after")
+        why = "Spark Connect cannot stage it" if not jvm_available(self.spark) else "object stores are not staged"
+        log.info("parquet output committed by Spark's protocol (%s: no staged rename); counting after", why)
         self._writer(df, mode).parquet(self.location)
         written = self._count_output() - before
         if written != expected_rows:
             raise RowCountMismatchError(
                 f"output {self.location!r} received {written} rows, expected {expected_rows}; the write is "
-                "committed (Spark Connect cannot stage it). Fix: rerun with --mode overwrite"
+                f"committed ({why}). Fix: rerun with --mode overwrite"
             )
 
     def _count_output(self) -> int:

