@@ -41,10 +41,12 @@ JOB_TIMEOUT = 480
 
 
 @pytest.mark.slow
-def test_ship_models_loads_the_shipped_copies(spark, tiny_models, tiny_ensemble, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_ship_models_loads_the_shipped_copies(spark, tiny_models, tiny_ensemble, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from spark_ner.config import load_config
-    from spark_ner.spark.ship import ARCHIVE_PREFIX
+    from spark_ner.spark.ship import ARCHIVE_PREFIX, ENV_SHIP_DIR
     from spark_ner.spark.udf import with_ner_labels
+
+    monkeypatch.setenv(ENV_SHIP_DIR, str(tmp_path / "ship"))  # the archives, kept while the session may serve them
 
     bert = shutil.copytree(tiny_models[0], tmp_path / "models" / "bert")
     roberta = shutil.copytree(tiny_models[1], tmp_path / "models" / "roberta")
