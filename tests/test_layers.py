@@ -164,3 +164,15 @@ def test_the_check_catches_a_back_import_a_private_name_and_a_circle(tmp_path: P
 @pytest.mark.parametrize("mod", ["spark_ner.config", "spark_ner.spark.job", "spark_ner.tools.bench", "spark_ner.cli"])
 def test_layer_names(mod: str) -> None:
     assert layer(mod) in ALLOWED
+
+
+def test_readme_development_map_names_every_module() -> None:
+    """README's "Development" map names every module of the package (by file name)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Development") :]
+    missing = [
+        str(p.relative_to(ROOT))
+        for p in sorted(PACKAGE.rglob("*.py"))
+        if p.name not in ("__init__.py", "__main__.py") and p.name not in section
+    ]
+    assert missing == [], f"add these modules to README's Development map: {missing}"
