@@ -7,6 +7,7 @@ Repair rule: an ``I-X`` that does not continue an ``X`` entity opens one (as a `
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -89,19 +90,41 @@ def decode(
     return Decoded(label.astype(np.int8), score, ent_name, ent_type, ent_start, ent_end, ent_score)
 
 
+# the keys of an entity record, from the one definition (unpacking fails loudly if it changes shape)
+_TEXT, _LABEL, _START, _END, _SCORE = ENTITY_FIELDS
+_TYPE_NAMES = np.asarray(ENTITY_TYPES, dtype=object)
+
+
+def entity_texts(dec: Decoded, names: list[str]) -> list[str]:
+    """Each entity's text: its span of the ORIGINAL name (``name[start:end]``)."""
+    owner, starts, ends = dec.ent_name.tolist(), dec.ent_start.tolist(), dec.ent_end.tolist()
+    return [names[i][s:e] for i, s, e in zip(owner, starts, ends, strict=True)]
+
+
+def records(
+    texts: list[str], types: np.ndarray, starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, bounds: np.ndarray
+) -> list[list[dict[str, object]]]:
+    """Entity dicts {text, label, start, end, score} from flat columns; name ``i`` owns ``bounds[i]:bounds[i+1]``.
+
+    One dict display per entity (not ``dict(zip(...))``) and one list slice per name.
+    """
+    labels = _TYPE_NAMES[types - 1].tolist() if len(types) else []
+    flat = [
+        {_TEXT: t, _LABEL: lab, _START: s, _END: e, _SCORE: sc}
+        for t, lab, s, e, sc in zip(texts, labels, starts.tolist(), ends.tolist(), scores.tolist(), strict=True)
+    ]
+    return [flat[a:b] for a, b in pairwise(bounds.tolist())]
+
+
+def entity_bounds(dec: Decoded, n: int) -> np.ndarray:
+    """[n + 1] offsets: name ``i`` owns entities ``bounds[i]:bounds[i+1]`` (entities are sorted by name)."""
+    return np.concatenate([[0], np.cumsum(np.bincount(dec.ent_name, minlength=n))]).astype(np.int64)
+
+
 def entity_records(dec: Decoded, names: list[str]) -> list[list[dict[str, object]]]:
     """Per name, its entities as dicts {text, label, start, end, score} with original-string spans."""
-    out: list[list[dict[str, object]]] = [[] for _ in names]
-    for i, t, s, e, sc in zip(
-        dec.ent_name.tolist(),
-        dec.ent_type.tolist(),
-        dec.ent_start.tolist(),
-        dec.ent_end.tolist(),
-        dec.ent_score.tolist(),
-        strict=True,
-    ):
-        out[i].append(dict(zip(ENTITY_FIELDS, (names[i][s:e], ENTITY_TYPES[t - 1], s, e, sc), strict=True)))
-    return out
+    bounds = entity_bounds(dec, len(names))
+    return records(entity_texts(dec, names), dec.ent_type, dec.ent_start, dec.ent_end, dec.ent_score, bounds)
 
 
 def label_names(idx: np.ndarray) -> np.ndarray:

@@ -5,25 +5,38 @@ differently, so every member is fed the same words (pre-split, RoBERTa with a pr
 its sub-token probabilities are mapped back to those words. Each word keeps ``start``/``end``
 offsets into the ORIGINAL input string, so spans are reported there whatever normalization did.
 
-Speed: names reuse a small vocabulary of words, so each member keeps a word -> token-ids cache
-and a batch of names is encoded with NumPy gathers, not a per-name tokenizer call.
+Speed (a GPU executor's CPU cores must keep up with the GPU, issue 18): names reuse a small
+vocabulary of words, so the members share one word -> number table (:class:`WordVocab`) and each
+keeps the token ids of the words it has seen as flat arrays; a batch of names is then encoded with
+NumPy gathers. New words go to the Rust tokenizer directly, many words per call and no Python
+object per word, with ids identical to the transformers tokenizer's (checked when it loads).
+Splitting runs one regular expression over all names at once.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 # A word: letters/digits with their combining marks, optionally joined by apostrophes
 # ("O'Brien", "D’Angelo"); any other non-space character is a word of its own ("&", ",", "#").
 _MARKS = "\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u0610-\u061a\u064b-\u065f\u0900-\u0903\u093a-\u094f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"  # noqa: E501
 _ALNUM = rf"(?:[^\W_]|[{_MARKS}])"
 WORD_RE = re.compile(rf"{_ALNUM}+(?:['’]{_ALNUM}+)*|[^\s]")
+# the same words over many names joined by "\n", each with the whitespace before it (for offsets)
+_SPACED_WORD_RE = re.compile(rf"(\s*)({WORD_RE.pattern})")
+# names longer than this are split one by one, so that max_words bounds the work on huge input
+_LONG_NAME = 4096
 
 
 @dataclass(frozen=True)
@@ -66,18 +79,85 @@ def split_name(name: str, max_words: int, case_restore: bool = True) -> tuple[li
 
 
 def split_words(names: Sequence[str], max_words: int, case_restore: bool = True) -> WordSplit:
-    """Split many (non-null) names; ``max_words`` bounds the work on 100,000-character input."""
-    words: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    bounds = np.zeros(len(names) + 1, dtype=np.int64)
-    for i, name in enumerate(names):
-        w, s, e = split_name(name, max_words, case_restore)
-        words += w
-        starts += s
-        ends += e
-        bounds[i + 1] = len(words)
-    return WordSplit(words, np.asarray(starts, np.int32), np.asarray(ends, np.int32), bounds)
+    """Split many (non-null) names: what :func:`split_name` gives for each, computed over all at once.
+
+    One regular-expression pass over the names joined by newlines (whitespace, so no word spans
+    two names) yields every word with the whitespace before it; offsets, owning names and the
+    ``max_words`` cut are NumPy arithmetic on their lengths. Names longer than a few thousand
+    characters are split one by one (``max_words`` bounds the work on 100,000-character input).
+    """
+    names = names if isinstance(names, list) else list(names)
+    n = len(names)
+    lengths = np.fromiter(map(len, names), dtype=np.int64, count=n)
+    long_idx = np.flatnonzero(lengths > _LONG_NAME)
+    short = names
+    if len(long_idx):
+        keep = np.ones(n, dtype=bool)
+        keep[long_idx] = False
+        short = [names[i] for i in np.flatnonzero(keep).tolist()]
+        short_idx = np.flatnonzero(keep)
+    joined = "\n".join(short)
+    pairs = _SPACED_WORD_RE.findall(joined)
+    n_words = len(pairs)
+    words = list(map(itemgetter(1), pairs))
+    w_len = np.fromiter(map(len, words), dtype=np.int64, count=n_words)
+    s_len = np.fromiter(map(len, map(itemgetter(0), pairs)), dtype=np.int64, count=n_words)
+    del pairs
+    ends = np.cumsum(s_len + w_len)
+    starts = ends - w_len
+    short_len = lengths if not len(long_idx) else lengths[short_idx]
+    name_start = np.concatenate([[0], np.cumsum(short_len + 1)[:-1]]).astype(np.int64)
+    owner = np.searchsorted(name_start, starts, side="right") - 1  # index into `short`
+    starts -= name_start[owner]
+    ends -= name_start[owner]
+    counts = np.bincount(owner, minlength=len(short)).astype(np.int64)
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    kept = (np.arange(n_words) - first[owner]) < max_words
+    if not kept.all():
+        idx = np.flatnonzero(kept)
+        words = [words[i] for i in idx.tolist()]
+        owner, starts, ends = owner[idx], starts[idx], ends[idx]
+        counts = np.minimum(counts, max_words)
+    if len(long_idx):  # the long names, one by one, then everything back in input order
+        extra = [split_name(names[i], max_words, case_restore) for i in long_idx.tolist()]
+        own = np.concatenate([short_idx[owner], np.repeat(long_idx, [len(e[0]) for e in extra])])
+        order = np.argsort(own, kind="stable")
+        restored = _normalize_words(words, owner, short, case_restore)
+        all_words = restored + [w for e in extra for w in e[0]]
+        all_starts = np.concatenate([starts, np.asarray([x for e in extra for x in e[1]], dtype=np.int64)])
+        all_ends = np.concatenate([ends, np.asarray([x for e in extra for x in e[2]], dtype=np.int64)])
+        full_counts = np.zeros(n, dtype=np.int64)
+        full_counts[short_idx] = counts
+        full_counts[long_idx] = [len(e[0]) for e in extra]
+        return WordSplit(
+            [all_words[i] for i in order.tolist()],
+            all_starts[order].astype(np.int32),
+            all_ends[order].astype(np.int32),
+            np.concatenate([[0], np.cumsum(full_counts)]).astype(np.int64),
+        )
+    words = _normalize_words(words, owner, names, case_restore)
+    bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return WordSplit(words, starts.astype(np.int32), ends.astype(np.int32), bounds)
+
+
+def _normalize_words(words: list[str], owner: np.ndarray, names: list[str], case_restore: bool) -> list[str]:
+    """What :func:`split_name` does to a word: NFC in non-ASCII names, case restored in ALL-CAPS/lower ones."""
+    n = len(names)
+    not_ascii = ~np.fromiter(map(str.isascii, names), dtype=bool, count=n)
+    restore = np.zeros(n, dtype=bool)
+    if case_restore:
+        restore = np.fromiter(map(str.isupper, names), dtype=bool, count=n)
+        restore |= np.fromiter(map(str.islower, names), dtype=bool, count=n)
+    if not (not_ascii.any() or restore.any()):
+        return words
+    words = list(words)
+    nfc = unicodedata.normalize
+    for i in np.flatnonzero(not_ascii[owner]).tolist():
+        words[i] = nfc("NFC", words[i])
+    for i in np.flatnonzero(restore[owner]).tolist():
+        w = words[i]
+        words[i] = w[:1].upper() + w[1:].lower()
+    return words
 
 
 @dataclass(frozen=True)
@@ -100,14 +180,65 @@ class Encoded:
         return np.diff(self.offsets)
 
 
+class WordVocab:
+    """The distinct words a worker has seen, numbered in first-seen order.
+
+    The members of an ensemble share one, so a batch's words are looked up once (one dict probe per
+    word, in C) and each member's token cache is an array indexed by these numbers. ``max_size``
+    bounds it: past that the table starts again (``generation`` tells the members to drop theirs).
+    """
+
+    def __init__(self, max_size: int = 2_000_000) -> None:
+        self.max_size = max_size
+        self.index: dict[str, int] = {}
+        self.words: list[str] = []
+        self.generation = 0
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def ids(self, words: list[str]) -> np.ndarray:
+        """The number of every word, adding the unseen ones."""
+        n = len(words)
+        ids = np.fromiter(map(self.index.get, words, repeat(-1)), dtype=np.int64, count=n)
+        miss = np.flatnonzero(ids < 0)
+        if not len(miss):
+            return ids
+        missing = [words[i] for i in miss.tolist()]
+        new = list(dict.fromkeys(missing))
+        if len(self.words) + len(new) > self.max_size:
+            self.index, self.words = {}, []
+            self.generation += 1
+            new = list(dict.fromkeys(words))
+            miss, missing = np.arange(n), words
+        start = len(self.words)
+        self.index.update(zip(new, range(start, start + len(new)), strict=True))
+        self.words.extend(new)
+        ids[miss] = np.fromiter(map(self.index.__getitem__, missing), dtype=np.int64, count=len(missing))
+        return ids
+
+
+def _grow(arr: np.ndarray, need: int) -> np.ndarray:
+    """``arr`` with room for ``need`` items (capacity doubles: appends stay amortised O(1))."""
+    if need <= len(arr):
+        return arr
+    out = np.zeros(max(need, 2 * len(arr), 1024), dtype=arr.dtype)
+    out[: len(arr)] = arr
+    return out
+
+
+_PROBE_WORDS = ["Smith", "O'Brien", "José", "GARCÍA", "Müller", "&", ",", "1234", "S.A.", "co", "x" * 40, "株式会社"]
+
+
 class WordTokenizer:
     """A member's fast tokenizer behind a word -> token-ids cache with NumPy output.
 
     The cache grows with the vocabulary of words seen, which for customer names is small (tens
     of thousands of distinct words cover millions of names); ``max_cache`` bounds it anyway.
+    ``vocab``: the word numbering shared with the other members (a private one by default).
     """
 
-    def __init__(self, tokenizer: Any, max_length: int, max_cache: int = 2_000_000) -> None:
+    def __init__(self, tokenizer: Any, max_length: int, max_cache: int = 2_000_000, vocab: WordVocab | None = None):
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.max_cache = max_cache
@@ -120,67 +251,155 @@ class WordTokenizer:
         self.suffix = list(empty[len(self.prefix) :])
         pad = tokenizer.pad_token_id
         self.pad_id = int(pad if pad is not None else 0)
-        self._index: dict[str, int] = {}
-        self._buf = np.zeros(0, dtype=np.int32)  # concatenated token ids of cached words
-        self._woff = np.zeros(0, dtype=np.int64)  # per cache slot: offset into _buf
-        self._wlen = np.zeros(0, dtype=np.int64)  # per cache slot: number of tokens
+        self.vocab = vocab if vocab is not None else WordVocab(max_cache)
+        self._generation = self.vocab.generation
+        self._known = 0  # vocab words whose tokens are in the arrays below
+        self._buf = np.zeros(0, dtype=np.int32)  # concatenated token ids of known words
+        self._nbuf = 0
+        self._woff = np.zeros(0, dtype=np.int64)  # per word number: offset into _buf
+        self._wlen = np.zeros(0, dtype=np.int64)  # per word number: number of tokens
+        self._backend, self._words_per_call = _rust_tokenizer(tokenizer)
 
-    def _add(self, new_words: list[str]) -> None:
-        if len(self._index) + len(new_words) > self.max_cache:
-            self._index.clear()
-            self._buf = np.zeros(0, dtype=np.int32)
-            self._woff = self._wlen = np.zeros(0, dtype=np.int64)
-        enc = self.tokenizer(new_words, add_special_tokens=False)["input_ids"]
-        lens = np.fromiter((len(x) for x in enc), dtype=np.int64, count=len(enc))
-        flat = np.fromiter((t for x in enc for t in x), dtype=np.int32, count=int(lens.sum()))
-        offs = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64) + len(self._buf)
-        first_slot = len(self._woff)
-        self._index.update(zip(new_words, range(first_slot, first_slot + len(new_words)), strict=True))
-        self._woff = np.concatenate([self._woff, offs])
-        self._wlen = np.concatenate([self._wlen, lens])
-        self._buf = np.concatenate([self._buf, flat])
+    @property
+    def rust_words_per_call(self) -> int | None:
+        """Pre-split words per Rust call for new words, or None where the transformers call is used."""
+        return self._words_per_call if self._backend is not None else None
+
+    # ---------------------------------------------------------------- new words
+    def tokenize_words(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids of each word alone, no special tokens: (tokens per word, flat ids).
+
+        The Rust tokenizer is called on pre-split words, ``_words_per_call`` words per sequence
+        (its ``word_ids`` give each token's word), which is what the transformers tokenizer gives
+        for each word on its own, without a Python list per word.
+        """
+        if not words:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
+        if self._backend is None:  # no Rust tokenizer to call directly: the transformers call
+            enc = self.tokenizer(words, add_special_tokens=False)["input_ids"]
+            lens = np.fromiter(map(len, enc), dtype=np.int64, count=len(enc))
+            flat = np.fromiter((t for x in enc for t in x), dtype=np.int32, count=int(lens.sum()))
+            return lens, flat
+        k = self._words_per_call
+        chunks = [words[i : i + k] for i in range(0, len(words), k)]
+        # (not encode_batch_fast: it leaves word_ids out)
+        encs = self._backend.encode_batch(chunks, is_pretokenized=True, add_special_tokens=False)
+        flat = np.concatenate([np.asarray(e.ids, dtype=np.int32) for e in encs])
+        owner = np.concatenate([np.asarray(e.word_ids, dtype=np.int64) + c * k for c, e in enumerate(encs)])
+        lens = np.bincount(owner, minlength=len(words)).astype(np.int64)
+        return lens, flat
+
+    def pending(self) -> int:
+        """Words of the vocabulary this member has not tokenized yet."""
+        return len(self.vocab) if self._generation != self.vocab.generation else len(self.vocab) - self._known
+
+    def sync(self) -> None:
+        """Tokenize the vocabulary's words this member has not seen yet (safe to run beside other members)."""
+        v = self.vocab
+        if self._generation != v.generation:
+            self._generation, self._known, self._nbuf = v.generation, 0, 0
+        total = len(v.words)
+        if self._known >= total:
+            return
+        lens, flat = self.tokenize_words(v.words[self._known : total])
+        self._woff = _grow(self._woff, total)
+        self._wlen = _grow(self._wlen, total)
+        self._buf = _grow(self._buf, self._nbuf + len(flat))
+        self._woff[self._known : total] = self._nbuf + np.concatenate([[0], np.cumsum(lens)[:-1]])
+        self._wlen[self._known : total] = lens
+        self._buf[self._nbuf : self._nbuf + len(flat)] = flat
+        self._nbuf += len(flat)
+        self._known = total
 
     def word_ids(self, words: list[str]) -> np.ndarray:
         """Cache slots for ``words`` (tokenizing the unseen ones in one call)."""
-        index = self._index
-        new = list(dict.fromkeys(w for w in words if w not in index))
-        if new:
-            self._add(new)
-            index = self._index
-        return np.fromiter((index[w] for w in words), dtype=np.int64, count=len(words))
+        ids = self.vocab.ids(words)
+        self.sync()
+        return ids
 
-    def encode(self, split: WordSplit) -> Encoded:
-        """Token ids for every name of ``split``, truncated to ``max_length`` with specials."""
-        slots = self.word_ids(split.words)
+    def word_tokens(self, slot: int) -> list[int]:
+        """Token ids of one cached word (tests, debugging)."""
+        off, n = int(self._woff[slot]), int(self._wlen[slot])
+        return self._buf[off : off + n].tolist()
+
+    # ---------------------------------------------------------------- names
+    def encode(self, split: WordSplit, slots: np.ndarray | None = None) -> Encoded:
+        """Token ids for every name of ``split``, truncated to ``max_length`` with specials.
+
+        ``slots``: the split's word numbers in the shared vocabulary, when the caller looked them
+        up already (the ensemble does, once for all members).
+        """
+        if slots is None:
+            slots = self.vocab.ids(split.words)
+        self.sync()
         woff = self._woff[slots]
         wlen = self._wlen[slots]
-        n_names = len(split.bounds) - 1
-        budget = self.max_length - len(self.prefix) - len(self.suffix)
+        n_pre, n_suf = len(self.prefix), len(self.suffix)
+        budget = self.max_length - n_pre - n_suf
         # position of each word's first token inside its name's content (before truncation)
         cum = np.concatenate([[0], np.cumsum(wlen)])
-        name_tok_start = cum[split.bounds[:-1]]
-        word_name = np.repeat(np.arange(n_names), np.diff(split.bounds))
-        word_pos = cum[:-1] - name_tok_start[word_name] if len(wlen) else np.zeros(0, np.int64)
+        counts = np.diff(split.bounds)
+        word_pos = cum[:-1] - np.repeat(cum[split.bounds[:-1]], counts)
         kept = np.clip(budget - word_pos, 0, wlen)  # sub-tokens of each word that fit
         kept_cum = np.concatenate([[0], np.cumsum(kept)])
         content_len = kept_cum[split.bounds[1:]] - kept_cum[split.bounds[:-1]]
-        # flat kept tokens, in order
-        tot = int(kept.sum())
-        rep = np.repeat(woff - np.concatenate([[0], np.cumsum(kept)[:-1]]), kept) if tot else np.zeros(0, np.int64)
-        content = self._buf[rep + np.arange(tot)] if tot else np.zeros(0, np.int32)
-        row_len = content_len + len(self.prefix) + len(self.suffix)
+        row_len = content_len + n_pre + n_suf
         offsets = np.concatenate([[0], np.cumsum(row_len)]).astype(np.int64)
         ids = np.empty(int(offsets[-1]), dtype=np.int64)
         starts = offsets[:-1]
-        for k, t in enumerate(self.prefix):
-            ids[starts + k] = t
-        content_cum = np.concatenate([[0], np.cumsum(content_len)[:-1]])
-        content_dst = np.repeat(starts + len(self.prefix) - content_cum, content_len)
-        ids[content_dst + np.arange(tot)] = content
-        for k, t in enumerate(self.suffix):
-            ids[starts + len(self.prefix) + content_len + k] = t
-        word_first = np.where(kept > 0, word_pos + len(self.prefix), -1)
+        for j, t in enumerate(self.prefix):
+            ids[starts + j] = t
+        for j, t in enumerate(self.suffix):
+            ids[starts + n_pre + content_len + j] = t
+        tot = int(kept_cum[-1])
+        if tot:
+            # flat kept tokens, in order: source index in the cache, destination in ids
+            shift = np.repeat(woff - kept_cum[:-1], kept)
+            dst_shift = np.repeat(starts + n_pre - kept_cum[split.bounds[:-1]], content_len)
+            pos = np.arange(tot)
+            ids[dst_shift + pos] = self._buf[shift + pos]
+        word_first = np.where(kept > 0, word_pos + n_pre, -1)
         return Encoded(ids, offsets, word_first.astype(np.int64), kept.astype(np.int64))
+
+
+def _rust_tokenizer(tokenizer: Any) -> tuple[Any, int]:
+    """A private copy of the tokenizer's Rust ``tokenizers.Tokenizer`` (no truncation or padding left
+    on it by other calls), and how many pre-split words it may take per sequence.
+
+    Many words per sequence is right for WordPiece and byte-level BPE (every word gets its own
+    prefix space); a pre-tokenizer that marks only a sequence's first word (Metaspace "first")
+    needs one word per sequence. Checked on probe words against the transformers tokenizer; where
+    neither matches it, the transformers tokenizer is called instead (None).
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return None, 1
+    try:
+        from tokenizers import Tokenizer
+
+        rust = Tokenizer.from_str(backend.to_str())
+        rust.no_truncation()
+        rust.no_padding()
+    except Exception:  # an exotic backend that does not round-trip: use the transformers call
+        log.warning("tokenizer %s: no private Rust copy; new words go through transformers", type(tokenizer).__name__)
+        return None, 1
+    want = tokenizer(_PROBE_WORDS, add_special_tokens=False)["input_ids"]
+    flat_want = [t for x in want for t in x]
+    for k in (256, 1):
+        chunks = [_PROBE_WORDS[i : i + k] for i in range(0, len(_PROBE_WORDS), k)]
+        encs = rust.encode_batch(chunks, is_pretokenized=True, add_special_tokens=False)
+        got = [t for e in encs for t in e.ids]
+        lens = np.zeros(len(_PROBE_WORDS), dtype=np.int64)
+        for c, e in enumerate(encs):
+            for w in e.word_ids:
+                if w is not None:
+                    lens[c * k + w] += 1
+        if got == flat_want and lens.tolist() == [len(x) for x in want]:
+            return rust, k
+    log.warning(
+        "tokenizer %s: pre-split words do not match; new words go through transformers", type(tokenizer).__name__
+    )
+    return None, 1
 
 
 def pad_to(n: int, multiple: int = 8) -> int:
@@ -192,6 +411,26 @@ def length_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
     """Row indices grouped into batches of similar length (longest first, stable)."""
     order = np.argsort(-lengths, kind="stable")
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def uniform_batches(lengths: np.ndarray, batch_size: int, min_rows: int = 32) -> list[np.ndarray]:
+    """CPU batches: the rows of one length together, so a batch has no padding and needs no attention
+    mask (no padded FLOPs; SDPA's unmasked path; no mask built in Python); at most ``batch_size`` rows.
+    Lengths with fewer than ``min_rows`` rows share padded batches (per-call overhead), longest first."""
+    order = np.argsort(-lengths, kind="stable")
+    groups = np.split(order, np.flatnonzero(np.diff(lengths[order])) + 1) if len(order) else []
+    min_rows = min(min_rows, batch_size)
+    out: list[np.ndarray] = []
+    small: list[np.ndarray] = []
+    for g in groups:
+        if len(g) >= min_rows:
+            out += [g[i : i + batch_size] for i in range(0, len(g), batch_size)]
+        else:
+            small.append(g)
+    if small:
+        rest = np.concatenate(small)
+        out += [rest[i : i + batch_size] for i in range(0, len(rest), batch_size)]
+    return out
 
 
 def batch_arrays(enc: Encoded, rows: np.ndarray, pad_id: int, multiple: int = 8) -> tuple[np.ndarray, np.ndarray]:

@@ -69,3 +69,30 @@ def test_bench_spark_and_cache_sections(tiny_config_path: Path, tmp_path: Path) 
     text = md.read_text()
     assert "Python workers' own rate" in text and "spark.task.cpus=2" in text
     assert "incremental: rerun with `--cache`" in text
+
+
+def test_host_names_are_distinct_with_never_seen_words() -> None:
+    a, b = bench.host_names(500, seed=1), bench.host_names(500, seed=2)
+    assert len(set(a)) == 500 and len(set(b)) == 500
+    new_a = {w for n in a for w in n.split()[-2:]}
+    new_b = {w for n in b for w in n.split()[-2:]}
+    assert len(new_a) == 1000 and not new_a & new_b  # two words per name, never shared between runs
+
+
+@pytest.mark.slow
+def test_bench_host_section_runs_in_process_and_through_spark(tmp_path: Path) -> None:
+    """The host ceiling rows: both member pairs, cold and warm, Spark with warm workers, a profile."""
+    md = tmp_path / "BENCHMARKS.md"
+    from spark_ner.cli import main
+
+    argv = ["bench", "--out", str(tmp_path / "o"), "--markdown", str(md), "--sections", "host"]
+    assert main([*argv, "--host-names", "400", "--host-batch", "32"]) == 0
+    host = json.loads((tmp_path / "o" / "bench.json").read_text())["host"]
+    assert set(host["pairs"]) == {"2-layer", "0-layer"}
+    for pair in host["pairs"].values():
+        assert pair["cold_names_per_s"] > 0 and pair["warm_names_per_s"] > 0 and pair["spark_warm_names_per_s"] > 0
+        assert 0 < pair["warm_model_us_per_name"] < pair["warm_cpu_us_per_name"]
+    assert host["identity_udf_names_per_s"] > 0
+    assert any("label" in row["function"] for row in host["profile"])
+    text = md.read_text()
+    assert "host ceiling (2-layer pair), Spark local[" in text and "Host profile" in text

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import SAMPLE_NAMES
 
 from spark_ner.models import load_tokenizer
-from spark_ner.tokenize import WordTokenizer, batch_arrays, length_batches, pad_to, split_name, split_words
+from spark_ner.tokenize import (
+    WordSplit,
+    WordTokenizer,
+    WordVocab,
+    batch_arrays,
+    length_batches,
+    pad_to,
+    split_name,
+    split_words,
+    uniform_batches,
+)
 
 
 def test_words_keep_offsets_into_the_original() -> None:
@@ -81,3 +92,102 @@ def test_batch_arrays_pad_to_multiple_of_8(tiny_models) -> None:  # type: ignore
     ids, mask = batch_arrays(enc, np.array([0, 1]), wt.pad_id)
     assert ids.shape[1] % 8 == 0
     assert mask.sum(axis=1).tolist() == enc.lengths.tolist()
+
+
+# ----------------------------------------------------------------------------- issue 18: the fast host path
+
+#: words that take every tokenizer path: ALL-CAPS and case-restored, accented (composed, and NFC of
+#: decomposed), apostrophes, punctuation, digits, CJK and Arabic, a word longer than WordPiece's limit
+HARD_WORDS = [
+    "SMITH", "Smith", "smith", "O'BRIEN", "O'brien", "D’Angelo", "GARCÍA", "García", "garcía", "JOSÉ",
+    "José", "Müller-Lüdenscheidt", "ZÜRICH", "Società", "S.p.A.", "&", ",", "#1234", "1234", "株式会社",
+    "محمد", "Ærøskøbing", "ŁÓDŹ", "İstanbul", "straße", "STRASSE", "x" * 150, "a", "Ñ", "Ⅻ",
+]  # fmt: skip
+
+
+def _old_split(names: list[str], max_words: int, case_restore: bool = True) -> WordSplit:
+    """split_words as it was (one name at a time): the reference for the joined-string version."""
+    words: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    bounds = np.zeros(len(names) + 1, dtype=np.int64)
+    for i, name in enumerate(names):
+        w, s, e = split_name(name, max_words, case_restore)
+        words += w
+        starts += s
+        ends += e
+        bounds[i + 1] = len(words)
+    return WordSplit(words, np.asarray(starts, np.int32), np.asarray(ends, np.int32), bounds)
+
+
+@pytest.mark.parametrize("member", [0, 1], ids=["bert-wordpiece", "roberta-bpe"])
+def test_rust_path_gives_the_transformers_ids(tiny_models, member: int) -> None:  # type: ignore[no-untyped-def]
+    """New words go to the Rust tokenizer directly (many pre-split words per call); the ids must be
+    exactly what the transformers tokenizer gives each word, ALL-CAPS and accents included."""
+    import unicodedata
+
+    tok = load_tokenizer(str(tiny_models[member]))
+    wt = WordTokenizer(tok, max_length=32)
+    assert wt.rust_words_per_call is not None and wt.rust_words_per_call > 1  # the fast path, not the fallback
+    words = HARD_WORDS + [unicodedata.normalize("NFC", "Jose\u0301")] + [f"Word{i}" for i in range(600)]
+    lens, flat = wt.tokenize_words(words)
+    want = tok(words, add_special_tokens=False)["input_ids"]  # the old path, one sequence per word
+    assert lens.tolist() == [len(x) for x in want]
+    assert flat.tolist() == [t for x in want for t in x]
+    # and through the cache: every word's slot holds its own tokens
+    slots = wt.word_ids(words)
+    assert [wt.word_tokens(int(s)) for s in slots] == want
+
+
+@pytest.mark.parametrize("member", [0, 1], ids=["bert-wordpiece", "roberta-bpe"])
+def test_rust_copy_ignores_truncation_left_on_the_shared_tokenizer(tiny_models, member: int) -> None:  # type: ignore[no-untyped-def]
+    tok = load_tokenizer(str(tiny_models[member]))
+    tok(["John Smith"] * 2, truncation=True, max_length=3)  # leaves truncation on transformers' backend
+    wt = WordTokenizer(tok, max_length=32)
+    words = [f"Word{i}" for i in range(300)]
+    lens, _ = wt.tokenize_words(words)
+    assert lens.sum() > 3 and lens.tolist() == [len(x) for x in tok(words, add_special_tokens=False)["input_ids"]]
+
+
+def test_split_words_is_split_name_for_every_name() -> None:
+    import random
+
+    rng = random.Random(18)
+    alphabet = "aZé\u0301 \n\t,&'’-._ßİǆ株\u200b\xa0\x00O1Ⅻ"
+    names = [*SAMPLE_NAMES, "", " ", "  a  ", "JOHN O'BRIEN", "ǅemal ǆ", "a " * 3000, "x" * 5000 + " y z"]
+    names += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(3000)]
+    for max_words in (32, 3, 1):
+        for case_restore in (True, False):
+            want, got = _old_split(names, max_words, case_restore), split_words(names, max_words, case_restore)
+            assert got.words == want.words
+            for a, b in ((got.starts, want.starts), (got.ends, want.ends), (got.bounds, want.bounds)):
+                np.testing.assert_array_equal(a, b)
+            assert got.starts.dtype == np.int32 and got.bounds.dtype == np.int64
+    assert split_words([], 32).bounds.tolist() == [0]
+
+
+def test_vocab_numbers_words_once_and_members_follow_a_restart(tiny_models) -> None:  # type: ignore[no-untyped-def]
+    vocab = WordVocab(max_size=6)
+    assert vocab.ids(["a", "b", "a"]).tolist() == [0, 1, 0]
+    assert vocab.ids(["c", "b"]).tolist() == [2, 1] and len(vocab) == 3
+    tok = load_tokenizer(str(tiny_models[0]))
+    wt = WordTokenizer(tok, max_length=32, vocab=vocab)
+    split = split_words(["Smith Acme", "Lopez"], 32)
+    before = wt.encode(split)
+    vocab.ids(["x1", "x2", "x3", "x4"])  # past max_size: numbering starts again
+    assert vocab.generation == 1 and len(vocab) == 4
+    after = wt.encode(split)  # the member's cache restarts with it; same ids
+    np.testing.assert_array_equal(before.ids, after.ids)
+    np.testing.assert_array_equal(before.word_first, after.word_first)
+
+
+def test_uniform_batches_are_complete_one_length_and_bounded() -> None:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 20, size=2000)
+    lengths[:5] = 40  # a length with too few rows for a batch of its own
+    batches = uniform_batches(lengths, batch_size=64, min_rows=16)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(2000))
+    assert all(len(b) <= 64 for b in batches)
+    uniform = [b for b in batches if len(set(lengths[b].tolist())) == 1]
+    assert sum(len(b) for b in uniform) >= 1990  # only the rare lengths share a padded batch
+    assert uniform_batches(np.array([5, 5, 7]), batch_size=1) == [np.array([2]), np.array([0]), np.array([1])]

@@ -1,4 +1,4 @@
-"""The Spark face of the ensemble: one iterator Pandas UDF, a ``df.transform`` helper and SQL.
+"""The Spark face of the ensemble: one iterator UDF (Arrow; Pandas before pyspark 4.1), `df.transform` and SQL.
 
 The UDF is built on the driver from a resolved :class:`~spark_ner.config.Config` and nothing
 heavier than pandas: torch and transformers are imported only inside the executor's Python
@@ -25,11 +25,12 @@ import os
 import socket
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
+import pyarrow as pa
 from pyspark.sql.types import (
     ArrayType,
     DoubleType,
@@ -208,7 +209,7 @@ def _as_names(series: pd.Series | pd.DataFrame) -> list[str | None]:
     Array and binary columns arrive as object dtype and would otherwise pass as all-null rows, a
     struct arrives as a DataFrame. The worker cannot know the column's name (Spark passes
     arguments as ``_0``): the message names the type and the fix; ``with_ner_labels`` and the job
-    name the column on the driver already.
+    name the column on the driver already. The check is one C-level pass over the values' types.
     """
     if isinstance(series, pd.DataFrame):
         got = f"a struct (fields {', '.join(map(str, series.columns))})"
@@ -216,6 +217,9 @@ def _as_names(series: pd.Series | pd.DataFrame) -> list[str | None]:
         got = f"values of type {series.dtype}"
     else:
         values = series.tolist()
+        kinds = set(map(type, values))
+        if kinds <= _NAME_KINDS:
+            return values
         bad = next((v for v in values if not (v is None or v is pd.NA or isinstance(v, str | float))), None)
         if bad is None:
             return [v if isinstance(v, str) else None for v in values]
@@ -226,41 +230,139 @@ def _as_names(series: pd.Series | pd.DataFrame) -> list[str | None]:
     )
 
 
+_NAME_KINDS = {str, type(None)}
+
+
+def _arrow_names(array: pa.Array | pa.ChunkedArray) -> list[str | None]:
+    """The names of an Arrow string column (str or None); any other Arrow type is refused like ``_as_names``."""
+    t = array.type
+    is_view = getattr(pa.types, "is_string_view", lambda _: False)  # pyarrow 16+
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or is_view(t):
+        return array.to_pylist()  # type: ignore[no-any-return]
+    got = f"a struct (fields {', '.join(f.name for f in t)})" if pa.types.is_struct(t) else f"values of type {t}"
+    raise InputColumnError(
+        f"the NER UDF expects a string column, got {got}; cast the column to string first "
+        "(SQL: ner_label(CAST(col AS STRING)))"
+    )
+
+
+class _TaskCounters:
+    """What both batch loops share: the worker's cached ensemble (loaded at the first non-empty batch),
+    the task's rows, batches and busy seconds, and the record added to ``stats`` at the end."""
+
+    def __init__(self, cfg: Config, stats: Accumulator[dict[str, Any]] | None) -> None:
+        self.cfg, self.stats = cfg, stats
+        self.ens: Ensemble | None = None
+        self.rows = self.batches = 0
+        self.busy = 0.0
+
+    def ensemble(self) -> Ensemble:
+        if self.ens is None:
+            self.ens = EnsembleCache.get(self.cfg)
+            if self.stats is not None:
+                WorkerReport.start_sampling(self.ens)
+        return self.ens
+
+    def done(self, n: int, got: int, t0: float, idle: float = 0.0) -> None:
+        self.busy += time.perf_counter() - t0 - idle
+        if got != n:
+            raise RowCountMismatchError(f"the ensemble returned {got} rows for a batch of {n}")
+        self.rows += n
+        self.batches += 1
+
+    def report(self) -> None:
+        if self.stats is not None and self.ens is not None:
+            record = WorkerReport.record(
+                self.ens, self.rows, self.batches, self.busy, EnsembleCache.loads, EnsembleCache.load_seconds
+            )
+            self.stats.add({f"{socket.gethostname()}:{os.getpid()}": record})
+
+
 # Note for whoever optimises this loop (issue #16): under Spark Connect the job's worker records come
 # from _with_worker_records, which wraps this generator from the outside and needs only that it yields
 # one DataFrame per input batch, rows in order, and loads the ensemble through EnsembleCache.get(cfg).
 def _label_batches(
     cfg: Config, batches: Iterator[pd.Series], stats: Accumulator[dict[str, Any]] | None
 ) -> Iterator[pd.DataFrame]:
-    """Worker side: the cached ensemble labels each Arrow batch; one output row per input row."""
-    ens: Ensemble | None = None
-    rows = nbatches = 0
-    busy = 0.0
+    """Worker side (Pandas UDF): the cached ensemble labels each Arrow batch; one output row per input row."""
+    task = _TaskCounters(cfg, stats)
     for series in batches:
         if len(series) == 0:
             yield pd.DataFrame({f: pd.Series([], dtype=object) for f in NER_FIELDS})
             continue
         names = _as_names(series)
-        if ens is None:
-            ens = EnsembleCache.get(cfg)
-            if stats is not None:
-                WorkerReport.start_sampling(ens)
+        ens = task.ensemble()
         t0 = time.perf_counter()
         out = ens.label(names)
-        busy += time.perf_counter() - t0
-        if len(out) != len(names):
-            raise RowCountMismatchError(f"the ensemble returned {len(out)} rows for a batch of {len(names)}")
-        rows += len(names)
-        nbatches += 1
-        yield out.loc[:, list(NER_FIELDS)].reset_index(drop=True)
-    if stats is not None and ens is not None:
-        stats.add(
-            {
-                f"{socket.gethostname()}:{os.getpid()}": WorkerReport.record(
-                    ens, rows, nbatches, busy, EnsembleCache.loads, EnsembleCache.load_seconds
-                )
-            }
-        )
+        task.done(len(names), len(out), t0)
+        yield out if tuple(out.columns) == NER_FIELDS else out.loc[:, list(NER_FIELDS)].reset_index(drop=True)
+    task.report()
+
+
+def _label_arrow_batches(
+    cfg: Config, batches: Iterator[pa.Array], stats: Accumulator[dict[str, Any]] | None
+) -> Iterator[pa.Array]:
+    """Worker side (Arrow UDF, pyspark 4.1+): the same labels built straight into Arrow arrays.
+
+    No pandas in or out: the output struct is assembled from the ensemble's flat columns, where the
+    Pandas UDF path builds a dict per entity that pyspark then converts again, one by one. One
+    pipeline runs across the task's Arrow batches (``Ensemble.label_stream``): batch k+1 is read and
+    its forward passes started before batch k is decoded and handed back, so a GPU is not left idle
+    while the worker converts.
+    """
+    task = _TaskCounters(cfg, stats)
+    arrow_type = ner_arrow_type()
+    batches = iter(batches)
+    first = None
+    for array in batches:  # an empty partition never loads the ensemble
+        if len(array):
+            first = array
+            break
+        yield pa.array([], type=arrow_type)
+    if first is None:
+        return
+    ens = task.ensemble()
+    sizes: deque[int] = deque()
+    waited = 0.0  # time spent waiting for Spark's next batch, not labelling
+
+    def names() -> Iterator[list[str | None]]:
+        nonlocal waited
+        array: pa.Array | None = first
+        while True:
+            if array is None:
+                t = time.perf_counter()
+                array = next(batches, None)
+                waited += time.perf_counter() - t
+                if array is None:
+                    return
+            values = _arrow_names(array)
+            array = None
+            sizes.append(len(values))
+            yield values
+
+    t0 = time.perf_counter()
+    for cols in ens.label_stream(names()):
+        out = cols.to_arrow(arrow_type)
+        task.done(sizes.popleft(), len(out), t0, waited)
+        yield out
+        t0, waited = time.perf_counter(), 0.0
+    task.report()
+
+
+def ner_arrow_type() -> pa.DataType:
+    """The Arrow type of :data:`NER_STRUCT` (pyspark's own mapping: one definition of the types)."""
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    return to_arrow_type(NER_STRUCT)
+
+
+def _arrow_udf() -> Callable[..., Any] | None:
+    """pyspark's ``arrow_udf`` (4.1+), or None on older pyspark (the Pandas UDF is used there)."""
+    try:
+        from pyspark.sql.functions import arrow_udf
+    except ImportError:
+        return None
+    return arrow_udf  # type: ignore[no-any-return]
 
 
 def _check_session(cfg: Config) -> None:
@@ -305,7 +407,10 @@ def ner_udf(
     ship_models: bool = False,
     spark: SparkSession | None = None,
 ) -> UserDefinedFunction:
-    """The iterator Pandas UDF ``string -> NER_STRUCT``; validates the members on the driver first.
+    """The iterator UDF ``string -> NER_STRUCT``; validates the members on the driver first.
+
+    An Arrow UDF on pyspark 4.1+ (Arrow batches in and out, no pandas), else a Pandas UDF; the
+    same rows either way (``report=True`` is always the Pandas UDF).
 
     ``config`` defaults to :func:`~spark_ner.config.load_config` (``$SPARK_NER_CONFIG`` or the
     built-in defaults). ``stats``: an accumulator of :class:`WorkerStatsParam` to which each task
@@ -335,8 +440,15 @@ def ner_udf(
         plan.apply()
         return _with_worker_records(cfg, _label_batches(cfg, batches, None))
 
+    def ner_arrow(batches: Iterator[pa.Array]) -> Iterator[pa.Array]:
+        plan.apply()
+        return _label_arrow_batches(cfg, batches, stats)
+
     if report:
         return pandas_udf(ner_reporting, returnType=NER_REPORT_STRUCT)  # type: ignore[call-overload,no-any-return]
+    arrow_udf = _arrow_udf()  # Arrow in and out where pyspark has it (issue 18: no pandas round trip)
+    if arrow_udf is not None:
+        return arrow_udf(ner_arrow, returnType=NER_STRUCT)  # type: ignore[no-any-return]
     return pandas_udf(ner, returnType=NER_STRUCT)  # type: ignore[call-overload,no-any-return]
 
 

@@ -9,7 +9,9 @@ Sections (each can be chosen with ``--sections``):
 - ``spark``     ``spark-ner label`` in local mode on the same all-distinct names vs in-process;
 - ``dedup``     the realistic sample table (repeated names) vs as many distinct names, through Spark;
 - ``memory``    peak RSS of one Python worker holding the ensemble, at two input sizes;
-- ``gpu``       fp16 vs fp32 and a batch-size sweep on CUDA (rows say "not measured" without a GPU).
+- ``gpu``       fp16 vs fp32 and a batch-size sweep on CUDA (rows say "not measured" without a GPU);
+- ``host``      the host-side ceiling: near-zero-compute random members, cold and warm word cache,
+  in-process and through Spark local[N] with warm workers, plus a profile of the cold run.
 
 Results go to ``OUT/bench.json``, ``OUT/bench.png`` and a block of ``BENCHMARKS.md`` (with the
 command, machine and date). Benchmarks are not tests: nothing here asserts a timing.
@@ -18,6 +20,7 @@ command, machine and date). Benchmarks are not tests: nothing here asserts a tim
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -28,22 +31,24 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import pandas as pd
 
 from spark_ner.config import ENTITY_TYPES, NAME_LABELS, Config, CpuParallel, Precision, load_config
 from spark_ner.ensemble import Ensemble, configure_threads, load_ensemble, worker_threads
+from spark_ner.errors import ConfigError
 from spark_ner.models import canonical_tag
 from spark_ner.tokenize import split_words
 
 log = logging.getLogger(__name__)
 
-SECTIONS = ("roofline", "tokenize", "inprocess", "spark", "dedup", "cache", "memory", "gpu")
+SECTIONS = ("roofline", "tokenize", "inprocess", "spark", "dedup", "cache", "memory", "gpu", "host")
 MARK_START = "<!-- bench:start -->"
 MARK_END = "<!-- bench:end -->"
 
@@ -473,6 +478,178 @@ def bench_gpu(names: list[str], workdir: Path, cores: int, spark: bool = True) -
     return {"measured": True, "gpu": gpu, "fp16_peak_tflops": peak, "rows": rows}
 
 
+# ----------------------------------------------------------------------------- host-side ceiling
+
+_SYLLABLES = tuple(c + v for c in "bdfgklmnprstvz" for v in "aeiou")  # 70
+_WORD_SPACE = len(_SYLLABLES) ** 4
+
+
+def novel_words(start: int, n: int) -> list[str]:
+    """``n`` distinct made-up words (``Bakomitu``) numbered from ``start``: words no word cache has seen.
+
+    The index goes through a bijection of the 70^4 space (a multiplier coprime to it), so runs with
+    disjoint index ranges never share a word.
+    """
+    k = (np.arange(start, start + n, dtype=np.int64) * 7919 + 104729) % _WORD_SPACE
+    digits = [(k // len(_SYLLABLES) ** p) % len(_SYLLABLES) for p in range(4)]
+    syl = np.asarray(_SYLLABLES, dtype=object)
+    words = syl[digits[0]] + syl[digits[1]] + syl[digits[2]] + syl[digits[3]]
+    return [w.capitalize() for w in words.tolist()]
+
+
+def host_names(n: int, seed: int) -> list[str]:
+    """``n`` distinct names, each a demo name plus two never-seen words (run ``seed`` owns its words)."""
+    pool = bench_names(min(n, 20_000), seed=100 + seed)
+    words = novel_words(seed * 2 * n, 2 * n)
+    return [f"{pool[i % len(pool)]} {words[2 * i]} {words[2 * i + 1]}" for i in range(n)]
+
+
+def profile_summary(prof: Any, top: int = 12) -> list[dict[str, Any]]:
+    """The ``top`` functions by cumulative time of a cProfile run (main thread only)."""
+    import pstats
+
+    stats = pstats.Stats(prof)
+    total = max(float(getattr(stats, "total_tt", 0.0)), 1e-9)
+    entries = sorted(stats.stats.items(), key=lambda kv: kv[1][3], reverse=True)  # type: ignore[attr-defined]
+    out = []
+    for (file, line, func), (_cc, calls, tottime, cumtime, _callers) in entries:
+        if "cProfile" in func or "disable" in func:
+            continue
+        where = f"{Path(file).parent.name}/{Path(file).name}:{line}" if file != "~" else "builtin"
+        out.append(
+            {
+                "function": f"{func} ({where})",
+                "calls": int(calls),
+                "cumtime_s": round(float(cumtime), 3),
+                "tottime_s": round(float(tottime), 3),
+                "share": round(float(cumtime) / total, 3),
+            }
+        )
+        if len(out) == top:
+            break
+    return out
+
+
+def _identity_batches(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
+    yield from batches
+
+
+def _spark_host(
+    configs: dict[str, Config], names: list[str], cores: int, workdir: Path, repeat: int = 2
+) -> dict[str, Any]:
+    """``with_ner_labels`` for each config, and an identity Pandas UDF over the same column, through
+    Spark local[cores] with warm workers (each job once before it is timed: workers started, the
+    ensemble loaded, every partition's words seen)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.functions import pandas_udf
+
+    from spark_ner.spark.session import get_session, session_conf
+    from spark_ner.spark.udf import ARROW_BATCH_KEY, recommended_arrow_batch_rows, with_ner_labels
+
+    src = workdir / f"host-names-{time.monotonic_ns()}"
+    src.mkdir(parents=True)
+    for i, part in enumerate(np.array_split(np.arange(len(names)), cores)):
+        pd.DataFrame({"name": [names[j] for j in part]}).to_parquet(src / f"part-{i:03d}.parquet")
+    conf = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false", "spark.python.worker.reuse": "true"}
+    spark, created = get_session(master=f"local[{cores}]", conf=conf)
+
+    def run_job(frame: Any) -> float:
+        t = time.perf_counter()
+        frame.write.format("noop").mode("overwrite").save()
+        return time.perf_counter() - t
+
+    out: dict[str, Any] = {"partitions": cores}
+    try:
+        df = spark.read.parquet(str(src))
+        for key, cfg in configs.items():
+            with session_conf(spark, {ARROW_BATCH_KEY: str(recommended_arrow_batch_rows(cfg))}):
+                labelled = df.transform(with_ner_labels("name", cfg))
+                for _ in range(2):  # two untimed runs: both workers see both partitions' words
+                    run_job(labelled)
+                out[key] = round(len(names) / min(run_job(labelled) for _ in range(repeat)))
+        ident = pandas_udf(_identity_batches, "string")  # type: ignore[call-overload]
+        passthrough = df.select(ident(F.col("name")).alias("name"))
+        run_job(passthrough)
+        out["identity_udf"] = round(len(names) / min(run_job(passthrough) for _ in range(repeat)))
+    finally:
+        if created:
+            spark.stop()
+    return out
+
+
+@contextlib.contextmanager
+def _cpu_meter(ens: Ensemble, names: int) -> Iterator[dict[str, float]]:
+    """CPU microseconds per name of the process (every thread) and inside the members' forward calls."""
+    out: dict[str, float] = {}
+    model0, cpu0 = ens.stats.cpu_seconds.get("model", 0.0), time.process_time()
+    yield out
+    out["cpu_us_per_name"] = round((time.process_time() - cpu0) / names * 1e6, 1)
+    out["model_us_per_name"] = round((ens.stats.cpu_seconds.get("model", 0.0) - model0) / names * 1e6, 1)
+
+
+#: the member pairs of the host section: the issue's near-zero-compute pair (2 layers, hidden 32), and
+#: the same with no transformer layer (embeddings and classifier only), whose forward is ~6 us/name
+HOST_PAIRS = {"2-layer": 2, "0-layer": 0}
+
+
+def bench_host(n: int, batch_size: int, cores: int, workdir: Path, spark: bool = True) -> dict[str, Any]:
+    """The host side at GPU rates without a GPU: random members whose compute is small.
+
+    ``n`` distinct names, every one with two never-seen words. Cold: a label call whose words are
+    all new to the word cache; warm: the same names again. Whatever the rate here is, a GPU
+    executor with ``cores`` CPU cores cannot label faster (the GPU would idle). On a CPU the 2-layer
+    pair's forward is not free (``model_cpu_share``: the share of the process's CPU time spent inside
+    the members' forward calls); the 0-layer pair shows the host side nearly alone.
+    """
+    import cProfile
+
+    from spark_ner.tools.random_models import TINY
+
+    corpus = bench_names(3000, seed=11)
+    out: dict[str, Any] = {"names": n, "batch_size": batch_size, "cores": cores, "pairs": {}}
+    file_cfgs: dict[str, Config] = {}
+    names: list[str] = []
+    for key, layers in HOST_PAIRS.items():
+        size = replace(TINY, layers=layers)
+        file_cfgs[key] = load_config(write_random_config(workdir / f"host-{key}", corpus, size, "fp32", batch_size))
+        cfg = replace(file_cfgs[key], ensemble=replace(file_cfgs[key].ensemble, num_threads=cores))
+        ens = load_ensemble(cfg)
+        ens.label(host_names(2 * batch_size, seed=99))  # threads, allocator, torch's first calls
+        colds, cpu = [], {}
+        for seed in (1, 2):
+            names = host_names(n, seed)
+            with _cpu_meter(ens, n) as cpu["cold"]:
+                colds.append(_timed(partial(ens.label, names)))
+        with _cpu_meter(ens, 3 * n) as cpu["warm"]:
+            warm = _timed(partial(ens.label, names), repeat=3)
+        pair: dict[str, Any] = {
+            "layers": layers,
+            "cold_names_per_s": round(n / min(colds)),
+            "warm_names_per_s": round(n / warm),
+            "model_cpu_share_warm": round(cpu["warm"]["model_us_per_name"] / cpu["warm"]["cpu_us_per_name"], 3),
+            **{f"{k}_{m}": v for k, meter in cpu.items() for m, v in meter.items()},
+        }
+        if key == "2-layer":  # the profile of the issue's pair, cold
+            prof = cProfile.Profile()
+            fresh = host_names(n, seed=3)
+            t = time.perf_counter()
+            prof.enable()
+            ens.label(fresh)
+            prof.disable()
+            out["profile_wall_s"] = round(time.perf_counter() - t, 2)
+            out["profile"] = profile_summary(prof)
+        out["pairs"][key] = pair
+        del ens
+    configure_threads(file_cfgs["2-layer"])
+    if spark:
+        s = _spark_host(file_cfgs, names, cores, workdir)
+        out["identity_udf_names_per_s"] = s["identity_udf"]
+        for key, pair in out["pairs"].items():
+            pair["spark_warm_names_per_s"] = s[key]
+            pair["spark_ratio_to_inprocess_warm"] = round(s[key] / pair["warm_names_per_s"], 3)
+    return out
+
+
 # ----------------------------------------------------------------------------- report
 
 
@@ -519,7 +696,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
         f"Command: `{command}`  ",
         f"Machine: {m['cpu']}, {m['cores']} cores, GPU: {m['gpu'] or 'none'}; Python {m['python']}, "
         f"torch {m['torch']}; load average at start {m.get('load_avg_1m_at_start')}. "
-        f"Config: `{results['config']}` (members: {', '.join(results['members'])}).",
+        f"Config: `{results['config']}` (members: {', '.join(results['members']) or 'not loaded: host/gpu only'}).",
         "",
         "| measure | ours | baseline | ratio | target |",
         "| --- | --- | --- | --- | --- |",
@@ -606,6 +783,8 @@ def markdown(results: dict[str, Any], command: str) -> str:
                 f"| worker peak RSS, {int(rows):,} rows in {r['memory']['chunk_rows']:,}-row batches (MB) "
                 f"| {_fmt(v['peak_rss_mb'])} (after load {_fmt(v['rss_after_load_mb'])}) | | | <= 1,500 |"
             )
+    if "host" in r:
+        lines += _host_rows(r["host"])
     g = r.get("gpu") or {"measured": False, "reason": "section not run"}
     if g.get("measured"):
         for row in g.get("rows", []):
@@ -621,8 +800,59 @@ def markdown(results: dict[str, Any], command: str) -> str:
             "GPU peak memory, utilisation, model FLOP utilisation",
         ):
             lines.append(f"| {what} | not measured ({g.get('reason')}) | | | |")
+    if "host" in r and r["host"].get("profile"):
+        h = r["host"]
+        lines += [
+            "",
+            f"Host profile: the cold in-process run of the `host` section under cProfile ({h['profile_wall_s']} s "
+            "with the profiler on; main thread only, so lane threads' forward passes show as waiting), top "
+            "functions by cumulative time:",
+            "",
+            "| function | calls | cumulative s | own s | share |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for p in h["profile"]:
+            lines.append(
+                f"| `{p['function']}` | {p['calls']:,} | {p['cumtime_s']:.2f} | {p['tottime_s']:.2f} "
+                f"| {p['share']:.0%} |"
+            )
     lines += ["", MARK_END]
     return "\n".join(lines)
+
+
+def _host_rows(h: dict[str, Any]) -> list[str]:
+    """Rows of the ``host`` section: the ceiling a GPU executor with this many cores can reach."""
+    rows = []
+    c = h["cores"]
+    for key, p in h["pairs"].items():
+        what = (
+            f"{h['names']:,} distinct names with two never-seen words each, batch {h['batch_size']}, random "
+            f"{key} BERT + RoBERTa pair, hidden 32; CPU per name cold {p['cold_cpu_us_per_name']} us, warm "
+            f"{p['warm_cpu_us_per_name']} us, of which the members' forward {p['warm_model_us_per_name']} us"
+        )
+        rows.append(
+            f"| host ceiling ({key} pair), in-process `Ensemble.label`, cold word cache ({what}) (names/s; per core) "
+            f"| {_fmt(p['cold_names_per_s'])} ({_fmt(round(p['cold_names_per_s'] / c))}/core) | | | >= 40,000 |"
+        )
+        rows.append(
+            f"| host ceiling ({key} pair), in-process, same names again (warm word cache) (names/s; per core) "
+            f"| {_fmt(p['warm_names_per_s'])} ({_fmt(round(p['warm_names_per_s'] / c))}/core) "
+            f"| cold {_fmt(p['cold_names_per_s'])} | {p['warm_names_per_s'] / p['cold_names_per_s']:.2f}x "
+            "| >= 100,000 |"
+        )
+        if p.get("spark_warm_names_per_s"):
+            rows.append(
+                f"| host ceiling ({key} pair), Spark local[{c}] `with_ner_labels`, warm workers, same names "
+                f"(names/s; per core) | {_fmt(p['spark_warm_names_per_s'])} "
+                f"({_fmt(round(p['spark_warm_names_per_s'] / c))}/core) | in-process warm "
+                f"{_fmt(p['warm_names_per_s'])} | {p['spark_ratio_to_inprocess_warm']} | >= 0.8 |"
+            )
+    if h.get("identity_udf_names_per_s"):
+        rows.append(
+            f"| Spark local[{c}] identity Pandas UDF over the same column (names/s): Spark's own bound "
+            f"| {_fmt(h['identity_udf_names_per_s'])} | | | |"
+        )
+    return rows
 
 
 def write_report(results: dict[str, Any], out: Path, markdown_path: Path, command: str) -> None:
@@ -692,26 +922,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-rows", default="10000,100000", help="comma list of row counts")
     parser.add_argument("--memory-chunk", type=int, default=10_000, help="rows per Arrow batch in the RSS probe")
     parser.add_argument("--cores", type=int, default=0, help="0 = every core of this machine")
+    parser.add_argument("--host-names", type=int, default=100_000, help="distinct names for the host section")
+    parser.add_argument("--host-batch", type=int, default=1024, help="ensemble.batch_size for the host section")
 
 
 def run(args: argparse.Namespace) -> int:
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
-        raise SystemExit(f"--sections: unknown {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+        raise ConfigError(
+            f"--sections: unknown {', '.join(unknown)}. Fix: choose from {', '.join(SECTIONS)} (comma-separated)"
+        )
     cfg: Config = load_config(args.config)
     config_path = cfg.source
     cores = args.cores or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    ens = load_ensemble(cfg)
+    # the host and gpu sections build their own random members: the config's need not exist for them
+    loaded = load_ensemble(cfg) if set(sections) - {"host", "gpu"} else None
     threads = configure_threads(cfg)
     results: dict[str, Any] = {
         "machine": machine(),
         "config": config_path,
-        "members": [m.source.name for m in ens.members],
-        "model_version": ens.model_version,
+        "members": [m.source.name for m in loaded.members] if loaded else [],
+        "model_version": loaded.model_version if loaded else None,
         "threads": threads,
         "cores": cores,
     }
+    ens = loaded if loaded is not None else cast(Ensemble, None)  # only the sections that loaded it use it
     names = bench_names(args.names)
     work = Path(tempfile.mkdtemp(prefix="spark-ner-bench-"))
     if "roofline" in sections or "inprocess" in sections:
@@ -743,6 +979,9 @@ def run(args: argparse.Namespace) -> int:
         log.info("memory %s", results["memory"])
     if "gpu" in sections:
         results["gpu"] = bench_gpu(bench_names(max(args.names, 50_000), seed=7), work, cores)
+    if "host" in sections:
+        results["host"] = bench_host(args.host_names, args.host_batch, cores, work)
+        log.info("host %s", results["host"]["pairs"])
     argv = sys.argv[1:]
     command = "spark-ner " + " ".join(argv[argv.index("bench") :] if "bench" in argv else ["bench", *argv])
     write_report(results, Path(args.out), Path(args.markdown), command)
