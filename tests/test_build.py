@@ -14,6 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from spark_ner.config import TAGS, load_config
+from spark_ner.models import publish_folder
 from spark_ner.starter import build
 
 
@@ -54,7 +55,7 @@ def test_publish_swaps_folders(tmp_path: Path) -> None:
     tmp = tmp_path / ".member.partial"
     tmp.mkdir()
     (tmp / "new.txt").write_text("new")
-    build._publish(tmp, final)
+    publish_folder(tmp, final)
     assert sorted(p.name for p in final.iterdir()) == ["new.txt"]
     assert not tmp.exists()
     assert not list(tmp_path.glob(".*.old"))

@@ -38,7 +38,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +46,7 @@ from typing import Any
 from spark_ner.config import DEFAULT_CONFIG_PATH, DEFAULT_MODEL_DIR, ENV_MODEL_DIR, load_config
 from spark_ner.errors import ModelSourceError
 from spark_ner.lexicon import LEXICON_FILE
+from spark_ner.models import file_sha256, publish_folder
 
 logger = logging.getLogger(__name__)
 
@@ -160,15 +160,6 @@ def minilm_source() -> Path:
     )
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file (the pin format the config loader checks)."""
-    h = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _read_marker(folder: Path) -> dict[str, Any] | None:
     try:
         data = json.loads((folder / MARKER).read_text(encoding="utf-8"))
@@ -193,17 +184,6 @@ def _build_lock(model_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _publish(tmp: Path, final: Path) -> None:
-    """Swap a complete folder into place; an older copy is removed only after the rename."""
-    old: Path | None = None
-    if final.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
-        os.replace(final, old / final.name)
-    os.replace(tmp, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _corpus_digest(paths: dict[str, Path]) -> str:
@@ -260,7 +240,7 @@ def _train_member(
         "sha256": file_sha256(work / "model.safetensors"),
     }
     (work / MARKER).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", "utf-8")
-    _publish(work, final)
+    publish_folder(work, final)
     logger.info(
         "build-models: %s done in %.0f s, dev entity F1 %.4f",
         name,
@@ -292,7 +272,7 @@ def _build_lexicon(model_dir: Path, force: bool) -> Path:
     work = model_dir / f".{LEXICON}.partial"
     shutil.rmtree(work, ignore_errors=True)
     record = build_lexicon(work)
-    _publish(work, final)
+    publish_folder(work, final)
     logger.info("build-models: %s built (%d keys, %.0f s)", LEXICON, record["keys"], record["seconds"])
     return final
 

