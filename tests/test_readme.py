@@ -260,6 +260,11 @@ def check_accelerate(argv: list[str], elided: bool) -> None:
 def check_dev_sh(argv: list[str]) -> None:
     text = (REPO / argv[1]).read_text(encoding="utf-8")
     subcommands = set(re.findall(r"^\s+(\w+)\)", text, flags=re.M))
+    if not subcommands:  # a plain wrapper (gpu_check.sh): its flags go to the Python script it runs
+        runs = "".join(p.read_text(encoding="utf-8") for p in (REPO / "scripts").glob("*.py") if p.name in text)
+        flags = [a.split("=")[0] for a in argv[2:] if a.startswith("--")]
+        assert all(f in runs for f in flags), f"{shlex.join(argv)}: a flag that {argv[1]}'s script does not define"
+        return
     assert len(argv) > 2 and argv[2] in subcommands, f"{argv[1]} has no subcommand {argv[2:3]} ({subcommands})"
 
 
