@@ -239,7 +239,12 @@ def _arrow_names(array: pa.Array | pa.ChunkedArray) -> list[str | None]:
     is_view = getattr(pa.types, "is_string_view", lambda _: False)  # pyarrow 16+
     if pa.types.is_string(t) or pa.types.is_large_string(t) or is_view(t):
         return array.to_pylist()  # type: ignore[no-any-return]
-    got = f"a struct (fields {', '.join(f.name for f in t)})" if pa.types.is_struct(t) else f"values of type {t}"
+    if pa.types.is_struct(t):
+        got = f"a struct (fields {', '.join(f.name for f in t)})"
+    else:  # Spark's names for what Arrow carries, as the Pandas path reports them
+        kinds: list[tuple[Any, str]] = [(pa.types.is_list, "array"), (pa.types.is_large_list, "array")]
+        kinds += [(pa.types.is_binary, "binary"), (pa.types.is_large_binary, "binary"), (pa.types.is_map, "map")]
+        got = f"values of type {next((name for test, name in kinds if test(t)), str(t))}"
     raise InputColumnError(
         f"the NER UDF expects a string column, got {got}; cast the column to string first "
         "(SQL: ner_label(CAST(col AS STRING)))"
