@@ -203,6 +203,18 @@ def _value_kind(value: Any) -> str:
     return type(value).__name__
 
 
+def _not_a_string_column(got: str) -> InputColumnError:
+    """The one refusal of a non-string argument, for both the Pandas and the Arrow batch paths."""
+    return InputColumnError(
+        f"the NER UDF expects a string column, got {got}; cast the column to string first "
+        "(SQL: ner_label(CAST(col AS STRING)))"
+    )
+
+
+#: the Python types of a column that holds only names
+_NAME_KINDS = {str, type(None)}
+
+
 def _as_names(series: pd.Series | pd.DataFrame) -> list[str | None]:
     """Arrow gives str or None; anything else means the argument is not a string column.
 
@@ -224,13 +236,7 @@ def _as_names(series: pd.Series | pd.DataFrame) -> list[str | None]:
         if bad is None:
             return [v if isinstance(v, str) else None for v in values]
         got = f"values of type {_value_kind(bad)}"
-    raise InputColumnError(
-        f"the NER UDF expects a string column, got {got}; cast the column to string first "
-        "(SQL: ner_label(CAST(col AS STRING)))"
-    )
-
-
-_NAME_KINDS = {str, type(None)}
+    raise _not_a_string_column(got)
 
 
 def _arrow_names(array: pa.Array | pa.ChunkedArray) -> list[str | None]:
@@ -245,10 +251,7 @@ def _arrow_names(array: pa.Array | pa.ChunkedArray) -> list[str | None]:
         kinds: list[tuple[Any, str]] = [(pa.types.is_list, "array"), (pa.types.is_large_list, "array")]
         kinds += [(pa.types.is_binary, "binary"), (pa.types.is_large_binary, "binary"), (pa.types.is_map, "map")]
         got = f"values of type {next((name for test, name in kinds if test(t)), str(t))}"
-    raise InputColumnError(
-        f"the NER UDF expects a string column, got {got}; cast the column to string first "
-        "(SQL: ner_label(CAST(col AS STRING)))"
-    )
+    raise _not_a_string_column(got)
 
 
 class _TaskCounters:
