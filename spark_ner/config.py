@@ -182,7 +182,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
 }
 _BOOLS = {"case_restore", "compile"}
 _MODEL_KEYS = {"name", "path", "weight", "sha256", "allow_pickle", "label_map", "revision", "kind", "weights_by_type"}
-_TOP_KEYS = {"ensemble", "models"}
+_TOP_KEYS = {"ensemble", "models", "model_dir"}
 _LABEL_TARGETS = (*ENTITY_TYPES, "O")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -324,10 +324,20 @@ def parse_config(
     Member paths are resolved here, once: ``./x`` and ``../x`` against ``base_dir`` (the config
     file's folder), bare names under the model dir, ``/x`` and ``~/x`` as given; others are hub ids.
     """
-    resolved_dir = str(Path(model_dir or os.environ.get(ENV_MODEL_DIR) or DEFAULT_MODEL_DIR).expanduser())
     for key in raw:
         if key not in _TOP_KEYS:
             raise _unknown("", key, _TOP_KEYS)
+    file_dir = raw.get("model_dir")
+    if file_dir is not None and (not isinstance(file_dir, str) or not file_dir.strip()):
+        raise ConfigError(
+            f"model_dir = {file_dir!r}: expected the folder that holds bare-named members, as a non-empty string. "
+            'Fix: e.g. model_dir = "/Volumes/main/spark_ner/models", or remove it (default ~/.cache/spark-ner/models)'
+        )
+    if file_dir is not None and not file_dir.startswith(("/", "~")) and not is_uri(file_dir):
+        file_dir = str((base_dir or Path.cwd()) / file_dir)  # relative to the config file, like member paths
+    # precedence: argument > $SPARK_NER_MODEL_DIR > the file's model_dir > the default
+    chosen_dir = model_dir or os.environ.get(ENV_MODEL_DIR) or file_dir or DEFAULT_MODEL_DIR
+    resolved_dir = str(Path(chosen_dir).expanduser())
     ensemble = _parse_ensemble(raw.get("ensemble", {}))
     models_raw = raw.get("models")
     if not isinstance(models_raw, list) or not models_raw:
@@ -380,6 +390,13 @@ def add_config_arguments(parser: Any) -> None:
     command that loads a config; :func:`parse_overrides` reads what ``--set`` collected."""
     parser.add_argument("--config", default=None, help="config TOML (default: $SPARK_NER_CONFIG, else the defaults)")
     parser.add_argument(
+        "--model-dir",
+        default=None,
+        metavar="DIR",
+        help="folder of bare-named members, e.g. a Unity Catalog Volume "
+        "(default: $SPARK_NER_MODEL_DIR, else the config's model_dir, else ~/.cache/spark-ner/models)",
+    )
+    parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
@@ -387,6 +404,12 @@ def add_config_arguments(parser: Any) -> None:
         metavar="KEY=VALUE",
         help="config override, repeatable, e.g. --set ensemble.batch_size=512",
     )
+
+
+def config_from_args(args: Any) -> Config:
+    """The config named by :func:`add_config_arguments`' flags (``--config``, ``--model-dir``, ``--set``)."""
+    overrides = parse_overrides(list(getattr(args, "overrides", None) or []))
+    return load_config(args.config, overrides=overrides, model_dir=getattr(args, "model_dir", None))
 
 
 def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:

@@ -6,25 +6,24 @@
 # MAGIC agreement, entity spans, model version) with the `spark_ner` ensemble, and writes the input
 # MAGIC columns plus `ner_*` columns. It runs the same code as `spark-ner label`.
 # MAGIC
-# MAGIC * Install: the next cell installs the `spark-ner` wheel from a Unity Catalog Volume (copy it
-# MAGIC   there with `databricks fs cp dist/spark_ner-*.whl dbfs:/Volumes/main/spark_ner/wheels/`), or
-# MAGIC   change it to `%pip install "spark-ner[mlflow]"` to install from the package index. Put the
-# MAGIC   member folders on a Volume and point a config at them (`conf/databricks.toml`). A new
-# MAGIC   package needs no Python restart; after upgrading one already imported, run
-# MAGIC   `dbutils.library.restartPython()`.
+# MAGIC * Install: the scheduled job (the repository's `databricks.yml`) builds the `spark-ner` wheel and
+# MAGIC   attaches it to its job cluster, so this notebook installs nothing itself. Run by hand, attach the
+# MAGIC   wheel to the cluster or run `%pip install` with its path (any version) in a cell above, then
+# MAGIC   `dbutils.library.restartPython()` if an older spark_ner was already imported.
+# MAGIC * Members: copy the member folders (`spark-ner build-models` output) to a Volume and set **model_dir**
+# MAGIC   to it; **config** `databricks` (the packaged conf/databricks.toml) takes the evaluated members by
+# MAGIC   name from there. A config path (`/Volumes/.../my.toml`) works too.
 # MAGIC * Widgets: leave **input** empty for a small built-in demo; **mode** `error` refuses an
 # MAGIC   existing output before any work is done; **cache** (a table, e.g. `main.crm.ner_cache`)
 # MAGIC   labels only names not seen before; **ship_models** sends the member folders to executors
 # MAGIC   that cannot read them; tables are created in the catalog's default format (Delta) unless
 # MAGIC   **table_format** says otherwise; names may be `catalog.schema.table`.
 # MAGIC * Serverless and shared clusters are Spark Connect: the same cells run there.
-# MAGIC * Scheduled: `databricks bundle deploy` with the repository's `databricks.yml` (a GPU job cluster).
+# MAGIC * Scheduled: `databricks bundle deploy` with the repository's `databricks.yml` (a GPU job cluster);
+# MAGIC   the notebook's exit value (`dbutils.notebook.exit`) is the run's JSON summary, and the task value
+# MAGIC   `summary` carries it to later tasks.
 # MAGIC * Outside Databricks: `python jobs/notebooks/label_customers.py --output /tmp/out --config
 # MAGIC   my.toml` runs it against a local Spark session (widgets come from `--name value` flags).
-
-# COMMAND ----------
-
-# MAGIC %pip install /Volumes/main/spark_ner/wheels/spark_ner-0.1.0-py3-none-any.whl
 
 # COMMAND ----------
 
@@ -36,15 +35,21 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+ON_DATABRICKS = "dbutils" in globals()
 try:
-    import spark_ner  # noqa: F401
-except ImportError:  # a source checkout run as a script: the package is two folders up
-    sys.path.insert(0, str(Path(sys.argv[0]).resolve().parents[2]))
+    import spark_ner
+except ImportError:
+    if ON_DATABRICKS:
+        raise ImportError(
+            "spark_ner is not installed on this cluster. Fix: run the job from databricks.yml (it attaches the "
+            "wheel), or attach the spark-ner wheel to the cluster / %pip install it in a cell above"
+        ) from None
+    sys.path.insert(0, str(Path(sys.argv[0]).resolve().parents[2]))  # a source checkout run as a script
+    import spark_ner
 
 from spark_ner.spark.job import InputFormat, OutputFormat, WriteMode, build_parser, get_session, run
 from spark_ner.spark.session import is_connect
 
-ON_DATABRICKS = "dbutils" in globals()
 _CLI: dict[str, str] = {}
 if not ON_DATABRICKS:  # plain `python notebook.py --input x --output y`: flags stand in for widgets
     _argv = sys.argv[1:]
@@ -65,6 +70,17 @@ def widget(name: str, default: str, label: str, choices: list[str] | None = None
     return _CLI.get(name, default)
 
 
+def packaged_config(value: str) -> str:
+    """A bare name (``databricks``) is the config of that name shipped in the wheel; anything else is a path."""
+    if "/" in value or value.endswith(".toml"):
+        return value
+    packaged = Path(spark_ner.__file__).parent / "conf" / f"{value}.toml"
+    if not packaged.is_file():
+        names = sorted(p.stem for p in packaged.parent.glob("*.toml"))
+        raise ValueError(f"config {value!r}: no such packaged config; choose one of {names} or give a .toml path")
+    return str(packaged)
+
+
 # COMMAND ----------
 
 params = {
@@ -75,7 +91,8 @@ params = {
     "mode": widget("mode", "error", "If the output exists", [m.value for m in WriteMode]),
     "name_col": widget("name_col", "name", "Name column"),
     "id_col": widget("id_col", "id", "Id column (empty = none)"),
-    "config": widget("config", "", "Config TOML (empty = $SPARK_NER_CONFIG / defaults)"),
+    "config": widget("config", "", "Config: a TOML path, or a packaged name (databricks, default, hub)"),
+    "model_dir": widget("model_dir", "", "Folder of the members (empty = $SPARK_NER_MODEL_DIR / config)"),
     "labels_only": widget("labels_only", "false", "Only id + labels", ["false", "true"]),
     "partition_by": widget("partition_by", "", "Partition by (comma-separated)"),
     "cache": widget("cache", "", "Name cache (table or path; empty = none)"),
@@ -129,7 +146,9 @@ argv = [
 if params["id_col"]:
     argv += ["--id-col", params["id_col"]]
 if params["config"]:
-    argv += ["--config", params["config"]]
+    argv += ["--config", packaged_config(params["config"])]
+if params["model_dir"]:
+    argv += ["--model-dir", params["model_dir"]]
 if params["labels_only"].lower() == "true":
     argv += ["--labels-only"]
 if params["partition_by"]:
@@ -143,7 +162,10 @@ if params["ship_models"].lower() == "true":
 
 rc = run(build_parser().parse_args(argv))
 summary: dict[str, Any] = json.loads(Path(params["summary"]).read_text(encoding="utf-8"))
+summary["exit_code"] = rc
 print(f"exit {rc}: {summary['rows_out']} rows labelled, labels {summary['labels']}")
+if ON_DATABRICKS:  # later tasks read it with dbutils.jobs.taskValues.get(taskKey="label", key="summary")
+    globals()["dbutils"].jobs.taskValues.set(key="summary", value=summary)
 
 # COMMAND ----------
 
@@ -160,5 +182,11 @@ else:
 
 # COMMAND ----------
 
+# The run's result: the JSON summary is the notebook's exit value (the job run's output, and what
+# dbutils.notebook.run returns to a calling notebook); as a script, the last line printed.
 if _created:
     spark.stop()
+if ON_DATABRICKS:
+    globals()["dbutils"].notebook.exit(json.dumps(summary))
+else:
+    print(json.dumps(summary))
