@@ -99,3 +99,28 @@ def test_version_and_no_traceback_in_a_fresh_process(tmp_path) -> None:
 def test_verbosity_sets_the_package_log_level(flags: list[str], level: int) -> None:
     cli.configure_logging(len(flags[0]) - 1 if flags else 0)
     assert logging.getLogger("spark_ner").level == level
+
+
+def test_no_arguments_prints_the_help(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert cli.main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: spark-ner") and all(name in out for name in cli.COMMANDS)
+
+
+@pytest.mark.parametrize("command", sorted(cli.COMMANDS))
+def test_each_subcommand_help_ends_with_an_example(command: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    examples = out[out.index("examples:") :].splitlines()[1:]
+    assert examples and all(line.strip().startswith(f"spark-ner {command}") for line in examples if line.strip())
+
+
+@pytest.mark.parametrize("argv", [["-v", "check"], ["check", "-v"], ["-v", "check", "-v"], ["check", "-vv"]])
+def test_verbose_before_or_after_the_subcommand(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[int] = []
+    monkeypatch.setattr(cli, "configure_logging", seen.append)
+    monkeypatch.setattr("spark_ner.tools.check.run", lambda args: 0)
+    assert cli.main([*argv, "--no-spark"]) == 0
+    assert seen == [argv.count("-v") + 2 * argv.count("-vv")]
