@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import os
 import re
 import tomllib
@@ -127,12 +128,29 @@ class ModelConfig:
     weights_by_type: Mapping[str, float] = field(default_factory=dict)
 
 
+class CalibrationMethod(StrEnum):
+    """How ``ner_score`` is mapped to the probability that the label is right (spark_ner.calibrate)."""
+
+    NONE = "none"  # the decoder's char-weighted mean word probability, as is
+    PLATT = "platt"  # per name label: sigmoid(slope * logit(score) + shift), fitted on dev
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """``[calibration]``: per name label (NAME_LABELS) a slope and a shift; missing labels: 1 and 0."""
+
+    method: CalibrationMethod = CalibrationMethod.NONE
+    slope: Mapping[str, float] = field(default_factory=dict)
+    shift: Mapping[str, float] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Config:
     ensemble: EnsembleConfig
     models: tuple[ModelConfig, ...]
     source: str = "<defaults>"
     model_dir: str = str(DEFAULT_MODEL_DIR)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration as plain TOML-able data (saved beside trained weights)."""
@@ -146,6 +164,8 @@ class Config:
             for m in out["models"]
         ]
         out["ensemble"] = {k: (v.value if isinstance(v, StrEnum) else v) for k, v in out["ensemble"].items()}
+        cal = self.calibration
+        out["calibration"] = {"method": cal.method.value, "slope": dict(cal.slope), "shift": dict(cal.shift)}
         return out
 
     def fingerprint(self) -> str:
@@ -153,6 +173,8 @@ class Config:
         data = self.to_dict()
         data.pop("source", None)
         data.pop("model_dir", None)
+        if data["calibration"]["method"] == CalibrationMethod.NONE.value:
+            data.pop("calibration")  # configs without calibration keep the fingerprint they had
         for key in ("batch_size", "num_threads", "cpu_parallel", "compile", "device"):
             data["ensemble"].pop(key, None)  # speed knobs: same labels
         for m in data["models"]:
@@ -182,7 +204,8 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
 }
 _BOOLS = {"case_restore", "compile"}
 _MODEL_KEYS = {"name", "path", "weight", "sha256", "allow_pickle", "label_map", "revision", "kind", "weights_by_type"}
-_TOP_KEYS = {"ensemble", "models", "model_dir"}
+_TOP_KEYS = {"ensemble", "models", "model_dir", "calibration"}
+_CALIBRATION_KEYS = {"method", "slope", "shift"}
 _LABEL_TARGETS = (*ENTITY_TYPES, "O")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -313,6 +336,37 @@ def _parse_model(raw: Any, index: int, base_dir: Path, model_dir: str) -> ModelC
     )
 
 
+def _parse_calibration(raw: Any) -> CalibrationConfig:
+    """``[calibration]``: method none|platt, ``slope`` / ``shift`` tables keyed by name label."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"calibration must be a table ([calibration]), got {_type_name(raw)}")
+    for key in raw:
+        if key not in _CALIBRATION_KEYS:
+            raise _unknown("calibration.", key, _CALIBRATION_KEYS)
+    method_raw = raw.get("method", CalibrationMethod.NONE.value)
+    choices = [m.value for m in CalibrationMethod]
+    if method_raw not in choices:
+        raise ConfigError(f"calibration.method = {method_raw!r} is not allowed; choose one of: {', '.join(choices)}")
+    tables: dict[str, dict[str, float]] = {}
+    for key in ("slope", "shift"):
+        table = raw.get(key, {})
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"calibration.{key} must be a table such as {{PERSON = 1.5, NONE = 1.0}}, got {_type_name(table)}"
+            )
+        for label, value in table.items():
+            if label not in NAME_LABELS:
+                raise ConfigError(
+                    f"calibration.{key}.{label} is not a name label; choose from: {', '.join(NAME_LABELS)}"
+                )
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            if not ok or (key == "slope" and value <= 0):
+                want = "a number > 0 (1 = unchanged)" if key == "slope" else "a finite number (0 = unchanged)"
+                raise ConfigError(f"calibration.{key}.{label} must be {want}, got {value!r}")
+        tables[key] = {lab: float(table[lab]) for lab in NAME_LABELS if lab in table}
+    return CalibrationConfig(CalibrationMethod(method_raw), tables["slope"], tables["shift"])
+
+
 def parse_config(
     raw: Mapping[str, Any],
     source: str = "<dict>",
@@ -348,7 +402,8 @@ def parse_config(
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"models.name must be unique; repeated: {', '.join(dupes)}")
-    return Config(ensemble, models, source, resolved_dir)
+    calibration = _parse_calibration(raw.get("calibration", {}))
+    return Config(ensemble, models, source, resolved_dir, calibration)
 
 
 # ----------------------------------------------------------------------------- loading

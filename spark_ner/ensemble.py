@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from spark_ner.calibrate import calibrate_scores
 from spark_ner.config import (
     ENTITY_TYPES,
     OUTPUT_FIELDS,
@@ -671,7 +672,7 @@ class Ensemble:
         errors[:] = pred.row_error
         ok = np.fromiter(map(is_, pred.row_error, repeat(None)), dtype=bool, count=d)
         label_ = label_names(dec.label)
-        score = dec.score
+        score = calibrate_scores(dec.score, dec.label, self.cfg.calibration)  # identity unless [calibration]
         if not ok.all():
             label_[~ok] = None
             score = np.where(ok, score, np.nan)
