@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spark_ner.cliargs import add_output_argument
 from spark_ner.starter.corpus import LOCALES, generate_names
 
 logger = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ def write_sample_table(out: Path, rows: int = 200_000, seed: int = 0, fmt: str =
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``spark-ner demo-data``."""
-    parser.add_argument("--out", required=True, type=Path, help="file to write")
+    add_output_argument(parser, "--out", dest="out", type=Path, help="file to write")
     parser.add_argument("--rows", type=int, default=200_000, help="rows (default 200000)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
