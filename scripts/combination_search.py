@@ -23,6 +23,7 @@ import json
 import logging
 import sys
 import tomllib
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,13 @@ def member_outputs(config: str, names: list[str], cache: Path, tag: str) -> dict
 
 def vote(d: dict[str, Any], weights: dict[str, float], by_type: dict[str, dict[str, float]]) -> np.ndarray:
     """Name labels of the weighted, label-set-aware mean with per-type factors (weight 0 = left out)."""
+    return vote_scored(d, weights, by_type)[0]
+
+
+def vote_scored(
+    d: dict[str, Any], weights: dict[str, float], by_type: dict[str, dict[str, float]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`vote`'s name labels, with the decoder's (uncalibrated) name score and label index."""
     use = [n for n in d["order"] if weights.get(n, 0) > 0]
     probs = []
     for n in use:
@@ -97,7 +105,40 @@ def vote(d: dict[str, Any], weights: dict[str, float], by_type: dict[str, dict[s
     total = out.sum(axis=1, keepdims=True)
     out = np.divide(out, total, out=np.zeros_like(out), where=total > 0)
     sp = d["split"]
-    return np.asarray(label_names(decode(out, ok, sp.bounds, sp.starts, sp.ends).label))
+    dec = decode(out, ok, sp.bounds, sp.starts, sp.ends)
+    return np.asarray(label_names(dec.label)), dec.score, dec.label.astype(np.int64)
+
+
+def calibration_figures(
+    dev: tuple[np.ndarray, np.ndarray, np.ndarray], gold_dev: np.ndarray, folds: np.ndarray, others: dict[str, Any]
+) -> dict[str, Any]:
+    """Per-label Platt calibration of ner_score: fitted on dev (entity-grouped 5-fold CV for dev's own
+    figure), refitted on all dev and applied to the other splits; ECE (10 bins) before and after."""
+    from spark_ner.calibrate import calibrate_scores, fit_calibration, reliability
+
+    labels, score, idx = dev
+    correct = labels == gold_dev
+    held = np.empty(len(score))
+    for k in np.unique(folds):
+        tr = folds != k
+        cal_k = fit_calibration(score[tr], idx[tr], correct[tr])
+        held[~tr] = calibrate_scores(score[~tr], idx[~tr], cal_k)
+    cal = fit_calibration(score, idx, correct)
+    out: dict[str, Any] = {
+        "slope": dict(cal.slope),
+        "shift": dict(cal.shift),
+        "dev": {
+            "before": asdict(reliability(score, correct)),
+            "after (grouped CV)": asdict(reliability(held, correct)),
+        },
+    }
+    for split, (lab_s, score_s, idx_s, gold_s) in others.items():
+        ok = lab_s == gold_s
+        out[split] = {
+            "before": asdict(reliability(score_s, ok)),
+            "after": asdict(reliability(calibrate_scores(score_s, idx_s, cal), ok)),
+        }
+    return out
 
 
 _CODE = {lab: i for i, lab in enumerate(NAME_LABELS)}
@@ -190,10 +231,21 @@ def report(name: str, gold: Any, pred: Any, frame: pd.DataFrame) -> dict[str, An
         if lab in per:
             out[f"{lab}_p"] = round(float(per[lab]["precision"]), 3)
             out[f"{lab}_r"] = round(float(per[lab]["recall"]), 3)
+    ok = pd.Series(np.asarray(gold) == np.asarray(pred), index=frame.index)
     for col in ("source", "form", "in_lexicon"):
         if col in frame:
-            ok = pd.Series(np.asarray(gold) == np.asarray(pred), index=frame.index)
             out[f"by_{col}"] = {str(k): round(float(v), 3) for k, v in ok.groupby(frame[col]).mean().items()}
+    if "in_lexicon" in frame:  # macro-F1 on names the lexicon holds whole / does not
+        for held, part in frame.groupby("in_lexicon"):
+            g, p = (
+                np.asarray(gold)[frame.index.get_indexer(part.index)],
+                np.asarray(pred)[frame.index.get_indexer(part.index)],
+            )
+            out[f"macro_f1_in_lexicon_{bool(held)}"] = round(macro_f1(g, p), 4)
+    if "legal_form" in frame:  # the slice "organisations without a legal form": its recall
+        bare = (np.asarray(gold) == "ORGANIZATION") & ~frame["legal_form"].to_numpy(dtype=bool)
+        out["org_no_legal_form_recall"] = round(float(ok[bare].mean()), 3) if bare.any() else None
+        out["org_no_legal_form_n"] = int(bare.sum())
     return out
 
 
@@ -205,6 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/spark-ner-combination"))
     parser.add_argument("--per-type", action="append", default=None, help="members given per-type factors")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="fit [calibration] on dev for the chosen pick; ECE per split",
+    )
     parser.add_argument("--fix", action="append", default=[], metavar="NAME=WEIGHT", help="keep a member's weight")
     parser.add_argument(
         "--tie-tol",
@@ -283,6 +340,22 @@ def main(argv: list[str] | None = None) -> int:
             for col in ("by_source", "by_form", "by_in_lexicon"):
                 if col in r:
                     log.info("    %s: %s", col, r[col])
+            extra = {k: v for k, v in r.items() if k.startswith(("macro_f1_in_", "org_no_legal"))}
+            if extra:
+                log.info("    %s", extra)
+    if args.calibrate:
+        w, t = families[chosen][1]
+        others = {}
+        for split, d in data.items():
+            if split != "dev":
+                lab_s, score_s, idx_s = vote_scored(d, w, t)
+                others[split] = (lab_s, score_s, idx_s, frames[split]["label"].to_numpy())
+        cal = calibration_figures(vote_scored(dev, w, t), gold, folds, others)
+        results["calibration"] = cal
+        log.info("\ncalibration (%s pick): slope %s shift %s", chosen, cal["slope"], cal["shift"])
+        for split in cal:
+            if split not in ("slope", "shift"):
+                log.info("  %s ECE: %s", split, {k: v["ece"] for k, v in cal[split].items()})
     if args.out:
         args.out.write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
     return 0

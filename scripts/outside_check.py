@@ -21,6 +21,11 @@ are MISC in CoNLL's convention). No NONE rows: there is no outside source of non
 generator does (``form`` column): ALL CAPS, all lower, accents stripped, and for persons
 "SURNAME, Given", "G. Surname" and "Mr. Given Surname"; the rest stay ``as-is``. The default (0)
 gives the same names as before, so figures stay comparable across versions.
+
+``--no-legal-form`` strips the legal form off every organisation that has one (``cleanco``'s
+basename: "Nordvik Systems ASA" -> "Nordvik Systems"; ``form`` = ``no-legal-form``): the slice
+"organisations without a legal form". Every file has a ``legal_form`` column (does the name, as
+written, still end in one) so that slice can be cut from any of them.
 """
 
 from __future__ import annotations
@@ -113,6 +118,14 @@ def messy(name: str, label: str, rng: random.Random) -> tuple[str, str]:
     return f"{rng.choice(('Mr.', 'Mr', 'Dr.', 'Sr.'))} {name}", form
 
 
+def strip_legal_form(name: str) -> str:
+    """The name without its legal form ("Acme Holdings, Inc." -> "Acme Holdings"); unchanged if it has none."""
+    from cleanco import basename
+
+    base = basename(name).strip(" ,.-")
+    return base if len(base) >= 2 else name
+
+
 def corpus_keys(model_dir: Path) -> set[str]:
     keys: set[str] = set()
     for split in ("train", "dev", "test"):
@@ -123,7 +136,9 @@ def corpus_keys(model_dir: Path) -> set[str]:
     return keys
 
 
-def build(model_dir: Path, per_class: int, seed: int, messy_share: float = 0.0) -> pd.DataFrame:
+def build(
+    model_dir: Path, per_class: int, seed: int, messy_share: float = 0.0, no_legal_form: bool = False
+) -> pd.DataFrame:
     players, teams = _nba()
     subdivisions, airports = _places()
     sources = {
@@ -144,11 +159,17 @@ def build(model_dir: Path, per_class: int, seed: int, messy_share: float = 0.0) 
             seen.update(entity_key(n) for n in picked)  # no name twice, across sources too
             log.info("%s: %d names, %d in the corpus dropped, %d kept", source, len(names), dropped, len(picked))
             rows += [{"name": n, "label": label, "source": source, "form": "as-is"} for n in picked]
+    if no_legal_form:
+        for row in rows:
+            if row["label"] == "ORGANIZATION" and strip_legal_form(row["name"]) != row["name"]:
+                row["name"], row["form"] = strip_legal_form(row["name"]), "no-legal-form"
     if messy_share > 0:
         form_rng = random.Random(f"{seed}:forms")
         for row in rows:
             if form_rng.random() < messy_share:
                 row["name"], row["form"] = messy(row["name"], row["label"], form_rng)
+    for row in rows:
+        row["legal_form"] = row["label"] == "ORGANIZATION" and strip_legal_form(row["name"]) != row["name"]
     return pd.DataFrame(rows)
 
 
@@ -160,9 +181,12 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--messy", type=float, default=0.0, metavar="SHARE", help="share of rows in messy forms")
+    parser.add_argument(
+        "--no-legal-form", action="store_true", help="strip the legal form off every organisation that has one"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    frame = build(Path(args.model_dir).expanduser(), args.per_class, args.seed, args.messy)
+    frame = build(Path(args.model_dir).expanduser(), args.per_class, args.seed, args.messy, args.no_legal_form)
     frame.to_parquet(args.out, index=False)
     log.info("wrote %d rows to %s: %s", len(frame), args.out, frame["label"].value_counts().to_dict())
 

@@ -149,6 +149,10 @@ def test_evaluate_writes_outputs(tmp_path: Path) -> None:
         assert heading in report
     assert "| ensemble | 0.8000 |" in report
     assert "Ana Ruiz" not in report
+    # every score is 0.9 and 4 of 5 are right: one bin, ECE |0.8 - 0.9|, in the report's reliability table
+    cal = metrics["calibration"]
+    assert cal["count"][8] == 5 and cal["ece"] == pytest.approx(0.1)
+    assert "expected calibration error 0.1000" in report and "| 0.8-0.9 | 5 | 0.900 | 0.800 |" in report
 
 
 def test_evaluate_limit_parquet_and_missing_column(tmp_path: Path) -> None:

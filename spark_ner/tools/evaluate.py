@@ -14,12 +14,14 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
+from spark_ner.calibrate import reliability
 from spark_ner.config import NAME_LABELS, Config, add_config_arguments, load_config, parse_overrides
 from spark_ner.errors import ConfigError, GoldLabelError, InputColumnError, InputNotFoundError
 
@@ -289,6 +291,8 @@ def evaluate(
             "accuracy_split": _ratio(int(correct[~full].sum()), int((~full).sum())),
         },
         "mean_score": _nanmean(score),
+        # does ner_score mean what it says? (reliability diagram, 10 equal-width bins; spark_ner.calibrate)
+        "calibration": asdict(reliability(score, correct)),
         "systems": systems,
     }
     if group_col:
@@ -406,6 +410,19 @@ def render_report(metrics: Mapping[str, Any]) -> str:
         ]
         for label, row in zip(labels, ens["confusion"]["matrix"], strict=True):
             lines.append(f"| {label} | " + " | ".join(str(x) for x in row) + " |")
+    cal = metrics.get("calibration")
+    if cal:
+        lines += [
+            "",
+            f"## Calibration of the ensemble's score (expected calibration error {cal['ece']:.4f})",
+            "",
+            "| score bin | names | mean score | accuracy |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for k, n in enumerate(cal["count"]):
+            if n:
+                lo, hi = cal["edges"][k], cal["edges"][k + 1]
+                lines.append(f"| {lo:.1f}-{hi:.1f} | {n} | {cal['mean_score'][k]:.3f} | {cal['accuracy'][k]:.3f} |")
     if "by_group" in metrics:
         lines += ["", "## Ensemble accuracy by group", "", "| group | n | accuracy |", "| --- | ---: | ---: |"]
         for group, g in metrics["by_group"].items():
