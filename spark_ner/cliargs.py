@@ -92,6 +92,7 @@ def add_output_argument(container: Any, *old: str, required: bool = True, **kwar
     A required ``--output`` and its aliases form a required mutually exclusive group, so that an old
     spelling satisfies the requirement; ``kwargs`` go to ``--output`` (``dest``, ``type``, ``help``...).
     """
+    kwargs.setdefault("metavar", "OUTPUT")
     target = container.add_mutually_exclusive_group(required=True) if required and old else container
     action: argparse.Action = target.add_argument("--output", required=required and not old, **kwargs)
     for name in old:

@@ -22,7 +22,7 @@ Rows with a null name are skipped. Without ``--eval-file`` a seeded 5% of the tr
 held out as dev. Words are encoded with the package's own ``WordTokenizer`` so training and
 inference tokenize identically: the label sits on each word's first sub-token, ``-100`` elsewhere.
 
-Outputs in ``--output-dir``: ``model.safetensors`` + ``config.json`` (id2label = the 9 TAGS),
+Outputs in ``--output``: ``model.safetensors`` + ``config.json`` (id2label = the 9 TAGS),
 the tokenizer, ``train_args.json`` (the resolved arguments) and ``metrics.json`` (dev precision,
 recall, F1 overall and per type, after every epoch). ``--checkpoint-every N`` writes
 ``checkpoints/step-N/`` (``accelerator.save_state`` + the step/epoch); ``--resume`` continues
@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from spark_ner.cliargs import add_deprecated_alias, add_output_argument
 from spark_ner.config import ENTITY_TYPES, TAGS
 from spark_ner.errors import ConfigError, ModelSourceError, TrainingDataError, UnsafeWeightsError
 from spark_ner.models import PICKLE_WEIGHTS, SAFE_INDEX, SAFE_WEIGHTS, load_tokenizer
@@ -169,7 +170,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("data")
     g.add_argument("--train-file", type=Path, required=True, help="parquet/CSV: name + tags|spans")
     g.add_argument("--eval-file", type=Path, help="dev set (default: a seeded 5%% of train)")
-    g.add_argument("--output-dir", type=Path, required=True)
+    add_output_argument(g, "--output-dir", dest="output_dir", type=Path, help="folder for the trained model")
     g.add_argument("--max-length", type=int, default=d["max_length"].default)
     g.add_argument("--max-words", type=int, default=d["max_words"].default)
     g.add_argument(
@@ -224,11 +225,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="track params and per-epoch dev metrics with this Accelerate tracker (mlflow: $MLFLOW_TRACKING_URI, "
         "on Databricks the workspace; the mlflow extra)",
     )
-    t.add_argument(
-        "--tracker-project",
+    experiment = t.add_argument(
+        "--experiment",
+        dest="tracker_project",
+        metavar="NAME",
         default=d["tracker_project"].default,
-        help="the tracker's project (MLflow: the experiment name; on Databricks a workspace path)",
+        help="the tracker's experiment (MLflow: the experiment name; on Databricks a workspace path)",
     )
+    add_deprecated_alias(t, "--tracker-project", experiment)
 
 
 def args_from_namespace(ns: argparse.Namespace) -> TrainArgs:
