@@ -211,7 +211,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _REVISION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$")
 #: URI schemes a member path may use; the files are copied once into a local cache (spark_ner.fetch)
-URI_SCHEMES: tuple[str, ...] = ("file", "hdfs", "s3", "s3a", "abfss", "abfs", "gs", "dbfs")
+URI_SCHEMES: tuple[str, ...] = ("file", "hdfs", "s3", "s3a", "abfss", "abfs", "gs", "dbfs", "models", "runs")
 _URI_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
 
 
@@ -509,10 +509,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _with_base(data: dict[str, Any], cfg_path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
-    """A top-level ``base = "default"`` (the built-in defaults) or ``base = "other.toml"`` (next to
-    this file): the base's ``[ensemble]`` keys under this file's, and the base's ``[[models]]``
-    unless this file lists its own. Why: one source for the members and their weights
-    (``conf/databricks.toml`` changes only the GPU settings of the evaluated defaults)."""
+    """A top-level ``base = "default"`` (the built-in defaults), ``base = "other.toml"`` (next to
+    this file) or ``base = "models:/name/3"`` (a model logged by ``spark-ner log-model``): the base's
+    ``[ensemble]`` keys under this file's, and the base's ``[[models]]`` unless this file lists its own.
+    Why: one source for the members and their weights (``conf/databricks.toml`` changes only the GPU
+    settings of the evaluated defaults; a team's registered starter is read by every cluster)."""
     base = data.pop("base", None)
     if base is None:
         return data
@@ -521,6 +522,12 @@ def _with_base(data: dict[str, Any], cfg_path: Path, seen: tuple[Path, ...]) -> 
             f'{cfg_path}: base = {base!r}; expected "default" or the path of another config file. '
             'Fix: write base = "default", or base = "other.toml" (relative to this file)'
         )
+    if uri_scheme(base) in ("models", "runs"):  # a model logged by `spark-ner log-model`: its members
+        from spark_ner.fetch import logged_config  # lazily: MLflow only where a config names a logged model
+
+        parent = logged_config(base)
+        ensemble = {**parent.get("ensemble", {}), **data.get("ensemble", {})}
+        return {**data, "ensemble": ensemble, "models": data.get("models", parent.get("models", []))}
     base_path = DEFAULT_CONFIG_PATH.resolve() if base == "default" else (cfg_path.parent / base).expanduser().resolve()
     if base_path == cfg_path or base_path in seen:
         raise ConfigError(f"{cfg_path}: base = {base!r} leads back to {base_path}. Fix: remove the loop of bases")

@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -177,12 +178,103 @@ def _copy(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+#: URI schemes of MLflow models: a member inside a model logged by ``spark-ner log-model``
+MLFLOW_SCHEMES = ("models", "runs")
+_IMMUTABLE_MODEL = re.compile(r"^models:/[^/@]+/\d+/?$")  # models:/name/3 (an alias or "latest" can move)
+_MLFLOW_FETCHED: dict[str, Path] = {}  # per process: a moving URI is downloaded once per worker
+
+
+def fetch_mlflow_member(uri: str, member: str) -> Path:
+    """Member ``member`` of the spark-ner model at ``uri`` (``models:/name/3``, ``models:/name@alias``,
+    ``runs:/<run id>/spark-ner``): its folder (or lexicon file) in the downloaded model.
+    Why: a team builds the starter once, registers it, and every cluster reads it from the registry."""
+    return _member_in_model(download_mlflow_model(uri, member), uri, member)
+
+
+def logged_config(uri: str) -> dict[str, Any]:
+    """The config a spark-ner MLflow model was logged with, each member's path set to ``uri`` (for
+    ``base = "models:/name/3"``: members, label maps and weights come from the registry)."""
+    import tomllib
+
+    packed = _packed(download_mlflow_model(uri, "base"), uri, "base")
+    data = tomllib.loads((packed / "config.toml").read_text(encoding="utf-8"))
+    for m in data.get("models", []):
+        if isinstance(m, dict):
+            m["path"] = uri
+    return data
+
+
+def download_mlflow_model(uri: str, member: str) -> Path:
+    """The model at ``uri`` downloaded with MLflow once per machine (a fixed version or a run is reused
+    from the cache; an alias or ``latest``, which can move, once per process)."""
+    dest = local_folder_for(uri)
+    immutable = uri.startswith("runs:/") or bool(_IMMUTABLE_MODEL.match(uri))
+    if (immutable and (dest / MANIFEST).is_file()) or _MLFLOW_FETCHED.get(uri) == dest:
+        return dest
+    try:
+        import mlflow
+    except ImportError:
+        raise ModelSourceError(
+            f"member {member!r}: {uri!r} is an MLflow model, but MLflow is not installed here. "
+            "Fix: pip install 'spark-ner[mlflow]' on the driver and every executor (Databricks ML runtimes "
+            "ship it), or pass --ship-models so only the driver downloads it."
+        ) from None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(tmp))
+        (tmp / MANIFEST).write_text(json.dumps({"uri": uri}), encoding="utf-8")
+        if dest.exists():
+            shutil.rmtree(dest, ignore_errors=True)
+        tmp.rename(dest)
+    except Exception as exc:  # MLflow raises its own types: no such model, no credentials, no network
+        if not (dest / MANIFEST).is_file():
+            raise ModelSourceError(
+                f"member {member!r}: cannot download {uri!r} with MLflow: {type(exc).__name__}: {exc}. Fix: "
+                "check the name and version (or alias), MLFLOW_TRACKING_URI / the registry URI "
+                "(databricks-uc for Unity Catalog) and the credentials on every node, or pass --ship-models."
+            ) from None
+        log.warning("member %s: cannot refresh %s (%s); using the copy downloaded before", member, uri, exc)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _MLFLOW_FETCHED[uri] = dest
+    return dest
+
+
+def _packed(model_dir: Path, uri: str, member: str) -> Path:
+    """The folder holding the logged ensemble (config.toml, pins.json, members/)."""
+    pins = sorted(model_dir.rglob("pins.json"))
+    if not pins or not (pins[0].parent / "config.toml").is_file():
+        raise ModelSourceError(
+            f"member {member!r}: {uri!r} is not a model logged by `spark-ner log-model` (no pins.json and "
+            "config.toml in it). Fix: point at a spark-ner model, or log one with `spark-ner log-model`."
+        )
+    return pins[0].parent
+
+
+def _member_in_model(model_dir: Path, uri: str, member: str) -> Path:
+    """The path the logged model's own config gives ``member`` (a folder, or a lexicon's file)."""
+    import tomllib
+
+    packed = _packed(model_dir, uri, member)
+    logged = tomllib.loads((packed / "config.toml").read_text(encoding="utf-8")).get("models", [])
+    paths = {m.get("name"): m.get("path") for m in logged if isinstance(m, dict)}
+    if member not in paths:
+        raise ModelSourceError(
+            f"member {member!r}: the model {uri!r} has no member of that name; it holds "
+            f"{', '.join(sorted(map(str, paths)))}. Fix: name the member as it was logged."
+        )
+    return (packed / str(paths[member])).resolve()
+
+
 def fetch_member(uri: str, member: str, sha256: Callable[[Path], str]) -> Path:
     """The local copy of the folder at ``uri`` (copied now unless a valid copy is cached).
 
     ``sha256``: the file digest to check a cached copy with (``spark_ner.models.file_sha256``, which
     caches digests per process, so a worker hashes each file once).
     """
+    if uri_scheme(uri) in MLFLOW_SCHEMES:
+        return fetch_mlflow_member(uri, member)
     fs, root = _filesystem(uri, member)
     remote = _listing(fs, root, member, uri)
     dest = local_folder_for(uri)

@@ -66,6 +66,48 @@ def test_log_model_load_and_spark_udf_give_the_in_process_labels(  # type: ignor
     assert_rows_match([r.asDict(recursive=True) for r in rows], expected)
 
 
+@pytest.mark.slow
+def test_logged_model_is_portable_and_a_config_can_name_it(  # type: ignore[no-untyped-def]
+    tiny_config_path, tiny_ensemble, tracking, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The package travels as code, the requirements are public packages, a synthetic input example and
+    a full signature (what Unity Catalog asks for); registered, the model is an ensemble's source:
+    ``base = "models:/name/1"`` labels as the original config does."""
+    from spark_ner.config import load_config
+    from spark_ner.ensemble import load_ensemble
+    from spark_ner.errors import ModelSourceError
+    from spark_ner.fetch import fetch_mlflow_member
+
+    monkeypatch.setenv("SPARK_NER_FETCH_DIR", str(tmp_path / "fetched"))
+    rc, out = _cli(
+        "log-model", "--config", str(tiny_config_path), "--registered-model-name", "spark-ner-test",
+        "--registry-uri", tracking,
+    )  # fmt: skip
+    assert rc == 0
+    logged = json.loads(out)
+    assert str(logged["registered_model_version"]) == "1"
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=logged["model_uri"], dst_path=str(tmp_path / "m")))
+    reqs = (local / "requirements.txt").read_text().splitlines()
+    assert not [r for r in reqs if r.lower().startswith(("spark-ner", "spark_ner"))], reqs
+    assert any(r.startswith("torch==") for r in reqs) and any(r.startswith("transformers==") for r in reqs)
+    assert (local / "code" / "spark_ner" / "__init__.py").is_file() and not list(local.rglob("__pycache__"))
+    info = mlflow.models.get_model_info(logged["model_uri"])
+    assert info.signature.inputs.input_names() == ["name"] and info.signature.outputs is not None
+    example = json.loads((local / info.saved_input_example_info["artifact_path"]).read_text())
+    assert "Jane Example" in json.dumps(example)
+
+    expected = tiny_ensemble.label(NAMES)
+    conf = tmp_path / "from-registry.toml"
+    conf.write_text('base = "models:/spark-ner-test/1"\n[ensemble]\ndevice = "cpu"\n', encoding="utf-8")
+    cfg = load_config(conf)
+    assert {m.path for m in cfg.models} == {"models:/spark-ner-test/1"}
+    assert cfg.fingerprint() == load_config(tiny_config_path).fingerprint()
+    got = load_ensemble(cfg).label(NAMES)
+    assert_rows_match(got.to_dict("records"), expected)
+    with pytest.raises(ModelSourceError, match=r"no member of that name.*bert"):
+        fetch_mlflow_member("models:/spark-ner-test/1", "nope")
+
+
 def test_packed_ensemble_refuses_other_weights(tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     packed = tmp_path / "ensemble"
     pins = mlflow_model.pack_ensemble(tiny_config, packed)

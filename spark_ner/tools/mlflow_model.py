@@ -7,6 +7,12 @@ rewritten to ``./members/<name>``), every member's folder (or lexicon file) copi
 copies against those pins, so a registered model can never silently label with other weights, and
 the labels carry the same ``model_version`` as ``with_ner_labels`` with the original config.
 
+Portable: the ``spark_ner`` package travels inside the model (``code_paths``), the requirements are
+spark-ner's own dependencies pinned to the versions installed where it was logged (public packages, no
+``spark-ner`` pin that no index resolves), and it carries a synthetic input example and the full
+signature Unity Catalog asks for. MLflow 2.x (``artifact_path=``) and 3.x (``name=``) both log it. A
+registered model is also an ensemble source: ``base = "models:/name/3"`` in a config (spark_ner.fetch).
+
 Spark: ``mlflow.pyfunc.spark_udf(spark, uri, result_type=RESULT_TYPE)`` returns a struct with one
 field, ``ner``, holding the contract's struct (label, score, agreement, entities, model_version,
 error): ``df.withColumn("n", udf("name")).select("n.ner.*")``. The extra level is on purpose: MLflow
@@ -31,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from spark_ner import __version__
-from spark_ner.config import ENTITY_FIELDS, OUTPUT_FIELDS, Config, add_config_arguments, load_config, parse_overrides
+from spark_ner.config import ENTITY_FIELDS, OUTPUT_FIELDS, Config, add_config_arguments, config_from_args, load_config
 from spark_ner.errors import ConfigError, WeightsMismatchError
 
 if TYPE_CHECKING:
@@ -237,27 +243,82 @@ def _signature() -> Any:
     )
 
 
+#: a synthetic input example (never a customer's name): what Unity Catalog and model serving show
+INPUT_EXAMPLE: dict[str, list[str]] = {"name": ["Jane Example", "Example Trading Ltd", "Springfield"]}
+
+
+def requirements() -> list[str]:
+    """spark-ner's own runtime dependencies, pinned to the versions installed here (as MLflow's inference
+    pins them), else the declared range. Why not inference: it maps the ``spark_ner`` module to a
+    ``spark-ner==x`` pin no public index resolves and prunes the packages that pin depends on; the
+    package itself travels with the model instead (``code_paths``)."""
+    from importlib.metadata import PackageNotFoundError, requires, version
+
+    from packaging.requirements import Requirement
+
+    try:
+        declared = requires("spark-ner") or []
+    except PackageNotFoundError:  # pragma: no cover - a source tree on sys.path without installing it
+        declared = []
+    out = []
+    for line in declared:
+        req = Requirement(line)
+        if req.marker is not None and "extra" in str(req.marker):
+            continue
+        try:
+            out.append(f"{req.name}=={version(req.name).split('+', 1)[0]}")  # 2.13.0+cpu -> 2.13.0
+        except PackageNotFoundError:
+            out.append(str(req))
+    return out
+
+
+def _package_copy(dest: Path) -> Path:
+    """The installed ``spark_ner`` package, copied without caches, for ``code_paths``."""
+    import spark_ner
+
+    src = Path(spark_ner.__file__).resolve().parent
+    shutil.copytree(src, dest / "spark_ner", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return dest / "spark_ner"
+
+
+def _log_pyfunc(mlflow: Any, name: str, **kwargs: Any) -> Any:
+    """``log_model(name=...)`` on MLflow 3, ``artifact_path=`` on MLflow 2 (Databricks 15.4/16.4 LTS ML)."""
+    from packaging.version import Version
+
+    if Version(mlflow.__version__).major >= 3:
+        return mlflow.pyfunc.log_model(name=name, **kwargs)
+    return mlflow.pyfunc.log_model(artifact_path=name, **kwargs)
+
+
 def log_model(
     cfg: Config,
     name: str = "spark-ner",
     registered_model_name: str | None = None,
     run_id: str | None = None,
 ) -> Any:
-    """Log ``cfg``'s ensemble as a pyfunc model in the active (or a new) MLflow run; returns its ModelInfo."""
+    """Log ``cfg``'s ensemble as a pyfunc model in the active (or a new) MLflow run; returns its ModelInfo.
+
+    Portable: the members and the ``spark_ner`` package travel inside the model (``code_paths``), its
+    requirements are public packages, and it carries the signature and input example Unity Catalog needs.
+    """
     mlflow = _require_mlflow()
     with tempfile.TemporaryDirectory(prefix="spark-ner-mlflow-") as tmp:
         packed = Path(tmp) / ARTIFACT
         pins = pack_ensemble(cfg, packed)
+        code = _package_copy(Path(tmp) / "code")
         started = mlflow.active_run() is None
         run = mlflow.start_run(run_id=run_id) if started else mlflow.active_run()
         try:
             mlflow.set_tags({"spark_ner.model_version": pins["model_version"], "spark_ner.version": __version__})
-            info = mlflow.pyfunc.log_model(
-                name=name,
+            info = _log_pyfunc(
+                mlflow,
+                name,
                 python_model=EnsembleModel(),
                 artifacts={ARTIFACT: str(packed)},
+                code_paths=[str(code)],
                 signature=_signature(),
-                pip_requirements=[f"spark-ner=={__version__}"],
+                input_example=pd.DataFrame(INPUT_EXAMPLE),
+                pip_requirements=requirements(),
                 registered_model_name=registered_model_name,
                 metadata={"model_version": pins["model_version"], "members": list(pins["members"])},
             )
@@ -303,7 +364,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     mlflow = _require_mlflow()
-    cfg = load_config(args.config, overrides=parse_overrides(list(args.overrides or [])))
+    cfg = config_from_args(args)
     if args.tracking_uri:
         mlflow.set_tracking_uri(args.tracking_uri)
     if args.registry_uri:
