@@ -48,9 +48,25 @@ FORMAT_VERSION = 1
 #: Cue categories: the segment around them becomes an organisation (see the module docstring).
 SUFFIX_CUES = ("LEGAL_FORM",)
 INSIDE_CUES = ("ORG_WORD",)
+#: Place words ("Airport", "County", "Lake"): the segment is a place when one ends it, or when one
+#: is in it and no organisation cue is.
+PLACE_CUES = ("LOC_WORD",)
+#: Titles ("Mr.", "Mlle", "Dra."): a segment that starts with one is a person ("Mlle De Sousa").
+TITLE_CUES = ("TITLE",)
+#: Endings of coined organisation names ("Altronics", "Qualitech"): an unknown word with one of
+#: them gets a weak organisation vote (the other members decide with it).
+COINED_SUFFIXES = (
+    "tronics", "tronic", "tech", "tek", "soft", "ware", "corp", "labs", "logic", "logix", "matic", "mart",
+    "plex", "systems", "sys", "pharma", "net", "com", "media", "works", "gen", "bio", "ify", "ex", "ix",
+)  # fmt: skip
+COINED_MIN_LEN = 6
+COINED_CONF = 0.6
+#: "SURNAME, Given": how sure the comma form makes the lexicon that both parts are a person
+INVERTED_CONF = 0.95
 #: Words that end a segment of a name ("Ana Ruiz c/o Acme S.A.": the cue does not reach "Ana Ruiz").
 SEPARATORS = frozenset({"/", "(", ")", "[", "]", "|", ";", ":", "attn", "dba", "aka", "t/a", "c/o", "@"})
 _DASHES = frozenset({"-", "–", "—"})
+_AND_WORDS = frozenset({"&", "+", "and", "y", "e", "et", "und", "en"})
 
 
 def normalize_word(word: str) -> str:
@@ -162,15 +178,25 @@ class Lexicon:
         # per key: probabilities over labels (O = 1 - conf)
         self.key_probs = np.concatenate([1.0 - conf, share * conf], axis=1).astype(np.float32)
         cats = list(self.categories)
-        self._cue_cols = [(cats.index(c), True) for c in SUFFIX_CUES if c in cats]
-        self._cue_cols += [(cats.index(c), False) for c in INSIDE_CUES if c in cats]
-        # rows that are cues: (row -> (label index, score, is a suffix cue)); a cue must be the key's best reading
-        self._cues: dict[int, tuple[int, float, bool]] = {}
-        for col, suffix in self._cue_cols:
+        # cue kinds: "suffix" (legal form), "org" (organisation word), "place" (place word), "title"
+        cue_cols = [(cats.index(c), "suffix") for c in SUFFIX_CUES if c in cats]
+        cue_cols += [(cats.index(c), "org") for c in INSIDE_CUES if c in cats]
+        cue_cols += [(cats.index(c), "place") for c in PLACE_CUES if c in cats]
+        cue_cols += [(cats.index(c), "title") for c in TITLE_CUES if c in cats]
+        # rows that are cues: (row -> (label index, score, kind)); a cue must be the key's best reading
+        self._cues: dict[int, tuple[int, float, str]] = {}
+        for col, kind in cue_cols:
             for row in np.flatnonzero((scores[:, col] > 0) & (scores[:, col] >= 0.9 * conf[:, 0])).tolist():
-                self._cues.setdefault(row, (col + 1, float(scores[row, col]), suffix))
+                self._cues.setdefault(row, (col + 1, float(scores[row, col]), kind))
         person = [cats.index(c) + 1 for c in ("GIVEN_NAME", "SURNAME") if c in cats]
         self._person_labels = frozenset(person)
+        self._given = cats.index("GIVEN_NAME") + 1 if "GIVEN_NAME" in cats else None
+        self._surname = cats.index("SURNAME") + 1 if "SURNAME" in cats else None
+        self._company = cats.index("COMPANY") + 1 if "COMPANY" in cats else None
+        place = [cats.index(c) + 1 for c in ("PLACE", "REGION", "COUNTRY") if c in cats]
+        #: per key: its person share and its place share (for the "SURNAME, Given" form)
+        self._person_share = self.key_probs[:, person].sum(axis=1) if person else np.zeros(len(keys), np.float32)
+        self._place_share = self.key_probs[:, place].sum(axis=1) if place else np.zeros(len(keys), np.float32)
         #: cue rows that are also a person's name ("Mercado", "Cruz", "Sas"): see _apply_cues
         self._also_person = {r for r in self._cues if person and self.key_probs[r, person].sum() > 0}
         self._norm: dict[str, str] = {}
@@ -232,14 +258,62 @@ class Lexicon:
                 continue
             name_words = words[b0:b1]
             matches = self.match(name_words)
-            if not matches:
-                continue
             for i, j, row in matches:
                 probs[b0 + i : b0 + j] = self.key_probs[row]
                 valid[b0 + i : b0 + j] = True
+            self._coined(name_words, probs[b0:b1], valid[b0:b1])
+            if not matches:
+                continue
             if self._cues:
                 self._apply_cues(name_words, matches, starts[b0:b1], ends[b0:b1], probs[b0:b1], valid[b0:b1])
+            self._inverted(name_words, matches, probs[b0:b1], valid[b0:b1])
         return probs, valid
+
+    def _coined(self, words: list[str], probs: np.ndarray, valid: np.ndarray) -> None:
+        """A weak organisation vote on unknown coined words ("Altronics", "Qualitech")."""
+        if self._company is None:
+            return
+        for k, w in enumerate(words):
+            if valid[k] or len(w) < COINED_MIN_LEN or not w.isalpha():
+                continue
+            low = self._key(w)
+            if low.endswith(COINED_SUFFIXES) and low not in COINED_SUFFIXES:
+                probs[k] = 0.0
+                probs[k, self._company] = COINED_CONF
+                probs[k, 0] = 1.0 - COINED_CONF
+                valid[k] = True
+
+    def _inverted(
+        self, words: list[str], matches: list[tuple[int, int, int]], probs: np.ndarray, valid: np.ndarray
+    ) -> None:
+        """ "SURNAME, Given" ("Corbo, Virginia"): a given name after the one comma, a surname or an unknown
+        word before it, no organisation reading: both parts are a person, whatever else they may be."""
+        if self._given is None or words.count(",") != 1 or len(words) > 6:
+            return
+        c = words.index(",")
+        before, after = range(0, c), range(c + 1, len(words))
+        if not 1 <= len(before) <= 3 or not 1 <= len(after) <= 3:
+            return
+        row_at = {i: row for a, b, row in matches for i in range(a, b)}
+        if any(row_at.get(i) in self._cues for i in range(len(words))):
+            return
+        first = row_at.get(after.start)
+        if first is None or self.key_probs[first, self._given] <= 0.02:
+            return
+        for i in before:
+            row = row_at.get(i)
+            if row is None:
+                if not words[i].isalpha():
+                    return
+            elif self._person_share[row] < 0.3 or self._place_share[row] > 2 * self._person_share[row]:
+                return
+        for i in (*before, *after):
+            if len(words[i]) == 1 and not words[i].isalpha():
+                continue
+            probs[i] = 0.0
+            probs[i, self._surname if i < c and self._surname else self._given] = INVERTED_CONF
+            probs[i, 0] = 1.0 - INVERTED_CONF
+            valid[i] = True
 
     def _apply_cues(
         self,
@@ -250,13 +324,16 @@ class Lexicon:
         probs: np.ndarray,
         valid: np.ndarray,
     ) -> None:
-        """A legal form ending a segment, or an organisation word in one, makes the segment an ORG."""
+        """Per segment, the strongest cue decides it: a legal form ending it (ORG), a place word ending
+        it (LOC), an organisation word in it (ORG), a place word in it (LOC), a title starting it (PER)."""
         cue_at = {
             i: (j, *self._cues[row])
             for i, j, row in matches
             if row in self._cues
             # a one-word legal form that is also a name must be written in capitals: "SAS", not "Sas"
-            and not (self._cues[row][2] and j == i + 1 and row in self._also_person and not words[i].isupper())
+            and not (
+                self._cues[row][2] == "suffix" and j == i + 1 and row in self._also_person and not words[i].isupper()
+            )
         }
         if not cue_at:
             return
@@ -268,16 +345,44 @@ class Lexicon:
                 personal[i:j] = True
         trivial = np.array([len(w) == 1 or not w[0].isalnum() for w in words], dtype=bool)  # initials, "&", ","
         for s0, s1 in self._segments(words, starts, ends):
-            for i, (j, label, strength, suffix) in cue_at.items():
-                if not (s0 <= i and j <= s1) or s1 - s0 < 2:
+            if s1 - s0 < 2:
+                continue
+            found: dict[str, tuple[int, int, int, float]] = {}  # rule -> (first, end, label, strength)
+            for i, (j, label, strength, kind) in cue_at.items():
+                if not (s0 <= i and j <= s1):
                     continue
-                if suffix and (j != s1 or i == s0):
-                    continue  # a legal form counts only as the segment's suffix, after a name
                 rest = np.r_[s0:i, j:s1]
-                if not suffix and self._cue_row_is_person(matches, i) and (personal | trivial)[rest].all():
+                if not (rest.size and (~trivial[rest]).any()):
+                    continue  # a cue alone in its segment is only itself
+                if kind == "suffix":
+                    if j == s1 and i > s0:  # a legal form counts only as the segment's suffix, after a name
+                        found.setdefault("suffix", (i, j, label, strength))
                     continue
+                if kind == "title":
+                    if i == s0:
+                        found.setdefault("title", (i, j, label, strength))
+                    continue
+                all_personal = bool((personal | trivial)[rest].all())
+                if kind == "place" and all_personal:
+                    continue  # "Veronica Lake": a place word after a person's name is a surname
+                after_and = i > s0 and words[i - 1].casefold() in _AND_WORDS  # "Smith & Sons", "Ruiz y Asociados"
+                if kind == "org" and all_personal and not after_and and self._cue_row_is_person(matches, i):
+                    continue
+                if kind == "place":
+                    found.setdefault("place-end" if j == s1 else "place", (i, j, label, strength))
+                else:
+                    found.setdefault("org", (i, j, label, strength))
+            for rule in ("suffix", "place-end", "org", "place", "title"):
+                if rule not in found:
+                    continue
+                i, j, label, strength = found[rule]
                 conf = min(1.0, strength)
-                seg = slice(s0, s1)
+                if rule == "title":  # the title keeps its own reading; the rest is a person
+                    if self._given is None:
+                        break
+                    seg, label = slice(j, s1), self._given
+                else:
+                    seg = slice(s0, s1)
                 probs[seg] = 0.0
                 probs[seg, label] = conf
                 probs[seg, 0] = 1.0 - conf

@@ -24,7 +24,19 @@ from spark_ner.lexicon import (
 from spark_ner.models import inspect_member
 from spark_ner.tokenize import split_words
 
-CATS = ("GIVEN_NAME", "SURNAME", "PLACE", "REGION", "LANGUAGE", "COMPANY", "LEGAL_FORM", "ORG_WORD")
+CATS = (
+    "GIVEN_NAME",
+    "SURNAME",
+    "PLACE",
+    "REGION",
+    "LANGUAGE",
+    "COMPANY",
+    "LEGAL_FORM",
+    "ORG_WORD",
+    "LOC_WORD",
+    "TITLE",
+    "PLACEHOLDER",
+)
 LABEL_MAP = {
     "GIVEN_NAME": "PER",
     "SURNAME": "PER",
@@ -34,6 +46,9 @@ LABEL_MAP = {
     "COMPANY": "ORG",
     "LEGAL_FORM": "ORG",
     "ORG_WORD": "ORG",
+    "LOC_WORD": "LOC",
+    "TITLE": "O",
+    "PLACEHOLDER": "O",
 }
 
 
@@ -64,6 +79,17 @@ ENTRIES = {
     "acme": _row(COMPANY=0.8),
     "mercado": _row(ORG_WORD=0.9, SURNAME=0.8),
     "sas": _row(LEGAL_FORM=1.0, SURNAME=0.8),
+    "systems": _row(ORG_WORD=0.9),
+    "airport": _row(LOC_WORD=0.85),
+    "international": _row(ORG_WORD=0.9),
+    "lake": _row(LOC_WORD=0.85, SURNAME=0.6),
+    "veronica": _row(GIVEN_NAME=0.9),
+    "mlle": _row(TITLE=0.9),
+    "de": _row(SURNAME=0.3),
+    "virginia": _row(REGION=1.0, GIVEN_NAME=0.9),
+    "corbo": _row(SURNAME=0.7),
+    "anulado": _row(PLACEHOLDER=1.0),
+    "sem nome": _row(PLACEHOLDER=1.0),
 }
 
 
@@ -132,6 +158,27 @@ def test_cues_make_a_segment_an_organisation(lex: Lexicon) -> None:
     assert _labels(lex, "Qwimby Sas") == [None, "LEGAL_FORM"]  # its own reading, no cue over the name
     # a spaced dash ends a segment; the legal form is not at the end of the first one
     assert _labels(lex, "Acme - San Juan") == ["COMPANY", None, "PLACE", "PLACE"]
+
+
+def test_place_title_inverted_placeholder_and_coined_rules(lex: Lexicon) -> None:
+    """The cues and forms of issue 25: each rule, and where it must not fire."""
+    assert _labels(lex, "Nordvik Systems") == ["ORG_WORD"] * 2  # an industry word, no legal form
+    assert _labels(lex, "Qwimby Airport") == ["LOC_WORD"] * 2  # a place word ending the name
+    assert _labels(lex, "Qwimby International Airport") == ["LOC_WORD"] * 3  # ... outranks an organisation word
+    assert _labels(lex, "Lake Qwimby") == ["LOC_WORD"] * 2
+    assert _labels(lex, "Veronica Lake")[0] == "GIVEN_NAME"  # a place word that is a surname, beside a given name
+    assert _labels(lex, "Mlle De Sousa") == ["TITLE", "GIVEN_NAME", "GIVEN_NAME"]  # a title: the rest is a person
+    assert _labels(lex, "Mlle") == ["TITLE"]
+    # "SURNAME, Given": the given name that is also a state reads as a person after the comma
+    assert _labels(lex, "Corbo, Virginia") == ["SURNAME", None, "GIVEN_NAME"]
+    assert _labels(lex, "CORBO, VIRGINIA") == ["SURNAME", None, "GIVEN_NAME"]  # case does not matter
+    assert _labels(lex, "Virginia") == ["REGION"]
+    assert _labels(lex, "Paris, Virginia")[0] == "PLACE"  # a place before the comma: no person rule
+    assert _labels(lex, "Acme, Inc.")[0] == "LEGAL_FORM"  # a legal form after the comma: no person rule
+    assert _labels(lex, "anulado") == ["PLACEHOLDER"] and _labels(lex, "SEM NOME") == ["PLACEHOLDER"] * 2
+    # coined organisation words: a weak organisation vote on unknown words only
+    assert _labels(lex, "Altronics") == ["COMPANY"] and _labels(lex, "Qualitech Qwimby") == ["COMPANY", None]
+    assert _labels(lex, "Texas") == [None]  # too short, and "-ex" alone is no reason
 
 
 def _member_cfg(lex_dir: Path, **extra: object) -> dict[str, object]:
@@ -234,6 +281,32 @@ def test_lists_come_from_registry_packages_not_the_outside_check() -> None:
     read = set(sys.modules) - before
     for pkg in ("pycountry", "nba_api", "investpy", "airportsdata"):
         assert not any(m == pkg or m.startswith(pkg + ".") for m in read)
+
+
+def test_cue_lists_and_new_sources_type_their_words() -> None:
+    """Issue 25's lists: industry and place words, titles, placeholders, bank and university names."""
+    from spark_ner.starter import lexicon_data as ld
+
+    assert set(ld.CATEGORY_TYPES) == set(ld.CATEGORIES)
+    lists = ld._Lists()
+    for step in (ld._industry_words, ld._place_words, ld._titles, ld._placeholders, ld._banks):
+        step(lists)
+
+    def has(text: str, cat: str) -> bool:
+        row = lists.scores.get(ld.key_of(text))
+        return row is not None and row[ld.CATEGORIES.index(cat)] > 0
+
+    assert has("Systems", "ORG_WORD") and has("Sons", "ORG_WORD") and has("Versicherung", "ORG_WORD")
+    assert has("Airport", "LOC_WORD") and has("Lake", "LOC_WORD")  # stop words as names, cues here
+    assert has("Mlle", "TITLE") and has("Mr.", "TITLE") and not has("Me", "TITLE")
+    assert has("anulado", "PLACEHOLDER") and has("sem nome", "PLACEHOLDER") and has("zzzz", "PLACEHOLDER")
+    assert sum(1 for r in lists.scores.values() if r[ld.CATEGORIES.index("COMPANY")] > 0) > 200  # faker's banks
+    import importlib.util
+
+    if importlib.util.find_spec("swot") is None:
+        pytest.skip("swot is not installed (pip install 'spark-ner[starter]')")
+    ld._universities(lists)
+    assert has("Arab Open University", "COMPANY")
 
 
 def test_starter_config_declares_the_lexicon() -> None:

@@ -57,7 +57,7 @@ from spark_ner.tokenize import split_name
 logger = logging.getLogger(__name__)
 
 #: Bump when the lists or their scoring change (part of the build's record).
-LEXICON_VERSION = 5
+LEXICON_VERSION = 6
 CATEGORIES: tuple[str, ...] = (
     "GIVEN_NAME",
     "SURNAME",
@@ -69,6 +69,9 @@ CATEGORIES: tuple[str, ...] = (
     "COMPANY",
     "LEGAL_FORM",
     "ORG_WORD",
+    "LOC_WORD",
+    "TITLE",
+    "PLACEHOLDER",
 )
 #: The canonical type of each category (the default config's ``label_map`` for the member).
 CATEGORY_TYPES: dict[str, str] = {
@@ -82,7 +85,12 @@ CATEGORY_TYPES: dict[str, str] = {
     "COMPANY": "ORG",
     "LEGAL_FORM": "ORG",
     "ORG_WORD": "ORG",
+    "LOC_WORD": "LOC",
+    "TITLE": "O",
+    "PLACEHOLDER": "O",
 }
+#: Cue categories (spark_ner.lexicon): words that type the segment around them, not themselves alone
+CUE_CATEGORIES = ("LEGAL_FORM", "ORG_WORD", "LOC_WORD", "TITLE")
 MAX_WORDS = 10  # "S.A. de C.V." is 9 words as the runtime splits it
 #: Packages the lists are read from (their versions go into the build record).
 SOURCES = (
@@ -94,6 +102,7 @@ SOURCES = (
     "faker",
     "pytickersymbols",
     "cleanco",
+    "swot",
 )
 #: Cities below this population keep only their main name (alternates of villages are mostly noise).
 ALT_MIN_POPULATION = 5000
@@ -158,7 +167,9 @@ class _Lists:
         words = key.split(" ")
         if len(words) > MAX_WORDS or not any(c.isalpha() for c in key):
             return
-        if len(words) == 1 and (len(key) < 2 or (key in self._stop and category != "LEGAL_FORM")):
+        if len(words) == 1 and (
+            len(key) < 2 or (key in self._stop and category not in (*CUE_CATEGORIES, "PLACEHOLDER"))
+        ):
             return
         col = CATEGORIES.index(category)
         row = self.scores.get(key)
@@ -366,6 +377,108 @@ def _nationalities(lists: _Lists) -> None:
         lists.add("NATIONALITY", name, 0.9)
 
 
+def _banks(lists: _Lists) -> None:
+    """Real bank names of the locales faker ships them for (its ``bank`` providers' ``banks`` lists)."""
+    import faker.providers.bank as bank
+
+    for mod in sorted(m.name for m in pkgutil.iter_modules(bank.__path__)):
+        provider: Any = __import__(f"faker.providers.bank.{mod}", fromlist=["Provider"]).Provider
+        for name in _names_of(getattr(provider, "banks", ())):
+            if _latin(name):
+                lists.add("COMPANY", name, 0.9)
+
+
+def _universities(lists: _Lists) -> None:
+    """Universities and colleges of every country (``swot``: one file per academic domain, the
+    institution's name inside), read as data from the package's installed files."""
+    import sys
+
+    root = None
+    for base in (Path(sys.prefix), Path(sys.base_prefix)):
+        if (base / "swot_lib" / "lib" / "domains").is_dir():
+            root = base / "swot_lib" / "lib" / "domains"
+            break
+    if root is None:
+        raise ModuleNotFoundError(
+            "the lexicon needs swot's data files; install it with pip install 'spark-ner[starter]'"
+        )
+    for path in sorted(root.rglob("*.txt")):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            name = line.strip()
+            if len(name) > 4 and _latin(name) and " " in name:
+                lists.add("COMPANY", name, 0.9)
+
+
+#: Words that make a name an organisation when neither list knows it ("Nordvik Systems", "Halden
+#: Mutual Society", "Smith & Sons"): industries, kinds of body, of every corpus language.
+INDUSTRY_WORDS = (
+    "Systems", "Group", "Holdings", "Holding", "Technologies", "Technology", "Solutions", "Services", "Partners",
+    "Capital", "Bank", "Bancorp", "Insurance", "Assurance", "Mutual", "Society", "Energy", "Foods", "Pharma",
+    "Pharmaceuticals", "Motors", "Airlines", "Airways", "Logistics", "Industries", "Enterprises", "Ventures",
+    "Labs", "Laboratories", "Networks", "Communications", "Telecom", "Entertainment", "Studios", "Resources",
+    "Mining", "Petroleum", "Utilities", "Construction", "Engineering", "Consulting", "Consultants", "Associates",
+    "Investments", "Securities", "Financial", "Cooperative", "Federation", "Association", "Foundation",
+    "Institute", "Academy", "School", "College", "University", "Hospital", "Clinic", "Healthcare",
+    "Therapeutics", "Biosciences", "Biotech", "Software", "Electronics", "Semiconductor", "Semiconductors",
+    "Robotics", "Automotive", "Aerospace", "Stores", "Supermarket", "Supermarkets", "Brands", "Apparel",
+    "Cosmetics", "Hotels", "Resorts", "Restaurants", "Bakery", "Brewery", "Brewing", "Distillery", "Winery",
+    "Dairy", "Properties", "Realty", "REIT", "Homes", "Builders", "Shipping", "Freight", "Railway", "Railways",
+    "Chemicals", "Materials", "Steel", "Metals", "Plastics", "Packaging", "Printing", "Publishing",
+    "Broadcasting", "Television", "Sons", "Brothers", "Bros", "Company", "Corporation", "Trading", "Imports",
+    "Exports", "Supplies", "Equipment", "Machinery", "Manufacturing", "Textiles", "Agency", "Management",
+    "Marketing", "Analytics", "Wireless", "Council", "Authority", "Ministry", "Commission", "Committee",
+    "Church", "Charity", "Fellowship", "League", "Alliance", "Club", "Union", "Trust", "Fund", "Credit",
+    "Lines", "Motor", "Pharmacy", "Medical", "Dental", "Veterinary", "Insurers", "Assurances", "Bancshares",
+    "Financiera", "Seguros", "Banco", "Grupo", "Sistemas", "Servicios", "Construcciones", "Inmobiliaria",
+    "Transportes", "Comercial", "Comercializadora", "Distribuidora", "Industrias", "Alimentos", "Farmacia",
+    "Colegio", "Escuela", "Asociación", "Fundación", "Cooperativa", "Sociedad", "Hermanos", "Hijos",
+    "Versicherung", "Versicherungen", "Gruppe", "Stiftung", "Verein", "Verlag", "Werke", "Technik", "Handel",
+    "Immobilien", "Brauerei", "Söhne", "Groupe", "Société", "Banque", "Mutuelle", "Transports", "Fils",
+    "Frères", "Gruppo", "Assicurazioni", "Banca", "Costruzioni", "Servizi", "Figli", "Fratelli", "Groep",
+    "Verzekeringen", "Stichting", "Vereniging", "Irmãos", "Construtora", "Serviços", "Sistemas",
+)  # fmt: skip
+
+
+def _industry_words(lists: _Lists) -> None:
+    for word in INDUSTRY_WORDS:
+        lists.add("ORG_WORD", word, 0.9)
+
+
+#: Words that make a name a place ("X Airport", "Y County", "Lake Z"); at the segment's end they
+#: outrank an organisation word ("Kansai International Airport").
+PLACE_WORDS = (
+    "Airport", "Aeropuerto", "Aeroporto", "Aéroport", "Flughafen", "County", "Province", "Provincia", "District",
+    "Island", "Islands", "Isla", "Islas", "Lake", "Lago", "River", "Valley", "Beach", "Bay", "Hills", "Mountains",
+    "Mount", "Monte", "Harbour", "Harbor", "Peninsula", "Canyon", "Creek", "Falls", "Heights", "Springs",
+    "Township", "Village", "Oblast", "Krai", "Raion", "Prefecture", "Governorate", "Municipality", "Municipio",
+    "Comuna", "Parish", "Borough", "Region", "Département", "Landkreis", "Kreis", "Gemeinde", "Puerto", "Cabo",
+    "Sierra", "Cerro", "Punta", "Bahía", "Golfo", "Ciudad", "Fort", "Cape", "Port",
+)  # fmt: skip
+
+
+def _place_words(lists: _Lists) -> None:
+    for word in PLACE_WORDS:
+        lists.add("LOC_WORD", word, 0.85)
+
+
+def _titles(lists: _Lists) -> None:
+    """Titles of the corpus languages and a few more: a name that starts with one is a person."""
+    words: set[str] = {"Mx", "Mx.", "Dra.", "Dra", "Sres.", "Messrs", "Messrs.", "Fru", "Pan", "Pani", "Sgra."}
+    for male, female, either in TITLES.values():
+        words.update((*male, *female, *either))
+    for word in sorted(words - {"Me", "D."}):  # "Me" is a pronoun, "D." an initial
+        lists.add("TITLE", word, 0.9)
+
+
+def _placeholders(lists: _Lists) -> None:
+    """Placeholders of customer tables ("anulado", "sem nome", "zzz"): not a name at all (NONE)."""
+    for text in NONE_PLACEHOLDERS:
+        lists.add("PLACEHOLDER", text, 1.0)
+    for letter in "abcdefghijklmnopqrstuvwxyz":
+        for n in range(3, 9):
+            lists.add("PLACEHOLDER", letter * n, 1.0)
+
+
 def _person_like_places(lists: _Lists) -> None:
     """Places named after a person ("Benito Juárez", "Nicolás Romero") are persons too.
 
@@ -388,18 +501,29 @@ def _best_per_type(row: np.ndarray) -> np.ndarray:
     """Keep each canonical type's best category only: a name on two person lists is not twice a person."""
     out = np.zeros_like(row)
     for typ in set(CATEGORY_TYPES.values()):
-        cols = [i for i, c in enumerate(CATEGORIES) if CATEGORY_TYPES[c] == typ and c not in ("LEGAL_FORM", "ORG_WORD")]
+        cols = [i for i, c in enumerate(CATEGORIES) if CATEGORY_TYPES[c] == typ and c not in CUE_CATEGORIES]
         if cols:
             best = cols[int(np.argmax(row[cols]))]
             out[best] = row[best]
-    for cue in ("LEGAL_FORM", "ORG_WORD"):
+    for cue in CUE_CATEGORIES:
         i = CATEGORIES.index(cue)
         out[i] = row[i]
     return out
 
 
-STEPS = (_places, _admin_regions, _cldr, _gender_guesser, _census, _faker_names, _companies, _legal_forms)
-LATE_STEPS = (_org_words, _nationalities)
+STEPS = (
+    _places,
+    _admin_regions,
+    _cldr,
+    _gender_guesser,
+    _census,
+    _faker_names,
+    _companies,
+    _banks,
+    _universities,
+    _legal_forms,
+)
+LATE_STEPS = (_org_words, _industry_words, _place_words, _titles, _placeholders, _nationalities)
 
 
 @functools.lru_cache(maxsize=1)
