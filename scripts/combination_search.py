@@ -219,6 +219,19 @@ def type_complexity(by_type: dict[str, dict[str, float]]) -> float:
     return float(sum(abs(np.log2(f)) for factors in by_type.values() for f in factors.values() if f > 0))
 
 
+def surface_form(name: str, label: str) -> str:
+    """The messy form a corpus name is written in, as far as the text shows it (the corpus keeps no
+    ``form`` column; accents stripped cannot be told from a name that had none)."""
+    letters = [c for c in name if c.isalpha()]
+    if label == "PERSON" and "," in name:
+        return "inverted"
+    if letters and all(c.isupper() for c in letters) and len(letters) > 1:
+        return "upper"
+    if letters and all(c.islower() for c in letters):
+        return "lower"
+    return "as-is"
+
+
 def report(name: str, gold: Any, pred: Any, frame: pd.DataFrame) -> dict[str, Any]:
     m = classification_metrics(list(gold), list(pred), list(NAME_LABELS))
     out: dict[str, Any] = {
@@ -278,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     corpus = args.corpus.expanduser()
     frames = {s: pd.read_parquet(corpus / f"{s}.parquet") for s in ("dev", "test")}
+    for split in ("dev", "test"):  # messy forms of the corpus splits, read off the text
+        f = frames[split]
+        f["form"] = [surface_form(n, g) for n, g in zip(f["name"], f["label"], strict=True)]
     for path in args.outside:
         frames[Path(path).stem] = pd.read_parquet(path)
     data = {s: member_outputs(args.config, f["name"].tolist(), args.cache, s) for s, f in frames.items()}

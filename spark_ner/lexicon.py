@@ -271,7 +271,7 @@ class Lexicon:
 
     def _coined(self, words: list[str], probs: np.ndarray, valid: np.ndarray) -> None:
         """A weak organisation vote on unknown coined words ("Altronics", "Qualitech")."""
-        if self._company is None:
+        if self._company is None or valid.all():
             return
         for k, w in enumerate(words):
             if valid[k] or len(w) < COINED_MIN_LEN or not w.isalpha():
