@@ -1,4 +1,4 @@
-"""The import layers of the package (README, "Development map"), checked on the source itself.
+"""The import layers of the package (docs/development.md, "Map"), checked on the source itself.
 
 runtime (spark_ner/*.py) <- spark (spark_ner/spark/) <- starter, tools, jobs <- cli: a module may import
 its own layer and the layers below it, never above. Lazy imports (inside functions) count; imports
@@ -78,7 +78,7 @@ def imports(path: Path) -> Iterator[tuple[int, str, list[str]]]:
             if not base.startswith("spark_ner"):
                 continue
             names = [a.name for a in node.names]
-            # "from spark_ner.spark import cache" imports the module spark_ner.spark.cache
+            # "from spark_ner.spark import name_cache" imports the module spark_ner.spark.name_cache
             submodules = [n for n in names if (PACKAGE.parent / (base.replace(".", "/") + f"/{n}.py")).exists()]
             for n in submodules:
                 yield node.lineno, f"{base}.{n}", []
@@ -166,13 +166,13 @@ def test_layer_names(mod: str) -> None:
     assert layer(mod) in ALLOWED
 
 
-def test_readme_development_map_names_every_module() -> None:
-    """README's "Development" map names every module of the package (by file name)."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Development") :]
+def test_development_map_names_every_module() -> None:
+    """The docs' Development page (docs/development.md, "Map") names every module of the package."""
+    page = (ROOT / "docs" / "development.md").read_text(encoding="utf-8")
+    section = page[page.index("## Map") :]
     missing = [
         str(p.relative_to(ROOT))
         for p in sorted(PACKAGE.rglob("*.py"))
         if p.name not in ("__init__.py", "__main__.py") and p.name not in section
     ]
-    assert missing == [], f"add these modules to README's Development map: {missing}"
+    assert missing == [], f"add these modules to the map in docs/development.md: {missing}"

@@ -1,8 +1,13 @@
-"""The README's examples are executed (Python) or parsed by the real parsers (shell), so they stay true.
+"""The README's and the docs site's examples are executed (Python) or parsed by the real parsers
+(shell), so they stay true.
 
-Every command line in the README (fenced ``bash`` blocks and inline code in the prose), and every
-``spark-ner`` / ``python scripts/`` command in the reports (BENCHMARKS, EVALUATION, RELIABILITY,
-SECURITY), goes through the parser that would read it: ``spark_ner.cli``'s for ``spark-ner``, each
+The Python blocks of the README and of the docs pages in ``RUN_PAGES`` run against a local Spark
+session and the tiny test ensemble; a block that builds ``labeled`` from ``df`` is then compared,
+row by row, with the in-process ensemble's labels (the DataFrame the reader gets is the one the
+contract promises). Every command line in the README and in every page under ``docs/`` (fenced
+``bash`` blocks and inline code in the prose), every example in ``spark-ner COMMAND --help``, and
+every ``spark-ner`` / ``python scripts/`` command in the reports (BENCHMARKS, EVALUATION,
+RELIABILITY, SECURITY), goes through the parser that would read it: ``spark_ner.cli``'s for ``spark-ner``, each
 job script's own for ``python jobs/...``, ``spark-submit ... jobs/...`` and ``accelerate launch ...
 jobs/...`` (the launcher's flags against the launcher, the script's against the script), the
 installed ``spark-submit``'s option list, and ``scripts/dev.sh``'s subcommands. A flag the parser
@@ -30,6 +35,10 @@ from helpers import REPO, subprocess_env
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 REPORTS = ("BENCHMARKS.md", "EVALUATION.md", "RELIABILITY.md", "SECURITY.md")
+#: the docs site's pages (mkdocs.yml); a page that only includes a root report adds nothing here
+DOCS = sorted((REPO / "docs").glob("*.md"))
+#: docs pages whose Python blocks run here (the others need a cluster, MLflow or Databricks)
+RUN_PAGES = ("quickstart.md", "spark.md")
 #: how a command line starts (after environment assignments and ``time``)
 STARTS = ("spark-ner", "spark-submit", "accelerate", "python", "bash")
 #: spark-submit options that take no value (every other one takes exactly one)
@@ -40,10 +49,43 @@ def blocks(lang: str, text: str = README) -> list[str]:
     return re.findall(rf"```{lang}\n(.*?)```", text, flags=re.S)
 
 
-@pytest.mark.parametrize("code", blocks("python"), ids=lambda c: c.splitlines()[0][:40])
-def test_python_blocks_run(code: str, tiny_config_path: Path, spark: object, monkeypatch: pytest.MonkeyPatch) -> None:
+def python_blocks() -> list[tuple[str, str]]:
+    """(where, code) of every Python block that runs here: the README's and those of ``RUN_PAGES``."""
+    found = [("README.md", code) for code in blocks("python")]
+    for page in RUN_PAGES:
+        found += [
+            (f"docs/{page}", code) for code in blocks("python", (REPO / "docs" / page).read_text(encoding="utf-8"))
+        ]
+    return found
+
+
+def assert_labels_match_in_process(df: object, labeled: object, column: str, cfg: object) -> None:
+    """chispa-style: ``labeled`` is ``df`` (same rows, same order, same columns first) plus the ner_*
+    columns, and its labels are the in-process ensemble's for the same names."""
+    from spark_ner.config import OUTPUT_FIELDS
+    from spark_ner.ensemble import load_ensemble
+
+    base = df.collect()  # type: ignore[attr-defined]
+    got = labeled.collect()  # type: ignore[attr-defined]
+    assert labeled.columns[: len(df.columns)] == df.columns  # type: ignore[attr-defined]
+    assert labeled.columns[len(df.columns) :] == [f"ner_{f}" for f in OUTPUT_FIELDS]  # type: ignore[attr-defined]
+    assert [tuple(r)[: len(df.columns)] for r in got] == [tuple(r) for r in base]  # type: ignore[attr-defined]
+    expected = load_ensemble(cfg).label([r[column] for r in base])  # type: ignore[arg-type]
+    assert [r["ner_label"] for r in got] == [None if v is None else v for v in expected.label.tolist()]
+    assert [r["ner_model_version"] for r in got] == expected.model_version.tolist()
+
+
+@pytest.mark.parametrize(("where", "code"), python_blocks(), ids=lambda v: v.splitlines()[0][:40])
+def test_python_blocks_run(
+    where: str, code: str, tiny_config_path: Path, spark: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spark_ner.config import load_config
+
     monkeypatch.setenv("SPARK_NER_CONFIG", str(tiny_config_path))
-    exec(compile(code, "README.md", "exec"), {})
+    namespace: dict[str, object] = {}
+    exec(compile(code, where, "exec"), namespace)
+    if "labeled" in namespace and "df" in namespace:
+        assert_labels_match_in_process(namespace["df"], namespace["labeled"], "name", load_config(tiny_config_path))
 
 
 # ----------------------------------------------------------------------------- finding command lines
@@ -105,8 +147,28 @@ def commands(name: str, text: str, prose: bool, only: tuple[str, ...] = STARTS) 
     return out
 
 
+def help_examples() -> list[Command]:
+    """The examples at the end of each ``spark-ner COMMAND --help`` (``spark_ner.cli.EXAMPLES``)."""
+    from spark_ner.cli import EXAMPLES
+
+    return [
+        Command(f"spark-ner {name} --help", tuple(words), False)
+        for name, lines in EXAMPLES.items()
+        for line in lines
+        if (words := _argv(line))
+    ]
+
+
+def docs_commands() -> list[Command]:
+    """Every command line of every page of the docs site."""
+    found: list[Command] = []
+    for page in DOCS:
+        found += commands(f"docs/{page.name}", page.read_text(encoding="utf-8"), prose=True)
+    return found
+
+
 def all_commands() -> list[Command]:
-    found = commands("README.md", README, prose=True)
+    found = commands("README.md", README, prose=True) + docs_commands() + help_examples()
     for report in REPORTS:
         text = (REPO / report).read_text(encoding="utf-8")
         found += [c for c in commands(report, text, prose=True) if c.argv[0] == "spark-ner" or "scripts/" in c.argv[1]]
@@ -212,6 +274,10 @@ def notebook_flags(args: list[str]) -> None:
 
 
 def check_script(script: str, args: list[str], elided: bool) -> None:
+    # the script inside an installed wheel (an image's site-packages, ``local://`` for Spark on Kubernetes)
+    installed = re.fullmatch(r"(?:local://)?/\S*/site-packages/(spark_ner/jobs/\w+\.py)", script)
+    if installed:
+        script = installed.group(1)
     if script == "jobs/notebooks/label_customers.py":
         notebook_flags([a for a in args if a != "..."])
     else:
@@ -290,10 +356,23 @@ def test_command_lines_parse(cmd: Command) -> None:
     check(cmd)
 
 
-def test_the_readme_has_the_command_lines_it_should() -> None:
-    found = {c.argv[0] for c in all_commands() if c.where == "README.md"}
-    assert found == set(STARTS)
-    assert any(c.argv[:2] == ("accelerate", "launch") and "--mixed_precision" in c.argv for c in all_commands())
+def test_the_docs_have_the_command_lines_they_should() -> None:
+    """The README shows the CLI, spark-submit and the dev script; the docs every kind of command."""
+    everything = all_commands()
+    assert {c.argv[0] for c in everything if c.where == "README.md"} >= {"spark-ner", "spark-submit", "bash"}
+    assert {c.argv[0] for c in everything if c.where.startswith(("README.md", "docs/"))} == set(STARTS)
+    assert any(c.argv[:2] == ("accelerate", "launch") and "--mixed_precision" in c.argv for c in everything)
+    pages = {c.where for c in docs_commands()}
+    assert {"docs/install.md", "docs/quickstart.md", "docs/spark.md", "docs/cli.md"} <= pages
+    assert {c.where for c in help_examples()} == {
+        f"spark-ner {name} --help" for name in __import__("spark_ner.cli").cli.COMMANDS
+    }
+
+
+def test_the_readme_stays_short() -> None:
+    """A newcomer reads it in a minute; the rest lives on the docs site."""
+    assert len(README) < 12_000
+    assert "this project's" not in README
 
 
 @pytest.mark.parametrize(
