@@ -109,6 +109,7 @@ run_tests() {
   ruff check spark_ner tests jobs
   ruff format --check spark_ner tests jobs
   mypy spark_ner
+  NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet # the docs site: a broken link or a page left out of the nav fails
   run_pytest "$VENV/bin/python" "$@"
   if [ "$#" -eq 0 ]; then
     compat
