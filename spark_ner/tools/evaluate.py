@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from spark_ner.calibrate import reliability
+from spark_ner.cliargs import add_deprecated_alias, add_output_argument
 from spark_ner.config import NAME_LABELS, Config, add_config_arguments, load_config, parse_overrides
 from spark_ner.errors import ConfigError, GoldLabelError, InputColumnError, InputNotFoundError
 
@@ -439,16 +440,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name-col", default="name", help="names column (default: name)")
     parser.add_argument("--label-col", default="label", help="gold label column (default: label)")
     add_config_arguments(parser)
-    parser.add_argument("--out", required=True, type=Path, help="folder for the metrics/report")
+    add_output_argument(parser, "--out", dest="out", type=Path, help="folder for the metrics/report")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N rows only")
     parser.add_argument("--group-col", default=None, help="also report ensemble accuracy per value of this column")
-    parser.add_argument(
-        "--mlflow",
-        action="store_true",
+    log_with = parser.add_argument(
+        "--log-with",
+        dest="mlflow",
+        choices=["mlflow"],
+        default=None,
         help="log the metrics (ensemble and each member), metrics.json, report.md and confusion.png to an "
         "MLflow run ($MLFLOW_TRACKING_URI; the mlflow extra)",
     )
-    parser.add_argument("--mlflow-experiment", default=None, metavar="NAME", help="MLflow experiment for --mlflow")
+    add_deprecated_alias(parser, "--mlflow", log_with, stores="mlflow", use="--log-with mlflow")
+    experiment = parser.add_argument(
+        "--experiment", dest="mlflow_experiment", default=None, metavar="NAME", help="MLflow experiment"
+    )
+    add_deprecated_alias(parser, "--mlflow-experiment", experiment)
 
 
 def mlflow_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
