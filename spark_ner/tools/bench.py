@@ -40,6 +40,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from spark_ner.cliargs import add_output_argument
 from spark_ner.config import ENTITY_TYPES, NAME_LABELS, Config, CpuParallel, Precision, load_config
 from spark_ner.ensemble import Ensemble, configure_threads, load_ensemble, worker_threads
 from spark_ner.errors import ConfigError
@@ -908,7 +909,9 @@ def _plot(results: dict[str, Any], path: Path) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="config TOML (default: $SPARK_NER_CONFIG or the defaults)")
-    parser.add_argument("--out", default="bench_out", help="folder for bench.json and bench.png")
+    add_output_argument(
+        parser, "--out", dest="out", required=False, default="bench_out", help="folder for bench.json and bench.png"
+    )
     parser.add_argument("--markdown", default="BENCHMARKS.md", help="file whose bench block is replaced")
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
     parser.add_argument("--tokenize-names", type=int, default=1_000_000)
