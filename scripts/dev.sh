@@ -98,7 +98,7 @@ demo() {
   local out=${SPARK_NER_DEMO_DIR:-out/demo}
   spark-ner -v build-models
   # 20,000 rows keep the demo to minutes on 2 CPU cores; ROWS=200000 for the full sample table
-  spark-ner demo-data --out "$out/customers.parquet" --rows "${ROWS:-20000}"
+  spark-ner demo-data --output "$out/customers.parquet" --rows "${ROWS:-20000}"
   spark-ner label --input "$out/customers.parquet" --output "$out/labeled.parquet" \
     --name-col name --id-col customer_id --mode overwrite --summary "$out/summary.json" \
     --config conf/default.toml
