@@ -342,7 +342,7 @@ def encoder_flops(model_config: Any, lengths: np.ndarray) -> float:
 
 def ensemble_flops(ens: Any, names: list[str]) -> dict[str, float]:
     """Model FLOPs for labelling ``names`` once: on real tokens, and on the padded batches run."""
-    from spark_ner.tokenize import length_batches, pad_to, split_words
+    from spark_ner.tokenize import split_words, uniform_batches
 
     e = ens.cfg.ensemble
     split = split_words(names, e.max_length, e.case_restore)
@@ -352,8 +352,8 @@ def ensemble_flops(ens: Any, names: list[str]) -> dict[str, float]:
         tokens += float(lengths.sum())
         real += encoder_flops(member.model.config, lengths)
         pad = np.empty_like(lengths)
-        for rows in length_batches(lengths, e.batch_size):
-            pad[rows] = pad_to(int(lengths[rows].max()), ens.pad_multiple)
+        for rows in uniform_batches(lengths, e.batch_size, min_rows=max(32, e.batch_size // 8)):
+            pad[rows] = int(lengths[rows].max())  # the ensemble's exact-length plan
         padded += encoder_flops(member.model.config, pad)
     return {"real": real, "padded": padded, "tokens_per_name": tokens / max(1, len(names)) / len(ens.members)}
 

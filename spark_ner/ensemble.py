@@ -32,7 +32,7 @@ from spark_ner.config import (
     Precision,
     Strategy,
 )
-from spark_ner.decode import Decoded, decode, entity_bounds, entity_texts, label_names, records
+from spark_ner.decode import Decoded, decode, decode_labels, entity_bounds, entity_texts, label_names, records
 from spark_ner.lexicon import LexiconMember, load_lexicon_member, tag_factors
 from spark_ner.models import (
     Member,
@@ -48,8 +48,8 @@ from spark_ner.tokenize import (
     WordSplit,
     WordTokenizer,
     WordVocab,
-    batch_arrays,
-    length_batches,
+    batch_ids,
+    plan_padding,
     split_words,
     uniform_batches,
 )
@@ -83,6 +83,8 @@ class _Pending:
     widx: np.ndarray
     ntok: np.ndarray
     tensor: Any
+    done: Any = None  # CUDA: an event recorded after this batch's copy to the host (None elsewhere)
+    start: Any = None  # CUDA with ``Stats.time_device``: an event recorded before its forward
 
 
 @dataclass(frozen=True)
@@ -107,11 +109,21 @@ class Stats:
     #: CPU seconds of the threads, by step: "model" = inside the members' forward calls (on a CPU, the
     #: compute; on a GPU, launching it), so a bench can tell host work from model work
     cpu_seconds: dict[str, float] = field(default_factory=lambda: {"model": 0.0})
+    #: forward passes launched (every member's batches)
+    forwards: int = 0
+    #: CUDA only, with ``time_device``: seconds the device spent on the batches, from per-batch events
+    device_seconds: float = 0.0
+    time_device: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add_cpu(self, step: str, seconds: float) -> None:
         with self._lock:  # lane threads add side by side
             self.cpu_seconds[step] = self.cpu_seconds.get(step, 0.0) + seconds
+
+    def add_forward(self, device_seconds: float = 0.0) -> None:
+        with self._lock:
+            self.forwards += 1
+            self.device_seconds += device_seconds
 
 
 @dataclass
@@ -356,8 +368,15 @@ class Ensemble:
         self._tokenizing: ThreadPoolExecutor | None = None
         #: distinct names per pipeline step of ``label`` (None: see ``_chunk_names``)
         self.pipeline_names: int | None = None
-        # GPUs want shapes in multiples of 8 (tensor cores); CPUs only pay for the padding
-        self.pad_multiple = 8 if self.device.startswith("cuda") else 1
+        #: the device batch plan (CUDA): one feeder thread, pipeline steps of four batches (see
+        #: ``_chunk_names``). Batches are exact-length on every device (issue 22: padding names of 4-7
+        #: tokens to multiples of 8 cost the GPU 1.55x the real FLOPs and an attention mask)
+        self.device_plan = self.device.startswith("cuda")
+
+    def use_device_plan(self) -> None:
+        """Batch as on a GPU whatever the device (``spark-ner bench`` measures the GPU path's host side on
+        a CPU this way)."""
+        self.device_plan = True
 
     def transformers(self) -> list[tuple[Member, WordTokenizer]]:
         """The members that run a model forward (not the lexicon members), with their word tokenizers."""
@@ -390,33 +409,39 @@ class Ensemble:
             seg = np.concatenate([[0], np.cumsum(ntok)[:-1]]).astype(np.int64)
             tok_row = np.repeat(brow, ntok)
             tok_pos = np.repeat(first - seg, ntok) + np.arange(int(ntok.sum()))
-        ids, mask = batch_arrays(enc, rows, pad_id, self.pad_multiple)
+        ids, mask = batch_ids(enc, rows, pad_id)  # mask None: every row one length (SDPA's unmasked path)
         cuda = member.device.startswith("cuda")
-        t_ids, t_mask = torch.from_numpy(ids), torch.from_numpy(mask)
-        t_row, t_pos = torch.from_numpy(tok_row), torch.from_numpy(tok_pos)
+        staged = [torch.from_numpy(a) for a in (ids, tok_row, tok_pos, *([] if mask is None else [mask]))]
         if cuda:
-            t_ids, t_mask, t_row, t_pos = (
-                t.pin_memory().to(member.device, non_blocking=True) for t in (t_ids, t_mask, t_row, t_pos)
-            )
-        # length-sorted batches are often all one length: no mask lets SDPA take its unmasked path
-        uniform = bool(mask.all())
+            staged = [t.pin_memory().to(member.device, non_blocking=True) for t in staged]
+        t_ids, t_row, t_pos = staged[:3]
+        t_mask = staged[3] if mask is not None else None
+        start = done = None
+        if cuda and self.stats.time_device:
+            start = torch.cuda.Event(enable_timing=True)
+            start.record()
         with torch.inference_mode():
             c0 = time.thread_time()
-            logits = member.model(input_ids=t_ids, attention_mask=None if uniform else t_mask).logits
+            logits = member.model(input_ids=t_ids, attention_mask=t_mask).logits
             self.stats.add_cpu("model", time.thread_time() - c0)
             picked = torch.softmax(logits[t_row, t_pos].float(), dim=-1) @ member.projection
             if cuda:
                 host = torch.empty(picked.shape, dtype=picked.dtype, pin_memory=True)
                 host.copy_(picked, non_blocking=True)
                 picked = host
-        return _Pending(rows, widx, ntok, picked)
+                # this batch's own event: collecting it waits for it alone, not for the batch launched after
+                done = torch.cuda.Event(enable_timing=start is not None)
+                done.record()
+        return _Pending(rows, widx, ntok, picked, done, start)
 
     def _collect(self, pending: _Pending, out: tuple[np.ndarray, np.ndarray]) -> None:
         """Wait for a launched batch and write its words' probabilities into ``out``."""
-        import torch
-
-        if pending.tensor.is_pinned():
-            torch.cuda.current_stream().synchronize()
+        busy = 0.0
+        if pending.done is not None:
+            pending.done.synchronize()
+            if pending.start is not None:
+                busy = pending.start.elapsed_time(pending.done) / 1000
+        self.stats.add_forward(busy)
         tok = pending.tensor.numpy()
         probs_out, valid_out = out
         if len(pending.widx) == 0:
@@ -553,10 +578,24 @@ class Ensemble:
         """Pure scoring of distinct, non-null names: word probabilities per member and combined."""
         return self._finish(self._start(names))
 
+    def plan_tokens(self, names: list[str]) -> tuple[int, int]:
+        """(padded, real) tokens of the forward batches ``names`` would get, over all members: what the
+        device computes against what it must (the batch plan's waste, computable without a GPU)."""
+        ens = self.cfg.ensemble
+        split = split_words(names, max_words=ens.max_length, case_restore=ens.case_restore)
+        padded = real = 0
+        for enc in self._encode(split):
+            if enc is None:
+                continue
+            lengths = enc.lengths
+            real += int(lengths.sum())
+            p, _ = plan_padding(lengths, self._batches(enc, ens.batch_size))
+            padded += p
+        return padded, real
+
     def _batches(self, enc: Encoded, batch_size: int) -> list[np.ndarray]:
-        """Length-sorted batches; on a CPU, of one length each where there are enough such rows."""
-        if self.pad_multiple > 1:  # GPUs: full batches padded to multiples of 8
-            return length_batches(enc.lengths, batch_size)
+        """Exact-length batches: the rows of one length together where there are enough of them (the
+        rest share batches padded to their longest row only), on CPUs and GPUs alike."""
         return uniform_batches(enc.lengths, batch_size, min_rows=max(32, batch_size // 8))
 
     def _lane_pool(self) -> ThreadPoolExecutor:
@@ -654,7 +693,7 @@ class Ensemble:
         if self.pipeline_names:
             return self.pipeline_names
         rounds = max(self.lanes, 1) * self.cfg.ensemble.batch_size
-        return max(8192, 4 * rounds) if self.pad_multiple > 1 else max(32768, 8 * rounds)
+        return max(8192, 4 * rounds) if self.device_plan else max(32768, 8 * rounds)
 
     def _decode(self, pred: Prediction, names: list[str]) -> _NameColumns:
         """Name-level columns of one prediction: label, score, agreement, entities, error, member labels."""
@@ -664,7 +703,7 @@ class Ensemble:
         agree = np.zeros(d)
         by_member: dict[str, np.ndarray] = {}
         for m, p, v, w in zip(self.members, pred.member_probs, pred.member_valid, self.weights, strict=True):
-            m_label = decode(p, v, split.bounds, split.starts, split.ends).label
+            m_label = decode_labels(p, v, split.bounds, split.starts, split.ends)  # labels only: decode once
             agree += w * (m_label == dec.label)
             by_member[m.source.name] = label_names(m_label)
         agree /= sum(self.weights)

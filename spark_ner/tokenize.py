@@ -35,6 +35,9 @@ _ALNUM = rf"(?:[^\W_]|[{_MARKS}])"
 WORD_RE = re.compile(rf"{_ALNUM}+(?:['’]{_ALNUM}+)*|[^\s]")
 # the same words over many names joined by "\n", each with the whitespace before it (for offsets)
 _SPACED_WORD_RE = re.compile(rf"(\s*)({WORD_RE.pattern})")
+# the same where the text has no "_": then ``\w`` is ``[^\W_]`` and one character class (possessive,
+# no backtracking to try) does what the alternation does, about twice as fast (issue 22)
+_SPACED_WORD_NO_UNDERSCORE_RE = re.compile(rf"(\s*+)([\w{_MARKS}]++(?:['’][\w{_MARKS}]++)*+|[^\s])")
 # names longer than this are split one by one, so that max_words bounds the work on huge input
 _LONG_NAME = 4096
 
@@ -97,7 +100,7 @@ def split_words(names: Sequence[str], max_words: int, case_restore: bool = True)
         short = [names[i] for i in np.flatnonzero(keep).tolist()]
         short_idx = np.flatnonzero(keep)
     joined = "\n".join(short)
-    pairs = _SPACED_WORD_RE.findall(joined)
+    pairs = (_SPACED_WORD_RE if "_" in joined else _SPACED_WORD_NO_UNDERSCORE_RE).findall(joined)
     n_words = len(pairs)
     words = list(map(itemgetter(1), pairs))
     w_len = np.fromiter(map(len, words), dtype=np.int64, count=n_words)
@@ -431,6 +434,25 @@ def uniform_batches(lengths: np.ndarray, batch_size: int, min_rows: int = 32) ->
         rest = np.concatenate(small)
         out += [rest[i : i + batch_size] for i in range(0, len(rest), batch_size)]
     return out
+
+
+def batch_ids(enc: Encoded, rows: np.ndarray, pad_id: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """``input_ids`` of ``rows`` at their exact longest length, and the attention mask, or None when
+    every row has that length (nothing to mask: one gather, no mask built, SDPA's unmasked path)."""
+    lens = enc.lengths[rows]
+    width = int(lens.max()) if len(lens) else 1
+    starts = enc.offsets[rows]
+    if len(lens) and int(lens.min()) == width:
+        return enc.ids[starts[:, None] + np.arange(width)], None
+    ids, mask = batch_arrays(enc, rows, pad_id, 1)
+    return ids, mask
+
+
+def plan_padding(lengths: np.ndarray, batches: list[np.ndarray], multiple: int = 1) -> tuple[int, int]:
+    """(padded, real) tokens of ``batches`` of rows of ``lengths``, each padded to its longest row
+    rounded up to ``multiple``: the share of a device's work that is padding."""
+    padded = sum(len(b) * pad_to(int(lengths[b].max()), multiple) for b in batches if len(b))
+    return int(padded), int(lengths.sum())
 
 
 def batch_arrays(enc: Encoded, rows: np.ndarray, pad_id: int, multiple: int = 8) -> tuple[np.ndarray, np.ndarray]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from conftest import SAMPLE_NAMES
@@ -12,8 +14,10 @@ from spark_ner.tokenize import (
     WordTokenizer,
     WordVocab,
     batch_arrays,
+    batch_ids,
     length_batches,
     pad_to,
+    plan_padding,
     split_name,
     split_words,
     uniform_batches,
@@ -94,6 +98,35 @@ def test_batch_arrays_pad_to_multiple_of_8(tiny_models) -> None:  # type: ignore
     assert mask.sum(axis=1).tolist() == enc.lengths.tolist()
 
 
+def test_batch_ids_exact_length_and_no_mask_when_nothing_to_mask(tiny_models) -> None:  # type: ignore[no-untyped-def]
+    """Issue 22: device batches are not rounded up; a batch whose rows share one length gets no mask."""
+    wt = WordTokenizer(load_tokenizer(str(tiny_models[0])), max_length=32)
+    enc = wt.encode(split_words(["John Smith", "Acme", "Jane Doe", "Acme Holdings Group Ltd"], 32))
+    lens = enc.lengths
+    same = np.flatnonzero(lens == lens[0])
+    ids, mask = batch_ids(enc, same, wt.pad_id)
+    assert mask is None and ids.shape == (len(same), lens[0])
+    for r, row in zip(same.tolist(), ids, strict=True):
+        assert row.tolist() == enc.ids[enc.offsets[r] : enc.offsets[r + 1]].tolist()
+    every = np.arange(len(lens))
+    ids, mask = batch_ids(enc, every, wt.pad_id)
+    assert mask is not None and ids.shape[1] == lens.max()  # longest row, not a multiple of 8
+    assert mask.sum(axis=1).tolist() == lens.tolist()
+    want, _ = batch_arrays(enc, every, wt.pad_id, 1)
+    np.testing.assert_array_equal(ids, want)
+
+
+def test_plan_padding_counts_padded_against_real_tokens() -> None:
+    lengths = np.array([5, 5, 7, 4])
+    assert plan_padding(lengths, [np.array([0, 1]), np.array([2, 3])]) == (2 * 5 + 2 * 7, 21)
+    assert plan_padding(lengths, [np.arange(4)], multiple=8) == (32, 21)
+    # the exact-length plan on names of 4-7 tokens: no padding at all once groups are big enough
+    rng = np.random.default_rng(0)
+    many = rng.integers(4, 8, size=10_000)
+    padded, real = plan_padding(many, uniform_batches(many, 1024, min_rows=128))
+    assert padded == real
+
+
 # ----------------------------------------------------------------------------- issue 18: the fast host path
 
 #: words that take every tokenizer path: ALL-CAPS and case-restored, accented (composed, and NFC of
@@ -156,13 +189,13 @@ def test_split_words_is_split_name_for_every_name() -> None:
     alphabet = "aZé\u0301 \n\t,&'’-._ßİǆ株\u200b\xa0\x00O1Ⅻ"
     names = [*SAMPLE_NAMES, "", " ", "  a  ", "JOHN O'BRIEN", "ǅemal ǆ", "a " * 3000, "x" * 5000 + " y z"]
     names += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(3000)]
-    for max_words in (32, 3, 1):
-        for case_restore in (True, False):
-            want, got = _old_split(names, max_words, case_restore), split_words(names, max_words, case_restore)
-            assert got.words == want.words
-            for a, b in ((got.starts, want.starts), (got.ends, want.ends), (got.bounds, want.bounds)):
-                np.testing.assert_array_equal(a, b)
-            assert got.starts.dtype == np.int32 and got.bounds.dtype == np.int64
+    no_underscore = [n for n in names if "_" not in n]  # the text without "_" takes the faster expression
+    for max_words, case_restore, some in itertools.product((32, 3, 1), (True, False), (names, no_underscore)):
+        want, got = _old_split(some, max_words, case_restore), split_words(some, max_words, case_restore)
+        assert got.words == want.words
+        for a, b in ((got.starts, want.starts), (got.ends, want.ends), (got.bounds, want.bounds)):
+            np.testing.assert_array_equal(a, b)
+        assert got.starts.dtype == np.int32 and got.bounds.dtype == np.int64
     assert split_words([], 32).bounds.tolist() == [0]
 
 

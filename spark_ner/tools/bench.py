@@ -588,6 +588,168 @@ def _cpu_meter(ens: Ensemble, names: int) -> Iterator[dict[str, float]]:
     out["model_us_per_name"] = round((ens.stats.cpu_seconds.get("model", 0.0) - model0) / names * 1e6, 1)
 
 
+def gpu_path_ensemble(cfg: Config) -> Ensemble:
+    """``cfg``'s ensemble on this CPU as the GPU path runs it: one feeder thread (no lanes), torch on
+    one thread, and the device batch plan (what ``Ensemble.device_plan`` picks on CUDA)."""
+    import torch
+
+    one = replace(cfg, ensemble=replace(cfg.ensemble, num_threads=1, cpu_parallel=CpuParallel.OPS))
+    ens = load_ensemble(one)
+    torch.set_num_threads(1)
+    ens.use_device_plan()
+    return ens
+
+
+def arrow_chunks(names: list[str], rows: int) -> list[Any]:
+    """``names`` as the Arrow string arrays a Spark task would hand the UDF, ``rows`` per batch."""
+    import pyarrow as pa
+
+    return [pa.array(names[i : i + rows], type=pa.string()) for i in range(0, len(names), rows)]
+
+
+def bench_gpu_path(cfg: Config, n: int, repeat: int = 2) -> dict[str, Any]:
+    """Host CPU per name of the GPU code path on one thread: :func:`gpu_path_ensemble` fed Arrow batches
+    through ``label_arrow_stream`` (what the Spark UDF runs), ``n`` distinct names with two never-seen
+    words each (cold word cache), then the same names again (warm). With zero-layer members the
+    forward is nearly free, so this is what one Python process spends per name around a GPU."""
+    from spark_ner.engine import label_arrow_stream
+
+    ens = gpu_path_ensemble(cfg)
+    rows = max(2048, 8 * cfg.ensemble.batch_size)  # recommended_arrow_batch_rows
+    for _ in label_arrow_stream(ens, arrow_chunks(host_names(2 * rows, seed=98), rows)):
+        pass  # threads, allocator, torch's first calls
+
+    def run(names: list[str]) -> dict[str, float]:
+        chunks = arrow_chunks(names, rows)
+        model0, c0, t0 = ens.stats.cpu_seconds.get("model", 0.0), time.process_time(), time.perf_counter()
+        for _ in label_arrow_stream(ens, chunks):
+            pass
+        wall = time.perf_counter() - t0
+        cpu = time.process_time() - c0
+        model = ens.stats.cpu_seconds.get("model", 0.0) - model0
+        return {"cpu_us": cpu / len(names) * 1e6, "model_us": model / len(names) * 1e6, "wall_s": wall}
+
+    cold, warm = [], []
+    for r in range(repeat):
+        names = host_names(n, seed=40 + r)
+        cold.append(run(names))
+        warm.append(run(names))
+    padded, real = ens.plan_tokens(host_names(n, seed=40))
+    demo_padded, demo_real = ens.plan_tokens(bench_names(min(n, 50_000), seed=7))  # names as they come: 4-7 tokens
+    best_cold = min(cold, key=lambda x: x["cpu_us"])
+    best_warm = min(warm, key=lambda x: x["cpu_us"])
+    return {
+        "names": n,
+        "batch_size": cfg.ensemble.batch_size,
+        "arrow_rows": rows,
+        "cold_cpu_us_per_name": round(best_cold["cpu_us"], 1),
+        "warm_cpu_us_per_name": round(best_warm["cpu_us"], 1),
+        "cold_cpu_us_per_name_runs": [round(x["cpu_us"], 1) for x in cold],
+        "warm_cpu_us_per_name_runs": [round(x["cpu_us"], 1) for x in warm],
+        "cold_model_us_per_name": round(best_cold["model_us"], 1),
+        "warm_model_us_per_name": round(best_warm["model_us"], 1),
+        "cold_names_per_s": round(n / best_cold["wall_s"]),
+        "warm_names_per_s": round(n / best_warm["wall_s"]),
+        "padded_tokens": padded,
+        "real_tokens": real,
+        "padded_per_real": round(padded / real, 3) if real else None,
+        "demo_names_padded_per_real": round(demo_padded / demo_real, 3) if demo_real else None,
+    }
+
+
+def _executor_worker(config: str, names: list[str], rows: int, barrier: Any, results: Any, profile: bool) -> None:
+    """One of N processes of the ``executor`` section: what one Spark task runs (``label_arrow_stream``
+    over Arrow batches of ``rows`` names), started together with the others on the same device."""
+    import torch
+
+    from spark_ner.engine import label_arrow_stream
+
+    ens = load_ensemble(load_config(config))
+    cuda = ens.device.startswith("cuda")
+    ens.stats.time_device = cuda
+    for _ in label_arrow_stream(ens, arrow_chunks(host_names(2 * rows, seed=97), rows)):
+        pass  # warm: allocator, kernels chosen, thread pools
+    launches = None
+    if profile and cuda:  # kernel launches per forward pass, on one pipeline step
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as torch_profile
+
+        forwards0 = ens.stats.forwards
+        with torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            for _ in label_arrow_stream(ens, arrow_chunks(names[:rows], rows)):
+                pass
+        n_launch = sum(e.count for e in prof.key_averages() if "LaunchKernel" in e.key or "GraphLaunch" in e.key)
+        launches = n_launch / max(1, ens.stats.forwards - forwards0)
+    chunks = arrow_chunks(names, rows)
+    dev0, fw0 = ens.stats.device_seconds, ens.stats.forwards
+    barrier.wait()
+    c0, t0 = time.process_time(), time.time()
+    n = sum(len(x) for x in label_arrow_stream(ens, chunks))
+    t1 = time.time()
+    if cuda:
+        torch.cuda.synchronize()
+    padded, real = ens.plan_tokens(names[: min(len(names), 20_000)])
+    results.put(
+        {
+            "rows": n,
+            "start": t0,
+            "end": t1,
+            "cpu_s": time.process_time() - c0,
+            "device_busy_s": ens.stats.device_seconds - dev0 if cuda else None,
+            "forwards": ens.stats.forwards - fw0,
+            "launches_per_forward": launches,
+            "padded_tokens": padded,
+            "real_tokens": real,
+        }
+    )
+
+
+def bench_executor(config: str, n: int, procs: Sequence[int], rows: int) -> dict[str, Any]:
+    """N processes (as N Spark tasks on one executor) share this machine's device, each labelling its
+    share of ``n`` distinct names through ``label_arrow_stream``: summed names/s per device, host CPU
+    per name, device-busy seconds from CUDA events, padded/real tokens, kernel launches per forward."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")  # CUDA cannot be forked into children
+    names = host_names(n, seed=60)
+    out: dict[str, Any] = {"names": n, "arrow_rows": rows, "by_processes": {}}
+    for k in procs:
+        barrier, results = ctx.Barrier(k), ctx.Queue()
+        parts = np.array_split(np.arange(n), k)
+        workers = [
+            ctx.Process(
+                target=_executor_worker,
+                args=(config, [names[i] for i in part.tolist()], rows, barrier, results, k == procs[0] and i == 0),
+            )
+            for i, part in enumerate(parts)
+        ]
+        for w in workers:
+            w.start()
+        got = [results.get(timeout=3600) for _ in workers]
+        for w in workers:
+            w.join()
+        if any(w.exitcode for w in workers):
+            raise RuntimeError(f"executor section: a worker of {k} failed (exit codes {[w.exitcode for w in workers]})")
+        wall = max(g["end"] for g in got) - min(g["start"] for g in got)
+        total = sum(g["rows"] for g in got)
+        busy = [g["device_busy_s"] for g in got if g["device_busy_s"] is not None]
+        launches = next((g["launches_per_forward"] for g in got if g["launches_per_forward"] is not None), None)
+        out["by_processes"][str(k)] = {
+            "processes": k,
+            "rows": total,
+            "wall_s": round(wall, 3),
+            "names_per_s": round(total / wall),
+            "host_cpu_us_per_name": round(sum(g["cpu_s"] for g in got) / total * 1e6, 1),
+            "device_busy_s": round(sum(busy), 3) if busy else None,
+            "device_busy_share": round(sum(busy) / wall, 3) if busy else None,
+            "forwards": sum(g["forwards"] for g in got),
+            "padded_per_real": round(sum(g["padded_tokens"] for g in got) / sum(g["real_tokens"] for g in got), 3),
+            "launches_per_forward": round(launches, 1) if launches is not None else None,
+        }
+        log.info("executor %d process(es): %s", k, out["by_processes"][str(k)])
+    return out
+
+
 #: the member pairs of the host section: the issue's near-zero-compute pair (2 layers, hidden 32), and
 #: the same with no transformer layer (embeddings and classifier only), whose forward is ~6 us/name
 HOST_PAIRS = {"2-layer": 2, "0-layer": 0}

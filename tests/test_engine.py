@@ -1,0 +1,89 @@
+"""The pyspark-free Arrow scoring loop (``spark_ner.engine``) and the device batch plan (issue 22)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from conftest import SAMPLE_NAMES
+from hostile import NAMES as HOSTILE
+
+from spark_ner.config import CpuParallel
+from spark_ner.engine import arrow_names, label_arrow_stream, ner_arrow_type
+from spark_ner.ensemble import load_ensemble
+from spark_ner.errors import InputColumnError
+
+NAMES = [n if isinstance(n, str) else None for n in [*SAMPLE_NAMES, *HOSTILE]] * 2
+
+
+def test_arrow_type_is_pysparks_mapping_of_the_contract() -> None:
+    """One contract: the runtime's Arrow type is what pyspark maps ``NER_STRUCT`` to."""
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    from spark_ner.spark.udf import NER_STRUCT
+
+    assert ner_arrow_type() == to_arrow_type(NER_STRUCT)
+
+
+def test_stream_gives_what_label_gives_batch_by_batch_empty_batches_included(tiny_ensemble) -> None:  # type: ignore[no-untyped-def]
+    chunks = [NAMES[:7], [], NAMES[7:20], NAMES[20:], []]
+    batches = [pa.array([], type=pa.string()), *(pa.array(c, type=pa.string()) for c in chunks)]
+    seen: list[tuple[int, float]] = []
+    got = list(label_arrow_stream(tiny_ensemble, batches, on_batch=lambda n, s: seen.append((n, s))))
+    assert [len(g) for g in got] == [len(b) for b in batches]
+    assert [n for n, _ in seen] == [len(c) for c in chunks if c] and all(s >= 0 for _, s in seen)
+    for g, c in zip(got[1:], chunks, strict=True):
+        want = tiny_ensemble.label_columns(c).to_arrow(ner_arrow_type()) if c else pa.array([], ner_arrow_type())
+        assert g.equals(want)
+    whole = pa.concat_arrays(got).to_pandas()
+    frame = tiny_ensemble.label(NAMES)
+    assert [x["label"] for x in whole] == frame["label"].tolist()
+
+
+def test_record_batches_and_a_lazy_loader(tiny_config) -> None:  # type: ignore[no-untyped-def]
+    loads: list[int] = []
+
+    def loader():  # type: ignore[no-untyped-def]
+        loads.append(1)
+        return load_ensemble(tiny_config)
+
+    empty = pa.record_batch([pa.array([], type=pa.string())], names=["name"])
+    assert [len(x) for x in label_arrow_stream(loader, [empty, empty])] == [0, 0]
+    assert loads == []  # an empty partition loads no model
+    rb = pa.record_batch([pa.array(NAMES[:9], type=pa.string())], names=["name"])
+    out = list(label_arrow_stream(loader, [rb]))
+    assert loads == [1] and len(out) == 1 and len(out[0]) == 9
+
+
+@pytest.mark.parametrize(
+    ("array", "said"),
+    [
+        (pa.array([1, 2]), "int64"),
+        (pa.array([[1], [2]]), "array"),
+        (pa.array([b"x"]), "binary"),
+        (pa.array([{"a": "x"}]), "struct (fields a)"),
+    ],
+)
+def test_a_column_that_is_not_strings_is_refused_with_the_fix(array, said) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InputColumnError, match=rf"{re.escape(said)}.*CAST\(col AS STRING\)"):
+        arrow_names(array)
+
+
+def test_the_device_batch_plan_keeps_labels_and_pads_nothing(tiny_config) -> None:  # type: ignore[no-untyped-def]
+    """The GPU's plan (exact-length batches, a feeder thread, four-batch pipeline steps) on this CPU:
+    the same labels as the CPU plan, and the padded/real token ratio within the issue's 1.10."""
+    e = replace(tiny_config.ensemble, batch_size=8, num_threads=1, cpu_parallel=CpuParallel.OPS)
+    cpu = load_ensemble(replace(tiny_config, ensemble=e))
+    dev = load_ensemble(replace(tiny_config, ensemble=e))
+    dev.use_device_plan()
+    assert dev.device_plan and not cpu.device_plan
+    names = [n for n in NAMES if n] * 3 + [f"{n} {i}" for i, n in enumerate(SAMPLE_NAMES * 20)]
+    got, want = dev.label(names, members=True), cpu.label(names, members=True)
+    assert got.label.tolist() == want.label.tolist()
+    assert got.filter(like="member_label").equals(want.filter(like="member_label"))
+    np.testing.assert_allclose(got.score, want.score, rtol=1e-5)
+    padded, real = dev.plan_tokens(names)
+    assert real > 0 and padded <= 1.10 * real
