@@ -73,10 +73,12 @@ def test_bad_flag_value_and_bad_sections(capsys) -> None:  # type: ignore[no-unt
 
 def test_eval_missing_and_unreadable_input(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     out = str(tmp_path / "eval")
-    assert "does not exist" in _one_line_error(capsys, ["eval", "--input", "missing.parquet", "--out", out], "eval")
+    assert "does not exist" in _one_line_error(capsys, ["eval", "--input", "missing.parquet", "--output", out], "eval")
     bad = tmp_path / "bad.parquet"
     bad.write_text("not parquet")
-    assert "cannot be read as parquet" in _one_line_error(capsys, ["eval", "--input", str(bad), "--out", out], "eval")
+    assert "cannot be read as parquet" in _one_line_error(
+        capsys, ["eval", "--input", str(bad), "--output", out], "eval"
+    )
 
 
 def test_version_and_no_traceback_in_a_fresh_process(tmp_path) -> None:
@@ -84,11 +86,13 @@ def test_version_and_no_traceback_in_a_fresh_process(tmp_path) -> None:
     version = subprocess.run([*exe, "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.strip() == f"spark-ner {__version__}"
     run = subprocess.run(
-        [*exe, "eval", "--input", str(tmp_path / "x.parquet"), "--out", str(tmp_path)], capture_output=True, text=True
+        [*exe, "eval", "--input", str(tmp_path / "x.parquet"), "--output", str(tmp_path)],
+        capture_output=True,
+        text=True,
     )
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
     verbose = subprocess.run(
-        [*exe, "-vv", "eval", "--input", str(tmp_path / "x.parquet"), "--out", str(tmp_path)],
+        [*exe, "-vv", "eval", "--input", str(tmp_path / "x.parquet"), "--output", str(tmp_path)],
         capture_output=True,
         text=True,
     )
@@ -124,3 +128,43 @@ def test_verbose_before_or_after_the_subcommand(argv: list[str], monkeypatch: py
     monkeypatch.setattr("spark_ner.tools.check.run", lambda args: 0)
     assert cli.main([*argv, "--no-spark"]) == 0
     assert seen == [argv.count("-v") + 2 * argv.count("-vv")]
+
+
+@pytest.mark.parametrize(
+    ("argv", "dest", "value", "new"),
+    [
+        (["demo-data", "--out", "x.parquet"], "out", Path("x.parquet"), "--output"),
+        (["eval", "--input", "g.parquet", "--out", "e"], "out", Path("e"), "--output"),
+        (["eval", "--input", "g", "--output", "e", "--mlflow"], "mlflow", "mlflow", "--log-with mlflow"),
+        (
+            ["eval", "--input", "g", "--output", "e", "--mlflow-experiment", "X"],
+            "mlflow_experiment",
+            "X",
+            "--experiment",
+        ),
+        (["train", "--init", "m", "--train-file", "t", "--output-dir", "o"], "output_dir", Path("o"), "--output"),
+        (
+            ["train", "--init", "m", "--train-file", "t", "--output", "o", "--tracker-project", "P"],
+            "tracker_project",
+            "P",
+            "--experiment",
+        ),
+        (["bench", "--out", "b"], "out", "b", "--output"),
+    ],
+)
+def test_old_spellings_still_work_and_warn(  # type: ignore[no-untyped-def]
+    argv: list[str], dest: str, value: object, new: str, caplog
+) -> None:
+    """One name per concept; the old one is a deprecated alias that sets the same value and says what to use."""
+    args = cli.build_parser(argv).parse_args(argv)
+    assert getattr(args, dest) == value
+    old = next(a for a in argv if a.startswith("--") and a not in ("--input", "--init", "--train-file", "--output"))
+    assert f"{old} is deprecated and will be removed; use {new}" in caplog.text
+
+
+def test_the_one_name_sets_the_same_value_without_a_warning(caplog) -> None:  # type: ignore[no-untyped-def]
+    args = cli.build_parser(["eval"]).parse_args(["eval", "--input", "g", "--output", "e", "--log-with", "mlflow"])
+    assert (args.out, args.mlflow) == (Path("e"), "mlflow")
+    assert "deprecated" not in caplog.text
+    with pytest.raises(SystemExit):  # old and new together: argparse refuses, as for any duplicate
+        cli.build_parser(["demo-data"]).parse_args(["demo-data", "--out", "a", "--output", "b"])
