@@ -95,3 +95,26 @@ def test_the_executor_probe_through_a_session(spark, tiny_config_path: Path, cap
     text = "\n".join(lines)
     assert "ok      spark.python.worker.reuse: true" in text
     assert any(line.startswith("ok      executors: ") for line in lines), lines
+
+
+def test_hub_members_following_a_branch_get_a_pin_warning_with_the_commit(
+    tiny_models: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from helpers import put_snapshot
+
+    commit = "c" * 40
+    put_snapshot(tmp_path / "hf" / "hub", "acme/tiny-ner", commit, tiny_models[0], refs=("main",))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    config = tmp_path / "hub.toml"
+    member = ["[[models]]", 'name = "m"', 'path = "acme/tiny-ner"']
+    config.write_text("\n".join(["[ensemble]", 'device = "cpu"', "", *member]) + "\n", encoding="utf-8")
+    rc, lines = _lines(capsys, ["check", "--config", str(config)])
+    assert rc == 0, lines
+    warn = [line for line in lines if line.startswith("warn    member 'm' revision: ")]
+    assert len(warn) == 1 and "'main'" in warn[0] and f'Fix: pin revision = "{commit}"' in warn[0]
+    pinned = config.read_text(encoding="utf-8") + f'revision = "{commit}"\n'
+    config.write_text(pinned, encoding="utf-8")
+    rc, lines = _lines(capsys, ["check", "--config", str(config)])
+    assert rc == 0 and f"ok      member 'm' revision: pinned to commit {commit[:12]}" in lines
