@@ -405,9 +405,9 @@ def test_readme_starts_with_the_two_commands() -> None:
 
 
 def cited_tests() -> list[tuple[str, str, str]]:
-    """``tests/x.py::name`` cited by the reports (a ``[param]`` suffix stripped), with the report."""
+    """``tests/x.py::name`` cited by the reports and the docs pages (a ``[param]`` suffix stripped)."""
     out = []
-    for report in ("README.md", *REPORTS):
+    for report in ("README.md", *REPORTS, *(f"docs/{page.name}" for page in DOCS)):
         text = (REPO / report).read_text(encoding="utf-8")
         for path, name in re.findall(r"(tests/\w+\.py)::(\w+)", text):
             out.append((report, path, name))
