@@ -11,7 +11,12 @@ Sections (each can be chosen with ``--sections``):
 - ``memory``    peak RSS of one Python worker holding the ensemble, at two input sizes;
 - ``gpu``       fp16 vs fp32 and a batch-size sweep on CUDA (rows say "not measured" without a GPU);
 - ``host``      the host-side ceiling: near-zero-compute random members, cold and warm word cache,
-  in-process and through Spark local[N] with warm workers, plus a profile of the cold run.
+  in-process and through Spark local[N] with warm workers, plus a profile of the cold run; and the GPU
+  code path's host CPU per name on one thread (zero-layer members, Arrow in and out, the device batch
+  plan) with the plan's padded/real tokens;
+- ``executor``  N processes (``--executor-procs``) sharing this machine's device, each running the Spark
+  UDF's own Arrow loop (``spark_ner.engine.label_arrow_stream``) as N tasks would: summed names/s,
+  host CPU per name, device-busy seconds from CUDA events, padded/real tokens, launches per forward.
 
 Results go to ``OUT/bench.json``, ``OUT/bench.png`` and a block of ``BENCHMARKS.md`` (with the
 command, machine and date). Benchmarks are not tests: nothing here asserts a timing.
@@ -31,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -49,7 +54,7 @@ from spark_ner.tokenize import split_words
 
 log = logging.getLogger(__name__)
 
-SECTIONS = ("roofline", "tokenize", "inprocess", "spark", "dedup", "cache", "memory", "gpu", "host")
+SECTIONS = ("roofline", "tokenize", "inprocess", "spark", "dedup", "cache", "memory", "gpu", "host", "executor")
 MARK_START = "<!-- bench:start -->"
 MARK_END = "<!-- bench:end -->"
 
@@ -755,7 +760,24 @@ def bench_executor(config: str, n: int, procs: Sequence[int], rows: int) -> dict
 HOST_PAIRS = {"2-layer": 2, "0-layer": 0}
 
 
-def bench_host(n: int, batch_size: int, cores: int, workdir: Path, spark: bool = True) -> dict[str, Any]:
+def executor_config(workdir: Path, size: str, batch_size: int) -> Path:
+    """The executor section's members: zero-layer random (the host side alone) or BERT-base + RoBERTa-base
+    sized random ones in fp16 (``auto``: base on CUDA, zero-layer without)."""
+    import torch
+
+    from spark_ner.tools.random_models import BASE, TINY
+
+    if size == "auto":
+        size = "base" if torch.cuda.is_available() else "zero"
+    corpus = bench_names(3000, seed=11)
+    if size == "base":
+        return write_random_config(workdir / "executor-base", corpus, BASE, "fp16", batch_size)
+    return write_random_config(workdir / "executor-zero", corpus, replace(TINY, layers=0), "fp32", batch_size)
+
+
+def bench_host(
+    n: int, batch_size: int, cores: int, workdir: Path, parts: Collection[str] = ("gpu-path", "lanes", "spark")
+) -> dict[str, Any]:
     """The host side at GPU rates without a GPU: random members whose compute is small.
 
     ``n`` distinct names, every one with two never-seen words. Cold: a label call whose words are
@@ -771,10 +793,14 @@ def bench_host(n: int, batch_size: int, cores: int, workdir: Path, spark: bool =
     corpus = bench_names(3000, seed=11)
     out: dict[str, Any] = {"names": n, "batch_size": batch_size, "cores": cores, "pairs": {}}
     file_cfgs: dict[str, Config] = {}
-    names: list[str] = []
     for key, layers in HOST_PAIRS.items():
         size = replace(TINY, layers=layers)
         file_cfgs[key] = load_config(write_random_config(workdir / f"host-{key}", corpus, size, "fp32", batch_size))
+    names = host_names(n, 2)
+    if "gpu-path" in parts:
+        out["gpu_path"] = bench_gpu_path(file_cfgs["0-layer"], n)
+        log.info("host gpu-path %s", out["gpu_path"])
+    for key, layers in HOST_PAIRS.items() if "lanes" in parts else ():
         cfg = replace(file_cfgs[key], ensemble=replace(file_cfgs[key].ensemble, num_threads=cores))
         ens = load_ensemble(cfg)
         ens.label(host_names(2 * batch_size, seed=99))  # threads, allocator, torch's first calls
@@ -804,12 +830,22 @@ def bench_host(n: int, batch_size: int, cores: int, workdir: Path, spark: bool =
         out["pairs"][key] = pair
         del ens
     configure_threads(file_cfgs["2-layer"])
-    if spark:
+    if "spark" in parts:
         s = _spark_host(file_cfgs, names, cores, workdir)
         out["identity_udf_names_per_s"] = s["identity_udf"]
+        out["spark_warm_names_per_s"] = {key: s[key] for key in HOST_PAIRS}
         for key, pair in out["pairs"].items():
             pair["spark_warm_names_per_s"] = s[key]
             pair["spark_ratio_to_inprocess_warm"] = round(s[key] / pair["warm_names_per_s"], 3)
+        if "gpu_path" in out:  # the bound `cores` cores allow: host CPU per name plus Spark's own per row
+            spark_us = cores * 1e6 / s["identity_udf"]
+            bound = cores * 1e6 / (out["gpu_path"]["warm_cpu_us_per_name"] + spark_us)
+            out["spark_bound"] = {
+                "spark_us_per_row": round(spark_us, 2),
+                "bound_names_per_s": round(bound),
+                "zero_layer_names_per_s": s["0-layer"],
+                "ratio": round(s["0-layer"] / bound, 3),
+            }
     return out
 
 
@@ -948,6 +984,14 @@ def markdown(results: dict[str, Any], command: str) -> str:
             )
     if "host" in r:
         lines += _host_rows(r["host"])
+    for k, e in (r.get("executor") or {}).get("by_processes", {}).items():
+        busy = f"; device busy {e['device_busy_share']:.0%} of wall (CUDA events)" if e.get("device_busy_share") else ""
+        launches = f"; {e['launches_per_forward']} kernel launches per forward" if e.get("launches_per_forward") else ""
+        lines.append(
+            f"| executor: {k} process(es) sharing the device, `label_arrow_stream`, {e['rows']:,} names "
+            f"(summed names/s; host CPU us per name; padded/real {e['padded_per_real']}{busy}{launches}) "
+            f"| {_fmt(e['names_per_s'])}; {e['host_cpu_us_per_name']} us | | | >= 100,000 on a GPU |"
+        )
     g = r.get("gpu") or {"measured": False, "reason": "section not run"}
     if g.get("measured"):
         for row in g.get("rows", []):
@@ -987,6 +1031,27 @@ def _host_rows(h: dict[str, Any]) -> list[str]:
     """Rows of the ``host`` section: the ceiling a GPU executor with this many cores can reach."""
     rows = []
     c = h["cores"]
+    g = h.get("gpu_path")
+    if g:
+        rows.append(
+            f"| GPU code path's host side, one thread, zero-layer pair, {g['names']:,} distinct names with new "
+            f"words, batch {g['batch_size']}, Arrow batches of {g['arrow_rows']:,} through `label_arrow_stream` "
+            f"(CPU us per name cold / warm; runs {g['cold_cpu_us_per_name_runs']} / "
+            f"{g['warm_cpu_us_per_name_runs']}; of which the toy forward {g['cold_model_us_per_name']} / "
+            f"{g['warm_model_us_per_name']}) | {g['cold_cpu_us_per_name']} / {g['warm_cpu_us_per_name']} "
+            f"| | | <= 20 / <= 12 |"
+        )
+        rows.append(
+            f"| device batch plan, padded / real tokens (these names; demo names) | {g['padded_per_real']}; "
+            f"{g['demo_names_padded_per_real']} | | | <= 1.10 |"
+        )
+    b = h.get("spark_bound")
+    if b:
+        rows.append(
+            f"| Spark local[{c}] zero-layer pair vs the bound {c}e6 / (host us per name + Spark's own "
+            f"{b['spark_us_per_row']} us per row) (names/s) | {_fmt(b['zero_layer_names_per_s'])} "
+            f"| bound {_fmt(b['bound_names_per_s'])} | {b['ratio']} | >= 0.85 |"
+        )
     for key, p in h["pairs"].items():
         what = (
             f"{h['names']:,} distinct names with two never-seen words each, batch {h['batch_size']}, random "
@@ -1089,6 +1154,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cores", type=int, default=0, help="0 = every core of this machine")
     parser.add_argument("--host-names", type=int, default=100_000, help="distinct names for the host section")
     parser.add_argument("--host-batch", type=int, default=1024, help="ensemble.batch_size for the host section")
+    parser.add_argument(
+        "--host-parts", default="gpu-path,lanes,spark", help="host section parts: gpu-path, lanes, spark (comma list)"
+    )
+    parser.add_argument("--executor-procs", default="1,2,4", help="processes sharing the device (comma list)")
+    parser.add_argument("--executor-names", type=int, default=100_000, help="distinct names for the executor section")
+    parser.add_argument(
+        "--executor-size",
+        default="auto",
+        choices=("auto", "zero", "base"),
+        help="executor members: zero-layer random (auto without CUDA), BERT-base + RoBERTa-base random (auto on CUDA)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -1102,7 +1178,7 @@ def run(args: argparse.Namespace) -> int:
     config_path = cfg.source
     cores = args.cores or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     # the host and gpu sections build their own random members: the config's need not exist for them
-    loaded = load_ensemble(cfg) if set(sections) - {"host", "gpu"} else None
+    loaded = load_ensemble(cfg) if set(sections) - {"host", "gpu", "executor"} else None
     threads = configure_threads(cfg)
     results: dict[str, Any] = {
         "machine": machine(),
@@ -1145,8 +1221,13 @@ def run(args: argparse.Namespace) -> int:
     if "gpu" in sections:
         results["gpu"] = bench_gpu(bench_names(max(args.names, 50_000), seed=7), work, cores)
     if "host" in sections:
-        results["host"] = bench_host(args.host_names, args.host_batch, cores, work)
-        log.info("host %s", results["host"]["pairs"])
+        parts = {p.strip() for p in args.host_parts.split(",") if p.strip()}
+        results["host"] = bench_host(args.host_names, args.host_batch, cores, work, parts)
+        log.info("host %s", results["host"])
+    if "executor" in sections:
+        procs = [int(x) for x in args.executor_procs.split(",") if x.strip()]
+        cfg_path = executor_config(work, args.executor_size, args.host_batch)
+        results["executor"] = bench_executor(str(cfg_path), args.executor_names, procs, max(2048, 8 * args.host_batch))
     argv = sys.argv[1:]
     command = "spark-ner " + " ".join(argv[argv.index("bench") :] if "bench" in argv else ["bench", *argv])
     write_report(results, Path(args.out), Path(args.markdown), command)
