@@ -391,7 +391,7 @@ def parse_config(
         file_dir = str((base_dir or Path.cwd()) / file_dir)  # relative to the config file, like member paths
     # precedence: argument > $SPARK_NER_MODEL_DIR > the file's model_dir > the default
     chosen_dir = model_dir or os.environ.get(ENV_MODEL_DIR) or file_dir or DEFAULT_MODEL_DIR
-    resolved_dir = str(Path(chosen_dir).expanduser())
+    resolved_dir = str(chosen_dir) if is_uri(str(chosen_dir)) else str(Path(chosen_dir).expanduser())
     ensemble = _parse_ensemble(raw.get("ensemble", {}))
     models_raw = raw.get("models")
     if not isinstance(models_raw, list) or not models_raw:
@@ -579,6 +579,6 @@ def resolve_model_path(path: str, model_dir: str, base_dir: Path) -> str:
         return str(Path(path).expanduser().resolve())
     if path.startswith("."):
         return str((base_dir / path).resolve())
-    if "/" not in path:
-        return str(Path(model_dir) / path)
+    if "/" not in path:  # under a URI model dir (hdfs://..., s3://...) a URI, which Path would mangle
+        return f"{model_dir.rstrip('/')}/{path}" if is_uri(model_dir) else str(Path(model_dir) / path)
     return path

@@ -57,3 +57,11 @@ def test_a_bad_model_dir_names_the_key_and_the_fix(tmp_path: Path) -> None:
     path.write_text('model_dir = 3\n[[models]]\nname = "bert"\npath = "bert"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"model_dir = 3.*Fix"):
         load_config(path)
+
+
+def test_a_uri_model_dir_gives_uri_members(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--model-dir hdfs:///models`` (YARN cluster mode): bare names become URIs every node copies once."""
+    monkeypatch.delenv(ENV_MODEL_DIR, raising=False)
+    cfg = load_config(_config(tmp_path, None), model_dir="hdfs:///models/spark-ner/")
+    assert cfg.models[0].path == "hdfs:///models/spark-ner/bert"
+    assert load_config(_config(tmp_path, "s3://bucket/models")).models[0].path == "s3://bucket/models/bert"

@@ -329,6 +329,16 @@ def log_model(
     return info
 
 
+def _registered_version(mlflow: Any, info: Any, name: str | None) -> str | None:
+    """The registered version: ModelInfo has it on MLflow 3 (and late 2.x); earlier, ask the registry."""
+    version = getattr(info, "registered_model_version", None)
+    if version is not None or not name:
+        return None if version is None else str(version)
+    found = mlflow.MlflowClient().search_model_versions(f"name='{name}'")
+    mine = [v for v in found if v.run_id == info.run_id]
+    return str(max(int(v.version) for v in mine)) if mine else None
+
+
 def ner_spark_udf(spark: SparkSession, model_uri: str) -> Any:
     """``mlflow.pyfunc.spark_udf`` for a logged spark_ner model, returning the same struct as
     ``ner_udf`` (null entities where the label is null): ``df.select(udf("name").alias("n"))``."""
@@ -376,7 +386,7 @@ def run(args: argparse.Namespace) -> int:
         "model_uri": info.model_uri,
         "run_id": info.run_id,
         "model_version": (info.metadata or {}).get("model_version"),
-        "registered_model_version": getattr(info, "registered_model_version", None),
+        "registered_model_version": _registered_version(mlflow, info, args.registered_model_name),
         "result_type": RESULT_TYPE,
     }
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
