@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("spark_ner.tools.evaluate", "score the ensemble and each member against gold name labels"),
     "bench": ("spark_ner.tools.bench", "measure tokenization, in-process, Spark and memory; write BENCHMARKS.md"),
     "demo-data": ("spark_ner.tools.demo", "write a sample customer table"),
-    "cache": ("spark_ner.spark.cache", "inspect or vacuum the incremental name cache"),
+    "cache": ("spark_ner.spark.cache_command", "inspect or vacuum the incremental name cache"),
     "log-model": ("spark_ner.tools.mlflow_model", "log the ensemble to MLflow as a pyfunc model (the mlflow extra)"),
     "check": ("spark_ner.tools.check", "check members, digests, pins, executors and Spark confs, without scoring"),
 }

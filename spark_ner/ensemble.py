@@ -36,6 +36,7 @@ from spark_ner.decode import Decoded, decode, decode_labels, entity_bounds, enti
 from spark_ner.lexicon import LexiconMember, load_lexicon_member, tag_factors
 from spark_ner.models import (
     Member,
+    MemberPlan,
     load_member,
     model_version,
     resolve_device,
@@ -56,9 +57,7 @@ from spark_ner.tokenize import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Ensemble", "Prediction", "combine", "cpu_lanes", "load_ensemble", "validate_sources", "worker_threads"]
-
-OUTPUT_COLUMNS = ("label", "score", "agreement", "entities", "model_version", "error")
+__all__ = ["Ensemble", "Prediction", "combine", "cpu_lanes", "load_ensemble", "worker_threads"]
 #: new words per member above which the members tokenize side by side (threads of their own)
 _PARALLEL_SYNC_WORDS = 2048
 
@@ -759,12 +758,17 @@ def configure_threads(cfg: Config) -> int:
     return n
 
 
-def load_ensemble(cfg: Config | None = None) -> Ensemble:
-    """Check every member (as data), then load and place each one; ready for ``label``."""
+def load_ensemble(cfg: Config | None = None, plan: MemberPlan | None = None) -> Ensemble:
+    """Check every member (as data), then load and place each one; ready for ``label``.
+
+    ``plan``: the members as the driver resolved them (:func:`spark_ner.models.resolve_members`): each
+    copy found here must have the driver's digest (and hub commit), and a shipped copy is read from the
+    folder the plan names. Without one, the members are resolved here, from ``cfg`` alone.
+    """
     from spark_ner.config import load_config
 
     cfg = cfg if cfg is not None else load_config()
-    sources = validate_sources(cfg)
+    sources = validate_sources(cfg, plan)
     device = resolve_device(cfg.ensemble.device)
     dtype = resolve_dtype(cfg.ensemble.precision, device)
     if device == "cpu":
@@ -781,6 +785,6 @@ def load_ensemble(cfg: Config | None = None) -> Ensemble:
         for m in members:  # dynamic shapes: batches differ in length; measure with `spark-ner bench` first
             if isinstance(m, Member):
                 m.model = torch.compile(m.model, dynamic=True)
-    version = model_version(cfg, sources)
+    version = model_version(cfg, sources)  # equal to plan.model_version: the digests were checked against it
     log.info("ensemble %s ready on %s", version, device)
     return Ensemble(cfg, members, version)

@@ -14,7 +14,8 @@ import logging
 import os
 import re
 import socket
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -89,20 +90,15 @@ def projection(id2label: dict[int, str], label_map: dict[str, str], member: str)
 
 # ----------------------------------------------------------------------------- sources
 
-_DIGEST_CACHE: dict[tuple[str, int, int], str] = {}
-
 
 def file_sha256(path: Path) -> str:
-    """sha256 of a file, cached by (path, size, mtime) so a worker hashes each file once."""
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _DIGEST_CACHE:
-        h = hashlib.sha256()
-        with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 22), b""):
-                h.update(chunk)
-        _DIGEST_CACHE[key] = h.hexdigest()
-    return _DIGEST_CACHE[key]
+    """sha256 of a file. Not memoised: a run resolves each member once (:func:`resolve_members`) and
+    each worker checks its copy once per ensemble load, so there is nothing to remember between calls."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def publish_folder(tmp: Path, final: Path) -> None:
@@ -149,30 +145,87 @@ class MemberSource:
     kind: MemberKind = MemberKind.TRANSFORMER
 
 
+class SourceKind(StrEnum):
+    """Where a member's configured ``path`` points."""
+
+    FOLDER = "folder"
+    URI = "uri"
+    HUB = "hub"
+
+
+def source_kind(path: str) -> SourceKind:
+    """``uri`` (fsspec), ``hub`` (an ``org/name`` id) or ``folder``, by the config's own rules."""
+    return SourceKind.URI if is_uri(path) else SourceKind.HUB if is_hub_id(path) else SourceKind.FOLDER
+
+
 @dataclass(frozen=True)
-class ExpectedSource:
-    """What the driver found for a member, handed to executors: its digest, hub commit, and where a
-    shipped copy lies on this machine (``folder``; None: resolve the configured path here)."""
+class PlannedMember:
+    """One member as the driver resolved it: what every machine must find (digest, hub commit) and,
+    when shipped, the archive that carries it and the folder it was unpacked into on this machine."""
 
+    name: str
+    path: str  # the configured path: folder, URI or hub id
+    config_revision: str | None  # the configured revision (hub members), e.g. "main"
+    source: SourceKind
     digest: str
-    revision: str | None = None
-    folder: str | None = None
+    revision: str | None = None  # the hub commit the driver resolved: every machine loads this one
+    archive: str | None = None  # file name registered with Spark; None: each machine resolves ``path`` itself
+    archive_bytes: int = 0
+    folder: str | None = None  # where the shipped copy lies on this machine (set by the worker before loading)
 
 
-#: (configured path, configured revision) -> what the driver found; set in executors by the UDF
-_EXPECTED: dict[tuple[str, str | None], ExpectedSource] = {}
+@dataclass(frozen=True)
+class MemberPlan:
+    """Every member resolved ONCE, on the driver, for one run: the digests and hub commits the run
+    labels with, its ``model_version``, and whether the folders travel with the job (shipped).
+
+    Passed explicitly to whatever needs the members (the UDF, the name cache, shipping, the executor
+    check, :func:`spark_ner.ensemble.load_ensemble`); picklable and small. A hub member that follows a
+    moving ref (``main``) is loaded at the commit resolved here on every machine, so a run never mixes
+    two versions.
+    """
+
+    members: tuple[PlannedMember, ...]
+    model_version: str
+    shipped: bool = False
+
+    def member(self, name: str) -> PlannedMember:
+        """The planned member called ``name`` (the config's member names are unique)."""
+        for m in self.members:
+            if m.name == name:
+                return m
+        raise ModelSourceError(
+            f"member {name!r} is not in this run's plan (planned: {', '.join(m.name for m in self.members)}). "
+            "Fix: resolve the plan from the same config the ensemble is loaded with."
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """For the job's summary: whether the members were shipped, and each member's archive size."""
+        keep = ("name", "source", "revision", "archive", "archive_bytes")
+        return {
+            "shipped": self.shipped,
+            "members": [
+                {k: (str(v) if k == "source" else v) for k, v in asdict(m).items() if k in keep} for m in self.members
+            ],
+        }
 
 
-def expect_source(path: str, revision: str | None, expected: ExpectedSource) -> None:
-    """Executors: load the member configured as ``path`` (at ``revision``) from ``expected.folder`` when
-    given, and refuse weights whose digest differs from the driver's (a copy that changed or differs
-    between machines). Set by the UDF in each Python worker before the ensemble loads."""
-    _EXPECTED[(path, revision)] = expected
-
-
-def forget_sources() -> None:
-    """Drop every :func:`expect_source` entry of this process (tests; a worker that changes jobs)."""
-    _EXPECTED.clear()
+def resolve_members(cfg: Config) -> MemberPlan:
+    """The driver's one resolution of every member (folders, URIs fetched, hub refs to commits, digests,
+    pins, label maps) into a :class:`MemberPlan`; raises the first problem found, as one line."""
+    sources = validate_sources(cfg)
+    members = tuple(
+        PlannedMember(
+            name=m.name,
+            path=m.path,
+            config_revision=m.revision,
+            source=source_kind(m.path),
+            digest=s.digest,
+            revision=s.revision,
+        )
+        for m, s in zip(cfg.models, sources, strict=True)
+    )
+    return MemberPlan(members, model_version(cfg, sources))
 
 
 def hf_offline() -> bool:
@@ -188,9 +241,6 @@ def hf_hub_cache() -> Path:
     return Path(home).expanduser() / "hub"
 
 
-#: hub members pinned to a commit, resolved in this process: (id, commit, cache) -> snapshot folder
-_SNAPSHOTS: dict[tuple[str, str, str], Path] = {}
-
 #: files a hub member needs (pickle weights only where the member allows them)
 _HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "merges.txt", "vocab.*"]
 
@@ -204,10 +254,6 @@ def hub_snapshot(model: ModelConfig) -> tuple[Path, str]:
     """
     from huggingface_hub import snapshot_download
 
-    pinned = model.revision is not None and re.fullmatch(r"[0-9a-f]{40}", model.revision) is not None
-    key = (model.path, model.revision or "", str(hf_hub_cache()))
-    if pinned and key in _SNAPSHOTS and _SNAPSHOTS[key].is_dir():  # a commit never moves: resolved once
-        return _SNAPSHOTS[key], _SNAPSHOTS[key].name
     offline = hf_offline()
     local_only = offline or not _network_reachable()
     cache = hf_hub_cache()
@@ -238,22 +284,22 @@ def hub_snapshot(model: ModelConfig) -> tuple[Path, str]:
             "hubs) and copy that cache folder to every node (or point HF_HUB_CACHE at storage they share), "
             "or pass --ship-models to send the driver's copy."
         ) from None
-    if pinned:
-        _SNAPSHOTS[key] = folder
     return folder, folder.name  # snapshots/<commit>: the folder is named by the resolved commit
 
 
-def locate_member(model: ModelConfig) -> tuple[Path, str | None]:
+def locate_member(model: ModelConfig, planned: PlannedMember | None = None) -> tuple[Path, str | None]:
     """The member's folder on this machine (and the hub commit): a shipped copy, a fetched URI, a hub
-    snapshot or the configured folder. Nothing is loaded."""
-    expected = _EXPECTED.get((model.path, model.revision))
-    if expected is not None and expected.folder is not None:
-        return Path(expected.folder), expected.revision
+    snapshot or the configured folder. Nothing is loaded. With the driver's ``planned`` member, a hub
+    member is read at the commit the driver resolved (not wherever its ref points now)."""
+    if planned is not None and planned.folder is not None:
+        return Path(planned.folder), planned.revision
     if is_uri(model.path):
         from spark_ner.fetch import fetch_member
 
         return fetch_member(model.path, model.name, file_sha256), None
     if is_hub_id(model.path):
+        if planned is not None and planned.revision is not None:
+            return hub_snapshot(replace(model, revision=planned.revision))
         return hub_snapshot(model)
     return Path(model.path), None
 
@@ -327,22 +373,21 @@ def check_safetensors(path: Path, member: str) -> None:
         )
 
 
-def inspect_lexicon(model: ModelConfig) -> MemberSource:
+def inspect_lexicon(model: ModelConfig, planned: PlannedMember | None = None) -> MemberSource:
     """A lexicon member checked as data: its file's header and digest, the pin, its label set's map."""
     from spark_ner.lexicon import read_header
 
-    folder, _ = locate_member(model)
+    folder, _ = locate_member(model, planned)
     header = read_header(folder, model.name)
     if model.sha256 is not None and header.sha256 != model.sha256:
         raise WeightsMismatchError(
             f"member {model.name!r}: lexicon {folder} has sha256 {header.sha256}, but the config pins "
             f"{model.sha256}. Fix: rebuild it (`spark-ner build-models`), or update sha256 if the change is intended."
         )
-    expected = _EXPECTED.get((model.path, model.revision))
-    if expected is not None and header.sha256 != expected.digest:
+    if planned is not None and header.sha256 != planned.digest:
         raise WeightsMismatchError(
             f"member {model.name!r}: the lexicon found on this machine ({folder}, digest {header.sha256[:16]}) "
-            f"differs from the one the driver checked ({expected.digest[:16]}). Fix: give every node the same "
+            f"differs from the one the driver checked ({planned.digest[:16]}). Fix: give every node the same "
             "copy, pin sha256, or pass --ship-models to send the driver's copy."
         )
     id2label = dict(enumerate(("O", *header.categories)))
@@ -352,11 +397,12 @@ def inspect_lexicon(model: ModelConfig) -> MemberSource:
     )
 
 
-def inspect_member(model: ModelConfig) -> MemberSource:
-    """Check one member's source as data only: folder, config.json, weights, pin, label map."""
+def inspect_member(model: ModelConfig, planned: PlannedMember | None = None) -> MemberSource:
+    """Check one member's source as data only: folder, config.json, weights, pin, label map; with the
+    driver's ``planned`` member, also that this machine's copy is the one the driver resolved."""
     if model.kind == MemberKind.LEXICON:
-        return inspect_lexicon(model)
-    folder, revision = locate_member(model)
+        return inspect_lexicon(model, planned)
+    folder, revision = locate_member(model, planned)
     if not folder.is_dir():
         raise ModelSourceError(
             f"member {model.name!r}: model folder {str(folder)!r} does not exist or is not a folder. "
@@ -391,21 +437,23 @@ def inspect_member(model: ModelConfig) -> MemberSource:
         raise LabelMapError(f"member {model.name!r}: {cfg_file} has no id2label; it is not a token classifier")
     proj = projection(id2label, dict(model.label_map), model.name)
     digest = hashlib.sha256("".join(digests).encode()).hexdigest()
-    expected = _EXPECTED.get((model.path, model.revision))
-    if expected is not None and (digest, revision) != (expected.digest, expected.revision):
+    if planned is not None and (digest, revision) != (planned.digest, planned.revision):
         raise WeightsMismatchError(
             f"member {model.name!r}: the weights found on this machine ({folder}, digest {digest[:16]}, revision "
-            f"{revision}) differ from those the driver checked (digest {expected.digest[:16]}, revision "
-            f"{expected.revision}). Fix: give every node the same copy, pin sha256 (and revision), or pass "
+            f"{revision}) differ from those the driver checked (digest {planned.digest[:16]}, revision "
+            f"{planned.revision}). Fix: give every node the same copy, pin sha256 (and revision), or pass "
             "--ship-models to send the driver's copy."
         )
     model_type = str(cfg.get("model_type", ""))
     return MemberSource(model.name, str(folder), model.weight, digest, proj, model_type, model.path, revision)
 
 
-def validate_sources(cfg: Config) -> list[MemberSource]:
-    """Every member checked on the driver, before any Spark job: raises the first problem found."""
-    return [inspect_member(m) for m in cfg.models]
+def validate_sources(cfg: Config, plan: MemberPlan | None = None) -> list[MemberSource]:
+    """Every member checked on this machine as data: raises the first problem found. With the driver's
+    ``plan``: each copy here must be the one the driver resolved (a shipped copy where the plan says)."""
+    if plan is None:
+        return [inspect_member(m) for m in cfg.models]
+    return [inspect_member(m, plan.member(m.name)) for m in cfg.models]
 
 
 def model_version(cfg: Config, sources: list[MemberSource]) -> str:

@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
     from pyspark.sql import SparkSession
 
     from spark_ner import load_config
-    from spark_ner.spark.cache import provider_from_describe, sql_table_name
+    from spark_ner.spark.name_cache import provider_from_describe, sql_table_name
     from spark_ner.spark.session import is_connect, jvm_available
     from spark_ner.spark.udf import register_sql, with_ner_labels
 

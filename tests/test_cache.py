@@ -18,9 +18,9 @@ from helpers import REPO, forbid_reading, job_args, spark_submit, subprocess_env
 from hostile import NAMES as HOSTILE_NAMES
 
 from spark_ner import cli
-from spark_ner.spark import cache as name_cache
 from spark_ner.spark import job as jobs
-from spark_ner.spark.outputs import HadoopFS
+from spark_ner.spark import name_cache
+from spark_ner.spark.commits import HadoopFS
 from spark_ner.tools.demo import sample_table
 
 ID = "customer_id"
@@ -34,8 +34,8 @@ NEAR_DUPLICATES = ["John Smith", "JOHN SMITH", "john smith", "John  Smith", " Jo
 KILLER = r"""
 import os, signal, sys
 from spark_ner import cli
-from spark_ner.spark.cache import STAGING_PREFIX
-from spark_ner.spark.outputs import HadoopFS
+from spark_ner.spark.name_cache import STAGING_PREFIX
+from spark_ner.spark.commits import HadoopFS
 real_exists = HadoopFS.exists
 def exists(self, p):
     where = p.toString()
@@ -91,7 +91,9 @@ def tables(spark, tmp_path_factory):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def version(tiny_config) -> str:  # type: ignore[no-untyped-def]
-    return name_cache.driver_model_version(tiny_config)
+    from spark_ner.models import resolve_members
+
+    return resolve_members(tiny_config).model_version
 
 
 def _label(out: Path, **kw: Any) -> dict[str, Any]:

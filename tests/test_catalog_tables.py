@@ -16,9 +16,9 @@ import pytest
 from helpers import NAMES, assert_rows_match, job_args, labels_by_id
 
 from spark_ner.errors import ConfigError
-from spark_ner.spark import cache as name_cache
 from spark_ner.spark import job as jobs
-from spark_ner.spark.outputs import check_table_format
+from spark_ner.spark import name_cache
+from spark_ner.spark.commits import check_table_format
 from spark_ner.spark.session import get_session, is_connect, list_files, path_exists, remote_url, session_conf
 from spark_ner.spark.udf import WORKER_FIELD, with_ner_labels, worker_records
 
@@ -114,7 +114,7 @@ def test_tables_take_the_session_default_format(spark, tiny_config_path, custome
     with session_conf(spark, {"spark.sql.sources.default": "orc"}):
         first = _run(capsys, **common, output=out, cache=cache)
         assert _provider(spark, out) == "orc" and _provider(spark, cache) == "orc"
-        assert first["cache"]["commit"] == "catalog-insert" and first["output_commit"] == "catalog"
+        assert first["cache"]["commit"] == "catalog-insert" and first["output_commit"] == "catalog-insert"
         second = _run(capsys, **common, output=out_pq, cache=cache, table_format="parquet")
         assert _provider(spark, out_pq) == "parquet"
     assert second["names_cached"] == first["distinct_names"]

@@ -117,11 +117,12 @@ def finish(proc: Any, log: Path) -> str:
     return log.read_text(errors="replace")
 
 
-def scoring_worker(cluster: StandaloneCluster, worker: int, min_age: float) -> psutil.Process | None:
-    """A forked Python worker under ``worker`` that has run for ``min_age`` s (model loaded, scoring)."""
+def scoring_worker(cluster: StandaloneCluster, worker: int) -> psutil.Process | None:
+    """The forked Python worker under ``worker`` that loaded the ensemble, so is scoring: the only one
+    with torch mapped in (the pyspark daemon, idle workers and the driver's member probe never import it)."""
     for p in cluster.python_workers(worker):
         try:
-            if time.time() - p.create_time() >= min_age:
+            if any("libtorch" in m.path for m in p.memory_maps()):
                 return p
         except psutil.Error:
             continue
@@ -131,15 +132,10 @@ def scoring_worker(cluster: StandaloneCluster, worker: int, min_age: float) -> p
 # ----------------------------------------------------------------------------- faults
 
 
-@pytest.mark.xfail(
-    reason="since the Arrow UDF pipeline (#18) the worker the test picks (age >= 2 s) is not the one scoring, "
-    "so its kill is not seen; the row contract still holds (labels equal the clean run). Open: pick the scoring worker",
-    strict=False,
-)
 def test_python_worker_killed_mid_score(cluster, source, names, clean, tiny_config_path, tmp_path) -> None:  # type: ignore[no-untyped-def]
     out, log = tmp_path / "out", tmp_path / "job.log"
     proc = cluster.submit(job_args(source, out, tiny_config_path), cwd=tmp_path, log=log)
-    victim = wait_until("a Python worker scores on worker 1", lambda: scoring_worker(cluster, 1, 2.0), proc)
+    victim = wait_until("a Python worker scores on worker 1", lambda: scoring_worker(cluster, 1), proc)
     victim.kill()
     text = finish(proc, log)
     assert proc.returncode == 0, text[-5000:]
@@ -153,7 +149,7 @@ def test_worker_jvm_killed_mid_score(cluster, source, names, clean, tiny_config_
     out, log = tmp_path / "out", tmp_path / "job.log"
     proc = cluster.submit(job_args(source, out, tiny_config_path), cwd=tmp_path, log=log)
     try:
-        wait_until("a Python worker scores on worker 1", lambda: scoring_worker(cluster, 1, 2.0), proc)
+        wait_until("a Python worker scores on worker 1", lambda: scoring_worker(cluster, 1), proc)
         cluster.kill_worker(1)  # its executor loses its worker and exits; its cached blocks are gone
         text = finish(proc, log)
     finally:

@@ -203,7 +203,7 @@ def test_label_job_parquet_output_and_path_cache(
     first = _label(tmp_path, connect_server, *common, "--output", str(out), "--cache", str(cache))
     _check_summary(first, cached=0)
     assert first["output_commit"].startswith("spark-commit")
-    assert first["cache"]["commit"].startswith("spark-append")
+    assert first["cache"]["commit"] == first["output_commit"]
     assert first["cache"]["rows_committed"] == len(set(NAMES))
     rows = pd.read_parquet(out).to_dict("records")
     assert_rows_match(labels_by_id(rows), expected)
@@ -261,7 +261,7 @@ def test_label_job_table_output_and_table_cache(
               "--output", out, "--output-format", "table", "--cache", cache]  # fmt: skip
     first = _label(tmp_path, connect_server, *common)
     _check_summary(first, cached=0)
-    assert first["output_commit"] == "catalog" and first["cache"]["commit"] == "catalog-insert"
+    assert first["output_commit"] == first["cache"]["commit"] == "catalog-insert"
     table = _client(tmp_path, "table", connect_server, tiny_config_path, out)
     assert table["provider"] == "parquet"  # the server's spark.sql.sources.default
     assert_rows_match(labels_by_id(table["rows"]), expected)
@@ -338,7 +338,7 @@ def test_client_with_only_pyspark_client(
     job run through Connect with the in-process labels."""
     python = _client_only_python()
     probe = subprocess.run(
-        [python, "-c", "import pyspark, pyspark.util as u, spark_ner.spark.job, spark_ner.spark.cache;"
+        [python, "-c", "import pyspark, pyspark.util as u, spark_ner.spark.job, spark_ner.spark.name_cache;"
          "print(pyspark.__version__, u.is_remote_only())"],
         capture_output=True, text=True, timeout=300, env=subprocess_env(tmp_path),
     )  # fmt: skip

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spark_ner.config import NAME_LABELS, load_config
-from spark_ner.ensemble import OUTPUT_COLUMNS, load_ensemble
+from spark_ner.config import OUTPUT_FIELDS as OUTPUT_COLUMNS
+from spark_ner.ensemble import load_ensemble
 
 HOSTILE = [
     *NAMES,

@@ -8,6 +8,7 @@ with ``HF_HUB_OFFLINE=1``, as an air-gapped cluster's pre-filled cache would be.
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,14 +17,7 @@ from helpers import put_snapshot
 
 from spark_ner.config import ConfigError, is_hub_id, load_config
 from spark_ner.errors import ModelSourceError, WeightsMismatchError
-from spark_ner.models import (
-    ExpectedSource,
-    expect_source,
-    file_sha256,
-    forget_sources,
-    model_version,
-    validate_sources,
-)
+from spark_ner.models import file_sha256, model_version, resolve_members, validate_sources
 
 REPO_ID = "acme/tiny-ner"
 C1, C2, C3 = "1" * 40, "2" * 40, "3" * 40
@@ -183,16 +177,31 @@ def test_uri_and_revision_keys_are_checked(tmp_path: Path, weights: tuple[Path, 
 
 
 def test_an_executor_refuses_weights_other_than_the_drivers(tmp_path: Path, weights: tuple[Path, Path]) -> None:
-    """What the UDF hands each worker (spark_ner.spark.ship.MemberPlan) is checked before loading."""
+    """What the UDF hands each worker (the run's MemberPlan) is checked before loading."""
     cfg, src = _source(tmp_path, str(weights[0]))
-    try:
-        expect_source(cfg.models[0].path, None, ExpectedSource(src.digest, None, str(weights[1])))
-        with pytest.raises(WeightsMismatchError, match=r"differ from those the driver checked.*--ship-models"):
-            validate_sources(cfg)
-        expect_source(cfg.models[0].path, None, ExpectedSource(src.digest, None, None))
-        assert validate_sources(cfg)[0].digest == src.digest
-    finally:
-        forget_sources()
+    plan = resolve_members(cfg)
+    (planned,) = plan.members
+    assert planned.digest == src.digest and plan.model_version == model_version(cfg, [src])
+    elsewhere = replace(plan, members=(replace(planned, folder=str(weights[1])),))
+    with pytest.raises(WeightsMismatchError, match=r"differ from those the driver checked.*--ship-models"):
+        validate_sources(cfg, elsewhere)
+    assert validate_sources(cfg, plan)[0].digest == src.digest
+
+
+def test_a_moving_main_does_not_change_the_version_mid_run(hub_cache: Path, tmp_path: Path) -> None:
+    """A hub member without a pinned revision is resolved once per run: when ``main`` moves after the
+    driver resolved it, every later load in the run still uses the driver's commit."""
+    from spark_ner.ensemble import load_ensemble
+
+    cfg = load_config(_config(tmp_path, REPO_ID))
+    plan = resolve_members(cfg)
+    assert plan.members[0].revision == C2
+    refs = hub_cache / f"models--{REPO_ID.replace('/', '--')}" / "refs"
+    (refs / "main").write_text(C1)  # main moves to other weights (C1 holds weights a, C2 weights b)
+    assert validate_sources(cfg)[0].revision == C1, "a new resolution sees the new main"
+    ens = load_ensemble(cfg, plan)  # what a worker does with the run's plan
+    assert ens.model_version == plan.model_version
+    assert validate_sources(cfg, plan)[0].revision == C2
 
 
 def test_dbfs_uri_reads_through_the_nodes_dbfs_mount(

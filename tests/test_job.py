@@ -3,6 +3,7 @@ the summary, refusals before any work, and the same labels from spark-submit."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -23,7 +24,13 @@ from helpers import (
     subprocess_env,
 )
 
-from spark_ner.errors import DeltaUnavailableError, InputColumnError, OutputExistsError, RowCountMismatchError
+from spark_ner.errors import (
+    ConfigError,
+    DeltaUnavailableError,
+    InputColumnError,
+    OutputExistsError,
+    RowCountMismatchError,
+)
 from spark_ner.spark import job as jobs
 
 
@@ -278,3 +285,112 @@ def test_gpu_discovery_script_prints_spark_resource_json() -> None:
         assert json.loads(out.stdout) == {"name": "gpu", "addresses": expected}
     out = subprocess.run([script], env={**env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout)["name"] == "gpu"
+
+
+# ----------------------------------------------------------------------------- the stages one by one
+
+
+def _stage_args(customers: Any, output: Any, config: Any, **kw: Any) -> Any:
+    return jobs.LabelArgs(input=str(customers), output=str(output), config=str(config), id_col="id", **kw)
+
+
+def _labels_df(spark: Any, ensemble: Any, failed: tuple[str | None, ...] = ()) -> Any:
+    """One row per distinct name of NAMES (``NAME_KEY`` + the ``ner_*`` columns) labelled in-process;
+    names in ``failed`` carry an error instead, as a failing member leaves them."""
+    from spark_ner.config import ENTITY_FIELDS
+    from spark_ner.spark.udf import NER_STRUCT
+
+    distinct = list(dict.fromkeys(NAMES))
+    frame = ensemble.label(distinct)
+
+    def entities(value: Any) -> Any:
+        return None if value is None else [tuple(e[f] for f in ENTITY_FIELDS) for e in value]
+
+    def plain(value: Any) -> Any:
+        return None if value is None or value != value else value  # NaN -> null
+
+    rows = [
+        (name, r.label, plain(r.score), plain(r.agreement), entities(r.entities), r.model_version, r.error)
+        if name not in failed
+        else (name, None, None, None, None, r.model_version, "member m failed: RuntimeError")
+        for name, r in zip(distinct, frame.itertuples(), strict=True)
+    ]
+    types = ", ".join(f"ner_{f.name} {f.dataType.simpleString()}" for f in NER_STRUCT.fields)
+    return spark.createDataFrame(rows, f"{jobs.NAME_KEY} string, {types}")
+
+
+def test_score_stage_labels_a_dataframe_without_writing(spark, tiny_config_path, customers, tiny_ensemble, tmp_path):  # type: ignore[no-untyped-def]
+    """Stage 2 alone: one labelled row per distinct name, the counts, and nothing on disk."""
+    out = tmp_path / "never-written"
+    prepared = jobs.prepare(spark, jobs.resolve(_stage_args(customers, out, tiny_config_path)))
+    assert prepared.out_columns == ("id", "name", "region", *NER_COLS)
+    scored = jobs.score(spark, prepared, jobs.StageClock())
+    try:
+        distinct = list(dict.fromkeys(NAMES))
+        assert (scored.rows_in, scored.null_names, scored.distinct_names) == (len(NAMES), 2, len(distinct))
+        assert scored.names_scored == len(distinct) and scored.names_cached == 0
+        rows = {r[jobs.NAME_KEY]: r.asDict() for r in scored.labels.collect()}
+    finally:
+        scored.labels.unpersist()
+    assert set(rows) == set(distinct)
+    got = [{c[4:]: rows[n][c] for c in NER_COLS} for n in distinct]
+    assert_rows_match(got, tiny_ensemble.label(distinct))
+    assert not out.exists()
+
+
+def test_write_stage_alone(spark, tiny_config_path, customers, tiny_ensemble, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """Stage 3 alone: labels made elsewhere (here in-process) are joined back and committed; no UDF runs."""
+    out = tmp_path / "written"
+    prepared = jobs.prepare(spark, jobs.resolve(_stage_args(customers, out, tiny_config_path)))
+    monkeypatch.setattr(jobs, "with_ner_labels", lambda *a, **k: pytest.fail("the write stage scored names"))
+    written = jobs.write(prepared, _labels_df(spark, tiny_ensemble), None, jobs.StageClock())
+    assert written.rows_out == len(NAMES) and written.model_version == tiny_ensemble.model_version
+    assert written.output_commit == "staged-rename"
+    assert_rows_match(labels_by_id(spark.read.parquet(str(out)).collect()), tiny_ensemble.label(NAMES))
+
+
+def test_one_run_resolves_each_member_once(spark, tiny_config_path, customers, tmp_path, monkeypatch, capsys):  # type: ignore[no-untyped-def]
+    """The driver checks each member exactly once per run, name cache and shipping included (they
+    used to resolve the members again, each on its own: a moving hub ref could split a run's version)."""
+    from spark_ner import models
+    from spark_ner.config import load_config
+
+    monkeypatch.setenv("SPARK_NER_SHIP_DIR", str(tmp_path / "ship"))
+    seen: list[str] = []
+    real = models.inspect_member
+
+    def counting(model: Any, planned: Any = None) -> Any:
+        seen.append(model.name)
+        return real(model, planned)
+
+    monkeypatch.setattr(models, "inspect_member", counting)
+    kw = {"cache": tmp_path / "cache", "ship_models": True}
+    summary = _run(capsys, input=customers, output=tmp_path / "out", config=tiny_config_path, **kw)
+    members = [m.name for m in load_config(tiny_config_path).models]
+    assert sorted(seen) == sorted(members), seen
+    assert summary["models"]["shipped"] and summary["rows_out"] == len(NAMES)
+
+
+def test_max_error_rows_exit_3(spark, tiny_config_path, customers, tiny_ensemble, tmp_path, monkeypatch, capsys):  # type: ignore[no-untyped-def]
+    """More error rows than --max-error-rows: exit 3, the output still written, the summary says so."""
+    real_score = jobs.score
+    failed = NAMES.count("John Smith")
+
+    def failing_score(spark_: Any, prepared: Any, clock: Any) -> Any:  # the real stage, then one name fails
+        scored = real_score(spark_, prepared, clock)
+        scored.labels.unpersist()
+        return dataclasses.replace(scored, labels=_labels_df(spark, tiny_ensemble, failed=("John Smith",)))
+
+    monkeypatch.setattr(jobs, "score", failing_score)
+    common = {"input": customers, "config": tiny_config_path, "id_col": "id"}
+    out = tmp_path / "out"
+    assert jobs.run(job_args(output=out, max_error_rows=failed - 1, **common)) == jobs.EXIT_TOO_MANY_ERRORS
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["status"] == "too_many_error_rows" and summary["max_error_rows"] == failed - 1
+    assert summary["error_rows"] == failed
+    rows = spark.read.parquet(str(out)).collect()
+    assert len(rows) == len(NAMES) and sum(r["ner_error"] is not None for r in rows) == failed
+    ok = _run(capsys, input=customers, output=tmp_path / "ok", config=tiny_config_path, max_error_rows=failed)
+    assert ok["status"] == "ok" and ok["error_rows"] == failed
+    with pytest.raises(ConfigError, match="--max-error-rows must be 0 or more"):
+        jobs.run(job_args(output=tmp_path / "x", max_error_rows=-1, **common))

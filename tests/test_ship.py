@@ -67,14 +67,10 @@ def test_ship_models_loads_the_shipped_copies(spark, tiny_models, tiny_ensemble,
 def test_object_store_outputs_skip_the_staged_rename(spark, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """RELIABILITY.md "What each output kind guarantees": a rename on an object store copies every
     byte and is not atomic, so parquet there goes through Spark's committer and is counted after."""
-    from spark_ner.spark.outputs import (
-        COMMIT_OBJECT_STORE,
-        COMMIT_STAGED,
-        OutputFormat,
-        Target,
-        WriteMode,
-        on_object_store,
-    )
+    from spark_ner.spark.commits import CommitMethod, on_object_store
+    from spark_ner.spark.outputs import OutputFormat, Target, WriteMode
+
+    COMMIT_OBJECT_STORE, COMMIT_STAGED = CommitMethod.OBJECT_STORE, CommitMethod.STAGED_RENAME
 
     stores = ["s3://b/out", "s3a://b/out", "gs://b/out", "abfss://c@a.dfs.core.windows.net/out", "dbfs:/out"]
     for location in [*stores, "/Volumes/main/crm/labels/out"]:

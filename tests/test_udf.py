@@ -150,31 +150,31 @@ def test_cache_loads_once_per_config_and_device(tiny_config, monkeypatch) -> Non
 
     loads: list[str] = []
 
-    def loader(cfg):  # type: ignore[no-untyped-def]
+    def loader(cfg, plan):  # type: ignore[no-untyped-def]
         loads.append(cfg.fingerprint())
         return Fake()
 
     EnsembleCache.clear()
     monkeypatch.setattr(models, "task_gpu_index", lambda: None)
-    a = EnsembleCache.get(tiny_config, loader)
-    assert EnsembleCache.get(tiny_config, loader) is a
+    a = EnsembleCache.get(tiny_config, loader=loader)
+    assert EnsembleCache.get(tiny_config, loader=loader) is a
     assert len(loads) == 1
     other = load_config(tiny_config.source, overrides={"ensemble.strategy": "max"})
-    b = EnsembleCache.get(other, loader)
+    b = EnsembleCache.get(other, loader=loader)
     assert b is not a
     assert len(loads) == 2
-    assert EnsembleCache.get(tiny_config, loader) is a  # a hit: now the most recently used copy
+    assert EnsembleCache.get(tiny_config, loader=loader) is a  # a hit: now the most recently used copy
     # the same config on another GPU: the old copy is evicted, not kept beside the new one (plain
     # LRU at capacity 2 would have dropped `other` instead and kept `a`)
     monkeypatch.setattr(models, "task_gpu_index", lambda: 1)
-    on_gpu1 = EnsembleCache.get(tiny_config, loader)
+    on_gpu1 = EnsembleCache.get(tiny_config, loader=loader)
     assert len(loads) == 3
-    assert EnsembleCache.get(tiny_config, loader) is on_gpu1 and len(loads) == 3
+    assert EnsembleCache.get(tiny_config, loader=loader) is on_gpu1 and len(loads) == 3
     # back on the first device: its copy was evicted, so it loads again
     monkeypatch.setattr(models, "task_gpu_index", lambda: None)
-    assert EnsembleCache.get(tiny_config, loader) is not a
+    assert EnsembleCache.get(tiny_config, loader=loader) is not a
     assert len(loads) == 4
-    assert EnsembleCache.get(other, loader) is b and len(loads) == 4  # kept all along
+    assert EnsembleCache.get(other, loader=loader) is b and len(loads) == 4  # kept all along
     EnsembleCache.clear()
 
 

@@ -1,20 +1,9 @@
-"""The label job: read a table of names, label each distinct name once, join back, write safely.
+"""The label job: resolve -> prepare -> score -> write -> summary, each stage a function with a typed
+hand-off (``Resolved``, ``Prepared``, ``Scored``, ``Written``, ``Summary``).
 
-``spark-ner label`` and ``spark-submit jobs/label_customers.py`` run this same code. The order is
-chosen so that a failure costs as little as possible and never leaves a misleading output:
-
-1. config and member folders are checked on the driver; the output is checked against ``--mode``
-   (``error``, the default, fails here if it exists: nothing has run, nothing is written);
-2. distinct names are scored by the UDF into a persisted DataFrame (one model call per name);
-   with ``--cache``, names already labelled by this model version are joined from the name cache
-   instead, and only the new ones are scored and then committed to the cache (``cache.py``);
-3. the labels are joined back (null-safe, so null names keep their rows) and rows out are
-   counted against rows in BEFORE anything is committed;
-4. parquet output is staged in a hidden sibling folder and renamed into place; tables go through
-   the catalog (``insertInto`` with dynamic partition overwrite); Delta through its own log.
-
-The summary (printed, and written with ``--summary``) holds counts, timings and per-executor
-devices; never a name.
+``spark-ner label`` and ``spark-submit jobs/label_customers.py`` run this same code. Why the stages
+come in this order (the cheapest refusal first, nothing misleading left behind) is in
+docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -26,17 +15,20 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spark_ner.config import Config, add_config_arguments, load_config, parse_overrides
-from spark_ner.errors import InputColumnError, InputNotFoundError, RowCountMismatchError, SparkNerError
-from spark_ner.spark import cache as name_cache
+from spark_ner.errors import ConfigError, InputColumnError, InputNotFoundError, RowCountMismatchError, SparkNerError
+from spark_ner.models import MemberPlan, resolve_members
 from spark_ner.spark import ship
-from spark_ner.spark.outputs import OutputFormat, Target, WriteMode, check_table_format
+from spark_ner.spark.commits import check_table_format
+from spark_ner.spark.name_cache import FROM_CACHE, CacheError, NameCache, count_labelled, label_with_cache, new_run_id
+from spark_ner.spark.name_cache import is_table as is_cache_table
+from spark_ner.spark.outputs import OutputFormat, Target, WriteMode
 from spark_ner.spark.session import (
     get_session,
     is_connect,
@@ -49,9 +41,9 @@ from spark_ner.spark.session import (
 from spark_ner.spark.telemetry import WorkerStatsParam, rows_scored, summarize_executors
 from spark_ner.spark.udf import (
     ARROW_BATCH_KEY,
-    NER_FIELDS,
     WORKER_FIELD,
     check_string_column,
+    output_columns,
     recommended_arrow_batch_rows,
     with_ner_labels,
     worker_records,
@@ -64,17 +56,31 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "InputFormat",
+    "LabelArgs",
     "OutputFormat",
+    "Prepared",
+    "Resolved",
+    "Scored",
+    "Summary",
     "WriteMode",
+    "Written",
     "add_arguments",
     "build_parser",
     "get_session",
+    "prepare",
+    "resolve",
     "run",
+    "score",
+    "summarize",
+    "write",
 ]
 
 PREFIX = "ner_"
-OUTPUT_COLUMNS: tuple[str, ...] = tuple(f"{PREFIX}{f}" for f in NER_FIELDS)
+#: the label columns the job adds (the output contract's fields, prefixed)
+LABEL_COLUMNS: tuple[str, ...] = output_columns(PREFIX)
 NAME_KEY = "__spark_ner_name"
+#: exit code of a run whose error rows exceed ``--max-error-rows`` (2 is a refused run)
+EXIT_TOO_MANY_ERRORS = 3
 
 
 class InputFormat(StrEnum):
@@ -115,13 +121,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="partition the output by these output columns (repeatable or comma-separated)",
     )
     parser.add_argument("--labels-only", action="store_true", help="write only the id column and the ner_* columns")
+    parser.add_argument(
+        "--max-error-rows",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"exit {EXIT_TOO_MANY_ERRORS} when more than N rows carry a ner_error (the output is still written "
+        "and the summary says so); default: no limit",
+    )
     parser.add_argument("--summary", default=None, metavar="PATH", help="write the JSON summary")
     parser.add_argument(
         "--cache",
         default=None,
         metavar="PATH_OR_TABLE",
         help="name cache keyed by model version: score only names not in it, then append them "
-        "(a path with '/' is parquet, else a table; see spark_ner/spark/cache.py)",
+        "(a path with '/' is parquet, else a table; see spark_ner/spark/name_cache.py)",
     )
     parser.add_argument("--master", default=None, help="Spark master (default: spark-submit's, else local[*])")
     parser.add_argument(
@@ -195,11 +209,13 @@ class LabelArgs:
     id_col: str | None = None
     config: str | None = None
     overrides: tuple[str, ...] = ()
+    model_dir: str | None = None
     input_format: InputFormat = InputFormat.PARQUET
     output_format: OutputFormat = OutputFormat.PARQUET
     mode: WriteMode = WriteMode.ERROR
     partition_by: tuple[str, ...] = ()
     labels_only: bool = False
+    max_error_rows: int | None = None
     summary: str | None = None
     cache: str | None = None
     master: str | None = None
@@ -256,8 +272,8 @@ def _read_input(spark: SparkSession, fmt: InputFormat, location: str) -> DataFra
 
 def _output_columns(df: DataFrame, args: LabelArgs) -> list[str]:
     if args.labels_only and args.id_col:
-        return [args.id_col, *OUTPUT_COLUMNS]
-    return [c for c in df.columns if c not in OUTPUT_COLUMNS] + list(OUTPUT_COLUMNS)
+        return [args.id_col, *LABEL_COLUMNS]
+    return [c for c in df.columns if c not in LABEL_COLUMNS] + list(LABEL_COLUMNS)
 
 
 def _check_columns(df: DataFrame, args: LabelArgs, partition_by: list[str]) -> None:
@@ -279,8 +295,8 @@ def _check_columns(df: DataFrame, args: LabelArgs, partition_by: list[str]) -> N
         raise InputColumnError("--partition-by cannot use every output column")
 
 
-class _Clock:
-    """Wall seconds per stage, for the summary."""
+class StageClock:
+    """Wall seconds per step, for the summary."""
 
     def __init__(self) -> None:
         self.t0 = time.perf_counter()
@@ -298,255 +314,429 @@ class _Clock:
         return round(time.perf_counter() - self.t0, 3)
 
 
-def run(ns: argparse.Namespace | LabelArgs) -> int:
-    """Run the label job; returns 0, raises a :class:`SparkNerError` on a refused run."""
-    args = ns if isinstance(ns, LabelArgs) else LabelArgs.from_namespace(ns)
+# ----------------------------------------------------------------------------- stage 0: resolve (no Spark)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The run's arguments, config and members, resolved ONCE on the driver before any JVM starts:
+    a bad member costs a second and leaves nothing behind (no session, no warehouse, no output)."""
+
+    args: LabelArgs
+    cfg: Config
+    plan: MemberPlan
+    table_format: str | None
+    spark_conf: Mapping[str, str]
+
+    @property
+    def hive(self) -> bool:
+        """Whether the session needs a catalog (tables in, out, or as the name cache)."""
+        a = self.args
+        cache_table = a.cache is not None and is_cache_table(a.cache)
+        return a.input_format == InputFormat.TABLE or a.output_format != OutputFormat.PARQUET or cache_table
+
+
+def resolve(args: LabelArgs) -> Resolved:
+    """Config, members (one resolution: folders, hub commits, digests) and flags checked, no Spark."""
+    cfg = load_config(args.config, overrides=parse_overrides(list(args.overrides)), model_dir=args.model_dir)
+    if args.max_error_rows is not None and args.max_error_rows < 0:
+        raise ConfigError(
+            f"--max-error-rows must be 0 or more, got {args.max_error_rows}. Fix: e.g. --max-error-rows 100"
+        )
+    plan = resolve_members(cfg)
+    if args.cache is not None and args.cache.rstrip("/") in (args.output.rstrip("/"), args.input.rstrip("/")):
+        raise CacheError("--cache must be its own location, not the input or the output")
+    return Resolved(args, cfg, plan, check_table_format(args.table_format), parse_spark_conf(args.spark_conf))
+
+
+# ----------------------------------------------------------------------------- stage 1: prepare
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything checked against the session before any name is scored: the output (``--mode``),
+    the name cache, the members on the executors (shipped with ``--ship-models``), the input's columns."""
+
+    resolved: Resolved
+    plan: MemberPlan  # the resolved plan, with archives when shipped
+    target: Target
+    cache: NameCache | None
+    input: DataFrame  # the input, without columns the new labels replace
+    out_columns: tuple[str, ...]
+    arrow_rows: int | None  # the Arrow batch size this job sets (None: the session's)
+    models: Mapping[str, Any]  # the summary's "models" part
+
+    @property
+    def args(self) -> LabelArgs:
+        return self.resolved.args
+
+
+def prepare(spark: SparkSession, resolved: Resolved, created: bool = False) -> Prepared:
+    """Check output, cache, executors and input in that order (cheapest refusal first); nothing runs
+    on the data yet. ``created``: the job made the session (then it also picks the Arrow batch size)."""
+    args, cfg = resolved.args, resolved.cfg
+    target = Target(spark, args.output_format, args.output, args.mode, list(args.partition_by), resolved.table_format)
+    target.check_before_run()
+    cache = None
+    if args.cache is not None:
+        cache = NameCache(spark, args.cache, table_format=resolved.table_format)
+        cache.check()
+    arrow_rows = args.arrow_batch_rows
+    if arrow_rows is None and created:
+        explicit = jvm_available(spark) and spark.sparkContext.getConf().contains(ARROW_BATCH_KEY)
+        arrow_rows = None if explicit else recommended_arrow_batch_rows(cfg)
+    # members shipped (--ship-models), then resolved on the executors: a problem is one line here
+    t_models = time.perf_counter()
+    plan = ship.ship_members(spark, cfg, resolved.plan) if args.ship_models else resolved.plan
+    checked = None
+    if not ship.shares_driver_disk(spark):
+        checked = ship.check_executors(spark, cfg, plan, task_slots(spark))
+    models = {
+        **plan.summary(),
+        "executor_checks": checked.checks if checked else 0,  # 0: local, executors share the driver's disk
+        "executor_pythons": list(checked.pythons) if checked else [],
+        "seconds": round(time.perf_counter() - t_models, 3),
+    }
+    df = _read_input(spark, args.input_format, args.input)
+    _check_columns(df, args, list(args.partition_by))
+    replaced = [c for c in df.columns if c in LABEL_COLUMNS]
+    if replaced:
+        log.warning("input columns %s are replaced by new labels", ", ".join(replaced))
+        df = df.drop(*replaced)
+    return Prepared(resolved, plan, target, cache, df, tuple(_output_columns(df, args)), arrow_rows, models)
+
+
+# ----------------------------------------------------------------------------- stage 2: score
+
+
+class WorkerRecords:
+    """The Python workers' records (rows, devices, loads): an accumulator on a classic session, the
+    hidden column of the persisted labels under Spark Connect (no accumulators there)."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.in_rows = not jvm_available(spark)
+        self.accumulator = None if self.in_rows else spark.sparkContext.accumulator({}, WorkerStatsParam())
+        self._read: dict[str, dict[str, Any]] | None = None
+
+    def read_rows(self, scored: DataFrame) -> DataFrame:
+        """Under Connect: take the records out of ``scored`` (once) and return it without them."""
+        if not self.in_rows:
+            return scored
+        self._read = worker_records(scored)
+        return scored.drop(WORKER_FIELD)
+
+    def now(self) -> dict[str, dict[str, Any]]:
+        if self.in_rows:
+            return self._read or {}
+        return self.accumulator.value if self.accumulator is not None else {}
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Stage 2's result: one row per distinct name (``NAME_KEY`` + the label columns), persisted; with
+    a name cache, hits and new labels side by side (``FROM_CACHE``). Nothing is written yet."""
+
+    labels: DataFrame
+    rows_in: int
+    null_names: int
+    distinct_names: int
+    names_cached: int
+    names_to_store: int
+    names_scored: int  # what the workers reported at the end of this stage
+    partitions: int
+    workers: WorkerRecords
+
+
+def score(spark: SparkSession, prepared: Prepared, clock: StageClock) -> Scored:
+    """Count the input, then label each distinct name once (cache hits joined, not scored)."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    clock = _Clock()
-    cfg: Config = load_config(args.config, overrides=parse_overrides(list(args.overrides)))
-    # members (folders, weights headers, pins, label maps) before a JVM starts: a bad member
-    # costs a second and leaves nothing behind (no session, no warehouse, no output)
-    from spark_ner.models import validate_sources
-
-    validate_sources(cfg)
-    partition_by = list(args.partition_by)
-    in_fmt, out_fmt, mode = args.input_format, args.output_format, args.mode
-    cache_location = args.cache
-    hive = in_fmt == InputFormat.TABLE or out_fmt != OutputFormat.PARQUET
-    hive = hive or (cache_location is not None and name_cache.is_table(cache_location))
-    spark_conf = parse_spark_conf(args.spark_conf)
-    table_format = check_table_format(args.table_format)
-    spark, created = get_session(
-        args.master, hive=hive, catalog_dir=args.catalog_dir, conf=spark_conf, remote=args.remote
+    args, cfg, df = prepared.args, prepared.resolved.cfg, prepared.input
+    workers = WorkerRecords(spark)
+    labeler = with_ner_labels(
+        NAME_KEY, cfg, prefix=PREFIX, plan=prepared.plan, stats=workers.accumulator, report=workers.in_rows
     )
-    scored: DataFrame | None = None
-    summary: dict[str, Any] = {}
+    with clock.stage("read"):
+        counts = df.agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.count(F.col(quote_identifier(args.name_col))).alias("named"),
+        ).first()
+        assert counts is not None
+        rows_in, named = int(counts["rows"]), int(counts["named"])
+    parts = args.score_partitions or 2 * task_slots(spark)
+    with clock.stage("score"):
+        names = df.select(F.col(quote_identifier(args.name_col)).alias(NAME_KEY)).repartition(parts, NAME_KEY)
+        names = names.distinct()
+        names_cached = to_store = 0
+        if prepared.cache is None:
+            scored = names.transform(labeler).persist(StorageLevel.MEMORY_AND_DISK)
+            distinct_names = scored.count()
+        else:  # hits joined from the cache, only misses go through the UDF
+            version = prepared.plan.model_version
+            scored = label_with_cache(names, NAME_KEY, labeler, prepared.cache, version, PREFIX, parts)
+            scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
+            distinct_names, names_cached, to_store = count_labelled(scored, PREFIX, version)
+    log.info("scored %d distinct names in %d partitions", distinct_names, parts)
+    labels = workers.read_rows(scored)
+    return Scored(
+        labels=labels,
+        rows_in=rows_in,
+        null_names=rows_in - named,
+        distinct_names=distinct_names,
+        names_cached=names_cached,
+        names_to_store=to_store,
+        names_scored=rows_scored(workers.now()),
+        partitions=parts,
+        workers=workers,
+    )
+
+
+# ----------------------------------------------------------------------------- stage 3: write
+
+
+@dataclass(frozen=True)
+class Written:
+    """Stage 3's result: what was committed, and how."""
+
+    rows_out: int
+    by_label: tuple[tuple[str | None, int, int], ...]  # (label, rows, rows with an error)
+    output_commit: str
+    cache: Mapping[str, Any] | None
+    model_version: str | None
+
+
+def write(prepared: Prepared, labels: DataFrame, scored: Scored | None, clock: StageClock) -> Written:
+    """Commit new labels to the name cache (before the output: a later failure keeps them), join the
+    labels back onto every input row, check rows out == rows in, then commit the output.
+
+    ``labels``: one row per distinct name (``NAME_KEY`` + the label columns, ``FROM_CACHE`` with a
+    cache), as :func:`score` makes them; ``scored`` gives the counts the cache commit checks against.
+    """
+    from pyspark.sql import functions as F
+
+    args, df = prepared.args, prepared.input
+    cache_info: dict[str, Any] | None = None
+    if prepared.cache is not None:
+        cache, run_id = prepared.cache, new_run_id()
+        expected = scored.names_to_store if scored is not None else None
+        with clock.stage("cache"):
+            committed = cache.append(
+                labels.where(~F.col(FROM_CACHE)), NAME_KEY, PREFIX, prepared.plan.model_version, run_id, expected
+            )
+        cache_info = {"location": cache.location, "batch": run_id, "rows_committed": committed}
+        cache_info["commit"] = cache.commit_method
+    joined = df.join(labels, df[quote_identifier(args.name_col)].eqNullSafe(labels[NAME_KEY]), "left")
+    result = joined.select(*[quote_identifier(c) for c in prepared.out_columns])
+    with clock.stage("check"):
+        by_label = (
+            result.groupBy(F.col(f"{PREFIX}label").alias("label"))
+            .agg(F.count(F.lit(1)).alias("n"), F.count(F.col(f"{PREFIX}error")).alias("errors"))
+            .collect()
+        )
+    rows_out = sum(int(r["n"]) for r in by_label)
+    rows_in = scored.rows_in if scored is not None else df.count()
+    if rows_out != rows_in:
+        raise RowCountMismatchError(
+            f"labelled rows ({rows_out}) differ from input rows ({rows_in}); nothing was written"
+        )
+    with clock.stage("write"):
+        prepared.target.write(result, rows_out)
+    log.info("wrote %d rows to %s output %s", rows_out, args.output_format.value, args.output)
+    version = labels.where(F.col(f"{PREFIX}model_version").isNotNull()).select(f"{PREFIX}model_version").first()
+    return Written(
+        rows_out=rows_out,
+        by_label=tuple((r["label"], int(r["n"]), int(r["errors"])) for r in by_label),
+        output_commit=prepared.target.commit_method,
+        cache=cache_info,
+        model_version=version[0] if version else None,
+    )
+
+
+# ----------------------------------------------------------------------------- stage 4: summary
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Counts, timings and devices of one run; input names never appear here."""
+
+    args: LabelArgs
+    config_fingerprint: str
+    ensemble_batch_size: int
+    models: Mapping[str, Any]
+    scored: Scored
+    written: Written
+    names_scored: int | None  # what the workers reported by the end of the run (more: labels recomputed)
+    seconds: Mapping[str, float]
+    executors: tuple[Mapping[str, Any], ...]
+    spark_version: str
+    master: str | None
+    app_id: str | None
+    arrow_batch_rows: int
+    connect: bool
+
+    @property
+    def error_rows(self) -> int:
+        return sum(e for _, _, e in self.written.by_label)
+
+    @property
+    def too_many_errors(self) -> bool:
+        """More rows carry an error than ``--max-error-rows`` allows (the output is written all the same)."""
+        return self.args.max_error_rows is not None and self.error_rows > self.args.max_error_rows
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary JSON (``--summary``, and printed), in its documented key order."""
+        a, s, w = self.args, self.scored, self.written
+        score_s = self.seconds.get("score", 0.0)
+        labels = {("null" if lab is None else str(lab)): n for lab, n, _ in w.by_label}
+        limit = {} if a.max_error_rows is None else {"max_error_rows": a.max_error_rows}
+        return {
+            "job": "spark-ner label",
+            "status": "too_many_error_rows" if self.too_many_errors else "ok",
+            **limit,
+            "input": {"location": a.input, "format": str(a.input_format)},
+            "output": {
+                "location": a.output,
+                "format": str(a.output_format),
+                "mode": str(a.mode),
+                "partition_by": _split_cols(a.partition_by or []),
+                "labels_only": bool(a.labels_only),
+            },
+            # how the output became visible: a staged rename (classic), or Spark's own commit with the
+            # rows counted after (Spark Connect: the client has no file-system access to stage with)
+            "output_commit": w.output_commit,
+            "model_version": w.model_version,
+            "config_fingerprint": self.config_fingerprint,
+            "models": dict(self.models),
+            "rows_in": s.rows_in,
+            "rows_out": w.rows_out,
+            "null_names": s.null_names,
+            "distinct_names": s.distinct_names,
+            "names_scored": self.names_scored,
+            "names_scored_in_score_stage": s.names_scored,
+            "names_cached": s.names_cached,
+            "cache": dict(w.cache) if w.cache is not None else None,
+            "error_rows": self.error_rows,
+            "labels": dict(sorted(labels.items())),
+            "seconds": dict(self.seconds),
+            "names_per_second": round(s.names_scored / score_s, 1) if score_s > 0 else None,
+            "model_load_s_max": max((float(e["model_load_s"]) for e in self.executors), default=None),
+            "spark": {
+                "version": self.spark_version,
+                "master": self.master,
+                "app_id": self.app_id,
+                "score_partitions": s.partitions,
+                "arrow_batch_rows": self.arrow_batch_rows,
+                "ensemble_batch_size": self.ensemble_batch_size,
+                "connect": self.connect,
+                # where the per-executor records came from: Spark Connect has no accumulators, so there
+                # each Arrow batch's record rides back with the scored rows (a hidden column)
+                "worker_records": "result rows (Spark Connect: no accumulators)" if self.connect else "accumulator",
+            },
+            "executors": [dict(e) for e in self.executors],
+        }
+
+
+def summarize(spark: SparkSession, prepared: Prepared, scored: Scored, written: Written, clock: StageClock) -> Summary:
+    """Stage 4: the run's :class:`Summary` (workers' records read now, after the write)."""
+    records = scored.workers.now()
+    names_scored = rows_scored(records)
+    if names_scored > scored.distinct_names:
+        log.warning(
+            "the UDF scored %d names for %d distinct ones: the persisted labels were recomputed (evicted from cache?)",
+            names_scored,
+            scored.distinct_names,
+        )
+    cfg = prepared.resolved.cfg
+    return Summary(
+        args=prepared.args,
+        config_fingerprint=cfg.fingerprint(),
+        ensemble_batch_size=cfg.ensemble.batch_size,
+        models=prepared.models,
+        scored=scored,
+        written=written,
+        names_scored=names_scored,
+        seconds={**clock.seconds, "total": clock.total()},
+        executors=tuple(summarize_executors(records)),
+        spark_version=spark.version,
+        master=spark.conf.get("spark.master", None),
+        app_id=spark.conf.get("spark.app.id", None),
+        arrow_batch_rows=int(spark.conf.get(ARROW_BATCH_KEY) or 0),
+        connect=is_connect(spark),
+    )
+
+
+# ----------------------------------------------------------------------------- the job
+
+
+def run(ns: argparse.Namespace | LabelArgs) -> int:
+    """Run the label job (resolve -> prepare -> score -> write -> summary); returns 0, raises a
+    :class:`SparkNerError` on a refused run."""
+    args = ns if isinstance(ns, LabelArgs) else LabelArgs.from_namespace(ns)
+    clock = StageClock()
+    resolved = resolve(args)
+    spark, created = get_session(
+        args.master, hive=resolved.hive, catalog_dir=args.catalog_dir, conf=resolved.spark_conf, remote=args.remote
+    )
     try:
-        target = Target(spark, out_fmt, args.output, mode, partition_by, table_format=table_format)
-        target.check_before_run()
-        cache: name_cache.NameCache | None = None
-        cache_version = ""
-        if cache_location is not None:
-            if cache_location.rstrip("/") in (args.output.rstrip("/"), args.input.rstrip("/")):
-                raise name_cache.CacheError("--cache must be its own location, not the input or the output")
-            cache = name_cache.NameCache(spark, cache_location, table_format=table_format)
-            cache.check()
-            cache_version = name_cache.driver_model_version(cfg)
-        arrow_rows = args.arrow_batch_rows
-        if arrow_rows is None and created:
-            explicit = jvm_available(spark) and spark.sparkContext.getConf().contains(ARROW_BATCH_KEY)
-            arrow_rows = None if explicit else recommended_arrow_batch_rows(cfg)
-        with session_conf(spark, {ARROW_BATCH_KEY: str(arrow_rows) if arrow_rows else None}):
-            # Spark Connect has no accumulators: the workers' records ride with the scored rows instead
-            # (a hidden column, read back on the driver from the persisted labels)
-            report = not jvm_available(spark)
-            stats = None if report else spark.sparkContext.accumulator({}, WorkerStatsParam())
-            # members shipped (--ship-models), then resolved on the executors: a problem is one line here
-            t_models = time.perf_counter()
-            plan = ship.plan_members(spark, cfg, ship=args.ship_models)
-            checked = None
-            if not ship.shares_driver_disk(spark):
-                checked = ship.check_executors(spark, cfg, plan, task_slots(spark))
-            models_info = {
-                **plan.summary(),
-                "executor_checks": checked.checks if checked else 0,  # 0: local, executors share the driver's disk
-                "executor_pythons": list(checked.pythons) if checked else [],
-                "seconds": round(time.perf_counter() - t_models, 3),
-            }
-            labeler = with_ner_labels(
-                NAME_KEY, cfg, prefix=PREFIX, stats=stats, report=report, ship_models=args.ship_models
-            )
-
-            df = _read_input(spark, in_fmt, args.input)
-            _check_columns(df, args, partition_by)
-            replaced = [c for c in df.columns if c in OUTPUT_COLUMNS]
-            if replaced:
-                log.warning("input columns %s are replaced by new labels", ", ".join(replaced))
-                df = df.drop(*replaced)
-
-            with clock.stage("read"):
-                counts = df.agg(
-                    F.count(F.lit(1)).alias("rows"),
-                    F.count(F.col(quote_identifier(args.name_col))).alias("named"),
-                ).first()
-                assert counts is not None
-                rows_in, named = int(counts["rows"]), int(counts["named"])
-
-            parts = args.score_partitions or 2 * task_slots(spark)
-            with clock.stage("score"):
-                names = (
-                    df.select(F.col(quote_identifier(args.name_col)).alias(NAME_KEY))
-                    .repartition(parts, NAME_KEY)
-                    .distinct()
+        _stage(spark, "prepare", "members resolved once (model_version %s)", resolved.plan.model_version)
+        prepared = prepare(spark, resolved, created)
+        arrow = str(prepared.arrow_rows) if prepared.arrow_rows else None
+        with session_conf(spark, {ARROW_BATCH_KEY: arrow}):
+            _stage(spark, "score", "labelling each distinct name once")
+            scored = score(spark, prepared, clock)
+            try:
+                log.info(
+                    "label: score done: %d rows in, %d distinct names (%d from the cache)",
+                    scored.rows_in,
+                    scored.distinct_names,
+                    scored.names_cached,
                 )
-                names_cached = 0
-                if cache is None:
-                    scored = names.transform(labeler).persist(StorageLevel.MEMORY_AND_DISK)
-                    distinct_names = scored.count()
-                else:  # hits joined from the cache, only misses go through the UDF
-                    scored = name_cache.label_with_cache(
-                        names, NAME_KEY, labeler, cache, cache_version, PREFIX, parts
-                    ).persist(StorageLevel.MEMORY_AND_DISK)
-                    distinct_names, names_cached, to_store = name_cache.count_labelled(scored, PREFIX, cache_version)
-            log.info("scored %d distinct names in %d partitions", distinct_names, parts)
-            records = worker_records(scored) if report else None
-            labels = scored.drop(WORKER_FIELD) if report else scored
-
-            def workers() -> dict[str, dict[str, Any]]:
-                return records if records is not None else (stats.value if stats else {})
-
-            names_scored_at_score = rows_scored(workers())
-            cache_info: dict[str, Any] | None = None
-            if cache is not None:
-                run_id = name_cache.new_run_id()
-                with clock.stage("cache"):  # before the output: a later failure keeps the labels
-                    committed = cache.append(
-                        labels.where(~F.col(name_cache.FROM_CACHE)), NAME_KEY, PREFIX, cache_version, run_id, to_store
-                    )
-                cache_info = {
-                    "location": cache_location,
-                    "batch": run_id,
-                    "rows_committed": committed,
-                    "commit": cache.commit_method,
-                }
-
-            joined = df.join(labels, df[quote_identifier(args.name_col)].eqNullSafe(labels[NAME_KEY]), "left")
-            result = joined.select(*[quote_identifier(c) for c in _output_columns(df, args)])
-
-            with clock.stage("check"):
-                by_label = (
-                    result.groupBy(F.col(f"{PREFIX}label").alias("label"))
-                    .agg(
-                        F.count(F.lit(1)).alias("n"),
-                        F.count(F.col(f"{PREFIX}error")).alias("errors"),
-                    )
-                    .collect()
-                )
-            rows_out = sum(int(r["n"]) for r in by_label)
-            if rows_out != rows_in:
-                raise RowCountMismatchError(
-                    f"labelled rows ({rows_out}) differ from input rows ({rows_in}); nothing was written"
-                )
-            with clock.stage("write"):
-                target.write(result, rows_out)
-            log.info("wrote %d rows to %s output %s", rows_out, out_fmt.value, args.output)
-
-            version_row = (
-                labels.where(F.col(f"{PREFIX}model_version").isNotNull()).select(f"{PREFIX}model_version").first()
-            )
-            summary = _summary(
-                args=args,
-                cfg=cfg,
-                spark=spark,
-                clock=clock,
-                rows_in=rows_in,
-                rows_out=rows_out,
-                null_names=rows_in - named,
-                distinct_names=distinct_names,
-                models=models_info,
-                names_scored=rows_scored(workers()),
-                names_scored_at_score=names_scored_at_score,
-                names_cached=names_cached,
-                cache_info=cache_info,
-                by_label=[(r["label"], int(r["n"]), int(r["errors"])) for r in by_label],
-                model_version=version_row[0] if version_row else None,
-                executors=summarize_executors(workers()),
-                score_partitions=parts,
-                arrow_rows=int(spark.conf.get(ARROW_BATCH_KEY) or 0),
-                connect=is_connect(spark),
-                output_commit=target.commit_method,
-            )
+                _stage(spark, "write", "%d rows to %s", scored.rows_in, args.output)
+                written = write(prepared, scored.labels, scored, clock)
+                log.info("label: write done: %d rows out (%s)", written.rows_out, written.output_commit)
+                summary = summarize(spark, prepared, scored, written, clock)
+            finally:
+                scored.labels.unpersist()
+                _stage(spark, None)
     finally:
-        if scored is not None:
-            scored.unpersist()
         if created:
             spark.stop()
-    text = json.dumps(summary, indent=2, sort_keys=False)
+    text = json.dumps(summary.to_dict(), indent=2, sort_keys=False)
     if args.summary:
         Path(args.summary).expanduser().parent.mkdir(parents=True, exist_ok=True)
         Path(args.summary).expanduser().write_text(text + "\n", encoding="utf-8")
     sys.stdout.write(text + "\n")
+    if summary.too_many_errors:
+        log.error(
+            "%d rows carry a ner_error, more than --max-error-rows %d; the output is written (see the summary)",
+            summary.error_rows,
+            args.max_error_rows,
+        )
+        return EXIT_TOO_MANY_ERRORS
     return 0
 
 
-def _summary(
-    *,
-    args: LabelArgs,
-    cfg: Config,
-    spark: SparkSession,
-    clock: _Clock,
-    rows_in: int,
-    rows_out: int,
-    null_names: int,
-    distinct_names: int,
-    models: dict[str, Any],
-    names_scored: int | None,
-    names_scored_at_score: int,
-    names_cached: int,
-    cache_info: dict[str, Any] | None,
-    by_label: list[tuple[str | None, int, int]],
-    model_version: str | None,
-    executors: list[dict[str, Any]],
-    score_partitions: int,
-    arrow_rows: int,
-    connect: bool = False,
-    output_commit: str | None = None,
-) -> dict[str, Any]:
-    """Counts, timings and devices; input names never appear here."""
-    if names_scored is not None and names_scored > distinct_names:
-        log.warning(
-            "the UDF scored %d names for %d distinct ones: the persisted labels were recomputed (evicted from cache?)",
-            names_scored,
-            distinct_names,
-        )
-    score_s = clock.seconds.get("score", 0.0)
-    labels = {("null" if lab is None else str(lab)): n for lab, n, _ in by_label}
-    return {
-        "job": "spark-ner label",
-        "status": "ok",
-        "input": {"location": args.input, "format": str(args.input_format)},
-        "output": {
-            "location": args.output,
-            "format": str(args.output_format),
-            "mode": str(args.mode),
-            "partition_by": _split_cols(args.partition_by or []),
-            "labels_only": bool(args.labels_only),
-        },
-        # how the output became visible: a staged rename (classic), or Spark's own commit with the
-        # rows counted after (Spark Connect: the client has no file-system access to stage with)
-        "output_commit": output_commit,
-        "model_version": model_version,
-        "config_fingerprint": cfg.fingerprint(),
-        "models": models,
-        "rows_in": rows_in,
-        "rows_out": rows_out,
-        "null_names": null_names,
-        "distinct_names": distinct_names,
-        "names_scored": names_scored,
-        "names_scored_in_score_stage": names_scored_at_score,
-        "names_cached": names_cached,
-        "cache": cache_info,
-        "error_rows": sum(e for _, _, e in by_label),
-        "labels": dict(sorted(labels.items())),
-        "seconds": {**clock.seconds, "total": clock.total()},
-        "names_per_second": round(names_scored_at_score / score_s, 1) if score_s > 0 else None,
-        "model_load_s_max": max((float(e["model_load_s"]) for e in executors), default=None),
-        "spark": {
-            "version": spark.version,
-            "master": spark.conf.get("spark.master", None),
-            "app_id": spark.conf.get("spark.app.id", None),
-            "score_partitions": score_partitions,
-            "arrow_batch_rows": arrow_rows,
-            "ensemble_batch_size": cfg.ensemble.batch_size,
-            "connect": connect,
-            # where the per-executor records came from: Spark Connect has no accumulators, so there
-            # each Arrow batch's record rides back with the scored rows (a hidden column)
-            "worker_records": "result rows (Spark Connect: no accumulators)" if connect else "accumulator",
-        },
-        "executors": executors,
-    }
+#: the tag of the stage running now under Spark Connect (jobs carry tags there, not descriptions)
+_TAG_PREFIX = "spark-ner-label-"
+
+
+def _stage(spark: SparkSession, name: str | None, detail: str = "", *values: Any) -> None:
+    """Name the Spark jobs of a stage (``setJobDescription``; a job tag under Spark Connect) and log the
+    stage's start; ``None`` clears it. Counts and locations only: never a name from the data."""
+    if name is not None:
+        log.info("label: %s: " + detail, name, *values)
+    if jvm_available(spark):
+        spark.sparkContext.setJobDescription(f"spark-ner label: {name}" if name else None)  # type: ignore[arg-type]
+        return
+    tags = getattr(spark, "getTags", None)
+    if tags is None:  # a Connect client without job tags (pyspark < 3.5)
+        return
+    for tag in tags():
+        if tag.startswith(_TAG_PREFIX):
+            spark.removeTag(tag)
+    if name is not None:
+        spark.addTag(_TAG_PREFIX + name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,26 +5,32 @@ done; ``Target.write`` verifies the row count of what it staged before anything 
 
 Tables. A table the job creates takes the session's default format (``spark.sql.sources.default``:
 Delta on Databricks, which Unity Catalog requires of managed tables) unless ``--table-format`` names
-one; names may have three parts (``catalog.schema.table``). Spark Connect: the client cannot reach
-Hadoop's file system, so parquet output is written by Spark's own commit protocol and its rows are
-counted after the write (:attr:`Target.commit_method` says which way was taken; the summary shows it).
+one; names may have three parts (``catalog.schema.table``). How each kind of write commits (staged
+rename, or Spark's own commit counted after) lives in :mod:`spark_ner.spark.commits`;
+:attr:`Target.commit_method` says which way was taken, and the summary shows it.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from spark_ner.errors import (
-    ConfigError,
     DeltaUnavailableError,
     InputColumnError,
     OutputExistsError,
     RowCountMismatchError,
+)
+from spark_ner.spark.commits import (
+    CommitMethod,
+    HadoopFS,
+    default_table_format,
+    on_object_store,
+    stage_and_publish,
+    write_then_count,
 )
 from spark_ner.spark.session import jvm_available, path_exists, quote_identifier, session_conf
 
@@ -47,47 +53,6 @@ DELTA_HELP = (
 )
 
 
-DEFAULT_FORMAT_KEY = "spark.sql.sources.default"
-_FORMAT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.]*$")
-#: how an output becomes visible (the summary's ``output_commit``)
-COMMIT_STAGED = "staged-rename"
-COMMIT_SPARK = "spark-commit, rows counted after (Spark Connect: no file-system access to stage with)"
-COMMIT_OBJECT_STORE = "spark-commit, rows counted after (object store: a rename copies every byte and is not atomic)"
-#: schemes whose "rename" is a copy and a delete: parquet output there goes through Spark's committer
-OBJECT_STORE_SCHEMES = frozenset({"s3", "s3a", "s3n", "gs", "abfs", "abfss", "wasb", "wasbs", "oss", "cos", "dbfs"})
-
-
-def on_object_store(location: str) -> bool:
-    """S3, GCS, ADLS/Blob, DBFS, and Unity Catalog volumes (``/Volumes/...``, object storage underneath).
-
-    There the stage-then-rename commit would copy every byte again and is not atomic, so the output
-    is written once through Spark's own commit protocol (the cluster's committer: S3A magic/directory
-    committers, the manifest committer on ABFS/GCS, Databricks' transactional commit) and counted after.
-    """
-    scheme = location.split(":", 1)[0].lower() if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", location) else ""
-    return scheme in OBJECT_STORE_SCHEMES or location.startswith("/Volumes/")
-
-
-COMMIT_CATALOG = "catalog"
-
-
-def check_table_format(value: str | None) -> str | None:
-    """``--table-format``: a data source name (delta, parquet, orc, iceberg, ...) or None (the session's)."""
-    if value is None or value == "":
-        return None
-    if not _FORMAT_RE.match(value):
-        raise ConfigError(
-            f"--table-format expects a data source name such as delta, parquet or orc, got {value!r}. "
-            f"Fix: pass one, or leave it out to use the session's {DEFAULT_FORMAT_KEY}"
-        )
-    return value.lower()
-
-
-def default_table_format(spark: SparkSession) -> str:
-    """The format ``saveAsTable`` uses when none is given (Delta on Databricks)."""
-    return str(spark.conf.get(DEFAULT_FORMAT_KEY, None) or "parquet").lower()
-
-
 class OutputFormat(StrEnum):
     PARQUET = "parquet"
     TABLE = "table"
@@ -100,38 +65,6 @@ class WriteMode(StrEnum):
     OVERWRITE = "overwrite"
     APPEND = "append"
     ERROR = "error"
-
-
-class HadoopFS:
-    """The few file-system calls the parquet commit needs, through Hadoop (works for any scheme)."""
-
-    def __init__(self, spark: SparkSession, path: str) -> None:
-        sc = spark.sparkContext
-        jvm = sc._jvm
-        assert jvm is not None
-        self._Path = jvm.org.apache.hadoop.fs.Path
-        self.root = self._Path(path)
-        self.fs = self.root.getFileSystem(sc._jsc.hadoopConfiguration())  # type: ignore[union-attr]
-
-    def path(self, p: str) -> Any:
-        return self._Path(p)
-
-    def exists(self, p: Any) -> bool:
-        return bool(self.fs.exists(p))
-
-    def rename(self, src: Any, dst: Any) -> None:
-        if not self.fs.rename(src, dst):
-            raise OSError(f"could not rename {src.toString()} to {dst.toString()}")
-
-    def delete(self, p: Any) -> None:
-        self.fs.delete(p, True)
-
-    def files(self, p: Any) -> list[Any]:
-        it = self.fs.listFiles(p, True)
-        out = []
-        while it.hasNext():
-            out.append(it.next().getPath())
-        return out
 
 
 @dataclass
@@ -147,15 +80,15 @@ class Target:
     table_format: str | None = None
 
     @property
-    def commit_method(self) -> str:
+    def commit_method(self) -> CommitMethod:
         """How the output becomes visible (reported in the summary)."""
         if not self.is_path:
-            return COMMIT_CATALOG
+            return CommitMethod.CATALOG_INSERT
         if self.fmt == OutputFormat.DELTA:
-            return "delta-log"
+            return CommitMethod.DELTA_LOG
         if not jvm_available(self.spark):
-            return COMMIT_SPARK
-        return COMMIT_OBJECT_STORE if on_object_store(self.location) else COMMIT_STAGED
+            return CommitMethod.SPARK_CONNECT
+        return CommitMethod.OBJECT_STORE if on_object_store(self.location) else CommitMethod.STAGED_RENAME
 
     @property
     def is_path(self) -> bool:
@@ -210,36 +143,35 @@ class Target:
 
         Object stores and Spark Connect: written in place by Spark's committer, counted after.
         """
-        if not jvm_available(self.spark) or on_object_store(self.location):
-            self._write_parquet_connect(df, expected_rows)
+        if self.commit_method != CommitMethod.STAGED_RENAME:
+            self._write_parquet_in_place(df, expected_rows)
             return
         fs = HadoopFS(self.spark, self.location)
         final = fs.root
-        parent = final.getParent()
         tag = uuid.uuid4().hex[:12]
-        staging = fs.path(f"{parent.toString()}/.{final.getName()}.spark-ner-staging-{tag}")
-        try:
-            self._writer(df, "overwrite").parquet(staging.toString())
-            staged = self._count_staged(staging.toString())
-            if staged != expected_rows:
-                raise RowCountMismatchError(
-                    f"staged output holds {staged} rows, expected {expected_rows}; not committed"
-                )
-            self._commit(fs, staging, final, tag)
-        finally:
-            if fs.exists(staging):
-                fs.delete(staging)
+        staging = fs.path(f"{final.getParent().toString()}/.{final.getName()}.spark-ner-staging-{tag}")
+        stage_and_publish(
+            fs,
+            staging,
+            write=lambda: self._writer(df, "overwrite").parquet(staging.toString()),
+            count=lambda: self._count_staged(staging.toString()),
+            expected=expected_rows,
+            publish=lambda: self._publish(fs, staging, final, tag),
+            what="output",
+        )
 
-    def _write_parquet_connect(self, df: DataFrame, expected_rows: int) -> None:
-        """Spark Connect: no Hadoop file system on the client to stage and rename with, so Spark's own
-        commit protocol writes in place (``_SUCCESS`` marks a finished write) and the rows are counted
-        after; a mismatch is an error that says the output is there but wrong."""
-        before = self._count_output() if self.mode == WriteMode.APPEND else 0
+    def _write_parquet_in_place(self, df: DataFrame, expected_rows: int) -> None:
+        """Spark Connect (no Hadoop file system on the client to stage and rename with) and object
+        stores: Spark's own commit protocol writes in place (``_SUCCESS`` marks a finished write) and
+        the rows are counted after; a mismatch is an error that says the output is there but wrong."""
         mode = "error" if self.mode == WriteMode.ERROR else self.mode.value
         why = "Spark Connect cannot stage it" if not jvm_available(self.spark) else "object stores are not staged"
         log.info("parquet output committed by Spark's protocol (%s: no staged rename); counting after", why)
-        self._writer(df, mode).parquet(self.location)
-        written = self._count_output() - before
+        written = write_then_count(
+            lambda: self._writer(df, mode).parquet(self.location),
+            self._count_output,
+            before=self._count_output() if self.mode == WriteMode.APPEND else 0,
+        )
         if written != expected_rows:
             raise RowCountMismatchError(
                 f"output {self.location!r} received {written} rows, expected {expected_rows}; the write is "
@@ -264,7 +196,8 @@ class Target:
         except AnalysisException:  # no data files at all (an empty, partitioned output)
             return 0
 
-    def _commit(self, fs: HadoopFS, staging: Any, final: Any, tag: str) -> None:
+    def _publish(self, fs: HadoopFS, staging: Any, final: Any, tag: str) -> None:
+        """The renames that make the staged output visible (``--mode`` decides how it meets an old one)."""
         exists = fs.exists(final)
         if exists and self.mode == WriteMode.ERROR:
             raise OutputExistsError(f"output path {self.location!r} appeared while the job ran; not committed")

@@ -8,11 +8,12 @@ copies it once per executor and unpacks it there; each Python worker finds it wi
 ``SparkFiles.get``, verifies it against the driver's digest (and the member's ``sha256`` pin)
 before loading, and the per-worker ensemble cache reuses it across tasks.
 
-Either way, the UDF hands every Python worker a :class:`MemberPlan`: the digest (and hub commit)
-the driver found for each member, so an executor whose copy differs refuses it instead of labelling
-with other weights. :func:`check_executors` runs one small Spark job that resolves every member on
-the executors without loading a model, so a folder the executors cannot see fails on the driver
-with one line naming the member, the host and the fix, before any name is scored.
+Either way, the UDF hands every Python worker the run's :class:`~spark_ner.models.MemberPlan`: the
+digest (and hub commit) the driver resolved for each member, so an executor whose copy differs
+refuses it instead of labelling with other weights. :func:`check_executors` runs one small Spark job
+that resolves every member on the executors without loading a model, so a folder the executors
+cannot see fails on the driver with one line naming the member, the host and the fix, before any
+name is scored.
 """
 
 from __future__ import annotations
@@ -23,16 +24,15 @@ import os
 import socket
 import tarfile
 import tempfile
-import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spark_ner.config import Config, is_hub_id, is_uri
+from spark_ner.config import Config
 from spark_ner.errors import ModelSourceError, SparkNerError
-from spark_ner.models import ExpectedSource, MemberSource, expect_source, file_sha256, validate_sources
+from spark_ner.models import MemberPlan, file_sha256, locate_member
 from spark_ner.spark.session import jvm_available
 
 if TYPE_CHECKING:
@@ -43,66 +43,16 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "ExecutorCheck",
-    "MemberPlan",
-    "ShippedMember",
     "check_executors",
     "pack_member",
-    "plan_members",
     "shares_driver_disk",
     "ship_dir",
+    "ship_members",
+    "unpacked",
 ]
 
 ENV_SHIP_DIR = "SPARK_NER_SHIP_DIR"
 ARCHIVE_PREFIX = "spark-ner-"
-
-
-@dataclass(frozen=True)
-class ShippedMember:
-    """One member as the driver checked it, and the archive Spark carries it in (if shipped)."""
-
-    name: str
-    path: str  # the configured path: folder, URI or hub id
-    config_revision: str | None  # the configured revision (hub members)
-    digest: str
-    revision: str | None  # the resolved hub commit
-    source: str  # folder | uri | hub
-    archive: str | None = None  # file name registered with Spark; None: executors resolve path themselves
-    archive_bytes: int = 0
-
-
-@dataclass(frozen=True)
-class MemberPlan:
-    """What each Python worker gets from the driver: per member, the digest to verify and where a
-    shipped copy is. Picklable, small, and applied before the worker's ensemble loads."""
-
-    members: tuple[ShippedMember, ...]
-    shipped: bool
-
-    def apply(self) -> None:
-        """Executor side: register the driver's digests and the shipped folders (cheap, idempotent)."""
-        for m in self.members:
-            folder: str | None = None
-            if m.archive is not None:
-                from pyspark import SparkFiles
-
-                folder = SparkFiles.get(m.archive)
-                if not os.path.isdir(folder):
-                    raise ModelSourceError(
-                        f"member {m.name!r}: the shipped archive {m.archive} is not unpacked in this executor's "
-                        f"SparkFiles folder ({SparkFiles.getRootDirectory()}). Fix: ship the models again "
-                        "(a new session), or check spark.files.* settings."
-                    )
-            expect_source(m.path, m.config_revision, ExpectedSource(m.digest, m.revision, folder))
-
-    def summary(self) -> dict[str, Any]:
-        """For the job's summary: whether the members were shipped, and each member's archive size."""
-        return {
-            "shipped": self.shipped,
-            "members": [
-                {k: v for k, v in asdict(m).items() if k in ("name", "source", "revision", "archive", "archive_bytes")}
-                for m in self.members
-            ],
-        }
 
 
 def ship_dir() -> Path:
@@ -123,18 +73,17 @@ def _files(folder: Path) -> list[tuple[str, Path]]:
     return out
 
 
-def pack_member(source: MemberSource) -> Path:
+def pack_member(name: str, folder: Path, digest: str) -> Path:
     """The member folder as one uncompressed tar named by its content; built once, then reused.
 
     Uncompressed: weights do not compress, and unpacking a tar costs executors no CPU to speak of.
     The name changes with any file's content, so Spark never confuses two versions of a member.
     """
-    folder = Path(source.path)
     files = _files(folder)
-    h = hashlib.sha256(source.digest.encode())
+    h = hashlib.sha256(digest.encode())
     for rel, f in files:
         h.update(f"\0{rel}\0{file_sha256(f)}".encode())
-    target = ship_dir() / f"{ARCHIVE_PREFIX}{source.name}-{h.hexdigest()[:16]}.tar"
+    target = ship_dir() / f"{ARCHIVE_PREFIX}{name}-{h.hexdigest()[:16]}.tar"
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -146,71 +95,69 @@ def pack_member(source: MemberSource) -> Path:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    log.info("member %s packed into %s (%d bytes)", source.name, target, target.stat().st_size)
+    log.info("member %s packed into %s (%d bytes)", name, target, target.stat().st_size)
     return target
 
 
-_REGISTERED: set[tuple[str, str]] = set()
-_LOCK = threading.Lock()
-
-
-def _session_key(spark: SparkSession) -> str:
-    if jvm_available(spark):
-        return str(spark.sparkContext.applicationId)
-    return str(getattr(spark, "session_id", id(spark)))
+#: session conf key prefix marking an archive as added to that session (Spark Connect refuses a second add)
+_ADDED_KEY = "spark.spark_ner.shipped."
 
 
 def _register(spark: SparkSession, archive: Path) -> None:
-    """Hand the archive to Spark once per session (a second add of the same name is refused by Connect)."""
-    key = (_session_key(spark), archive.name)
-    with _LOCK:
-        if key in _REGISTERED:
-            return
-        if jvm_available(spark):
-            spark.sparkContext.addArchive(str(archive))
-        else:  # Spark Connect: artifacts of this session, unpacked for its Python workers
-            spark.addArtifacts(str(archive), archive=True)
-        _REGISTERED.add(key)
+    """Hand the archive to Spark once per session; the session's own runtime conf remembers it."""
+    key = _ADDED_KEY + archive.stem
+    if spark.conf.get(key, None) == "true":
+        return
+    if jvm_available(spark):
+        spark.sparkContext.addArchive(str(archive))
+    else:  # Spark Connect: artifacts of this session, unpacked for its Python workers
+        spark.addArtifacts(str(archive), archive=True)
+    spark.conf.set(key, "true")
 
 
-def _kind(path: str) -> str:
-    return "uri" if is_uri(path) else "hub" if is_hub_id(path) else "folder"
-
-
-def plan_members(
-    spark: SparkSession | None, cfg: Config, ship: bool = False, sources: list[MemberSource] | None = None
-) -> MemberPlan:
-    """Driver side: check every member (unless ``sources`` are given) and, with ``ship``, send each
-    folder through Spark. The plan is what the UDF hands to its Python workers."""
-    sources = sources if sources is not None else validate_sources(cfg)
-    if ship and spark is None:
+def ship_members(spark: SparkSession | None, cfg: Config, plan: MemberPlan) -> MemberPlan:
+    """Driver side: pack each member folder of ``plan`` into a content-named tar and register it with
+    ``spark``; the plan returned names each member's archive (``shipped=True``). Nothing is resolved
+    again: the folders are those the plan's resolution found on the driver."""
+    if spark is None:
         raise ModelSourceError(
             "ship_models=True needs a Spark session to send the member folders through. "
             "Fix: create the session first (or pass spark=)."
         )
+    if plan.shipped:
+        return plan
     members = []
-    for model, src in zip(cfg.models, sources, strict=True):
-        archive: Path | None = None
-        if ship:
-            assert spark is not None
-            archive = pack_member(src)
-            _register(spark, archive)
-        members.append(
-            ShippedMember(
-                name=model.name,
-                path=model.path,
-                config_revision=model.revision,
-                digest=src.digest,
-                revision=src.revision,
-                source=_kind(model.path),
-                archive=archive.name if archive else None,
-                archive_bytes=archive.stat().st_size if archive else 0,
+    for model, planned in zip(cfg.models, plan.members, strict=True):
+        folder, _ = locate_member(model, planned)  # the driver's copy (hub: the planned commit's snapshot)
+        archive = pack_member(planned.name, folder, planned.digest)
+        _register(spark, archive)
+        members.append(replace(planned, archive=archive.name, archive_bytes=archive.stat().st_size))
+    total = sum(m.archive_bytes for m in members)
+    log.info("shipping %d member folders (%.1f MB) to the executors", len(members), total / 1e6)
+    return replace(plan, members=tuple(members), shipped=True)
+
+
+def unpacked(plan: MemberPlan) -> MemberPlan:
+    """Executor side: the plan with each shipped member's ``folder`` set to where Spark unpacked its
+    archive in this worker (``SparkFiles``); an archive that is not there is one line with the fix."""
+    if not plan.shipped:
+        return plan
+    from pyspark import SparkFiles
+
+    members = []
+    for m in plan.members:
+        if m.archive is None:
+            members.append(m)
+            continue
+        folder = SparkFiles.get(m.archive)
+        if not os.path.isdir(folder):
+            raise ModelSourceError(
+                f"member {m.name!r}: the shipped archive {m.archive} is not unpacked in this executor's "
+                f"SparkFiles folder ({SparkFiles.getRootDirectory()}). Fix: ship the models again "
+                "(a new session), or check spark.files.* settings."
             )
-        )
-    if ship:
-        total = sum(m.archive_bytes for m in members)
-        log.info("shipping %d member folders (%.1f MB) to the executors", len(members), total / 1e6)
-    return MemberPlan(tuple(members), ship)
+        members.append(replace(m, folder=folder))
+    return replace(plan, members=tuple(members))
 
 
 # ----------------------------------------------------------------------------- executor check
@@ -252,13 +199,13 @@ def check_executors(spark: SparkSession, cfg: Config, plan: MemberPlan, tasks: i
         rows = []
         where = (socket.gethostname(), sys.executable)
         try:
-            plan.apply()
+            here = unpacked(plan)
         except SparkNerError as exc:
             rows.append((*where, "(shipped archives)", str(exc)))
         else:
             for m in models:
                 try:
-                    inspect_member(m)
+                    inspect_member(m, here.member(m.name))
                     rows.append((*where, m.name, ""))
                 except (SparkNerError, OSError) as exc:
                     rows.append((*where, m.name, str(exc)))

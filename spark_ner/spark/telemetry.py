@@ -123,14 +123,20 @@ class GpuSampler:
 
 
 class WorkerReport:
-    """What this worker has not yet reported: loads since the last report, the GPU sampler."""
+    """What this worker has not yet reported: loads since the last report, and the GPU sampler.
 
-    reported_loads = 0
-    reported_load_s = 0.0
-    sampler: GpuSampler | None = None
+    One per Python worker, held by the worker's ensemble cache (``spark_ner.spark.udf.EnsembleCache``):
+    the records are deltas against what this object last reported.
+    """
 
-    @classmethod
-    def record(cls, ens: Ensemble, rows: int, batches: int, busy_s: float, loads: int, load_s: float) -> dict[str, Any]:
+    def __init__(self) -> None:
+        self.reported_loads = 0
+        self.reported_load_s = 0.0
+        self.sampler: GpuSampler | None = None
+
+    def record(
+        self, ens: Ensemble, rows: int, batches: int, busy_s: float, loads: int, load_s: float
+    ) -> dict[str, Any]:
         """This task's record; ``loads``/``load_s``: the worker's ensemble loads so far (all tasks)."""
         device = str(getattr(ens, "device", "cpu"))
         rec: dict[str, Any] = {
@@ -143,8 +149,8 @@ class WorkerReport:
             "batches": batches,
             "busy_s": busy_s,
             "tasks": 1,
-            "loads": loads - cls.reported_loads,
-            "load_s": load_s - cls.reported_load_s,
+            "loads": loads - self.reported_loads,
+            "load_s": load_s - self.reported_load_s,
             "gpu_name": None,
             "gpu_mem_total_mb": None,
             "util_sum": 0.0,
@@ -153,25 +159,24 @@ class WorkerReport:
             "mem_used_mb_max": None,
             "torch_max_alloc_mb": None,
         }
-        cls.reported_loads = loads
-        cls.reported_load_s = load_s
+        self.reported_loads = loads
+        self.reported_load_s = load_s
         if device.startswith("cuda"):
-            if cls.sampler is None:
-                cls.sampler = GpuSampler(device)
-            rec.update(cls.sampler.drain())
-            rec["gpu_name"] = cls.sampler.name
-            rec["gpu_mem_total_mb"] = cls.sampler.mem_total
+            if self.sampler is None:
+                self.sampler = GpuSampler(device)
+            rec.update(self.sampler.drain())
+            rec["gpu_name"] = self.sampler.name
+            rec["gpu_mem_total_mb"] = self.sampler.mem_total
             import torch
 
             rec["torch_max_alloc_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
         return rec
 
-    @classmethod
-    def start_sampling(cls, ens: Ensemble) -> None:
+    def start_sampling(self, ens: Ensemble) -> None:
         """Start sampling as soon as the ensemble sits on a GPU, so the first batch is seen."""
         device = str(getattr(ens, "device", "cpu"))
-        if device.startswith("cuda") and cls.sampler is None:
-            cls.sampler = GpuSampler(device)
+        if device.startswith("cuda") and self.sampler is None:
+            self.sampler = GpuSampler(device)
 
 
 def executor_pid() -> int | None:

@@ -25,7 +25,7 @@ import os
 import socket
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -41,7 +41,9 @@ from pyspark.sql.types import (
 )
 
 from spark_ner.config import ENTITY_FIELDS, OUTPUT_FIELDS, Config, load_config
+from spark_ner.engine import label_arrow_stream, not_a_string_column
 from spark_ner.errors import InputColumnError, RowCountMismatchError
+from spark_ner.models import MemberPlan
 from spark_ner.spark.session import is_connect, quote_identifier
 from spark_ner.spark.telemetry import WorkerReport, WorkerStatsParam
 
@@ -63,6 +65,7 @@ __all__ = [
     "WorkerStatsParam",
     "check_string_column",
     "ner_udf",
+    "output_columns",
     "recommended_arrow_batch_rows",
     "register_sql",
     "with_ner_labels",
@@ -95,6 +98,12 @@ WORKER_FIELD = "__spark_ner_worker"
 #: the struct returned with ``report=True``: the contract's fields plus the hidden worker record (JSON)
 NER_REPORT_STRUCT = StructType([*NER_STRUCT.fields, StructField(WORKER_FIELD, StringType())])
 
+
+def output_columns(prefix: str = "ner_") -> tuple[str, ...]:
+    """The contract's fields as the columns :func:`with_ner_labels` (and the label job) add."""
+    return tuple(f"{prefix}{f}" for f in NER_FIELDS)
+
+
 ARROW_BATCH_KEY = "spark.sql.execution.arrow.maxRecordsPerBatch"
 WORKER_REUSE_KEY = "spark.python.worker.reuse"
 _STRING_DTYPES = ("object", "string", "str")
@@ -109,16 +118,21 @@ def recommended_arrow_batch_rows(cfg: Config) -> int:
 
 
 class EnsembleCache:
-    """Loaded ensembles of this Python worker, keyed by config fingerprint, member paths and device.
+    """This Python worker's loaded ensembles and what it has reported of them: the ONE piece of
+    process-wide mutable state in spark_ner, on purpose (loading an ensemble costs seconds).
 
-    Modelled on ``pyspark.ml.model_cache.ModelCache``: tiny, explicit, class-level state. It only
-    saves work when Spark reuses Python workers (``spark.python.worker.reuse=true``, the default):
-    with reuse off every task starts a fresh worker with an empty cache and reloads the models.
-    Idle workers are killed after about a minute, which empties the cache too.
+    Modelled on ``pyspark.ml.model_cache.ModelCache`` and with its requirements: it only saves work
+    when Spark reuses Python workers (``spark.python.worker.reuse=true``, the default); with reuse off
+    every task starts a fresh worker with an empty cache and reloads the models. Idle workers are
+    killed after about a minute, which empties the cache too. Tasks of one worker run one at a time,
+    but the lock keeps it safe for threads (a worker may serve several UDFs of one stage).
 
-    The key includes the GPU that Spark gave the task, because a reused worker may serve tasks of
-    different GPUs. A new device for a config already cached evicts the old copy first, so one
-    worker holds one copy per config, not one per GPU it ever saw.
+    Keyed by config fingerprint, member paths, speed knobs, the run's resolved members (the plan's
+    ``model_version`` and where shipped copies lie) and the GPU Spark gave the task, because a reused
+    worker may serve tasks of different GPUs. A new device for a config already cached evicts the old
+    copy first, so one worker holds one copy per config, not one per GPU it ever saw. ``loads`` /
+    ``load_seconds`` and ``report`` (what was already reported to the driver, the GPU sampler) are
+    the worker's telemetry, kept with the copies they describe.
     """
 
     _entries: ClassVar[OrderedDict[str, Ensemble]] = OrderedDict()
@@ -126,21 +140,30 @@ class EnsembleCache:
     _lock = threading.Lock()
     loads: int = 0
     load_seconds: float = 0.0
+    report: ClassVar[WorkerReport] = WorkerReport()
 
     @staticmethod
-    def config_key(cfg: Config) -> str:
-        """Fingerprint (what changes labels) + paths and speed knobs (what changes the load)."""
+    def config_key(cfg: Config, plan: MemberPlan | None = None) -> str:
+        """Fingerprint (what changes labels) + paths and speed knobs (what changes the load) + the plan."""
         paths = ",".join(f"{m.name}={m.path}" for m in cfg.models)
         e = cfg.ensemble
         knobs = f"{e.device}/{e.batch_size}/{e.num_threads}/{e.cpu_parallel}/{e.compile}"
-        return f"{cfg.fingerprint()}|{paths}|{knobs}"
+        planned = "" if plan is None else f"{plan.model_version}:" + ",".join(str(m.folder) for m in plan.members)
+        return f"{cfg.fingerprint()}|{paths}|{knobs}|{planned}"
 
     @classmethod
-    def get(cls, cfg: Config, loader: Callable[[Config], Ensemble] | None = None) -> Ensemble:
-        """The worker's ensemble for ``cfg`` on the task's GPU (or CPU), loading it on a miss."""
+    def get(
+        cls,
+        cfg: Config,
+        plan: MemberPlan | None = None,
+        *,
+        loader: Callable[[Config, MemberPlan | None], Ensemble] | None = None,
+    ) -> Ensemble:
+        """The worker's ensemble for ``cfg`` (members as ``plan`` resolved them) on the task's GPU
+        (or CPU), loading it on a miss."""
         from spark_ner.models import task_gpu_index
 
-        base = cls.config_key(cfg)
+        base = cls.config_key(cfg, plan)
         gpu = task_gpu_index()
         key = f"{base}|gpu={gpu}"
         with cls._lock:
@@ -157,7 +180,7 @@ class EnsembleCache:
 
                 loader = load_ensemble
             t0 = time.perf_counter()
-            ens = loader(cfg)
+            ens = loader(cfg, plan)
             cls.load_seconds += time.perf_counter() - t0
             cls.loads += 1
             cls._entries[key] = ens
@@ -203,14 +226,6 @@ def _value_kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _not_a_string_column(got: str) -> InputColumnError:
-    """The one refusal of a non-string argument, for both the Pandas and the Arrow batch paths."""
-    return InputColumnError(
-        f"the NER UDF expects a string column, got {got}; cast the column to string first "
-        "(SQL: ner_label(CAST(col AS STRING)))"
-    )
-
-
 #: the Python types of a column that holds only names
 _NAME_KINDS = {str, type(None)}
 
@@ -236,64 +251,54 @@ def _as_names(series: pd.Series | pd.DataFrame) -> list[str | None]:
         if bad is None:
             return [v if isinstance(v, str) else None for v in values]
         got = f"values of type {_value_kind(bad)}"
-    raise _not_a_string_column(got)
+    raise not_a_string_column(got)
 
 
-def _arrow_names(array: pa.Array | pa.ChunkedArray) -> list[str | None]:
-    """The names of an Arrow string column (str or None); any other Arrow type is refused like ``_as_names``."""
-    t = array.type
-    is_view = getattr(pa.types, "is_string_view", lambda _: False)  # pyarrow 16+
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or is_view(t):
-        return array.to_pylist()  # type: ignore[no-any-return]
-    if pa.types.is_struct(t):
-        got = f"a struct (fields {', '.join(f.name for f in t)})"
-    else:  # Spark's names for what Arrow carries, as the Pandas path reports them
-        kinds: list[tuple[Any, str]] = [(pa.types.is_list, "array"), (pa.types.is_large_list, "array")]
-        kinds += [(pa.types.is_binary, "binary"), (pa.types.is_large_binary, "binary"), (pa.types.is_map, "map")]
-        got = f"values of type {next((name for test, name in kinds if test(t)), str(t))}"
-    raise _not_a_string_column(got)
+class _ScoringTask:
+    """One Spark task's use of the worker's ensemble: gets it from :class:`EnsembleCache` at the first
+    non-empty batch (loading it on a miss, and starting GPU sampling when an accumulator collects
+    records), counts the task's rows, batches and busy seconds, and adds its record to ``stats``."""
 
-
-class _TaskCounters:
-    """What both batch loops share: the worker's cached ensemble (loaded at the first non-empty batch),
-    the task's rows, batches and busy seconds, and the record added to ``stats`` at the end."""
-
-    def __init__(self, cfg: Config, stats: Accumulator[dict[str, Any]] | None) -> None:
-        self.cfg, self.stats = cfg, stats
+    def __init__(self, cfg: Config, plan: MemberPlan, stats: Accumulator[dict[str, Any]] | None) -> None:
+        self.cfg, self.plan, self.stats = cfg, plan, stats
         self.ens: Ensemble | None = None
         self.rows = self.batches = 0
         self.busy = 0.0
 
     def ensemble(self) -> Ensemble:
         if self.ens is None:
-            self.ens = EnsembleCache.get(self.cfg)
+            self.ens = EnsembleCache.get(self.cfg, self.plan)
             if self.stats is not None:
-                WorkerReport.start_sampling(self.ens)
+                EnsembleCache.report.start_sampling(self.ens)
         return self.ens
 
-    def done(self, n: int, got: int, t0: float, idle: float = 0.0) -> None:
-        self.busy += time.perf_counter() - t0 - idle
+    def done(self, n: int, got: int, t0: float) -> None:
         if got != n:
             raise RowCountMismatchError(f"the ensemble returned {got} rows for a batch of {n}")
-        self.rows += n
+        self.count(n, time.perf_counter() - t0)
+
+    def count(self, rows: int, busy_s: float) -> None:
+        """One batch handed back: its rows, and the seconds spent labelling it."""
+        self.busy += busy_s
+        self.rows += rows
         self.batches += 1
 
     def report(self) -> None:
         if self.stats is not None and self.ens is not None:
-            record = WorkerReport.record(
+            record = EnsembleCache.report.record(
                 self.ens, self.rows, self.batches, self.busy, EnsembleCache.loads, EnsembleCache.load_seconds
             )
             self.stats.add({f"{socket.gethostname()}:{os.getpid()}": record})
 
 
-# Note for whoever optimises this loop (issue #16): under Spark Connect the job's worker records come
-# from _with_worker_records, which wraps this generator from the outside and needs only that it yields
-# one DataFrame per input batch, rows in order, and loads the ensemble through EnsembleCache.get(cfg).
+# Under Spark Connect the job's worker records come from _with_worker_records, which wraps
+# _label_batches from the outside and needs only that it yields one DataFrame per input batch, rows in
+# order, and loads the ensemble through EnsembleCache.get(cfg, plan).
 def _label_batches(
-    cfg: Config, batches: Iterator[pd.Series], stats: Accumulator[dict[str, Any]] | None
+    cfg: Config, plan: MemberPlan, batches: Iterator[pd.Series], stats: Accumulator[dict[str, Any]] | None
 ) -> Iterator[pd.DataFrame]:
     """Worker side (Pandas UDF): the cached ensemble labels each Arrow batch; one output row per input row."""
-    task = _TaskCounters(cfg, stats)
+    task = _ScoringTask(cfg, plan, stats)
     for series in batches:
         if len(series) == 0:
             yield pd.DataFrame({f: pd.Series([], dtype=object) for f in NER_FIELDS})
@@ -308,52 +313,17 @@ def _label_batches(
 
 
 def _label_arrow_batches(
-    cfg: Config, batches: Iterator[pa.Array], stats: Accumulator[dict[str, Any]] | None
+    cfg: Config, plan: MemberPlan, batches: Iterator[pa.Array], stats: Accumulator[dict[str, Any]] | None
 ) -> Iterator[pa.Array]:
-    """Worker side (Arrow UDF, pyspark 4.1+): the same labels built straight into Arrow arrays.
+    """Worker side (Arrow UDF, pyspark 4.1+): the runtime's Arrow loop (:func:`spark_ner.engine.label_arrow_stream`,
+    the same function ``spark-ner bench`` measures) with this task's counters and record around it.
 
-    No pandas in or out: the output struct is assembled from the ensemble's flat columns, where the
-    Pandas UDF path builds a dict per entity that pyspark then converts again, one by one. One
-    pipeline runs across the task's Arrow batches (``Ensemble.label_stream``): batch k+1 is read and
-    its forward passes started before batch k is decoded and handed back, so a GPU is not left idle
-    while the worker converts.
+    No pandas in or out, and one pipeline across the task's Arrow batches: batch k+1 is read and its
+    forward passes started before batch k is decoded and handed back. An empty partition never loads
+    the ensemble.
     """
-    task = _TaskCounters(cfg, stats)
-    arrow_type = ner_arrow_type()
-    batches = iter(batches)
-    first = None
-    for array in batches:  # an empty partition never loads the ensemble
-        if len(array):
-            first = array
-            break
-        yield pa.array([], type=arrow_type)
-    if first is None:
-        return
-    ens = task.ensemble()
-    sizes: deque[int] = deque()
-    waited = 0.0  # time spent waiting for Spark's next batch, not labelling
-
-    def names() -> Iterator[list[str | None]]:
-        nonlocal waited
-        array: pa.Array | None = first
-        while True:
-            if array is None:
-                t = time.perf_counter()
-                array = next(batches, None)
-                waited += time.perf_counter() - t
-                if array is None:
-                    return
-            values = _arrow_names(array)
-            array = None
-            sizes.append(len(values))
-            yield values
-
-    t0 = time.perf_counter()
-    for cols in ens.label_stream(names()):
-        out = cols.to_arrow(arrow_type)
-        task.done(sizes.popleft(), len(out), t0, waited)
-        yield out
-        t0, waited = time.perf_counter(), 0.0
+    task = _ScoringTask(cfg, plan, stats)
+    yield from label_arrow_stream(task.ensemble, batches, ner_arrow_type(), on_batch=task.count)
     task.report()
 
 
@@ -410,6 +380,7 @@ def _check_session(cfg: Config) -> None:
 def ner_udf(
     config: Config | None = None,
     *,
+    plan: MemberPlan | None = None,
     stats: Accumulator[dict[str, Any]] | None = None,
     report: bool = False,
     ship_models: bool = False,
@@ -421,51 +392,53 @@ def ner_udf(
     same rows either way (``report=True`` is always the Pandas UDF).
 
     ``config`` defaults to :func:`~spark_ner.config.load_config` (``$SPARK_NER_CONFIG`` or the
-    built-in defaults). ``stats``: an accumulator of :class:`WorkerStatsParam` to which each task
+    built-in defaults). ``plan``: the members as the driver resolved them for this run
+    (:func:`spark_ner.models.resolve_members`); resolved here from ``config`` when not given. Every
+    worker loads exactly those members (a hub member at the plan's commit) and refuses a copy whose
+    digest differs. ``stats``: an accumulator of :class:`WorkerStatsParam` to which each task
     adds its worker's device, rows, load count and GPU samples (the label job's summary uses it).
     ``report``: the same records without an accumulator (Spark Connect has none): the struct gets a
     hidden :data:`WORKER_FIELD`, a JSON record on the last row of each Arrow batch, null elsewhere;
     :func:`worker_records` reads them back on the driver.
     ``ship_models``: send the member folders through Spark (``spark`` or the active session) to
-    executors that cannot see them (:mod:`spark_ner.spark.ship`). Either way each worker verifies
-    its members against the digests the driver found before loading them.
+    executors that cannot see them (:mod:`spark_ner.spark.ship`).
     """
     from pyspark.sql import SparkSession
     from pyspark.sql.functions import pandas_udf
 
-    from spark_ner.spark.ship import plan_members
+    from spark_ner.models import resolve_members
+    from spark_ner.spark.ship import ship_members, unpacked
 
     cfg = config if config is not None else load_config()
-    session = spark if spark is not None else (SparkSession.getActiveSession() if ship_models else None)
-    plan = plan_members(session, cfg, ship=ship_models)  # checks every member first
+    members = plan if plan is not None else resolve_members(cfg)  # checks every member first
+    if ship_models:
+        members = ship_members(spark if spark is not None else SparkSession.getActiveSession(), cfg, members)
     _check_session(cfg)
 
     def ner(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
-        plan.apply()
-        return _label_batches(cfg, batches, stats)
+        return _label_batches(cfg, unpacked(members), batches, stats)
 
     def ner_reporting(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
-        plan.apply()
-        return _with_worker_records(cfg, _label_batches(cfg, batches, None))
+        here = unpacked(members)
+        return _with_worker_records(cfg, here, _label_batches(cfg, here, batches, None))
 
     def ner_arrow(batches: Iterator[pa.Array]) -> Iterator[pa.Array]:
-        plan.apply()
-        return _label_arrow_batches(cfg, batches, stats)
+        return _label_arrow_batches(cfg, unpacked(members), batches, stats)
 
     if report:
         return pandas_udf(ner_reporting, returnType=NER_REPORT_STRUCT)  # type: ignore[call-overload,no-any-return]
-    arrow_udf = _arrow_udf()  # Arrow in and out where pyspark has it (issue 18: no pandas round trip)
+    arrow_udf = _arrow_udf()  # Arrow in and out where pyspark has it (no pandas round trip)
     if arrow_udf is not None:
         return arrow_udf(ner_arrow, returnType=NER_STRUCT)  # type: ignore[no-any-return]
     return pandas_udf(ner, returnType=NER_STRUCT)  # type: ignore[call-overload,no-any-return]
 
 
-def _with_worker_records(cfg: Config, labelled: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+def _with_worker_records(cfg: Config, plan: MemberPlan, labelled: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     """Worker side of ``report=True``: each batch's record (a delta: rows, seconds, loads, GPU samples
     since the previous record) rides on the batch's last row, so the driver can add them up.
 
-    Wraps :func:`_label_batches` from the outside (kept untouched by this feature): the busy time is
-    the wall time of each batch minus the ensemble loads it contained.
+    Wraps :func:`_label_batches` from the outside: the busy time is the wall time of each batch minus
+    the ensemble loads it contained.
     """
     first = True
     while True:
@@ -477,9 +450,9 @@ def _with_worker_records(cfg: Config, labelled: Iterator[pd.DataFrame]) -> Itera
             return
         records: list[str | None] = [None] * len(out)
         if len(out):
-            ens = EnsembleCache.get(cfg)  # the batch loaded it: a cache hit
+            ens = EnsembleCache.get(cfg, plan)  # the batch loaded it: a cache hit
             busy = time.perf_counter() - t0 - (EnsembleCache.load_seconds - loads0)
-            rec = WorkerReport.record(ens, len(out), 1, busy, EnsembleCache.loads, EnsembleCache.load_seconds)
+            rec = EnsembleCache.report.record(ens, len(out), 1, busy, EnsembleCache.loads, EnsembleCache.load_seconds)
             rec["tasks"] = int(first)
             first = False
             records[-1] = json.dumps(rec)
@@ -520,6 +493,7 @@ def with_ner_labels(
     config: Config | None = None,
     prefix: str = "ner_",
     *,
+    plan: MemberPlan | None = None,
     stats: Accumulator[dict[str, Any]] | None = None,
     report: bool = False,
     ship_models: bool = False,
@@ -527,19 +501,24 @@ def with_ner_labels(
     """``df.transform(with_ner_labels("name", cfg))``: every column plus ``{prefix}label`` etc.
 
     Existing columns with those names are replaced (re-labelling a labelled table), with a warning.
+    ``plan``: the run's resolved members (see :func:`ner_udf`); resolved here, once, when not given.
     ``report=True`` adds the hidden :data:`WORKER_FIELD` column last (see :func:`ner_udf`).
     ``ship_models=True`` sends the member folders through the DataFrame's session (see :func:`ner_udf`).
     """
-    udf = ner_udf(config, stats=stats, report=report)  # members checked here, on the driver
+    from spark_ner.models import resolve_members
+
+    cfg = config if config is not None else load_config()
+    members = plan if plan is not None else resolve_members(cfg)  # members checked here, on the driver
+    udf = None if ship_models else ner_udf(cfg, plan=members, stats=stats, report=report)
 
     def transform(df: DataFrame) -> DataFrame:
         from pyspark.sql import functions as F
 
         check_string_column(df, col)
         labeler = udf
-        if ship_models:  # through the DataFrame's own session (a notebook's, a Connect client's)
-            labeler = ner_udf(config, stats=stats, report=report, ship_models=True, spark=df.sparkSession)
-        outputs = [f"{prefix}{f}" for f in NER_FIELDS]
+        if labeler is None:  # through the DataFrame's own session (a notebook's, a Connect client's)
+            labeler = ner_udf(cfg, plan=members, stats=stats, report=report, ship_models=True, spark=df.sparkSession)
+        outputs = output_columns(prefix)
         replaced = [c for c in df.columns if c in outputs]
         if replaced:
             log.warning("replacing existing columns %s with new labels", ", ".join(replaced))
@@ -555,13 +534,18 @@ def with_ner_labels(
 
 
 def register_sql(
-    spark: SparkSession, name: str = "ner_label", config: Config | None = None, *, ship_models: bool = False
+    spark: SparkSession,
+    name: str = "ner_label",
+    config: Config | None = None,
+    *,
+    plan: MemberPlan | None = None,
+    ship_models: bool = False,
 ) -> UserDefinedFunction:
     """Register the UDF for SQL: ``SELECT ner_label(name).label FROM customers``.
 
     All fields: ``SELECT n.* FROM (SELECT ner_label(name) AS n FROM customers)`` (Spark's parser
     rejects ``ner_label(name).*``). ``ship_models=True``: the member folders go through ``spark``.
     """
-    udf = ner_udf(config, ship_models=ship_models, spark=spark)
+    udf = ner_udf(config, plan=plan, ship_models=ship_models, spark=spark)
     spark.udf.register(name, udf)
     return udf
