@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from spark_ner.errors import ConfigError
+from spark_ner.uris import MLFLOW_SCHEMES, uri_scheme
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.toml")
 ENV_CONFIG = "SPARK_NER_CONFIG"
@@ -211,8 +212,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _REVISION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$")
 #: URI schemes a member path may use; the files are copied once into a local cache (spark_ner.fetch)
-URI_SCHEMES: tuple[str, ...] = ("file", "hdfs", "s3", "s3a", "abfss", "abfs", "gs", "dbfs", "models", "runs")
-_URI_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
+URI_SCHEMES: tuple[str, ...] = ("file", "hdfs", "s3", "s3a", "abfss", "abfs", "gs", "dbfs", *MLFLOW_SCHEMES)
 
 
 def _type_name(value: Any) -> str:
@@ -522,7 +522,7 @@ def _with_base(data: dict[str, Any], cfg_path: Path, seen: tuple[Path, ...]) -> 
             f'{cfg_path}: base = {base!r}; expected "default" or the path of another config file. '
             'Fix: write base = "default", or base = "other.toml" (relative to this file)'
         )
-    if uri_scheme(base) in ("models", "runs"):  # a model logged by `spark-ner log-model`: its members
+    if uri_scheme(base) in MLFLOW_SCHEMES:  # a model logged by `spark-ner log-model`: its members
         from spark_ner.fetch import logged_config  # lazily: MLflow only where a config names a logged model
 
         parent = logged_config(base)
@@ -550,12 +550,6 @@ def _with_base(data: dict[str, Any], cfg_path: Path, seen: tuple[Path, ...]) -> 
     if isinstance(ensemble, dict) and isinstance(data.get("ensemble", {}), dict):
         ensemble = {**ensemble, **data.get("ensemble", {})}
     return {**parent, **data, "ensemble": ensemble, "models": models}
-
-
-def uri_scheme(path: str) -> str | None:
-    """``s3`` for ``s3://b/k``, ``dbfs`` for ``dbfs:/x``; None for folders and hub ids (no ':' in those)."""
-    m = _URI_RE.match(path)
-    return m.group(1).lower() if m else None
 
 
 def is_uri(path: str) -> bool:

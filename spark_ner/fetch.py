@@ -31,8 +31,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from spark_ner.config import uri_scheme
 from spark_ner.errors import ModelSourceError
+from spark_ner.uris import MLFLOW_SCHEMES, uri_scheme
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +178,6 @@ def _copy(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-#: URI schemes of MLflow models: a member inside a model logged by ``spark-ner log-model``
-MLFLOW_SCHEMES = ("models", "runs")
 _IMMUTABLE_MODEL = re.compile(r"^models:/[^/@]+/\d+/?$")  # models:/name/3 (an alias or "latest" can move)
 _MLFLOW_FETCHED: dict[str, Path] = {}  # per process: a moving URI is downloaded once per worker
 
