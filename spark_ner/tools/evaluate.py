@@ -23,7 +23,7 @@ import pandas as pd
 
 from spark_ner.calibrate import reliability
 from spark_ner.cliargs import add_deprecated_alias, add_output_argument
-from spark_ner.config import NAME_LABELS, Config, add_config_arguments, load_config, parse_overrides
+from spark_ner.config import NAME_LABELS, Config, add_config_arguments, config_from_args, load_config
 from spark_ner.errors import ConfigError, GoldLabelError, InputColumnError, InputNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -510,10 +510,9 @@ def run(args: argparse.Namespace) -> int:
         args.input,
         name_col=args.name_col,
         label_col=args.label_col,
-        config=args.config,
+        config=config_from_args(args),  # --config, --model-dir, --set
         out_dir=args.out,
         limit=args.limit,
-        overrides=parse_overrides(args.overrides or []),
         group_col=args.group_col,
     )
     print(f"{'system':<24} {'accuracy':>9} {'macro-F1':>9}")  # noqa: T201
