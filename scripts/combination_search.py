@@ -272,8 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     parser.add_argument(
         "--calibrate",
-        action="store_true",
-        help="fit [calibration] on dev for the chosen pick; ECE per split",
+        choices=("chosen", "config"),
+        default=None,
+        help="fit [calibration] on dev for the chosen family's pick or the config's weights; ECE per split",
     )
     parser.add_argument("--fix", action="append", default=[], metavar="NAME=WEIGHT", help="keep a member's weight")
     parser.add_argument(
@@ -361,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
                 log.info("    %s", extra)
     if args.calibrate:
         w, t = families[chosen][1]
+        if args.calibrate == "config":
+            w = {m.name: m.weight for m in dev["cfg"].models}
+            t = {m.name: dict(m.weights_by_type) for m in dev["cfg"].models if m.weights_by_type}
         others = {}
         for split, d in data.items():
             if split != "dev":
@@ -368,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
                 others[split] = (lab_s, score_s, idx_s, frames[split]["label"].to_numpy())
         cal = calibration_figures(vote_scored(dev, w, t), gold, folds, others)
         results["calibration"] = cal
-        log.info("\ncalibration (%s pick): slope %s shift %s", chosen, cal["slope"], cal["shift"])
+        log.info("\ncalibration (%s): slope %s shift %s", args.calibrate, cal["slope"], cal["shift"])
         for split in cal:
             if split not in ("slope", "shift"):
                 log.info("  %s ECE: %s", split, {k: v["ece"] for k, v in cal[split].items()})

@@ -61,6 +61,9 @@ COINED_SUFFIXES = (
 )  # fmt: skip
 COINED_MIN_LEN = 6
 COINED_CONF = 0.6
+#: Acronyms ("BASF Coatings", "Qwimby GTX"): an unknown word of 3-5 capitals in a name that is not
+#: all capitals and has no comma ("CORBO, Virginia") gets the same weak organisation vote.
+ACRONYM_LEN = (3, 5)
 #: "SURNAME, Given": how sure the comma form makes the lexicon that both parts are a person
 INVERTED_CONF = 0.95
 #: Words that end a segment of a name ("Ana Ruiz c/o Acme S.A.": the cue does not reach "Ana Ruiz").
@@ -273,11 +276,13 @@ class Lexicon:
         """A weak organisation vote on unknown coined words ("Altronics", "Qualitech")."""
         if self._company is None or valid.all():
             return
+        acronyms = "," not in words and not all(w.isupper() for w in words if w.isalpha())
         for k, w in enumerate(words):
-            if valid[k] or len(w) < COINED_MIN_LEN or not w.isalpha():
+            if valid[k] or not w.isalpha():
                 continue
             low = self._key(w)
-            if low.endswith(COINED_SUFFIXES) and low not in COINED_SUFFIXES:
+            coined = len(w) >= COINED_MIN_LEN and low.endswith(COINED_SUFFIXES) and low not in COINED_SUFFIXES
+            if coined or (acronyms and w.isupper() and ACRONYM_LEN[0] <= len(w) <= ACRONYM_LEN[1]):
                 probs[k] = 0.0
                 probs[k, self._company] = COINED_CONF
                 probs[k, 0] = 1.0 - COINED_CONF

@@ -179,6 +179,8 @@ def test_place_title_inverted_placeholder_and_coined_rules(lex: Lexicon) -> None
     # coined organisation words: a weak organisation vote on unknown words only
     assert _labels(lex, "Altronics") == ["COMPANY"] and _labels(lex, "Qualitech Qwimby") == ["COMPANY", None]
     assert _labels(lex, "Texas") == [None]  # too short, and "-ex" alone is no reason
+    # acronyms: capitals in a name that is not all capitals and has no comma
+    assert _labels(lex, "Qwimby GTX") == [None, "COMPANY"] and _labels(lex, "QWIMBY GTX") == [None, None]
 
 
 def _member_cfg(lex_dir: Path, **extra: object) -> dict[str, object]:
