@@ -89,12 +89,15 @@ def test_spark_confs_that_matter(tiny_config_path: Path) -> None:
     assert gpu[-1].level == check.Level.PROBLEM and "spark.task.resource.gpu.amount" in gpu[-1].fix
 
 
-def test_the_executor_probe_through_a_session(spark, tiny_config_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    rc, lines = _lines(capsys, ["check", "--config", str(tiny_config_path), "--master", "local[2]"])
+@pytest.mark.parametrize("ship", [[], ["--ship-models"]], ids=["own-copies", "shipped"])
+def test_the_executor_probe_through_a_session(spark, tiny_config_path: Path, ship: list[str], capsys) -> None:  # type: ignore[no-untyped-def]
+    rc, lines = _lines(capsys, ["check", "--config", str(tiny_config_path), "--master", "local[2]", *ship])
     assert rc == 0, lines
     text = "\n".join(lines)
     assert "ok      spark.python.worker.reuse: true" in text
-    assert any(line.startswith("ok      executors: ") for line in lines), lines
+    probe = [line for line in lines if line.startswith("ok      executors: ")]
+    assert len(probe) == 1, lines
+    assert "every member usable in" in probe[0] and ("shipped by Spark" in probe[0]) == bool(ship)
 
 
 def test_hub_members_following_a_branch_get_a_pin_warning_with_the_commit(
