@@ -527,7 +527,7 @@ def _with_base(data: dict[str, Any], cfg_path: Path, seen: tuple[Path, ...]) -> 
 
         parent = logged_config(base)
         ensemble = {**parent.get("ensemble", {}), **data.get("ensemble", {})}
-        return {**data, "ensemble": ensemble, "models": data.get("models", parent.get("models", []))}
+        return {**parent, **data, "ensemble": ensemble, "models": data.get("models", parent.get("models", []))}
     base_path = DEFAULT_CONFIG_PATH.resolve() if base == "default" else (cfg_path.parent / base).expanduser().resolve()
     if base_path == cfg_path or base_path in seen:
         raise ConfigError(f"{cfg_path}: base = {base!r} leads back to {base_path}. Fix: remove the loop of bases")

@@ -68,7 +68,7 @@ def test_log_model_load_and_spark_udf_give_the_in_process_labels(  # type: ignor
 
 @pytest.mark.slow
 def test_logged_model_is_portable_and_a_config_can_name_it(  # type: ignore[no-untyped-def]
-    tiny_config_path, tiny_ensemble, tracking, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_config_path, tracking, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The package travels as code, the requirements are public packages, a synthetic input example and
     a full signature (what Unity Catalog asks for); registered, the model is an ensemble's source:
@@ -79,9 +79,10 @@ def test_logged_model_is_portable_and_a_config_can_name_it(  # type: ignore[no-u
     from spark_ner.fetch import fetch_mlflow_member
 
     monkeypatch.setenv("SPARK_NER_FETCH_DIR", str(tmp_path / "fetched"))
+    calibrated = {"calibration.method": "platt", "calibration.slope.PERSON": "2.5", "calibration.shift.NONE": "0.5"}
     rc, out = _cli(
         "log-model", "--config", str(tiny_config_path), "--registered-model-name", "spark-ner-test",
-        "--registry-uri", tracking,
+        "--registry-uri", tracking, *[a for k, v in calibrated.items() for a in ("--set", f"{k}={v}")],
     )  # fmt: skip
     assert rc == 0
     logged = json.loads(out)
@@ -96,12 +97,13 @@ def test_logged_model_is_portable_and_a_config_can_name_it(  # type: ignore[no-u
     example = json.loads((local / info.saved_input_example_info["artifact_path"]).read_text())
     assert "Jane Example" in json.dumps(example)
 
-    expected = tiny_ensemble.label(NAMES)
+    original = load_config(tiny_config_path, overrides=calibrated)  # calibration travels with the model
+    expected = load_ensemble(original).label(NAMES)
     conf = tmp_path / "from-registry.toml"
     conf.write_text('base = "models:/spark-ner-test/1"\n[ensemble]\ndevice = "cpu"\n', encoding="utf-8")
     cfg = load_config(conf)
     assert {m.path for m in cfg.models} == {"models:/spark-ner-test/1"}
-    assert cfg.fingerprint() == load_config(tiny_config_path).fingerprint()
+    assert cfg.fingerprint() == original.fingerprint() != load_config(tiny_config_path).fingerprint()
     got = load_ensemble(cfg).label(NAMES)
     assert_rows_match(got.to_dict("records"), expected)
     with pytest.raises(ModelSourceError, match=r"no member of that name.*bert"):
@@ -131,6 +133,23 @@ def test_config_toml_round_trips(tiny_config, tmp_path: Path) -> None:  # type: 
     path = tmp_path / "c.toml"
     path.write_text(mlflow_model.config_toml(data), encoding="utf-8")
     assert load_config(path).fingerprint() == tiny_config.fingerprint()
+
+
+def test_config_toml_keeps_the_calibration(tiny_config_path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A calibrated config (the defaults are) logs its [calibration]: it changes ner_score and model_version."""
+    from spark_ner.config import load_config
+
+    cfg = load_config(
+        tiny_config_path,
+        overrides={"calibration.method": "platt", "calibration.slope.PERSON": 2.5, "calibration.shift.NONE": 0.5},
+    )
+    assert cfg.fingerprint() != load_config(tiny_config_path).fingerprint()
+    data = cfg.to_dict()
+    data.pop("source")
+    data.pop("model_dir")
+    path = tmp_path / "c.toml"
+    path.write_text(mlflow_model.config_toml(data), encoding="utf-8")
+    assert load_config(path).fingerprint() == cfg.fingerprint()
 
 
 def _metrics(run_id: str) -> dict[str, Any]:

@@ -98,6 +98,12 @@ def config_toml(data: Mapping[str, Any]) -> str:
         for key, table in tables.items():
             lines.append(f"[models.{key}]")
             lines += [f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in table.items()]
+    calibration = data.get("calibration") or {}
+    if calibration.get("method", "none") != "none":  # it changes ner_score, so it travels with the members
+        lines += ["", "[calibration]", f"method = {_toml_value(calibration['method'])}"]
+        for key in ("slope", "shift"):
+            lines.append(f"[calibration.{key}]")
+            lines += [f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in calibration.get(key, {}).items()]
     return "\n".join(lines) + "\n"
 
 
