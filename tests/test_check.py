@@ -121,3 +121,16 @@ def test_hub_members_following_a_branch_get_a_pin_warning_with_the_commit(
     config.write_text(pinned, encoding="utf-8")
     rc, lines = _lines(capsys, ["check", "--config", str(config)])
     assert rc == 0 and f"ok      member 'm' revision: pinned to commit {commit[:12]}" in lines
+
+
+def test_model_dir_is_where_bare_named_members_are_looked_for(
+    tiny_models: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(tiny_models[0], models / "bert")
+    config = tmp_path / "bare.toml"
+    config.write_text('[ensemble]\ndevice = "cpu"\n\n[[models]]\nname = "bert"\npath = "bert"\n', encoding="utf-8")
+    rc, lines = _lines(capsys, ["check", "--config", str(config), "--model-dir", str(tmp_path / "elsewhere")])
+    assert rc == 2 and any(line.startswith("PROBLEM member 'bert': ") for line in lines)
+    rc, lines = _lines(capsys, ["check", "--config", str(config), "--model-dir", str(models)])
+    assert rc == 0 and any(line.startswith("ok      member 'bert': ") and str(models) in line for line in lines)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TextIO
 
-from spark_ner.config import Config, DeviceKind, MemberKind, add_config_arguments, load_config, parse_overrides
+from spark_ner.config import Config, DeviceKind, MemberKind, add_config_arguments, config_from_args
 from spark_ner.errors import ConfigError, ModelSourceError, SparkNerError, WeightsMismatchError
 
 __all__ = [
@@ -69,10 +69,11 @@ def _short(digest: str) -> str:
     return digest[:12]
 
 
-def check_config(path: str | None, overrides: Mapping[str, str]) -> tuple[Config | None, list[Finding]]:
-    """Load the config; a config error is the one finding (nothing else can be checked without it)."""
+def check_config(args: argparse.Namespace) -> tuple[Config | None, list[Finding]]:
+    """The config ``--config``, ``--model-dir`` and ``--set`` name; a config error is the one finding
+    (nothing else can be checked without it)."""
     try:
-        cfg = load_config(path, overrides=dict(overrides))
+        cfg = config_from_args(args)
     except SparkNerError as exc:
         return None, [Finding(Level.PROBLEM, "config", _message(exc), _fix(exc))]
     names = ", ".join(m.name for m in cfg.models)
@@ -302,7 +303,7 @@ def probe_executors(spark: Any, cfg: Config, *, ship: bool) -> list[Finding]:
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """``spark-ner check``: print the findings; exit 2 when any is a problem."""
     stream = out or sys.stdout
-    cfg, findings = check_config(args.config, parse_overrides(args.overrides))
+    cfg, findings = check_config(args)
     if cfg is not None:
         findings += check_members(cfg)
         if any(f.level == Level.PROBLEM for f in findings):
