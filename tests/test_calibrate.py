@@ -79,3 +79,21 @@ def test_reliability_diagram_counts_and_ece() -> None:
     assert r.accuracy[9] == 0.5 and r.mean_score[9] == 0.95
     expected = (abs(0 - 0.05) + abs(1 - 0.15) + 2 * abs(0.5 - 0.95)) / 4
     assert r.ece == pytest.approx(expected, abs=1e-4)
+
+
+def test_ensemble_reports_the_calibrated_score(tiny_config_path: Path) -> None:
+    """The one hook in Ensemble._decode: same labels, each name score mapped by its label's table."""
+    from spark_ner.ensemble import load_ensemble
+
+    names = ["Ana Ruiz", "Acme S.A.", "Madrid", "zzz"]
+    raw = load_config(tiny_config_path)
+    plain = load_ensemble(raw).label(names)
+    table = {"method": "platt", "slope": {lab: 2.0 for lab in NAME_LABELS}, "shift": {"PERSON": 0.5}}
+    cal_cfg = load_config(tiny_config_path, {"calibration": table})
+    out = load_ensemble(cal_cfg).label(names)
+    assert out["label"].tolist() == plain["label"].tolist()
+    idx = np.array([NAME_LABELS.index(lab) for lab in plain["label"]])
+    want = calibrate_scores(plain["score"].to_numpy(), idx, cal_cfg.calibration)
+    np.testing.assert_allclose(out["score"].to_numpy(), want, rtol=1e-6)
+    assert not np.allclose(out["score"].to_numpy(), plain["score"].to_numpy())
+    assert out["model_version"].iloc[0] != plain["model_version"].iloc[0]  # the table is in the fingerprint
