@@ -4,7 +4,7 @@
 # Why a wrapper: that machine has Python with torch/transformers/accelerate but no venv, no pyspark,
 # no Java and no network, and the package is not installed. This puts the repository on PYTHONPATH,
 # sets the offline switches, and hard-stops the Python run if it ever outlives its own time boxes
-# (GPU_CHECK_LIMIT_S, default 450 s; the stages write gpu_check.json/.md as they finish, so a killed
+# (GPU_CHECK_LIMIT_S, default 490 s; the stages write gpu_check.json/.md as they finish, so a killed
 # run still leaves what it measured). Output: $OUT if set, else --out DIR, else out/gpu_check.
 # Without CUDA it runs a small CPU fallback and exits 0 when every stage passed.
 set -uo pipefail
@@ -19,7 +19,7 @@ if [ -z "$py" ]; then
   done
 fi
 if [ -z "$py" ]; then echo "gpu_check: no python3 on PATH (set PYTHON)" >&2; exit 2; fi
-limit="${GPU_CHECK_LIMIT_S:-450}"
+limit="${GPU_CHECK_LIMIT_S:-490}"
 timeout --kill-after=15 "$limit" "$py" scripts/gpu_check.py "$@"
 rc=$?
 if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then

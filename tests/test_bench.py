@@ -94,5 +94,20 @@ def test_bench_host_section_runs_in_process_and_through_spark(tmp_path: Path) ->
         assert 0 < pair["warm_model_us_per_name"] < pair["warm_cpu_us_per_name"]
     assert host["identity_udf_names_per_s"] > 0
     assert any("label" in row["function"] for row in host["profile"])
+    g = host["gpu_path"]  # the GPU code path's host side on one thread (issue 22)
+    assert 0 < g["warm_model_us_per_name"] < g["warm_cpu_us_per_name"] and g["cold_cpu_us_per_name"] > 0
+    assert g["padded_per_real"] <= 1.10 and g["demo_names_padded_per_real"] <= 1.10
+    assert host["spark_bound"]["ratio"] > 0 and host["spark_bound"]["bound_names_per_s"] > 0
     text = md.read_text()
     assert "host ceiling (2-layer pair), Spark local[" in text and "Host profile" in text
+    assert "GPU code path's host side, one thread" in text and "device batch plan, padded / real" in text
+
+
+def test_gpu_path_measure_runs_the_arrow_loop_on_one_thread(tmp_path: Path) -> None:
+    """What the host section reports for the GPU path: CPU per name cold and warm, and the plan's padding."""
+    from dataclasses import replace
+
+    cfg = load_config(bench.write_random_config(tmp_path, bench.bench_names(300), replace(TINY, layers=0), "fp32", 32))
+    g = bench.bench_gpu_path(cfg, 300, repeat=1)
+    assert g["cold_cpu_us_per_name"] > 0 and g["warm_cpu_us_per_name"] > 0 and g["arrow_rows"] == 2048
+    assert g["real_tokens"] > 0 and g["padded_tokens"] <= 1.10 * g["real_tokens"]

@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import platform
+import queue
 import re
 import subprocess
 import sys
@@ -665,6 +666,16 @@ def bench_gpu_path(cfg: Config, n: int, repeat: int = 2) -> dict[str, Any]:
 def _executor_worker(config: str, names: list[str], rows: int, barrier: Any, results: Any, profile: bool) -> None:
     """One of N processes of the ``executor`` section: what one Spark task runs (``label_arrow_stream``
     over Arrow batches of ``rows`` names), started together with the others on the same device."""
+    try:
+        _executor_run(config, names, rows, barrier, results, profile)
+    except BaseException as exc:  # the parent reports it instead of waiting for a result forever
+        import traceback
+
+        barrier.abort()
+        results.put({"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-2000:]})
+
+
+def _executor_run(config: str, names: list[str], rows: int, barrier: Any, results: Any, profile: bool) -> None:
     import torch
 
     from spark_ner.engine import label_arrow_stream
@@ -672,7 +683,7 @@ def _executor_worker(config: str, names: list[str], rows: int, barrier: Any, res
     ens = load_ensemble(load_config(config))
     cuda = ens.device.startswith("cuda")
     ens.stats.time_device = cuda
-    for _ in label_arrow_stream(ens, arrow_chunks(host_names(2 * rows, seed=97), rows)):
+    for _ in label_arrow_stream(ens, arrow_chunks(host_names(min(2 * rows, max(256, len(names))), seed=97), rows)):
         pass  # warm: allocator, kernels chosen, thread pools
     launches = None
     if profile and cuda:  # kernel launches per forward pass, on one pipeline step
@@ -730,11 +741,21 @@ def bench_executor(config: str, n: int, procs: Sequence[int], rows: int) -> dict
         ]
         for w in workers:
             w.start()
-        got = [results.get(timeout=3600) for _ in workers]
+        got: list[dict[str, Any]] = []
+        while len(got) < k:
+            with contextlib.suppress(queue.Empty):
+                got.append(results.get(timeout=2))
+                continue
+            dead = [w.exitcode for w in workers if w.exitcode not in (None, 0)]
+            if dead:  # killed without a word (out of memory, a signal)
+                raise RuntimeError(f"executor section: a worker of {k} died (exit codes {dead})")
         for w in workers:
             w.join()
-        if any(w.exitcode for w in workers):
-            raise RuntimeError(f"executor section: a worker of {k} failed (exit codes {[w.exitcode for w in workers]})")
+        failed = [g for g in got if "error" in g]
+        if failed:
+            raise RuntimeError(
+                f"executor section: a worker of {k} failed: {failed[0]['error']}\n{failed[0]['traceback']}"
+            )
         wall = max(g["end"] for g in got) - min(g["start"] for g in got)
         total = sum(g["rows"] for g in got)
         busy = [g["device_busy_s"] for g in got if g["device_busy_s"] is not None]
