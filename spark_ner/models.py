@@ -593,7 +593,7 @@ def quantize_int8(model: Any) -> Any:
 
     torch 2.13 marks ``torch.ao.quantization`` deprecated; its replacement, torchao's
     ``Int8DynamicActivationInt8WeightConfig``, installs on torch 2.13 CPU but measured 1.7-2.0x fp32
-    where this is 4-5x (issue 18, without torch.compile), so this path stays until it goes:
+    where this is 4-5x (without torch.compile; BENCHMARKS.md), so this path stays until it goes:
     ``tests/test_ensemble.py::test_int8_api_is_still_in_torch`` fails the day a torch drops it.
     The two known deprecation warnings are silenced here (once per member, not per batch).
     """

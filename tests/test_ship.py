@@ -81,6 +81,23 @@ def test_object_store_outputs_skip_the_staged_rename(spark, tmp_path) -> None:  
         assert Target(spark, OutputFormat.PARQUET, location, WriteMode.ERROR, []).commit_method == COMMIT_STAGED
 
 
+def test_members_resolved_where_the_models_are(spark, tiny_config, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """What a Spark Connect client without the models does (#23): the plan comes from one task on the
+    executors, equal to the one resolved here; a member missing there is one line with the fix."""
+    from dataclasses import replace
+
+    from spark_ner.errors import ModelSourceError
+    from spark_ner.models import resolve_members
+    from spark_ner.spark.ship import resolve_on_executors
+
+    assert resolve_on_executors(spark, tiny_config) == resolve_members(tiny_config)
+    gone = replace(tiny_config.models[0], path=str(tmp_path / "nowhere"))
+    missing = replace(tiny_config, models=(gone, *tiny_config.models[1:]))
+    with pytest.raises(ModelSourceError, match=r"does not exist.*checked where the models are.*--ship-models") as err:
+        resolve_on_executors(spark, missing)
+    assert "\n" not in str(err.value)
+
+
 # ----------------------------------------------------------------------------- standalone cluster
 
 

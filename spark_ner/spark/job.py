@@ -35,6 +35,7 @@ from spark_ner.spark.session import (
     jvm_available,
     parse_spark_conf,
     quote_identifier,
+    remote_url,
     session_conf,
     task_slots,
 )
@@ -324,7 +325,7 @@ class Resolved:
 
     args: LabelArgs
     cfg: Config
-    plan: MemberPlan
+    plan: MemberPlan | None  # None: resolved where the models are, once the session exists (Spark Connect)
     table_format: str | None
     spark_conf: Mapping[str, str]
 
@@ -336,6 +337,16 @@ class Resolved:
         return a.input_format == InputFormat.TABLE or a.output_format != OutputFormat.PARQUET or cache_table
 
 
+def _through_connect(args: LabelArgs) -> bool:
+    """Whether the run's session is (or will be) a Spark Connect one; asks no server, starts no JVM."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return is_connect(active)
+    return remote_url(args.remote) is not None and not args.master
+
+
 def resolve(args: LabelArgs) -> Resolved:
     """Config, members (one resolution: folders, hub commits, digests) and flags checked, no Spark."""
     cfg = load_config(args.config, overrides=parse_overrides(list(args.overrides)), model_dir=args.model_dir)
@@ -343,7 +354,9 @@ def resolve(args: LabelArgs) -> Resolved:
         raise ConfigError(
             f"--max-error-rows must be 0 or more, got {args.max_error_rows}. Fix: e.g. --max-error-rows 100"
         )
-    plan = resolve_members(cfg)
+    # Spark Connect: the client needs only the config; the members are resolved where the models are,
+    # on the server's executors (prepare), unless this client ships its own copies
+    plan = None if _through_connect(args) and not args.ship_models else resolve_members(cfg)
     if args.cache is not None and args.cache.rstrip("/") in (args.output.rstrip("/"), args.input.rstrip("/")):
         raise CacheError("--cache must be its own location, not the input or the output")
     return Resolved(args, cfg, plan, check_table_format(args.table_format), parse_spark_conf(args.spark_conf))
@@ -387,7 +400,9 @@ def prepare(spark: SparkSession, resolved: Resolved, created: bool = False) -> P
         arrow_rows = None if explicit else recommended_arrow_batch_rows(cfg)
     # members shipped (--ship-models), then resolved on the executors: a problem is one line here
     t_models = time.perf_counter()
-    plan = ship.ship_members(spark, cfg, resolved.plan) if args.ship_models else resolved.plan
+    plan = resolved.plan if resolved.plan is not None else ship.resolve_on_executors(spark, cfg)
+    if args.ship_models:
+        plan = ship.ship_members(spark, cfg, plan)
     checked = None
     if not ship.shares_driver_disk(spark):
         checked = ship.check_executors(spark, cfg, plan, task_slots(spark))
@@ -679,7 +694,7 @@ def run(ns: argparse.Namespace | LabelArgs) -> int:
         args.master, hive=resolved.hive, catalog_dir=args.catalog_dir, conf=resolved.spark_conf, remote=args.remote
     )
     try:
-        _stage(spark, "prepare", "members resolved once (model_version %s)", resolved.plan.model_version)
+        _stage(spark, "prepare", "output, name cache, members on the executors, input columns")
         prepared = prepare(spark, resolved, created)
         arrow = str(prepared.arrow_rows) if prepared.arrow_rows else None
         with session_conf(spark, {ARROW_BATCH_KEY: arrow}):
@@ -732,7 +747,7 @@ def _stage(spark: SparkSession, name: str | None, detail: str = "", *values: Any
     tags = getattr(spark, "getTags", None)
     if tags is None:  # a Connect client without job tags (pyspark < 3.5)
         return
-    for tag in tags():
+    for tag in list(tags()):  # a copy: removeTag changes the set
         if tag.startswith(_TAG_PREFIX):
             spark.removeTag(tag)
     if name is not None:

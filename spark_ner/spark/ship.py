@@ -19,6 +19,7 @@ name is scored.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import socket
@@ -26,13 +27,13 @@ import tarfile
 import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spark_ner.config import Config
 from spark_ner.errors import ModelSourceError, SparkNerError
-from spark_ner.models import MemberPlan, file_sha256, locate_member
+from spark_ner.models import MemberPlan, PlannedMember, SourceKind, file_sha256, locate_member
 from spark_ner.spark.session import jvm_available
 
 if TYPE_CHECKING:
@@ -45,6 +46,8 @@ __all__ = [
     "ExecutorCheck",
     "check_executors",
     "pack_member",
+    "plan_from_dict",
+    "resolve_on_executors",
     "shares_driver_disk",
     "ship_dir",
     "ship_members",
@@ -244,6 +247,45 @@ def check_executors(spark: SparkSession, cfg: Config, plan: MemberPlan, tasks: i
             how,
         )
     return ExecutorCheck(len(found), tuple(sorted({r["python"] for r in found})))
+
+
+def resolve_on_executors(spark: SparkSession, cfg: Config) -> MemberPlan:
+    """The run's member plan resolved where the models are: one small task on the executors runs
+    :func:`~spark_ner.models.resolve_members`. For Spark Connect clients, which need only the config
+    (the members live on the server's side: a Volume, a URI, the nodes' HF cache); a member missing
+    there is one line naming it, the host and the fix."""
+
+    def probe(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        import json
+
+        import pandas as pd
+
+        from spark_ner.models import resolve_members
+
+        for _ in batches:
+            pass
+        plan, problem = "", ""
+        try:
+            plan = json.dumps(asdict(resolve_members(cfg)))
+        except (SparkNerError, OSError) as exc:
+            problem = str(exc)
+        yield pd.DataFrame({"host": [socket.gethostname()], "plan": [plan], "problem": [problem]})
+
+    rows = spark.range(0, 1, 1, 1).mapInPandas(probe, "host string, plan string, problem string").collect()  # type: ignore[arg-type]
+    (row,) = rows
+    if row["problem"]:
+        raise ModelSourceError(
+            f"{_first_line(row['problem'])} (checked where the models are: the Spark server's executors, host "
+            f"{row['host']}). Fix: put the members where the executors see them (a /Volumes path, a URI such as "
+            "s3:// or abfss://, or every node's HF cache), or pass --ship-models from a client that holds them."
+        )
+    return plan_from_dict(json.loads(row["plan"]))
+
+
+def plan_from_dict(data: dict[str, Any]) -> MemberPlan:
+    """A :class:`~spark_ner.models.MemberPlan` from its ``asdict`` form (the executors' probe sends JSON)."""
+    members = tuple(PlannedMember(**{**m, "source": SourceKind(m["source"])}) for m in data["members"])
+    return MemberPlan(members, str(data["model_version"]), bool(data["shipped"]))
 
 
 def shares_driver_disk(spark: SparkSession) -> bool:
