@@ -177,10 +177,13 @@ def test_notebook_runs_the_bundle_task_down_its_databricks_path(  # type: ignore
         summary=str(tmp_path / "summary.json"),
         master="local[1]",
     )
-    # the job cluster's environment (spark_env_vars), with the bundle's variables filled in
+    # the job cluster's environment (spark_env_vars) but SPARK_NER_MODEL_DIR: the model_dir widget alone
+    # (--model-dir) must find the members; the bundle sets the variable to the same folder as a second way
     cluster = _bundle()["resources"]["jobs"]["spark_ner_label"]["job_clusters"][0]["new_cluster"]
     for key, value in cluster["spark_env_vars"].items():
-        monkeypatch.setenv(key, value.replace("${var.model_dir}", values["model_dir"]))
+        if key != "SPARK_NER_MODEL_DIR":
+            monkeypatch.setenv(key, value)
+    monkeypatch.delenv("SPARK_NER_MODEL_DIR", raising=False)
     dbutils = _Dbutils(values)
     with pytest.raises(_Exit) as exited:
         runpy.run_path(str(NOTEBOOK), init_globals={"dbutils": dbutils, "spark": spark, "display": lambda df: None})
