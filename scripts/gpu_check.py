@@ -50,18 +50,18 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # the package is not installed on the GPU machine
     sys.path.insert(0, str(ROOT))
 
+# one harness (issue 22): names, FLOP count, GPU peaks, the label loop and the agreement check are bench's
+from spark_ner.tools.bench import (  # noqa: E402
+    chunk_rows,
+    ensemble_flops,
+    label_agreement,
+    label_all,
+    peak_tflops,
+    synthetic_names,
+)
+
 log = logging.getLogger("gpu_check")
 
-#: Dense peak TFLOP/s by GPU name: (fp16/bf16 tensor cores, plain fp32 without TF32).
-PEAK_TFLOPS: dict[str, tuple[float, float]] = {
-    "H200": (989.0, 67.0),
-    "H100 PCIe": (756.0, 51.0),
-    "H100": (989.0, 67.0),
-    "A100": (312.0, 19.5),
-    "L40S": (362.0, 91.6),
-    "L4": (121.0, 30.3),
-    "A10": (125.0, 31.2),
-}
 STAGES = ("setup", "throughput", "host_ceiling", "executor", "oom_split", "finetune", "pytest_gpu")
 NO_CUDA = "no CUDA: CPU fallback (tiny members, few names); GPU figures not measured"
 
@@ -128,164 +128,6 @@ class Plan:
         )  # fmt: skip
 
 
-# ----------------------------------------------------------------------------- synthetic names
-
-
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
-
-
-GIVEN = _words(
-    "John Mary James Patricia Robert Jennifer Michael Linda William Elizabeth David Barbara Richard Susan Joseph "
-    "Jessica Thomas Sarah Charles Karen Daniel Nancy Matthew Lisa Anthony Betty Mark Margaret Paul Sandra Steven "
-    "Ashley Andrew Kimberly Kevin Emily Brian Donna George Michelle Edward Carol Ronald Amanda Timothy Melissa "
-    "Jason Deborah Jeffrey Stephanie Ryan Rebecca Jacob Laura Gary Sharon Nicholas Cynthia Eric Kathleen "
-    "María José Juan Ana Luis Carmen Carlos Lucía Javier Sofía Miguel Isabel Pedro Elena Pablo Marta Diego "
-    "Paula Alejandro Laura Jean Marie Pierre Camille Louis Chloé Antoine Léa Hans Anna Klaus Jürgen Greta "
-    "Lukas Hanna Giuseppe Giulia Marco Francesca Luca Chiara Wei Li Ming Mei Hiroshi Yuki Kenji Aiko Ahmed "
-    "Fatima Mohammed Aisha Omar Leila Raj Priya Arjun Ananya Olga Ivan Dmitri Natalia Sergei Svetlana "
-    "Piotr Agnieszka Tomasz Katarzyna Lars Ingrid Erik Astrid Sean Siobhan Liam Aoife Kwame Ama Chinedu Ngozi"
-)
-SURNAMES = _words(
-    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez Wilson "
-    "Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark Ramirez Lewis "
-    "Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams Nelson Baker Hall "
-    "Rivera Campbell Mitchell Carter Roberts García López Pérez Fernández Muñoz Álvarez Jiménez Ruiz Díaz "
-    "Moreno Romero Navarro Müller Schmidt Schneider Fischer Weber Meyer Wagner Becker Schulz Hoffmann Rossi "
-    "Russo Ferrari Esposito Bianchi Romano Colombo Ricci Dubois Lefebvre Moreau Laurent Simon Michel Wang "
-    "Zhang Liu Chen Yang Huang Tanaka Suzuki Takahashi Watanabe Khan Ali Hussain Patel Sharma Singh Kumar "
-    "Ivanov Petrov Smirnov Kowalski Nowak Wiśniewski Jensen Nielsen Hansen Johansson Larsson O'Brien "
-    "O'Connor Murphy Kelly Okafor Mensah Osei Mbeki Dlamini Silva Santos Oliveira Souza Costa Pereira"
-)
-ROOTS = _words(
-    "Kowal Berg Ander Peter Johan Nov Mart Fern Gonz Rodr Schmid Hoff Lind Holm Dub Ross Bian Esposit Wald "
-    "Stein Gold Rosen Feld Korn Mill Brook Ash Thorn Black White Green Fair Hart Wes Nor Sou Eas Kirk Dal Mor "
-    "Pol Jab Wis Grab Kaz Mak Tar Vol Bel Kras Zel Ost Petr Ivan Sokol Orl Kuz Grig Step Mikh Yar Bor Vas"
-)
-ENDINGS = _words(
-    "son sen sson ez es ov ova enko ski ska czyk er mann berg strom ini elli ard ois ley ton field wood "
-    "hurst worth ham ford well stone ridge dale man ek ak ić ović escu opoulos idis oglu"
-)
-CITIES = _words(
-    "London Paris Madrid Berlin Rome Lisbon Vienna Prague Warsaw Dublin Amsterdam Brussels Zürich Geneva "
-    "Milan Naples Barcelona Valencia Seville Lyon Marseille Munich Hamburg Cologne Frankfurt Stockholm Oslo "
-    "Copenhagen Helsinki Athens Istanbul Cairo Lagos Nairobi Johannesburg Mumbai Delhi Bangalore Shanghai "
-    "Beijing Tokyo Osaka Seoul Sydney Melbourne Toronto Montreal Vancouver Chicago Houston Phoenix Boston "
-    "Seattle Denver Atlanta Miami Dallas Austin Portland Detroit Lima Bogotá Santiago Quito Caracas "
-    "Monterrey Guadalajara Springfield Riverside Georgetown Salem Franklin Clinton Madison Arlington"
-)
-MULTI_CITIES = ("New York", "Los Angeles", "San Francisco", "Buenos Aires", "São Paulo", "Rio de Janeiro",
-                "Mexico City", "Hong Kong", "Kuala Lumpur", "Cape Town", "Tel Aviv", "Las Vegas")  # fmt: skip
-PLACE_ENDS = ("ville", "burg", "ton", "field", "haven", "port", "ford", "bridge", "mouth", "stadt")
-REGIONS = ("CA", "NY", "TX", "Ontario", "Bavaria", "Catalonia", "Lombardy", "Queensland", "Texas", "Provence")
-INDUSTRY = _words(
-    "Consulting Logistics Foods Holdings Motors Trading Solutions Systems Partners Capital Construction "
-    "Pharma Energy Textiles Media Insurance Bakery Hardware Dental Legal Architects Electric Plumbing "
-    "Software Imports Exports Farms Realty Transport Shipping Aviation Robotics Analytics Studios"
-)
-LEGAL = ("Ltd", "Inc", "LLC", "GmbH", "S.A.", "S.p.A.", "S.L.", "AG", "B.V.", "Corp.", "PLC", "Co.", "SARL", "Pty Ltd")
-ORG_WORDS = _words(
-    "Acme Global United Pacific Atlantic Summit Pioneer Apex Vertex Nova Stellar Horizon Evergreen Silver "
-    "Golden Royal Crown Eagle Falcon Lion Phoenix Delta Omega Alpha Prime Blue Red Northern Southern Eastern"
-)
-BRANDS = ("Walmart", "Tesco", "Carrefour", "Lidl", "Aldi", "Costco", "Target", "Starbucks", "Shell", "Zara")
-TITLES = ("Mr", "Mrs", "Ms", "Dr.", "Prof.", "Sr.", "Sra.", "Herr", "Frau", "M.")
-JUNK = ("cash customer", "N/A", "unknown", "TEST CUSTOMER", "walk in", "do not use", "???", "-", "none")
-
-
-class _Name:
-    """A name being built piece by piece, with its entity spans (start, end, label)."""
-
-    def __init__(self) -> None:
-        self.text = ""
-        self.spans: list[tuple[int, int, str]] = []
-
-    def add(self, piece: str, label: str | None = None, sep: str = " ") -> _Name:
-        if self.text and sep:
-            self.text += sep
-        start = len(self.text)
-        self.text += piece
-        if label:
-            self.spans.append((start, len(self.text), label))
-        return self
-
-
-def synthetic_names(n: int, seed: int = 0) -> tuple[list[str], list[list[tuple[int, int, str]]]]:
-    """``n`` distinct customer-like names with entity spans: persons (several orders and cases),
-    households, companies with legal forms and store numbers, places, junk.
-
-    Why synthetic: no data may be downloaded, and the real generators need faker, which the GPU
-    machine lacks. Surnames, places and companies are partly composed from roots + endings, so the
-    vocabulary is large enough that rarer words split into several sub-tokens, as real names do.
-    """
-    rng = np.random.default_rng(seed)
-
-    def pick(seq: Sequence[str]) -> str:
-        return seq[int(rng.integers(len(seq)))]
-
-    def surname() -> str:
-        return pick(SURNAMES) if rng.random() < 0.55 else pick(ROOTS) + pick(ENDINGS)
-
-    def city() -> str:
-        r = rng.random()
-        if r < 0.55:
-            return pick(CITIES)
-        if r < 0.7:
-            return pick(MULTI_CITIES)
-        return pick(ROOTS) + pick(PLACE_ENDS)
-
-    out: dict[str, list[tuple[int, int, str]]] = {}
-    guard = 0
-    while len(out) < n and guard < 50 * n + 1000:
-        guard += 1
-        r = rng.random()
-        nm = _Name()
-        if r < 0.40:
-            nm.add(f"{pick(GIVEN)} {surname()}", "PER")
-        elif r < 0.48:
-            nm.add(f"{pick(GIVEN)} {pick(GIVEN)[0]}. {surname()}", "PER")
-        elif r < 0.55:
-            nm.add(pick(TITLES)).add(f"{pick(GIVEN)} {surname()}", "PER")
-        elif r < 0.61:
-            nm.add(surname(), "PER").add(pick(GIVEN), "PER", sep=", ")
-        elif r < 0.65:
-            nm.add(f"{pick(GIVEN)} {surname()}-{surname()}", "PER")
-        elif r < 0.70:
-            if rng.random() < 0.6:
-                nm.add("Mr & Mrs").add(surname(), "PER")
-            else:
-                nm.add("The").add(surname(), "PER").add("Family")
-        elif r < 0.76:
-            nm.add(f"{surname()} & Sons {pick(LEGAL)}", "ORG")
-        elif r < 0.82:
-            nm.add(f"{surname()} {pick(INDUSTRY)} {pick(LEGAL)}", "ORG")
-        elif r < 0.86:
-            nm.add(f"{pick(ORG_WORDS)} {pick(INDUSTRY)} Group", "ORG")
-        elif r < 0.88:
-            nm.add(f"Banco {city()}" if rng.random() < 0.5 else f"{city()} {pick(INDUSTRY)}", "ORG")
-        elif r < 0.90:
-            nm.add(pick(BRANDS), "ORG").add(f"#{int(rng.integers(1, 9999))}")
-        elif r < 0.93:
-            nm.add(f"{surname()}-{surname()} {pick(LEGAL)}", "ORG")
-        elif r < 0.97:
-            if rng.random() < 0.5:
-                nm.add(city(), "LOC")
-            else:
-                nm.add(city(), "LOC").add(pick(REGIONS), "LOC", sep=", ")
-        else:
-            nm.add(pick(JUNK) + ("" if rng.random() < 0.5 else f" {int(rng.integers(1, 999))}"))
-        text = nm.text
-        c = rng.random()
-        if c < 0.12 and len(text.upper()) == len(text):
-            text = text.upper()
-        elif c < 0.16 and len(text.lower()) == len(text):
-            text = text.lower()
-        out.setdefault(text, nm.spans)
-    names = list(out)
-    rng.shuffle(names)  # type: ignore[arg-type]
-    return names, [out[x] for x in names]
-
-
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -324,63 +166,6 @@ def _free_cuda(cuda: bool) -> None:
         torch.cuda.synchronize()
         torch.cuda.empty_cache()
 
-
-def peak_tflops(gpu: str | None) -> tuple[float | None, float | None]:
-    """(fp16, fp32) dense peak for a GPU name, or (None, None) when unknown."""
-    if not gpu:
-        return None, None
-    for key, val in PEAK_TFLOPS.items():
-        if key in gpu:
-            return val
-    return None, None
-
-
-def encoder_flops(model_config: Any, lengths: np.ndarray) -> float:
-    """Forward FLOPs of a BERT/RoBERTa token classifier summed over sequences of ``lengths`` tokens.
-
-    Per layer and token: Q,K,V,O projections 8h^2 and feed-forward 4hi (2 FLOPs per multiply-add),
-    attention scores + weighted sum 4hT; plus the classifier 2hL. Embeddings and norms are ignored.
-    """
-    h = int(model_config.hidden_size)
-    i = int(model_config.intermediate_size)
-    layers = int(model_config.num_hidden_layers)
-    labels = int(model_config.num_labels)
-    t = lengths.astype(np.float64)
-    return float((t * (layers * (8 * h * h + 4 * h * i) + 2 * h * labels) + layers * 4 * h * t * t).sum())
-
-
-def ensemble_flops(ens: Any, names: list[str]) -> dict[str, float]:
-    """Model FLOPs for labelling ``names`` once: on real tokens, and on the padded batches run."""
-    from spark_ner.tokenize import split_words, uniform_batches
-
-    e = ens.cfg.ensemble
-    split = split_words(names, e.max_length, e.case_restore)
-    real = padded = tokens = 0.0
-    for member, wt in zip(ens.members, ens.tokenizers, strict=True):
-        lengths = wt.encode(split).lengths
-        tokens += float(lengths.sum())
-        real += encoder_flops(member.model.config, lengths)
-        pad = np.empty_like(lengths)
-        for rows in uniform_batches(lengths, e.batch_size, min_rows=max(32, e.batch_size // 8)):
-            pad[rows] = int(lengths[rows].max())  # the ensemble's exact-length plan
-        padded += encoder_flops(member.model.config, pad)
-    return {"real": real, "padded": padded, "tokens_per_name": tokens / max(1, len(names)) / len(ens.members)}
-
-
-def chunk_rows(batch_size: int) -> int:
-    """Rows per ``label`` call: the job's Arrow batch (8 x batch_size, at least 2,048; README)."""
-    return max(2048, 8 * batch_size)
-
-
-def label_all(ens: Any, names: list[str], chunk: int) -> tuple[float, int, int]:
-    """Label ``names`` in Arrow-batch-sized calls; (seconds, rows out, rows with an error)."""
-    t0 = time.perf_counter()
-    rows = errors = 0
-    for i in range(0, len(names), chunk):
-        out = ens.label(names[i : i + chunk])
-        rows += len(out)
-        errors += int(out["error"].notna().sum())
-    return time.perf_counter() - t0, rows, errors
 
 
 class NvmlSampler:
@@ -555,6 +340,13 @@ def stage_throughput(ctx: Ctx, rec: dict[str, Any], deadline: float) -> None:
             finally:
                 _free_cuda(ctx.cuda)
     by = {(r["precision"], r["batch"]): r.get("names_per_s") for r in rows if "batch" in r}
+    agree_names = names[: 5000 if ctx.cuda else 200]
+    rec["label_agreement"] = label_agreement(
+        lambda precision, device: write_config(
+            ctx.work / f"agree-{precision}-{device}.toml", members, precision=precision, device=device, batch_size=1024
+        ),
+        agree_names,
+    )
     rec["fp16_over_fp32"] = {
         str(b): round(by[("fp16", b)] / by[("fp32", b)], 2)
         for b in p.batches
@@ -1101,6 +893,12 @@ def markdown(res: dict[str, Any]) -> str:
         )
     for b, ratio in tp.get("fp16_over_fp32", {}).items():
         lines.append(f"| fp16 / fp32, batch {int(b):,} | {ratio}x | |")
+    ag = tp.get("label_agreement")
+    if ag:
+        for key, what in (("fp16_vs_fp32", "fp16 vs fp32 (CUDA)"), ("cuda_vs_cpu", "CUDA vs CPU (fp32)")):
+            v = ag.get(key)
+            shown = f"{100 * v:.2f}%" if isinstance(v, float) else str(v)
+            lines.append(f"| label agreement, {what} | {shown} | share of the same {ag.get('names', 0):,} names |")
     hc = st.get("host_ceiling", {})
     if "names_per_s_warm" in hc:
         lines.append(

@@ -22,6 +22,42 @@ def test_flops_count_matches_a_hand_count() -> None:
     assert bench.encoder_flops(Cfg, np.array([3]))[0] == 3 * 584 + 2 * 16 * 9
 
 
+def test_gpu_check_names_are_distinct_and_their_spans_fit() -> None:
+    names, spans = bench.synthetic_names(3000, seed=5)
+    assert len(names) == len(set(names)) == 3000
+    labels = set()
+    for name, sp in zip(names, spans, strict=True):
+        for start, end, label in sp:
+            assert 0 <= start < end <= len(name) and name[start:end].strip() == name[start:end]
+            labels.add(label)
+    assert labels == {"PER", "ORG", "LOC"}
+    assert sum(n.isupper() for n in names) > 100  # ALL-CAPS customer names are common in real tables
+    assert bench.synthetic_names(50, seed=5) == bench.synthetic_names(50, seed=5)
+
+
+def test_flop_count_matches_bert_base() -> None:
+    """~2 x 85M non-embedding parameters per token for BERT-base, plus attention that grows with T."""
+
+    class Cfg:
+        hidden_size, intermediate_size, num_hidden_layers, num_labels = 768, 3072, 12, 9
+
+    one = bench.encoder_flops(Cfg, np.array([1])).sum()
+    assert one == pytest.approx(2 * 85e6, rel=0.01)
+    two = bench.encoder_flops(Cfg, np.array([8, 8])).sum()
+    assert two == pytest.approx(2 * bench.encoder_flops(Cfg, np.array([8])).sum())
+    assert bench.peak_tflops("NVIDIA H200") == (989.0, 67.0) and bench.peak_tflops("mystery") == (None, None)
+
+
+def test_label_agreement_says_not_measured_without_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Item 7's fields on a machine without CUDA: a sentence, never a made-up share."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = bench.label_agreement(lambda p, d: "unused.toml", ["Ana Ruiz"])
+    assert out == {"names": 0, "fp16_vs_fp32": bench.NOT_MEASURED_NO_CUDA, "cuda_vs_cpu": bench.NOT_MEASURED_NO_CUDA}
+    assert bench.bench_gpu([], Path("unused"), 1)["agreement"] == out
+
+
 def test_random_members_for_the_gpu_bench_build_and_label(tmp_path: Path) -> None:
     names = bench.bench_names(300)
     cfg = load_config(bench.write_random_config(tmp_path, names, TINY, "fp32", 64))

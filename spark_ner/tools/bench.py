@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import importlib.util
 import json
 import logging
 import os
@@ -61,6 +62,161 @@ MARK_END = "<!-- bench:end -->"
 
 
 # ----------------------------------------------------------------------------- names
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+GIVEN = _words(
+    "John Mary James Patricia Robert Jennifer Michael Linda William Elizabeth David Barbara Richard Susan Joseph "
+    "Jessica Thomas Sarah Charles Karen Daniel Nancy Matthew Lisa Anthony Betty Mark Margaret Paul Sandra Steven "
+    "Ashley Andrew Kimberly Kevin Emily Brian Donna George Michelle Edward Carol Ronald Amanda Timothy Melissa "
+    "Jason Deborah Jeffrey Stephanie Ryan Rebecca Jacob Laura Gary Sharon Nicholas Cynthia Eric Kathleen "
+    "María José Juan Ana Luis Carmen Carlos Lucía Javier Sofía Miguel Isabel Pedro Elena Pablo Marta Diego "
+    "Paula Alejandro Laura Jean Marie Pierre Camille Louis Chloé Antoine Léa Hans Anna Klaus Jürgen Greta "
+    "Lukas Hanna Giuseppe Giulia Marco Francesca Luca Chiara Wei Li Ming Mei Hiroshi Yuki Kenji Aiko Ahmed "
+    "Fatima Mohammed Aisha Omar Leila Raj Priya Arjun Ananya Olga Ivan Dmitri Natalia Sergei Svetlana "
+    "Piotr Agnieszka Tomasz Katarzyna Lars Ingrid Erik Astrid Sean Siobhan Liam Aoife Kwame Ama Chinedu Ngozi"
+)
+SURNAMES = _words(
+    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez Wilson "
+    "Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark Ramirez Lewis "
+    "Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams Nelson Baker Hall "
+    "Rivera Campbell Mitchell Carter Roberts García López Pérez Fernández Muñoz Álvarez Jiménez Ruiz Díaz "
+    "Moreno Romero Navarro Müller Schmidt Schneider Fischer Weber Meyer Wagner Becker Schulz Hoffmann Rossi "
+    "Russo Ferrari Esposito Bianchi Romano Colombo Ricci Dubois Lefebvre Moreau Laurent Simon Michel Wang "
+    "Zhang Liu Chen Yang Huang Tanaka Suzuki Takahashi Watanabe Khan Ali Hussain Patel Sharma Singh Kumar "
+    "Ivanov Petrov Smirnov Kowalski Nowak Wiśniewski Jensen Nielsen Hansen Johansson Larsson O'Brien "
+    "O'Connor Murphy Kelly Okafor Mensah Osei Mbeki Dlamini Silva Santos Oliveira Souza Costa Pereira"
+)
+ROOTS = _words(
+    "Kowal Berg Ander Peter Johan Nov Mart Fern Gonz Rodr Schmid Hoff Lind Holm Dub Ross Bian Esposit Wald "
+    "Stein Gold Rosen Feld Korn Mill Brook Ash Thorn Black White Green Fair Hart Wes Nor Sou Eas Kirk Dal Mor "
+    "Pol Jab Wis Grab Kaz Mak Tar Vol Bel Kras Zel Ost Petr Ivan Sokol Orl Kuz Grig Step Mikh Yar Bor Vas"
+)
+ENDINGS = _words(
+    "son sen sson ez es ov ova enko ski ska czyk er mann berg strom ini elli ard ois ley ton field wood "
+    "hurst worth ham ford well stone ridge dale man ek ak ić ović escu opoulos idis oglu"
+)
+CITIES = _words(
+    "London Paris Madrid Berlin Rome Lisbon Vienna Prague Warsaw Dublin Amsterdam Brussels Zürich Geneva "
+    "Milan Naples Barcelona Valencia Seville Lyon Marseille Munich Hamburg Cologne Frankfurt Stockholm Oslo "
+    "Copenhagen Helsinki Athens Istanbul Cairo Lagos Nairobi Johannesburg Mumbai Delhi Bangalore Shanghai "
+    "Beijing Tokyo Osaka Seoul Sydney Melbourne Toronto Montreal Vancouver Chicago Houston Phoenix Boston "
+    "Seattle Denver Atlanta Miami Dallas Austin Portland Detroit Lima Bogotá Santiago Quito Caracas "
+    "Monterrey Guadalajara Springfield Riverside Georgetown Salem Franklin Clinton Madison Arlington"
+)
+MULTI_CITIES = ("New York", "Los Angeles", "San Francisco", "Buenos Aires", "São Paulo", "Rio de Janeiro",
+                "Mexico City", "Hong Kong", "Kuala Lumpur", "Cape Town", "Tel Aviv", "Las Vegas")  # fmt: skip
+PLACE_ENDS = ("ville", "burg", "ton", "field", "haven", "port", "ford", "bridge", "mouth", "stadt")
+REGIONS = ("CA", "NY", "TX", "Ontario", "Bavaria", "Catalonia", "Lombardy", "Queensland", "Texas", "Provence")
+INDUSTRY = _words(
+    "Consulting Logistics Foods Holdings Motors Trading Solutions Systems Partners Capital Construction "
+    "Pharma Energy Textiles Media Insurance Bakery Hardware Dental Legal Architects Electric Plumbing "
+    "Software Imports Exports Farms Realty Transport Shipping Aviation Robotics Analytics Studios"
+)
+LEGAL = ("Ltd", "Inc", "LLC", "GmbH", "S.A.", "S.p.A.", "S.L.", "AG", "B.V.", "Corp.", "PLC", "Co.", "SARL", "Pty Ltd")
+ORG_WORDS = _words(
+    "Acme Global United Pacific Atlantic Summit Pioneer Apex Vertex Nova Stellar Horizon Evergreen Silver "
+    "Golden Royal Crown Eagle Falcon Lion Phoenix Delta Omega Alpha Prime Blue Red Northern Southern Eastern"
+)
+BRANDS = ("Walmart", "Tesco", "Carrefour", "Lidl", "Aldi", "Costco", "Target", "Starbucks", "Shell", "Zara")
+TITLES = ("Mr", "Mrs", "Ms", "Dr.", "Prof.", "Sr.", "Sra.", "Herr", "Frau", "M.")
+JUNK = ("cash customer", "N/A", "unknown", "TEST CUSTOMER", "walk in", "do not use", "???", "-", "none")
+
+
+class _Name:
+    """A name being built piece by piece, with its entity spans (start, end, label)."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.spans: list[tuple[int, int, str]] = []
+
+    def add(self, piece: str, label: str | None = None, sep: str = " ") -> _Name:
+        if self.text and sep:
+            self.text += sep
+        start = len(self.text)
+        self.text += piece
+        if label:
+            self.spans.append((start, len(self.text), label))
+        return self
+
+
+def synthetic_names(n: int, seed: int = 0) -> tuple[list[str], list[list[tuple[int, int, str]]]]:
+    """``n`` distinct customer-like names with entity spans: persons (several orders and cases),
+    households, companies with legal forms and store numbers, places, junk.
+
+    Why synthetic: no data may be downloaded, and the real generators need faker, which the GPU
+    machine lacks. Surnames, places and companies are partly composed from roots + endings, so the
+    vocabulary is large enough that rarer words split into several sub-tokens, as real names do.
+    """
+    rng = np.random.default_rng(seed)
+
+    def pick(seq: Sequence[str]) -> str:
+        return seq[int(rng.integers(len(seq)))]
+
+    def surname() -> str:
+        return pick(SURNAMES) if rng.random() < 0.55 else pick(ROOTS) + pick(ENDINGS)
+
+    def city() -> str:
+        r = rng.random()
+        if r < 0.55:
+            return pick(CITIES)
+        if r < 0.7:
+            return pick(MULTI_CITIES)
+        return pick(ROOTS) + pick(PLACE_ENDS)
+
+    out: dict[str, list[tuple[int, int, str]]] = {}
+    guard = 0
+    while len(out) < n and guard < 50 * n + 1000:
+        guard += 1
+        r = rng.random()
+        nm = _Name()
+        if r < 0.40:
+            nm.add(f"{pick(GIVEN)} {surname()}", "PER")
+        elif r < 0.48:
+            nm.add(f"{pick(GIVEN)} {pick(GIVEN)[0]}. {surname()}", "PER")
+        elif r < 0.55:
+            nm.add(pick(TITLES)).add(f"{pick(GIVEN)} {surname()}", "PER")
+        elif r < 0.61:
+            nm.add(surname(), "PER").add(pick(GIVEN), "PER", sep=", ")
+        elif r < 0.65:
+            nm.add(f"{pick(GIVEN)} {surname()}-{surname()}", "PER")
+        elif r < 0.70:
+            if rng.random() < 0.6:
+                nm.add("Mr & Mrs").add(surname(), "PER")
+            else:
+                nm.add("The").add(surname(), "PER").add("Family")
+        elif r < 0.76:
+            nm.add(f"{surname()} & Sons {pick(LEGAL)}", "ORG")
+        elif r < 0.82:
+            nm.add(f"{surname()} {pick(INDUSTRY)} {pick(LEGAL)}", "ORG")
+        elif r < 0.86:
+            nm.add(f"{pick(ORG_WORDS)} {pick(INDUSTRY)} Group", "ORG")
+        elif r < 0.88:
+            nm.add(f"Banco {city()}" if rng.random() < 0.5 else f"{city()} {pick(INDUSTRY)}", "ORG")
+        elif r < 0.90:
+            nm.add(pick(BRANDS), "ORG").add(f"#{int(rng.integers(1, 9999))}")
+        elif r < 0.93:
+            nm.add(f"{surname()}-{surname()} {pick(LEGAL)}", "ORG")
+        elif r < 0.97:
+            if rng.random() < 0.5:
+                nm.add(city(), "LOC")
+            else:
+                nm.add(city(), "LOC").add(pick(REGIONS), "LOC", sep=", ")
+        else:
+            nm.add(pick(JUNK) + ("" if rng.random() < 0.5 else f" {int(rng.integers(1, 999))}"))
+        text = nm.text
+        c = rng.random()
+        if c < 0.12 and len(text.upper()) == len(text):
+            text = text.upper()
+        elif c < 0.16 and len(text.lower()) == len(text):
+            text = text.lower()
+        out.setdefault(text, nm.spans)
+    names = list(out)
+    rng.shuffle(names)  # type: ignore[arg-type]
+    return names, [out[x] for x in names]
 
 
 def bench_names(n: int, seed: int = 0, distinct: bool = True) -> list[str]:
@@ -397,15 +553,109 @@ def bench_memory(config: str, sizes: Sequence[int], chunk: int) -> dict[str, Any
     return {"chunk_rows": chunk, "by_rows": out}
 
 
-#: dense fp16 tensor-core peak (TFLOP/s) by GPU name, for model FLOP utilisation
-GPU_FP16_PEAK_TFLOPS = {"H200": 989.0, "H100 PCIe": 756.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0}
+#: Dense peak TFLOP/s by GPU name: (fp16/bf16 tensor cores, plain fp32 without TF32).
+PEAK_TFLOPS: dict[str, tuple[float, float]] = {
+    "H200": (989.0, 67.0),
+    "H100 PCIe": (756.0, 51.0),
+    "H100": (989.0, 67.0),
+    "A100": (312.0, 19.5),
+    "L40S": (362.0, 91.6),
+    "L4": (121.0, 30.3),
+    "A10": (125.0, 31.2),
+}
 
 
 def gpu_peak_tflops(name: str) -> float | None:
-    return next((v for k, v in GPU_FP16_PEAK_TFLOPS.items() if k in name), None)
+    """The fp16 dense peak for a GPU name (None when unknown)."""
+    return peak_tflops(name)[0]
 
 
-def write_random_config(root: Path, names: list[str], size: Any, precision: str, batch_size: int) -> Path:
+def peak_tflops(gpu: str | None) -> tuple[float | None, float | None]:
+    """(fp16, fp32) dense peak for a GPU name, or (None, None) when unknown."""
+    if not gpu:
+        return None, None
+    for key, val in PEAK_TFLOPS.items():
+        if key in gpu:
+            return val
+    return None, None
+
+
+def ensemble_flops(ens: Any, names: list[str]) -> dict[str, float]:
+    """Model FLOPs for labelling ``names`` once: on real tokens, and on the padded batches run."""
+    from spark_ner.tokenize import split_words, uniform_batches
+
+    e = ens.cfg.ensemble
+    split = split_words(names, e.max_length, e.case_restore)
+    real = padded = tokens = 0.0
+    for member, wt in ens.transformers():  # a lexicon member runs no forward pass
+        lengths = wt.encode(split).lengths
+        tokens += float(lengths.sum())
+        real += float(encoder_flops(member.model.config, lengths).sum())
+        pad = np.empty_like(lengths)
+        for rows in uniform_batches(lengths, e.batch_size, min_rows=max(32, e.batch_size // 8)):
+            pad[rows] = int(lengths[rows].max())  # the ensemble's exact-length plan
+        padded += float(encoder_flops(member.model.config, pad).sum())
+    return {
+        "real": real,
+        "padded": padded,
+        "tokens_per_name": tokens / max(1, len(names)) / max(1, len(list(ens.transformers()))),
+    }
+
+
+def chunk_rows(batch_size: int) -> int:
+    """Rows per ``label`` call: the job's Arrow batch (8 x batch_size, at least 2,048; README)."""
+    return max(2048, 8 * batch_size)
+
+
+def label_all(ens: Any, names: list[str], chunk: int) -> tuple[float, int, int]:
+    """Label ``names`` in Arrow-batch-sized calls; (seconds, rows out, rows with an error)."""
+    t0 = time.perf_counter()
+    rows = errors = 0
+    for i in range(0, len(names), chunk):
+        out = ens.label(names[i : i + chunk])
+        rows += len(out)
+        errors += int(out["error"].notna().sum())
+    return time.perf_counter() - t0, rows, errors
+
+
+#: what the agreement fields say where they could not be measured
+NOT_MEASURED_NO_CUDA = "not measured: no CUDA"
+
+
+def label_agreement(config_for: Callable[[str, str], Path | str], names: list[str]) -> dict[str, Any]:
+    """Share of ``names`` whose label agrees between fp16 and fp32 (both on CUDA) and between CUDA and
+    CPU (both fp32), on the same names (issue 22 item 7: a kernel change must keep labels).
+
+    ``config_for(precision, device)`` gives the config path of one ensemble; each is loaded, labels the
+    names once and is freed before the next. Without CUDA the fields say so instead of a figure.
+    """
+    import torch
+
+    if not torch.cuda.is_available():
+        return {"names": 0, "fp16_vs_fp32": NOT_MEASURED_NO_CUDA, "cuda_vs_cpu": NOT_MEASURED_NO_CUDA}
+    labels: dict[tuple[str, str], np.ndarray] = {}
+    for precision, device in (("fp16", "cuda"), ("fp32", "cuda"), ("fp32", "cpu")):
+        ens = load_ensemble(load_config(config_for(precision, device)))
+        out = ens.label(names)
+        if len(out) != len(names):
+            raise AssertionError(f"{len(out)} rows out for {len(names)} names ({precision} on {device})")
+        labels[(precision, device)] = out["label"].to_numpy(dtype=object)
+        del ens
+        torch.cuda.empty_cache()
+
+    def share(a: tuple[str, str], b: tuple[str, str]) -> float:
+        return round(float((labels[a] == labels[b]).mean()), 4)
+
+    return {
+        "names": len(names),
+        "fp16_vs_fp32": share(("fp16", "cuda"), ("fp32", "cuda")),
+        "cuda_vs_cpu": share(("fp32", "cuda"), ("fp32", "cpu")),
+    }
+
+
+def write_random_config(
+    root: Path, names: list[str], size: Any, precision: str, batch_size: int, device: str = "auto"
+) -> Path:
     """A BERT + RoBERTa ensemble of random members of ``size`` (built once under ``root``)."""
     from spark_ner.tools.random_models import build_random_bert, build_random_roberta
 
@@ -414,9 +664,9 @@ def write_random_config(root: Path, names: list[str], size: Any, precision: str,
         build_random_bert(bert, names, size)
     if not (roberta / "model.safetensors").exists():
         build_random_roberta(roberta, names, size)
-    path = root / f"random-{precision}-{batch_size}.toml"
+    path = root / f"random-{precision}-{batch_size}-{device}.toml"
     path.write_text(
-        f'[ensemble]\nprecision = "{precision}"\nbatch_size = {batch_size}\n\n'
+        f'[ensemble]\nprecision = "{precision}"\nbatch_size = {batch_size}\ndevice = "{device}"\n\n'
         f'[[models]]\nname = "bert-base-random"\npath = "{bert}"\n\n'
         f'[[models]]\nname = "roberta-base-random"\npath = "{roberta}"\n'
     )
@@ -428,7 +678,11 @@ def bench_gpu(names: list[str], workdir: Path, cores: int, spark: bool = True) -
     import torch
 
     if not torch.cuda.is_available():
-        return {"measured": False, "reason": "no CUDA GPU on this machine"}
+        return {
+            "measured": False,
+            "reason": "no CUDA GPU on this machine",
+            "agreement": label_agreement(lambda p, d: "", []),
+        }
     from spark_ner.tools.random_models import BASE
 
     gpu = torch.cuda.get_device_name(0)
@@ -468,7 +722,17 @@ def bench_gpu(names: list[str], workdir: Path, cores: int, spark: bool = True) -
             "target": ">= 2x",
         }
     )
-    if spark:
+    agree = label_agreement(lambda p, d: write_random_config(root, names, BASE, p, 1024, d), names[:5000])
+    rows.append(
+        {
+            "measure": f"GPU label agreement on {agree['names']:,} names: fp16 vs fp32; CUDA vs CPU (fp32)",
+            "ours": f"{agree['fp16_vs_fp32']:.2%}; {agree['cuda_vs_cpu']:.2%}",
+            "target": "labels kept by kernel changes",
+        }
+    )
+    if spark and importlib.util.find_spec("pyspark") is None:  # the GPU machine has no pyspark
+        rows.append({"measure": "GPU Spark local mode vs in-process", "ours": "not measured: no pyspark"})
+    elif spark:
         best_batch = max((b for (p, b) in rates if p == "fp16"), key=lambda b: rates[("fp16", b)])
         s = _spark_label(str(write_random_config(root, names, BASE, "fp16", best_batch)), list(names), workdir, cores)
         rate = float(s.get("names_per_second") or 0.0)
@@ -482,7 +746,7 @@ def bench_gpu(names: list[str], workdir: Path, cores: int, spark: bool = True) -
                 "target": ">= 0.8",
             }
         )
-    return {"measured": True, "gpu": gpu, "fp16_peak_tflops": peak, "rows": rows}
+    return {"measured": True, "gpu": gpu, "fp16_peak_tflops": peak, "rows": rows, "agreement": agree}
 
 
 # ----------------------------------------------------------------------------- host-side ceiling
@@ -1026,6 +1290,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
             "GPU fp16 vs fp32",
             "GPU Spark local mode vs in-process",
             "GPU peak memory, utilisation, model FLOP utilisation",
+            "GPU label agreement: fp16 vs fp32; CUDA vs CPU",
         ):
             lines.append(f"| {what} | not measured ({g.get('reason')}) | | | |")
     if "host" in r and r["host"].get("profile"):
