@@ -52,6 +52,7 @@ if str(ROOT) not in sys.path:  # the package is not installed on the GPU machine
 
 # one harness (issue 22): names, FLOP count, GPU peaks, the label loop and the agreement check are bench's
 from spark_ner.tools.bench import (  # noqa: E402
+    bench_oom,
     chunk_rows,
     ensemble_flops,
     label_agreement,
@@ -516,8 +517,6 @@ def stage_oom_split(ctx: Ctx, rec: dict[str, Any]) -> None:
     activations, so the full batch cannot fit. CPU: the OOM is simulated (members raise
     ``torch.cuda.OutOfMemoryError`` above a row count), which exercises the same split path.
     """
-    import torch
-
     assert ctx.bert and ctx.roberta, "setup did not build the members"
     p = ctx.plan
     names = ctx.names[: p.oom_names]
@@ -529,85 +528,7 @@ def stage_oom_split(ctx: Ctx, rec: dict[str, Any]) -> None:
         device="cuda" if ctx.cuda else "cpu",
         batch_size=big,
     )
-    _free_cuda(ctx.cuda)
-    ens = _ensemble(cfg)
-    warnings: list[str] = []
-
-    class _Catch(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if "out of memory" in record.getMessage():
-                warnings.append(record.getMessage())
-
-    handler = _Catch(level=logging.WARNING)
-    ens_log = logging.getLogger("spark_ner.ensemble")
-    ens_log.addHandler(handler)
-    rec.update(batch_size=big, names=big, simulated=not ctx.cuda)
-    try:
-        if not ctx.cuda:
-            limit = max(8, big // 8)
-            for m in ens.members:
-                orig = m.model.forward
-
-                def forward(*a: Any, _orig: Callable[..., Any] = orig, **kw: Any) -> Any:
-                    rows = int(kw.get("input_ids", a[0] if a else None).shape[0])
-                    if rows > limit:
-                        raise torch.cuda.OutOfMemoryError(f"simulated: {rows} rows > {limit}")
-                    return _orig(*a, **kw)
-
-                m.model.forward = forward
-            rec["simulated_row_limit"] = limit
-            t0 = time.perf_counter()
-            out = ens.label(names)
-            rec["seconds"] = round(time.perf_counter() - t0, 2)
-        else:
-            # activations of the full batch, measured (no blocker yet): reference labels too
-            _free_cuda(True)
-            base = torch.cuda.memory_allocated()
-            torch.cuda.reset_peak_memory_stats()
-            ref = ens.label(names)
-            act = torch.cuda.max_memory_allocated() - base
-            rec["full_batch_activation_mb"] = round(act / 2**20)
-            out = None
-            attempts: list[dict[str, Any]] = []
-            rec["attempts"] = attempts
-            for share in (0.25, 0.1, 0.04):
-                headroom = max(int(act * share), 64 * 2**20)
-                warnings.clear()
-                _free_cuda(True)
-                free, _total = torch.cuda.mem_get_info()
-                blocker = torch.empty(max(0, free - headroom), dtype=torch.uint8, device="cuda")
-                try:
-                    t0 = time.perf_counter()
-                    out = ens.label(names)
-                    secs = time.perf_counter() - t0
-                finally:
-                    del blocker
-                    _free_cuda(True)
-                att = {
-                    "headroom_mb": round(headroom / 2**20),
-                    "oom_splits": len(warnings),
-                    "rows_labelled": int(out["label"].notna().sum()),
-                    "row_errors": int(out["error"].notna().sum()),
-                    "seconds": round(secs, 2),
-                }
-                attempts.append(att)
-                if warnings:
-                    break
-            rec["label_agreement_with_unsplit"] = round(float((out["label"] == ref["label"]).mean()), 4)
-        assert out is not None
-        rec["oom_splits"] = len(warnings)
-        rec["first_warning"] = warnings[0] if warnings else None
-        rec["rows_out"] = len(out)
-        rec["rows_labelled"] = int(out["label"].notna().sum())
-        rec["row_errors"] = int(out["error"].notna().sum())
-        if not warnings:
-            raise AssertionError("no CUDA out-of-memory was provoked; the split path did not run")
-        if len(out) != big or rec["rows_labelled"] != big:
-            raise AssertionError(f"{rec['rows_labelled']} of {big} rows labelled after the OOM split")
-    finally:
-        ens_log.removeHandler(handler)
-        del ens
-        _free_cuda(ctx.cuda)
+    bench_oom(cfg, names, ctx.cuda, rec)
 
 
 def _word_tags(name: str, spans: list[tuple[int, int, str]]) -> tuple[list[str], list[str]]:

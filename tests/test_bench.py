@@ -147,3 +147,16 @@ def test_gpu_path_measure_runs_the_arrow_loop_on_one_thread(tmp_path: Path) -> N
     g = bench.bench_gpu_path(cfg, 300, repeat=1)
     assert g["cold_cpu_us_per_name"] > 0 and g["warm_cpu_us_per_name"] > 0 and g["arrow_rows"] == 2048
     assert g["real_tokens"] > 0 and g["padded_tokens"] <= 1.10 * g["real_tokens"]
+
+
+def test_bench_oom_section_halves_the_batch_and_labels_every_row(tmp_path: Path) -> None:
+    """The ``oom`` section (gpu_check's ``oom_split`` stage runs the same function): simulated on a CPU."""
+    from spark_ner.cli import main
+
+    md = tmp_path / "BENCHMARKS.md"
+    argv = ["bench", "--out", str(tmp_path / "o"), "--markdown", str(md), "--sections", "oom"]
+    assert main(argv) == 0
+    oom = json.loads((tmp_path / "o" / "bench.json").read_text())["oom"]
+    assert oom["simulated"] is True and oom["oom_splits"] > 0 and oom["row_errors"] == 0
+    assert oom["rows_labelled"] == oom["rows_out"] == oom["names"] == oom["batch_size"] == 1024
+    assert "OOM split: one batch of 1,024 names (simulated OOM, CPU) | 1,024/1,024 rows labelled" in md.read_text()

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import gc
 import importlib.util
 import json
 import logging
@@ -56,7 +57,7 @@ from spark_ner.tokenize import split_words
 
 log = logging.getLogger(__name__)
 
-SECTIONS = ("roofline", "tokenize", "inprocess", "spark", "dedup", "cache", "memory", "gpu", "host", "executor")
+SECTIONS = ("roofline", "tokenize", "inprocess", "spark", "dedup", "cache", "memory", "gpu", "host", "executor", "oom")
 MARK_START = "<!-- bench:start -->"
 MARK_END = "<!-- bench:end -->"
 
@@ -749,6 +750,124 @@ def bench_gpu(names: list[str], workdir: Path, cores: int, spark: bool = True) -
     return {"measured": True, "gpu": gpu, "fp16_peak_tflops": peak, "rows": rows, "agreement": agree}
 
 
+def _free_cuda(cuda: bool) -> None:
+    gc.collect()
+    if cuda:
+        import torch
+
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+
+
+def bench_oom(config: Path | str, names: list[str], cuda: bool, rec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An oversize batch under a CUDA OOM: the ensemble must halve it and label every row.
+
+    ``config`` sets ``batch_size`` to ``len(names)``. CUDA: a blocker tensor takes all free GPU memory
+    but a headroom sized from the measured activations, so the full batch cannot fit. CPU: the OOM is
+    simulated (members raise ``torch.cuda.OutOfMemoryError`` above a row count), which exercises the
+    same split path. Raises ``AssertionError`` unless every row comes out labelled; ``rec`` (filled as
+    it goes, and returned) keeps what was measured before a failure.
+    """
+    import torch
+
+    rec = {} if rec is None else rec
+    _free_cuda(cuda)
+    big = len(names)
+    ens = load_ensemble(load_config(config))
+    warnings: list[str] = []
+
+    class _Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "out of memory" in record.getMessage():
+                warnings.append(record.getMessage())
+
+    handler = _Catch(level=logging.WARNING)
+    ens_log = logging.getLogger("spark_ner.ensemble")
+    ens_log.addHandler(handler)
+    rec.update(batch_size=big, names=big, simulated=not cuda)
+    try:
+        if not cuda:
+            limit = max(8, big // 8)
+            for m, _wt in ens.transformers():
+                orig = m.model.forward
+
+                def forward(*a: Any, _orig: Callable[..., Any] = orig, **kw: Any) -> Any:
+                    rows = int((kw["input_ids"] if "input_ids" in kw else a[0]).shape[0])
+                    if rows > limit:
+                        raise torch.cuda.OutOfMemoryError(f"simulated: {rows} rows > {limit}")
+                    return _orig(*a, **kw)
+
+                m.model.forward = forward  # type: ignore[method-assign]
+            rec["simulated_row_limit"] = limit
+            t0 = time.perf_counter()
+            out = ens.label(names)
+            rec["seconds"] = round(time.perf_counter() - t0, 2)
+        else:
+            # activations of the full batch, measured (no blocker yet): reference labels too
+            _free_cuda(True)
+            base = torch.cuda.memory_allocated()
+            torch.cuda.reset_peak_memory_stats()
+            ref = ens.label(names)
+            act = torch.cuda.max_memory_allocated() - base
+            rec["full_batch_activation_mb"] = round(act / 2**20)
+            out = None
+            attempts: list[dict[str, Any]] = []
+            rec["attempts"] = attempts
+            for share in (0.25, 0.1, 0.04):
+                headroom = max(int(act * share), 64 * 2**20)
+                warnings.clear()
+                _free_cuda(True)
+                free, _total = torch.cuda.mem_get_info()
+                blocker = torch.empty(max(0, free - headroom), dtype=torch.uint8, device="cuda")
+                try:
+                    t0 = time.perf_counter()
+                    out = ens.label(names)
+                    secs = time.perf_counter() - t0
+                finally:
+                    del blocker
+                    _free_cuda(True)
+                att = {
+                    "headroom_mb": round(headroom / 2**20),
+                    "oom_splits": len(warnings),
+                    "rows_labelled": int(out["label"].notna().sum()),
+                    "row_errors": int(out["error"].notna().sum()),
+                    "seconds": round(secs, 2),
+                }
+                attempts.append(att)
+                if warnings:
+                    break
+            rec["label_agreement_with_unsplit"] = round(float((out["label"] == ref["label"]).mean()), 4)
+        assert out is not None
+        rec["oom_splits"] = len(warnings)
+        rec["first_warning"] = warnings[0] if warnings else None
+        rec["rows_out"] = len(out)
+        rec["rows_labelled"] = int(out["label"].notna().sum())
+        rec["row_errors"] = int(out["error"].notna().sum())
+        if not warnings:
+            raise AssertionError("no CUDA out-of-memory was provoked; the split path did not run")
+        if len(out) != big or rec["rows_labelled"] != big:
+            raise AssertionError(f"{rec['rows_labelled']} of {big} rows labelled after the OOM split")
+    finally:
+        ens_log.removeHandler(handler)
+        del ens
+        _free_cuda(cuda)
+    return rec
+
+
+def _oom_section(workdir: Path) -> dict[str, Any]:
+    """The ``oom`` section: BERT-base + RoBERTa-base sized members in fp16 and 16,384 names in one batch
+    on CUDA; tiny members, 1,024 names and a simulated OOM without one."""
+    import torch
+
+    from spark_ner.tools.random_models import BASE, TINY
+
+    cuda = torch.cuda.is_available()
+    names = synthetic_names(16_384 if cuda else 1024, seed=11)[0]
+    size, precision, device = (BASE, "fp16", "cuda") if cuda else (TINY, "fp32", "cpu")
+    cfg = write_random_config(workdir / "oom", names, size, precision, len(names), device)
+    return bench_oom(cfg, names, cuda)
+
+
 # ----------------------------------------------------------------------------- host-side ceiling
 
 _SYLLABLES = tuple(c + v for c in "bdfgklmnprstvz" for v in "aeiou")  # 70
@@ -1277,6 +1396,13 @@ def markdown(results: dict[str, Any], command: str) -> str:
             f"(summed names/s; host CPU us per name; padded/real {e['padded_per_real']}{busy}{launches}) "
             f"| {_fmt(e['names_per_s'])}; {e['host_cpu_us_per_name']} us | | | >= 100,000 on a GPU |"
         )
+    o = r.get("oom")
+    if o:
+        how = "simulated OOM, CPU" if o["simulated"] else "real CUDA OOM"
+        lines.append(
+            f"| OOM split: one batch of {o['batch_size']:,} names ({how}) | {o['rows_labelled']:,}/{o['rows_out']:,} "
+            f"rows labelled after {o['oom_splits']} halvings | | | every row labelled |"
+        )
     g = r.get("gpu") or {"measured": False, "reason": "section not run"}
     if g.get("measured"):
         for row in g.get("rows", []):
@@ -1464,7 +1590,7 @@ def run(args: argparse.Namespace) -> int:
     config_path = cfg.source
     cores = args.cores or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     # the host and gpu sections build their own random members: the config's need not exist for them
-    loaded = load_ensemble(cfg) if set(sections) - {"host", "gpu", "executor"} else None
+    loaded = load_ensemble(cfg) if set(sections) - {"host", "gpu", "executor", "oom"} else None
     threads = configure_threads(cfg)
     results: dict[str, Any] = {
         "machine": machine(),
@@ -1506,6 +1632,9 @@ def run(args: argparse.Namespace) -> int:
         log.info("memory %s", results["memory"])
     if "gpu" in sections:
         results["gpu"] = bench_gpu(bench_names(max(args.names, 50_000), seed=7), work, cores)
+    if "oom" in sections:
+        results["oom"] = _oom_section(work)
+        log.info("oom %s", results["oom"])
     if "host" in sections:
         parts = {p.strip() for p in args.host_parts.split(",") if p.strip()}
         results["host"] = bench_host(args.host_names, args.host_batch, cores, work, parts)
