@@ -7,6 +7,8 @@ saw as JSON. Usage: ``python connect_client.py ACTION URL CONFIG OUT_JSON [ARGS.
 * ``udf INPUT``: ``with_ner_labels`` and the SQL UDF over the parquet file INPUT (columns id, name).
 * ``table NAME``: the rows of table NAME and its provider (``DESCRIBE TABLE EXTENDED``).
 * ``cli ARGS...``: ``spark_ner.cli.main(ARGS)`` in this process (its stdout and exit code).
+
+Every result also says which of CONFIG's member folders this process sees (``members_visible``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import sys
 from typing import Any
 
@@ -32,7 +35,10 @@ def main(argv: list[str]) -> int:
     from spark_ner.spark.session import is_connect, jvm_available
     from spark_ner.spark.udf import register_sql, with_ner_labels
 
-    result: dict[str, Any] = {}
+    # which member folders this process sees (a client may hold none: tests/test_connect.py hides them)
+    result: dict[str, Any] = {
+        "members_visible": {m.name: os.path.exists(m.path) for m in load_config(config_path).models}
+    }
     if action == "cli":
         from spark_ner import cli
 

@@ -127,12 +127,23 @@ def expected(tiny_ensemble: Any) -> pd.DataFrame:
 
 
 def _client(
-    tmp_path: Path, action: str, url: str, config: Path, *args: str, python: str = sys.executable
+    tmp_path: Path,
+    action: str,
+    url: str,
+    config: Path,
+    *args: str,
+    python: str = sys.executable,
+    hide: Path | None = None,
 ) -> dict[str, Any]:
+    """``connect_client.py ACTION ...`` as its own process; ``hide``: a folder this client cannot see (its
+    own mount namespace puts an empty tmpfs over it; the Connect server still sees the real one)."""
     out = tmp_path / f"{action}-{time.monotonic_ns()}.json"
     env = subprocess_env(tmp_path)
     env.pop("SPARK_REMOTE", None)
     cmd = [python, str(CLIENT), action, url, str(config), str(out), *args]
+    if hide is not None:
+        script = 'mount -t tmpfs spark-ner-hidden "$0" && exec "$@"'
+        cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, str(hide), *cmd]
     proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return dict(json.loads(out.read_text()))
@@ -275,6 +286,54 @@ def test_label_job_table_output_and_table_cache(
     vacuum = _client(tmp_path, "cli", connect_server, tiny_config_path, "cache", "vacuum", "--remote", connect_server,
                      "--cache", cache, "--keep-latest", "1")  # fmt: skip
     assert vacuum["rc"] == 0 and json.loads(vacuum["stdout"])["dropped"] == []
+
+
+# ----------------------------------------------------------------------------- a client without the models
+
+
+def _can_unshare() -> bool:
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    return subprocess.run(["unshare", "-m", "--propagation", "private", "true"], check=False).returncode == 0
+
+
+@pytest.mark.skipif(not _can_unshare(), reason="needs root and `unshare -m` (a private mount namespace)")
+def test_client_without_the_models(  # issue 23
+    connect_server: str, connect_input: Path, tiny_models: Any, expected: pd.DataFrame, tmp_path: Path
+) -> None:
+    """The model folders only where the server runs (a laptop driving a cluster whose models are in a
+    Volume): the client, in its own mount namespace with an empty tmpfs over them, labels through
+    Connect with the in-process labels (the UDF, the SQL UDF, the label job); the members are resolved
+    on the server's executors. A member missing there too is one line naming it, exit 2."""
+    from conftest import write_config
+
+    models = tmp_path / "models"
+    bert = shutil.copytree(tiny_models[0], models / "bert")
+    roberta = shutil.copytree(tiny_models[1], models / "roberta")
+    config = write_config(tmp_path / "server-side.toml", bert, roberta)
+    unseen = {"bert": False, "roberta": False}
+    got = _client(tmp_path, "udf", connect_server, config, str(connect_input), hide=models)
+    assert got["members_visible"] == unseen  # the client really cannot see them
+    assert got["is_connect"] is True
+    assert_rows_match(labels_by_id(got["udf"]), expected)
+    assert_rows_match(got["sql_struct"], expected)
+    out, summary = tmp_path / "no-models.parquet", tmp_path / "no-models.json"
+    label = ["label", "--remote", connect_server, "--input", str(connect_input), "--config", str(config),
+             "--id-col", "id", "--output", str(out), "--summary", str(summary)]  # fmt: skip
+    job = _client(tmp_path, "cli", connect_server, config, *label, hide=models)
+    assert job["members_visible"] == unseen
+    assert job["rc"] == 0, job["stderr"][-4000:]
+    _check_summary(json.loads(summary.read_text()), cached=0)
+    assert_rows_match(labels_by_id(pd.read_parquet(out).to_dict("records")), expected)
+    # missing on the server's side too: one line naming the member, the host and the fix, exit 2
+    gone = write_config(tmp_path / "gone.toml", bert, models / "nowhere")
+    label[label.index(str(config))] = str(gone)
+    label[label.index(str(out))] = str(tmp_path / "never.parquet")
+    refused = _client(tmp_path, "cli", connect_server, gone, *label, hide=models)
+    assert refused["rc"] == 2, refused
+    lines = [x for x in refused["stderr"].splitlines() if "checked where the models are" in x]
+    assert len(lines) == 1 and "roberta" in lines[0] and "host" in lines[0] and "Fix:" in lines[0], refused["stderr"]
+    assert not (tmp_path / "never.parquet").exists()
 
 
 # ----------------------------------------------------------------------------- pyspark-client only

@@ -277,7 +277,8 @@ def resolve_on_executors(spark: SparkSession, cfg: Config) -> MemberPlan:
         raise ModelSourceError(
             f"{_first_line(row['problem'])} (checked where the models are: the Spark server's executors, host "
             f"{row['host']}). Fix: put the members where the executors see them (a /Volumes path, a URI such as "
-            "s3:// or abfss://, or every node's HF cache), or pass --ship-models from a client that holds them."
+            "s3:// or abfss://, or every node's HF cache), or pass --ship-models (ship_models=True) from a client that "
+            "holds them."
         )
     return plan_from_dict(json.loads(row["plan"]))
 

@@ -377,6 +377,28 @@ def _check_session(cfg: Config) -> None:
         )
 
 
+def _plan_for(cfg: Config, plan: MemberPlan | None, spark: SparkSession | None, ship_models: bool) -> MemberPlan:
+    """The run's members: ``plan`` if given; else resolved on this machine, except under Spark Connect
+    (``spark``, else the active session) without ``ship_models``: a Connect client may hold no models
+    (a laptop driving a cluster whose members are in a Volume), so they are resolved where they are,
+    in one small task on the server's executors (:func:`spark_ner.spark.ship.resolve_on_executors`;
+    a member missing there is one line naming it, the host and the fix). With ``ship_models`` the
+    client's own copies are resolved here and sent."""
+    if plan is not None:
+        return plan
+    if spark is None and not ship_models:
+        from pyspark.sql import SparkSession
+
+        spark = SparkSession.getActiveSession()
+    if spark is not None and not ship_models and is_connect(spark):
+        from spark_ner.spark.ship import resolve_on_executors
+
+        return resolve_on_executors(spark, cfg)
+    from spark_ner.models import resolve_members
+
+    return resolve_members(cfg)
+
+
 def ner_udf(
     config: Config | None = None,
     *,
@@ -393,7 +415,9 @@ def ner_udf(
 
     ``config`` defaults to :func:`~spark_ner.config.load_config` (``$SPARK_NER_CONFIG`` or the
     built-in defaults). ``plan``: the members as the driver resolved them for this run
-    (:func:`spark_ner.models.resolve_members`); resolved here from ``config`` when not given. Every
+    (:func:`spark_ner.models.resolve_members`); resolved from ``config`` when not given: here, or, under
+    Spark Connect (``spark`` or the active session), where the models are (one small task on the server's
+    executors: the client may hold none; with ``ship_models`` its own copies, resolved here). Every
     worker loads exactly those members (a hub member at the plan's commit) and refuses a copy whose
     digest differs. ``stats``: an accumulator of :class:`WorkerStatsParam` to which each task
     adds its worker's device, rows, load count and GPU samples (the label job's summary uses it).
@@ -406,11 +430,10 @@ def ner_udf(
     from pyspark.sql import SparkSession
     from pyspark.sql.functions import pandas_udf
 
-    from spark_ner.models import resolve_members
     from spark_ner.spark.ship import ship_members, unpacked
 
     cfg = config if config is not None else load_config()
-    members = plan if plan is not None else resolve_members(cfg)  # checks every member first
+    members = _plan_for(cfg, plan, spark, ship_models)  # checks every member first
     if ship_models:
         members = ship_members(spark if spark is not None else SparkSession.getActiveSession(), cfg, members)
     _check_session(cfg)
@@ -501,14 +524,13 @@ def with_ner_labels(
     """``df.transform(with_ner_labels("name", cfg))``: every column plus ``{prefix}label`` etc.
 
     Existing columns with those names are replaced (re-labelling a labelled table), with a warning.
-    ``plan``: the run's resolved members (see :func:`ner_udf`); resolved here, once, when not given.
+    ``plan``: the run's resolved members (see :func:`ner_udf`); resolved once, now, when not given (under
+    Spark Connect on the server's executors, where the models are).
     ``report=True`` adds the hidden :data:`WORKER_FIELD` column last (see :func:`ner_udf`).
     ``ship_models=True`` sends the member folders through the DataFrame's session (see :func:`ner_udf`).
     """
-    from spark_ner.models import resolve_members
-
     cfg = config if config is not None else load_config()
-    members = plan if plan is not None else resolve_members(cfg)  # members checked here, on the driver
+    members = _plan_for(cfg, plan, None, ship_models)  # members checked now (see ner_udf)
     udf = None if ship_models else ner_udf(cfg, plan=members, stats=stats, report=report)
 
     def transform(df: DataFrame) -> DataFrame:
