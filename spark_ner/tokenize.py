@@ -15,13 +15,13 @@ Splitting runs one regular expression over all names at once.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -33,13 +33,6 @@ log = logging.getLogger(__name__)
 _MARKS = "\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u0610-\u061a\u064b-\u065f\u0900-\u0903\u093a-\u094f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"  # noqa: E501
 _ALNUM = rf"(?:[^\W_]|[{_MARKS}])"
 WORD_RE = re.compile(rf"{_ALNUM}+(?:['’]{_ALNUM}+)*|[^\s]")
-# the same words over many names joined by "\n", each with the whitespace before it (for offsets)
-_SPACED_WORD_RE = re.compile(rf"(\s*)({WORD_RE.pattern})")
-# the same where the text has no "_": then ``\w`` is ``[^\W_]`` and one character class (possessive,
-# no backtracking to try) does what the alternation does, about twice as fast (issue 22)
-_SPACED_WORD_NO_UNDERSCORE_RE = re.compile(rf"(\s*+)([\w{_MARKS}]++(?:['’][\w{_MARKS}]++)*+|[^\s])")
-# names longer than this are split one by one, so that max_words bounds the work on huge input
-_LONG_NAME = 4096
 
 
 @dataclass(frozen=True)
@@ -84,78 +77,127 @@ def split_name(name: str, max_words: int, case_restore: bool = True) -> tuple[li
 def split_words(names: Sequence[str], max_words: int, case_restore: bool = True) -> WordSplit:
     """Split many (non-null) names: what :func:`split_name` gives for each, computed over all at once.
 
-    One regular-expression pass over the names joined by newlines (whitespace, so no word spans
-    two names) yields every word with the whitespace before it; offsets, owning names and the
-    ``max_words`` cut are NumPy arithmetic on their lengths. Names longer than a few thousand
-    characters are split one by one (``max_words`` bounds the work on 100,000-character input).
+    Vectorised over the names joined by newlines (whitespace, so no word spans two names), without
+    a regular expression (issue 22: the host side must keep up with a GPU): every character's class
+    comes from a table (:func:`_char_flags`), word beginnings and ends are NumPy arithmetic on those
+    classes, and the word strings come from one ``str.split`` of the text with a space put in
+    wherever a word starts inside a run of non-space characters ("O'Brien," -> "O'Brien ,").
+    Case restoration and NFC (names that are not NFC) touch only the words that need them.
     """
     names = names if isinstance(names, list) else list(names)
     n = len(names)
+    if not n:
+        return WordSplit([], np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(1, np.int64))
+    joined = "\n".join(names)
+    ascii_only = joined.isascii()
+    if ascii_only:
+        codes: np.ndarray = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+        flags = _char_flags()[codes]
+    else:
+        codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        flags = _flags_of(codes)
+    word_char = (flags & _SPACE) == 0
+    w = (flags & _WORD) != 0
+    run = w.copy()  # characters of a letters-and-digits word; an apostrophe between two such joins them
+    run[1:-1] |= (flags[1:-1] & _APOS != 0) & w[:-2] & w[2:]
+    begin = word_char.copy()
+    begin[1:] &= ~(run[1:] & run[:-1])
+    end = word_char.copy()
+    end[:-1] &= ~(run[:-1] & run[1:])
+    starts = np.flatnonzero(begin)
+    ends = np.flatnonzero(end) + 1
     lengths = np.fromiter(map(len, names), dtype=np.int64, count=n)
-    long_idx = np.flatnonzero(lengths > _LONG_NAME)
-    short = names
-    if len(long_idx):
-        keep = np.ones(n, dtype=bool)
-        keep[long_idx] = False
-        short = [names[i] for i in np.flatnonzero(keep).tolist()]
-        short_idx = np.flatnonzero(keep)
-    joined = "\n".join(short)
-    pairs = (_SPACED_WORD_RE if "_" in joined else _SPACED_WORD_NO_UNDERSCORE_RE).findall(joined)
-    n_words = len(pairs)
-    words = list(map(itemgetter(1), pairs))
-    w_len = np.fromiter(map(len, words), dtype=np.int64, count=n_words)
-    s_len = np.fromiter(map(len, map(itemgetter(0), pairs)), dtype=np.int64, count=n_words)
-    del pairs
-    ends = np.cumsum(s_len + w_len)
-    starts = ends - w_len
-    short_len = lengths if not len(long_idx) else lengths[short_idx]
-    name_start = np.concatenate([[0], np.cumsum(short_len + 1)[:-1]]).astype(np.int64)
-    owner = np.searchsorted(name_start, starts, side="right") - 1  # index into `short`
+    name_start = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
+    owner = np.searchsorted(name_start, starts, side="right") - 1
+    # the word strings: a space before every word that begins right after a non-space character
+    inside = starts[1:][word_char[starts[1:] - 1]] if len(starts) else starts
+    spaced = np.insert(codes, inside, 32)
+    text = spaced.tobytes().decode("ascii" if ascii_only else "utf-32-le", "strict" if ascii_only else "surrogatepass")
+    words = text.split()
+    if len(words) != len(starts):  # cannot happen: the classes are str.isspace's
+        raise AssertionError(f"split_words: {len(words)} words for {len(starts)} word starts")
+    counts = np.bincount(owner, minlength=n).astype(np.int64)
     starts -= name_start[owner]
     ends -= name_start[owner]
-    counts = np.bincount(owner, minlength=len(short)).astype(np.int64)
-    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    kept = (np.arange(n_words) - first[owner]) < max_words
-    if not kept.all():
-        idx = np.flatnonzero(kept)
+    if len(counts) and int(counts.max()) > max_words:
+        first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        idx = np.flatnonzero((np.arange(len(owner)) - first[owner]) < max_words)
         words = [words[i] for i in idx.tolist()]
         owner, starts, ends = owner[idx], starts[idx], ends[idx]
         counts = np.minimum(counts, max_words)
-    if len(long_idx):  # the long names, one by one, then everything back in input order
-        extra = [split_name(names[i], max_words, case_restore) for i in long_idx.tolist()]
-        own = np.concatenate([short_idx[owner], np.repeat(long_idx, [len(e[0]) for e in extra])])
-        order = np.argsort(own, kind="stable")
-        restored = _normalize_words(words, owner, short, case_restore)
-        all_words = restored + [w for e in extra for w in e[0]]
-        all_starts = np.concatenate([starts, np.asarray([x for e in extra for x in e[1]], dtype=np.int64)])
-        all_ends = np.concatenate([ends, np.asarray([x for e in extra for x in e[2]], dtype=np.int64)])
-        full_counts = np.zeros(n, dtype=np.int64)
-        full_counts[short_idx] = counts
-        full_counts[long_idx] = [len(e[0]) for e in extra]
-        return WordSplit(
-            [all_words[i] for i in order.tolist()],
-            all_starts[order].astype(np.int32),
-            all_ends[order].astype(np.int32),
-            np.concatenate([[0], np.cumsum(full_counts)]).astype(np.int64),
-        )
-    words = _normalize_words(words, owner, names, case_restore)
+    if not ascii_only or case_restore:
+        words = _normalize_words(words, owner, names, codes, flags, name_start, case_restore)
     bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     return WordSplit(words, starts.astype(np.int32), ends.astype(np.int32), bounds)
 
 
-def _normalize_words(words: list[str], owner: np.ndarray, names: list[str], case_restore: bool) -> list[str]:
-    """What :func:`split_name` does to a word: NFC in non-ASCII names, case restored in ALL-CAPS/lower ones."""
+# character classes of split_words: a word character (the expression's ``_ALNUM``), an apostrophe that
+# may join two words, whitespace (``\s``, str.isspace), and str.isupper/islower/Lt of the one character
+_WORD, _APOS, _SPACE, _UPPER, _LOWER, _TITLE = 1, 2, 4, 8, 16, 32
+
+
+def _flags_of_chars(codes: Iterable[int]) -> np.ndarray:
+    word = re.compile(_ALNUM)
+    out = []
+    for c in map(chr, codes):
+        f = _WORD if word.fullmatch(c) else 0
+        f |= _APOS if c in "'’" else 0
+        f |= _SPACE if c.isspace() else 0
+        f |= _UPPER if c.isupper() else 0
+        f |= _LOWER if c.islower() else 0
+        f |= _TITLE if unicodedata.category(c) == "Lt" else 0
+        out.append(f)
+    return np.asarray(out, dtype=np.uint8)
+
+
+@functools.cache
+def _char_flags() -> np.ndarray:
+    """The classes of the Basic Multilingual Plane's characters (built once per process, ~0.1 s)."""
+    return _flags_of_chars(range(0x10000))
+
+
+def _flags_of(codes: np.ndarray) -> np.ndarray:
+    """Classes of code points; those past the BMP (rare in names) are classified one by one."""
+    table = _char_flags()
+    high = codes >= len(table)
+    flags = table[np.minimum(codes, len(table) - 1)]
+    if high.any():
+        uniq, inv = np.unique(codes[high], return_inverse=True)
+        flags[high] = _flags_of_chars(uniq.tolist())[inv]
+    return flags
+
+
+def _normalize_words(
+    words: list[str],
+    owner: np.ndarray,
+    names: list[str],
+    codes: np.ndarray,
+    flags: np.ndarray,
+    name_start: np.ndarray,
+    case_restore: bool,
+) -> list[str]:
+    """What :func:`split_name` does to a word: NFC in names that are not NFC, case restored in names
+    that are ALL CAPS or all lower case (``str.isupper``/``islower``, from per-character classes)."""
     n = len(names)
-    not_ascii = ~np.fromiter(map(str.isascii, names), dtype=bool, count=n)
+
+    def per_name(ufunc: Any, x: np.ndarray) -> np.ndarray:
+        """``ufunc`` over each name's characters and the separator after it (which changes nothing)."""
+        return ufunc.reduceat(np.append(x, x.dtype.type(0)), name_start)  # type: ignore[no-any-return]
+
+    fix_nfc = np.zeros(n, dtype=bool)
+    if codes.dtype != np.uint8:
+        odd = np.flatnonzero(per_name(np.maximum, codes) > 127)
+        is_nfc = unicodedata.is_normalized
+        fix_nfc[odd] = ~np.fromiter((is_nfc("NFC", names[i]) for i in odd.tolist()), dtype=bool, count=len(odd))
     restore = np.zeros(n, dtype=bool)
     if case_restore:
-        restore = np.fromiter(map(str.isupper, names), dtype=bool, count=n)
-        restore |= np.fromiter(map(str.islower, names), dtype=bool, count=n)
-    if not (not_ascii.any() or restore.any()):
+        case = per_name(np.bitwise_or, flags & (_UPPER | _LOWER | _TITLE))
+        restore = (case == _UPPER) | (case == _LOWER)
+    if not (fix_nfc.any() or restore.any()):
         return words
     words = list(words)
     nfc = unicodedata.normalize
-    for i in np.flatnonzero(not_ascii[owner]).tolist():
+    for i in np.flatnonzero(fix_nfc[owner]).tolist():
         words[i] = nfc("NFC", words[i])
     for i in np.flatnonzero(restore[owner]).tolist():
         w = words[i]

@@ -224,3 +224,22 @@ def test_uniform_batches_are_complete_one_length_and_bounded() -> None:
     uniform = [b for b in batches if len(set(lengths[b].tolist())) == 1]
     assert sum(len(b) for b in uniform) >= 1990  # only the rare lengths share a padded batch
     assert uniform_batches(np.array([5, 5, 7]), batch_size=1) == [np.array([2]), np.array([0]), np.array([1])]
+
+
+def test_split_words_fast_path_is_split_name_too() -> None:
+    """Space-separated names take ``str.split`` (issue 22); mixed with names that do not, ALL CAPS,
+    non-NFC text (Hangul jamo, the Angstrom sign), punctuation inside words, and the max_words cut."""
+    import random
+
+    rng = random.Random(22)
+    pieces = [*SAMPLE_NAMES, "O'Brien", "S.A.", "&", "Co.", "AB_C", "\u1100\u1161", "\u212b", "x1", "Ⅻ", "é"]
+    names = [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 6))) for _ in range(3000)]
+    names += ["JOHN SMITH", "john smith", "  padded ", "tab\tname", "a  b", "", "ǅemal ǆ", "x" * 5000 + " y z"]
+    rng.shuffle(names)
+    for max_words, case_restore in itertools.product((32, 3, 1), (True, False)):
+        for some in (names, [n for n in names if n.isascii() and n.count(" ") < 3], names[:1]):
+            want, got = _old_split(some, max_words, case_restore), split_words(some, max_words, case_restore)
+            assert got.words == want.words
+            for a, b in ((got.starts, want.starts), (got.ends, want.ends), (got.bounds, want.bounds)):
+                np.testing.assert_array_equal(a, b)
+            assert got.starts.dtype == np.int32 and got.ends.dtype == np.int32 and got.bounds.dtype == np.int64
