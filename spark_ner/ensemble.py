@@ -32,7 +32,16 @@ from spark_ner.config import (
     Precision,
     Strategy,
 )
-from spark_ner.decode import Decoded, decode, decode_labels, entity_bounds, entity_texts, label_names, records
+from spark_ner.decode import (
+    Decoded,
+    EntityTexts,
+    decode,
+    decode_labels,
+    entity_bounds,
+    entity_utf8,
+    label_names,
+    records,
+)
 from spark_ner.lexicon import LexiconMember, load_lexicon_member, tag_factors
 from spark_ner.models import (
     Member,
@@ -149,7 +158,7 @@ class _NameColumns:
     error: np.ndarray  # object: None or why the name was not scored
     has_entities: np.ndarray  # bool: False where entities is null (scoring failed; the null slot)
     dec: Decoded
-    texts: list[str]  # each entity's text
+    texts: EntityTexts  # each entity's text
     members: dict[str, np.ndarray]
 
     @staticmethod
@@ -176,7 +185,7 @@ class _NameColumns:
             error=cat([p.error for p in parts], None, object),
             has_entities=cat([p.has_entities for p in parts], False, bool),
             dec=dec,
-            texts=[t for p in parts for t in p.texts],
+            texts=EntityTexts.concat([p.texts for p in parts]),
             members={m: cat([p.members[m] for p in parts], None, object) for m in member_names},
         )
 
@@ -204,7 +213,8 @@ class LabelColumns:
         n_distinct = len(u.label)
         ents = np.full(n_distinct, None, dtype=object)
         dec = u.dec
-        by_name = records(u.texts, dec.ent_type, dec.ent_start, dec.ent_end, dec.ent_score, self.entity_bounds())
+        texts = u.texts.strings()
+        by_name = records(texts, dec.ent_type, dec.ent_start, dec.ent_end, dec.ent_score, self.entity_bounds())
         ents[:] = np.fromiter(by_name, dtype=object, count=n_distinct)
         ents[~u.has_entities] = None
         rows = self.rows
@@ -233,7 +243,7 @@ class LabelColumns:
         else:
             take = np.repeat(bounds[rows] - offsets[:-1], per_row) + np.arange(total)
         values = {
-            "text": pa.array(u.texts, type=pa.string()),
+            "text": u.texts.arrow(),
             "label": pa.array(_ENTITY_TYPE_NAMES[dec.ent_type - 1] if len(dec.ent_type) else [], type=pa.string()),
             "start": pa.array(dec.ent_start),
             "end": pa.array(dec.ent_end),
@@ -715,7 +725,7 @@ class Ensemble:
             label_[~ok] = None
             score = np.where(ok, score, np.nan)
             agree[~ok] = np.nan
-        return _NameColumns(label_, score, agree, errors, ok, dec, entity_texts(dec, names), by_member)
+        return _NameColumns(label_, score, agree, errors, ok, dec, entity_utf8(dec, split), by_member)
 
 
 def factorize(values: list[str]) -> tuple[np.ndarray, list[str]]:

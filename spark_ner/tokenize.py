@@ -20,7 +20,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
 
@@ -43,6 +43,12 @@ class WordSplit:
     starts: np.ndarray  # int32 offsets into the ORIGINAL name
     ends: np.ndarray
     bounds: np.ndarray  # int64, length N + 1
+    #: the names joined by "\n" in UTF-8 (lone surrogates passed through when ``surrogates``), and each
+    #: word's byte range in it: entity texts are gathered from these without a string per entity
+    utf8: bytes = b""
+    byte_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    byte_ends: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    surrogates: bool = False
 
     @property
     def counts(self) -> np.ndarray:
@@ -90,12 +96,18 @@ def split_words(names: Sequence[str], max_words: int, case_restore: bool = True)
         return WordSplit([], np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(1, np.int64))
     joined = "\n".join(names)
     ascii_only = joined.isascii()
+    surrogates = False
     if ascii_only:
-        codes: np.ndarray = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+        utf8 = joined.encode("ascii")
+        codes: np.ndarray = np.frombuffer(utf8, dtype=np.uint8)
         flags = _char_flags()[codes]
     else:
         codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         flags = _flags_of(codes)
+        try:
+            utf8 = joined.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates (Python strings only: Arrow's are valid UTF-8)
+            utf8, surrogates = joined.encode("utf-8", "surrogatepass"), True
     word_char = (flags & _SPACE) == 0
     w = (flags & _WORD) != 0
     run = w.copy()  # characters of a letters-and-digits word; an apostrophe between two such joins them
@@ -117,6 +129,12 @@ def split_words(names: Sequence[str], max_words: int, case_restore: bool = True)
     if len(words) != len(starts):  # cannot happen: the classes are str.isspace's
         raise AssertionError(f"split_words: {len(words)} words for {len(starts)} word starts")
     counts = np.bincount(owner, minlength=n).astype(np.int64)
+    if ascii_only:
+        byte_starts, byte_ends = starts.copy(), ends.copy()
+    else:  # UTF-8 bytes per character: 1-4 by code point (a passed-through surrogate takes 3)
+        width = 1 + (codes >= 0x80).astype(np.int64) + (codes >= 0x800) + (codes >= 0x10000)
+        at = np.concatenate([[0], np.cumsum(width)])
+        byte_starts, byte_ends = at[starts], at[ends]
     starts -= name_start[owner]
     ends -= name_start[owner]
     if len(counts) and int(counts.max()) > max_words:
@@ -124,11 +142,14 @@ def split_words(names: Sequence[str], max_words: int, case_restore: bool = True)
         idx = np.flatnonzero((np.arange(len(owner)) - first[owner]) < max_words)
         words = [words[i] for i in idx.tolist()]
         owner, starts, ends = owner[idx], starts[idx], ends[idx]
+        byte_starts, byte_ends = byte_starts[idx], byte_ends[idx]
         counts = np.minimum(counts, max_words)
     if not ascii_only or case_restore:
         words = _normalize_words(words, owner, names, codes, flags, name_start, case_restore)
     bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return WordSplit(words, starts.astype(np.int32), ends.astype(np.int32), bounds)
+    return WordSplit(
+        words, starts.astype(np.int32), ends.astype(np.int32), bounds, utf8, byte_starts, byte_ends, surrogates
+    )
 
 
 # character classes of split_words: a word character (the expression's ``_ALNUM``), an apostrophe that
@@ -320,6 +341,10 @@ class WordTokenizer:
         """
         if not words:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
+        try:
+            "".join(words).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (Python strings only): tokenized as "?", not a crash
+            words = [w.encode("utf-8", "replace").decode("utf-8") for w in words]
         if self._backend is None:  # no Rust tokenizer to call directly: the transformers call
             enc = self.tokenizer(words, add_special_tokens=False)["input_ids"]
             lens = np.fromiter(map(len, enc), dtype=np.int64, count=len(enc))
