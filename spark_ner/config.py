@@ -146,12 +146,29 @@ class CalibrationConfig:
 
 
 @dataclass(frozen=True)
+class SparkConfig:
+    """``[spark]``: what the label job's scoring stage asks Spark for (stage-level scheduling,
+    docs/gpu.md). Scheduling only: it changes no label, so it is not part of the fingerprint."""
+
+    #: cores per scoring task; 0: the session's ``spark.task.cpus``
+    scoring_task_cpus: int = 0
+    #: GPUs per scoring task (0.25: four tasks share a GPU); 0: the scoring stage asks for none of its own
+    scoring_task_gpus: float = 0.0
+
+    @property
+    def scoring_profile(self) -> bool:
+        """Whether the scoring stage runs under its own ``ResourceProfile`` (either key above 0)."""
+        return self.scoring_task_cpus > 0 or self.scoring_task_gpus > 0
+
+
+@dataclass(frozen=True)
 class Config:
     ensemble: EnsembleConfig
     models: tuple[ModelConfig, ...]
     source: str = "<defaults>"
     model_dir: str = str(DEFAULT_MODEL_DIR)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    spark: SparkConfig = field(default_factory=SparkConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration as plain TOML-able data (saved beside trained weights)."""
@@ -174,6 +191,7 @@ class Config:
         data = self.to_dict()
         data.pop("source", None)
         data.pop("model_dir", None)
+        data.pop("spark", None)  # where the scoring stage runs, not what it computes
         if data["calibration"]["method"] == CalibrationMethod.NONE.value:
             data.pop("calibration")  # configs without calibration keep the fingerprint they had
         for key in ("batch_size", "num_threads", "cpu_parallel", "compile", "device"):
@@ -205,8 +223,9 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
 }
 _BOOLS = {"case_restore", "compile"}
 _MODEL_KEYS = {"name", "path", "weight", "sha256", "allow_pickle", "label_map", "revision", "kind", "weights_by_type"}
-_TOP_KEYS = {"ensemble", "models", "model_dir", "calibration"}
+_TOP_KEYS = {"ensemble", "models", "model_dir", "calibration", "spark"}
 _CALIBRATION_KEYS = {"method", "slope", "shift"}
+_SPARK_KEYS = set(SparkConfig.__dataclass_fields__)
 _LABEL_TARGETS = (*ENTITY_TYPES, "O")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -367,6 +386,31 @@ def _parse_calibration(raw: Any) -> CalibrationConfig:
     return CalibrationConfig(CalibrationMethod(method_raw), tables["slope"], tables["shift"])
 
 
+def _parse_spark(raw: Any) -> SparkConfig:
+    """``[spark]``: the scoring stage's task cores (an integer >= 0) and GPUs (0, a fraction <= 0.5 or
+    a whole number: what Spark's ``TaskResourceRequests`` accepts)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"spark must be a table ([spark]), got {_type_name(raw)}")
+    for key in raw:
+        if key not in _SPARK_KEYS:
+            raise _unknown("spark.", key, _SPARK_KEYS)
+    cpus = raw.get("scoring_task_cpus", 0)
+    if isinstance(cpus, bool) or not isinstance(cpus, int) or not 0 <= cpus <= 4096:
+        raise ConfigError(
+            f"spark.scoring_task_cpus must be an integer 0..4096, got {cpus!r}. "
+            "Fix: e.g. 1 (0: the session's spark.task.cpus)"
+        )
+    gpus = raw.get("scoring_task_gpus", 0.0)
+    ok = isinstance(gpus, int | float) and not isinstance(gpus, bool) and math.isfinite(gpus) and 0 <= gpus <= 64
+    if not ok or not (gpus <= 0.5 or float(gpus).is_integer()):
+        raise ConfigError(
+            f"spark.scoring_task_gpus = {gpus!r} is not allowed; choose 0 (no GPU of its own), a fraction "
+            "<= 0.5 (1/N: N scoring tasks share a GPU) or a whole number of GPUs (Spark's rule for task "
+            "resources). Fix: e.g. scoring_task_gpus = 0.25 for 4 tasks per GPU"
+        )
+    return SparkConfig(scoring_task_cpus=cpus, scoring_task_gpus=float(gpus))
+
+
 def parse_config(
     raw: Mapping[str, Any],
     source: str = "<dict>",
@@ -403,7 +447,7 @@ def parse_config(
     if dupes:
         raise ConfigError(f"models.name must be unique; repeated: {', '.join(dupes)}")
     calibration = _parse_calibration(raw.get("calibration", {}))
-    return Config(ensemble, models, source, resolved_dir, calibration)
+    return Config(ensemble, models, source, resolved_dir, calibration, _parse_spark(raw.get("spark", {})))
 
 
 # ----------------------------------------------------------------------------- loading

@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import inspect
 import json
 import logging
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -44,6 +45,7 @@ from spark_ner.spark.udf import (
     ARROW_BATCH_KEY,
     WORKER_FIELD,
     check_string_column,
+    map_ner_labels,
     output_columns,
     recommended_arrow_batch_rows,
     with_ner_labels,
@@ -51,6 +53,7 @@ from spark_ner.spark.udf import (
 )
 
 if TYPE_CHECKING:
+    from pyspark.resource import ResourceProfile
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
@@ -378,6 +381,7 @@ class Prepared:
     out_columns: tuple[str, ...]
     arrow_rows: int | None  # the Arrow batch size this job sets (None: the session's)
     models: Mapping[str, Any]  # the summary's "models" part
+    scoring_profile: ResourceProfile | None = None  # the scoring stage's own resources ([spark] in the config)
 
     @property
     def args(self) -> LabelArgs:
@@ -388,6 +392,7 @@ def prepare(spark: SparkSession, resolved: Resolved, created: bool = False) -> P
     """Check output, cache, executors and input in that order (cheapest refusal first); nothing runs
     on the data yet. ``created``: the job made the session (then it also picks the Arrow batch size)."""
     args, cfg = resolved.args, resolved.cfg
+    profile = scoring_profile(spark, cfg)
     target = Target(spark, args.output_format, args.output, args.mode, list(args.partition_by), resolved.table_format)
     target.check_before_run()
     cache = None
@@ -418,7 +423,83 @@ def prepare(spark: SparkSession, resolved: Resolved, created: bool = False) -> P
     if replaced:
         log.warning("input columns %s are replaced by new labels", ", ".join(replaced))
         df = df.drop(*replaced)
-    return Prepared(resolved, plan, target, cache, df, tuple(_output_columns(df, args)), arrow_rows, models)
+    out_columns = tuple(_output_columns(df, args))
+    return Prepared(resolved, plan, target, cache, df, out_columns, arrow_rows, models, profile)
+
+
+# ----------------------------------------------------------------------------- the scoring stage's profile
+
+#: a task resource profile needs one of these cluster managers (Spark's ResourceProfileManager)
+_PROFILE_MASTERS = ("spark://", "local-cluster", "yarn", "k8s://")
+EXECUTOR_GPUS_KEY = "spark.executor.resource.gpu.amount"
+TASK_GPUS_KEY = "spark.task.resource.gpu.amount"
+
+
+def _profile_problem(spark: SparkSession, cfg: Config) -> str | None:
+    """Why this session cannot run the scoring stage under its own profile (None: it can)."""
+    from pyspark.sql import DataFrame
+
+    if is_connect(spark):
+        return "this job runs it on classic sessions only (under Spark Connect its worker records ride in rows)"
+    if "profile" not in inspect.signature(DataFrame.mapInArrow).parameters:
+        return f"it needs pyspark 4.0+ (DataFrame.mapInArrow(profile=)); this is pyspark {spark.version}"
+    conf = spark.sparkContext.getConf()
+    master = conf.get("spark.master", "") or ""
+    if not master.startswith(_PROFILE_MASTERS):
+        return (
+            f"Spark schedules task resource profiles on standalone, YARN and Kubernetes clusters only; this "
+            f"session's master is {master!r}"
+        )
+    gpus, cpus = cfg.spark.scoring_task_gpus, cfg.spark.scoring_task_cpus
+    executor_gpus = float(conf.get(EXECUTOR_GPUS_KEY, "0") or 0)
+    if gpus > executor_gpus:
+        return f"each scoring task asks for {gpus:g} GPU but executors have {executor_gpus:g} ({EXECUTOR_GPUS_KEY})"
+    executor_cores = conf.get("spark.executor.cores")
+    if executor_cores is not None and cpus > int(executor_cores):
+        return f"each scoring task asks for {cpus} cores but executors have {executor_cores} (spark.executor.cores)"
+    return None
+
+
+def scoring_profile(spark: SparkSession, cfg: Config) -> ResourceProfile | None:
+    """The scoring stage's ``ResourceProfile`` from ``[spark]`` (None when both keys are 0): task
+    requests only (cores, GPUs), so the stage runs on the executors the session has, and the read,
+    join and write stages keep the default profile's slots. A session that cannot schedule it is
+    one line naming the keys, what is missing and the fix (a run never hangs on tasks no executor fits)."""
+    sc = cfg.spark
+    if not sc.scoring_profile:
+        return None
+    problem = _profile_problem(spark, cfg)
+    if problem is not None:
+        raise ConfigError(
+            f"spark.scoring_task_gpus = {sc.scoring_task_gpus:g}, spark.scoring_task_cpus = {sc.scoring_task_cpus}: "
+            f"the scoring stage cannot run under its own ResourceProfile: {problem}. Fix: run on such a cluster "
+            "(docs/gpu.md, stage-level scheduling), or set both to 0 (--set spark.scoring_task_gpus=0 "
+            "--set spark.scoring_task_cpus=0) and size spark.task.resource.gpu.amount instead"
+        )
+    from pyspark.resource import ResourceProfileBuilder, TaskResourceRequests
+
+    requests = TaskResourceRequests()
+    if sc.scoring_task_cpus:
+        requests.cpus(sc.scoring_task_cpus)
+    if sc.scoring_task_gpus:
+        requests.resource("gpu", sc.scoring_task_gpus)
+    profile = ResourceProfileBuilder().require(requests).build
+    default_gpus = spark.sparkContext.getConf().get(TASK_GPUS_KEY)
+    if sc.scoring_task_gpus and default_gpus:
+        log.warning(
+            "%s=%s: every task of the job (reads, joins, writes) still holds that much GPU; with "
+            "spark.scoring_task_gpus set, leave %s unset so only the scoring stage asks for GPUs",
+            TASK_GPUS_KEY,
+            default_gpus,
+            TASK_GPUS_KEY,
+        )
+    log.info(
+        "scoring stage: ResourceProfile %s (task cpus %s, task gpus %s); other stages: the default profile",
+        profile.id,
+        sc.scoring_task_cpus or "spark.task.cpus",
+        f"{sc.scoring_task_gpus:g}",
+    )
+    return profile
 
 
 # ----------------------------------------------------------------------------- stage 2: score
@@ -467,11 +548,10 @@ def score(spark: SparkSession, prepared: Prepared, clock: StageClock) -> Scored:
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    args, cfg, df = prepared.args, prepared.resolved.cfg, prepared.input
+    args, df = prepared.args, prepared.input
     workers = WorkerRecords(spark)
-    labeler = with_ner_labels(
-        NAME_KEY, cfg, prefix=PREFIX, plan=prepared.plan, stats=workers.accumulator, report=workers.in_rows
-    )
+    parts = args.score_partitions or 2 * task_slots(spark)
+    labeler = _labeler(prepared, workers, parts)
     with clock.stage("read"):
         counts = df.agg(
             F.count(F.lit(1)).alias("rows"),
@@ -479,7 +559,6 @@ def score(spark: SparkSession, prepared: Prepared, clock: StageClock) -> Scored:
         ).first()
         assert counts is not None
         rows_in, named = int(counts["rows"]), int(counts["named"])
-    parts = args.score_partitions or 2 * task_slots(spark)
     with clock.stage("score"):
         names = df.select(F.col(quote_identifier(args.name_col)).alias(NAME_KEY)).repartition(parts, NAME_KEY)
         names = names.distinct()
@@ -505,6 +584,28 @@ def score(spark: SparkSession, prepared: Prepared, clock: StageClock) -> Scored:
         partitions=parts,
         workers=workers,
     )
+
+
+def _labeler(prepared: Prepared, workers: WorkerRecords, parts: int) -> Callable[[DataFrame], DataFrame]:
+    """Distinct names -> names + label columns: the Arrow UDF, or, with a scoring profile, the same
+    worker loop through ``mapInArrow`` under that profile, followed by a shuffle.
+
+    Why the shuffle: Spark gives a stage the profile of every RDD it reaches through narrow
+    dependencies, cached ones included, so without it every later stage that reads the persisted
+    labels (the cache commit, the join, the write) would ask for the scoring stage's GPUs too.
+    """
+    cfg, plan = prepared.resolved.cfg, prepared.plan
+    profile = prepared.scoring_profile
+    if profile is None:
+        return with_ner_labels(
+            NAME_KEY, cfg, prefix=PREFIX, plan=plan, stats=workers.accumulator, report=workers.in_rows
+        )
+
+    def labeler(names: DataFrame) -> DataFrame:
+        labelled = map_ner_labels(names, NAME_KEY, cfg, plan, PREFIX, stats=workers.accumulator, profile=profile)
+        return labelled.repartition(parts, NAME_KEY)
+
+    return labeler
 
 
 # ----------------------------------------------------------------------------- stage 3: write
@@ -589,6 +690,7 @@ class Summary:
     app_id: str | None
     arrow_batch_rows: int
     connect: bool
+    scoring_profile: Mapping[str, Any] | None = None
 
     @property
     def error_rows(self) -> int:
@@ -647,6 +749,8 @@ class Summary:
                 # where the per-executor records came from: Spark Connect has no accumulators, so there
                 # each Arrow batch's record rides back with the scored rows (a hidden column)
                 "worker_records": "result rows (Spark Connect: no accumulators)" if self.connect else "accumulator",
+                # the scoring stage's own task resources ([spark] in the config), null: the session's
+                "scoring_profile": dict(self.scoring_profile) if self.scoring_profile is not None else None,
             },
             "executors": [dict(e) for e in self.executors],
         }
@@ -678,7 +782,15 @@ def summarize(spark: SparkSession, prepared: Prepared, scored: Scored, written: 
         app_id=spark.conf.get("spark.app.id", None),
         arrow_batch_rows=int(spark.conf.get(ARROW_BATCH_KEY) or 0),
         connect=is_connect(spark),
+        scoring_profile=_profile_summary(prepared),
     )
+
+
+def _profile_summary(prepared: Prepared) -> dict[str, Any] | None:
+    profile, sc = prepared.scoring_profile, prepared.resolved.cfg.spark
+    if profile is None:
+        return None
+    return {"id": profile.id, "task_cpus": sc.scoring_task_cpus or None, "task_gpus": sc.scoring_task_gpus or None}
 
 
 # ----------------------------------------------------------------------------- the job

@@ -25,7 +25,7 @@ import os
 import socket
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -64,6 +64,8 @@ __all__ = [
     "EnsembleCache",
     "WorkerStatsParam",
     "check_string_column",
+    "label_record_batches",
+    "map_ner_labels",
     "ner_udf",
     "output_columns",
     "recommended_arrow_batch_rows",
@@ -325,6 +327,59 @@ def _label_arrow_batches(
     task = _ScoringTask(cfg, plan, stats)
     yield from label_arrow_stream(task.ensemble, batches, ner_arrow_type(), on_batch=task.count)
     task.report()
+
+
+def label_record_batches(
+    cfg: Config,
+    plan: MemberPlan,
+    batches: Iterator[pa.RecordBatch],
+    name_col: str,
+    prefix: str = "ner_",
+    stats: Accumulator[dict[str, Any]] | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Worker side of :func:`map_ner_labels` (``DataFrame.mapInArrow``): each record batch comes back
+    with all its columns plus the contract's fields as ``{prefix}*`` columns, labelled by the Arrow UDF's
+    own loop (:func:`_label_arrow_batches`: the worker's :class:`EnsembleCache`, this task's record in
+    ``stats``). ``plan`` as the driver resolved it; shipped members are found in this worker here."""
+    from spark_ner.spark.ship import unpacked
+
+    pending: deque[pa.RecordBatch] = deque()  # the loop reads batch k+1 before it hands back batch k
+
+    def names() -> Iterator[pa.Array]:
+        for batch in batches:
+            pending.append(batch)
+            yield batch.column(batch.schema.get_field_index(name_col))
+
+    added = [f"{prefix}{f}" for f in NER_FIELDS]
+    for labels in _label_arrow_batches(cfg, unpacked(plan), names(), stats):
+        batch = pending.popleft()
+        yield pa.RecordBatch.from_arrays([*batch.columns, *labels.flatten()], names=[*batch.schema.names, *added])
+
+
+def map_ner_labels(
+    df: DataFrame,
+    col: str,
+    cfg: Config,
+    plan: MemberPlan,
+    prefix: str = "ner_",
+    *,
+    stats: Accumulator[dict[str, Any]] | None = None,
+    profile: Any = None,
+) -> DataFrame:
+    """``df`` plus the ``{prefix}*`` columns through ``df.mapInArrow`` instead of a UDF: the same labels
+    (:func:`label_record_batches`), and the stage can carry a ``pyspark.resource.ResourceProfile``
+    (``profile``; ``mapInArrow(profile=)`` is pyspark 4.0+), so only it asks for GPUs. The caller
+    checks ``col`` (:func:`check_string_column`) and that ``df`` has no ``{prefix}*`` columns yet."""
+    from pyspark.sql.types import StructField, StructType
+
+    schema = StructType([*df.schema.fields, *[StructField(f"{prefix}{f.name}", f.dataType) for f in NER_STRUCT.fields]])
+
+    def label(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        return label_record_batches(cfg, plan, batches, col, prefix, stats)
+
+    if profile is None:
+        return df.mapInArrow(label, schema)
+    return df.mapInArrow(label, schema, profile=profile)
 
 
 def ner_arrow_type() -> pa.DataType:
