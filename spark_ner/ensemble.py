@@ -527,7 +527,7 @@ class Ensemble:
         The words are looked up once in the shared vocabulary; words new to it go to each member's
         Rust tokenizer, members side by side in threads of their own (the Rust call releases the GIL).
         """
-        slots = self.vocab.ids(split.words)
+        slots = self.vocab.ids(split.words, split.keys)
         pending = [wt for wt in self.tokenizers if wt is not None and wt.pending() >= _PARALLEL_SYNC_WORDS]
         if self.lanes > 1 and len(pending) > 1:
             for fut in [self._tokenizer_pool().submit(wt.sync) for wt in pending]:

@@ -286,3 +286,30 @@ def test_plain_word_fast_paths_give_the_rust_ids(tiny_models, member: int) -> No
     assert flat.tolist() == [t for x in want for t in x]
     # the fast path took the plain words (byte-level BPE: letters only or digits only)
     assert wt.plain_words.accepts(words).sum() > (2300 if member == 1 else 2900)
+
+
+def test_key_table_and_word_keys() -> None:
+    """The vocabulary looks words up by 64-bit key in a NumPy table (issue 22): every key put is found
+    with its value across growth and colliding home slots; absent keys are -1; a word's key does not
+    depend on where it stands, and split_words gives unnormalized words the key word_keys gives them."""
+    from spark_ner.tokenize import KeyTable, word_keys
+
+    rng = np.random.default_rng(22)
+    table = KeyTable(capacity=8)
+    keys = np.unique(rng.integers(0, 2**63, 50_000, dtype=np.uint64))
+    keys = np.concatenate([keys, (keys[:500] & np.uint64(0xFFFFFFFFFFFF0000)) | np.uint64(7)])  # same home slots
+    keys = np.unique(keys)
+    vals = rng.permutation(len(keys)).astype(np.int64)
+    for part in np.array_split(np.arange(len(keys)), 7):
+        table.put(keys[part], vals[part])
+    np.testing.assert_array_equal(table.get(keys), vals)
+    assert (table.get(np.unique(rng.integers(2**63, 2**64 - 1, 1000, dtype=np.uint64))) == -1).all()
+
+    words = ["Smith", "smith", "Smíth", "Smith", "a", "", "株式会社", "x" * 300]
+    k = word_keys(words)
+    assert k[0] == k[3] and len(set(k.tolist())) == 7
+    split = split_words(["Dr Smith & Co", "smith SMITH Smith"], 32)
+    assert split.keys[1] == word_keys(["Smith"])[0] and split.keys[-1] == split.keys[1]
+    np.testing.assert_array_equal(split.keys[4:6], word_keys(["smith", "SMITH"]))  # a mixed-case name: as is
+    caps = split_words(["JOHN SMITH"], 32)  # restored to "Smith": its own key (tagged), the same tokens
+    assert caps.words == ["John", "Smith"] and caps.keys[1] != split.keys[1]
