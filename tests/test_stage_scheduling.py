@@ -20,7 +20,7 @@ from helpers import NAMES, REPO, assert_rows_match, job_args, labels_by_id, spar
 
 from spark_ner.errors import ConfigError
 
-PROFILE_CPUS = 2  # the scoring tasks' cores; the default profile's tasks take 1
+PROFILE_GPUS = 0.5  # two scoring tasks share the (discovered, CPU-only) GPU; the default profile asks for none
 
 
 # ----------------------------------------------------------------------------- the config keys
@@ -129,10 +129,15 @@ def test_only_the_scoring_stage_carries_the_profile_and_labels_stay(  # type: ig
     events.mkdir()
     spark.createDataFrame(list(enumerate(NAMES)), "id long, name string").write.parquet(str(src))
     # the profile path on a standalone-like cluster, through a (new) name cache: the cache lookup, the
-    # misses through mapInArrow, the cache commit, the join and the write each run their own stages
+    # misses through mapInArrow, the cache commit, the join and the write each run their own stages.
+    # The worker "discovers" one GPU (address 0, from CUDA_VISIBLE_DEVICES through the shipped
+    # discovery script) and gives it to the executor, as on a GPU node; the members run on the CPU.
     profiled, summary = tmp_path / "profiled", tmp_path / "summary.json"
     cmd = [spark_submit(), "--master", "local-cluster[1,2,1024]"]
     for conf in (
+        "spark.worker.resource.gpu.amount=1",
+        f"spark.worker.resource.gpu.discoveryScript={REPO / 'conf' / 'gpu_discovery.sh'}",
+        "spark.executor.resource.gpu.amount=1",  # and no spark.task.resource.gpu.amount
         "spark.ui.enabled=false",
         "spark.executor.memory=1g",
         "spark.scheduler.minRegisteredResourcesRatio=1.0",
@@ -144,19 +149,24 @@ def test_only_the_scoring_stage_carries_the_profile_and_labels_stay(  # type: ig
         cmd += ["--conf", conf]
     cmd += [str(REPO / "jobs" / "label_customers.py"), "--input", str(src), "--output", str(profiled)]
     cmd += ["--config", str(tiny_config_path), "--id-col", "id", "--score-partitions", "2", "--summary", str(summary)]
-    cmd += ["--cache", str(tmp_path / "name-cache"), "--set", f"spark.scoring_task_cpus={PROFILE_CPUS}"]
-    proc = subprocess.run(cmd, env=subprocess_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=400)
+    cmd += ["--cache", str(tmp_path / "name-cache"), "--set", f"spark.scoring_task_gpus={PROFILE_GPUS}"]
+    cmd += ["--set", "spark.scoring_task_cpus=1"]
+    env = {**subprocess_env(tmp_path), "CUDA_VISIBLE_DEVICES": "0"}
+    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     data = json.loads(summary.read_text())
     _remove_app_work_dir(data["spark"]["app_id"])
 
     stages, profiles = _stages(events)
     scoring = data["spark"]["scoring_profile"]
-    assert scoring["task_cpus"] == PROFILE_CPUS and scoring["task_gpus"] is None
+    assert scoring["task_cpus"] == 1 and scoring["task_gpus"] == PROFILE_GPUS
     assert scoring["id"] != 0 and scoring["id"] in profiles
     requests = profiles[scoring["id"]]
-    assert requests["Task Resource Requests"]["cpus"]["Amount"] == PROFILE_CPUS
+    assert requests["Task Resource Requests"]["gpu"]["Amount"] == PROFILE_GPUS
+    assert requests["Task Resource Requests"]["cpus"]["Amount"] == 1
     assert not requests.get("Executor Resource Requests")  # task requests only: the same executors
+    assert "gpu" not in profiles[0]["Task Resource Requests"]  # the other stages' tasks ask for no GPU
+    assert profiles[0]["Executor Resource Requests"]["gpu"]["Amount"] == 1  # while executors hold it
     with_profile = [s for s in stages if s["profile"] != 0]
     assert with_profile, stages
     assert {s["profile"] for s in with_profile} == {scoring["id"]}
