@@ -18,7 +18,9 @@ from spark_ner.tools.evaluate import (
     classification_metrics,
     confusion_matrix,
     evaluate,
+    form_slices,
     normalize_labels,
+    strip_legal_form,
 )
 
 P, G, L, N, M = "PERSON", "ORGANIZATION", "LOCATION", "NONE", "MISC"
@@ -194,3 +196,43 @@ def test_evaluate_with_tiny_ensemble(tmp_path: Path, tiny_config_path: Path) -> 
     assert metrics["model_version"]
     for name in ("metrics.json", "confusion.png", "report.md"):
         assert (tmp_path / "out" / name).is_file()
+
+
+def test_form_slices_rewrite_the_gold_names() -> None:
+    """Issue 25's dev slices: organisations without their legal form, accents stripped, ALL CAPS, lower."""
+    pytest.importorskip("cleanco")
+    frame = pd.DataFrame(
+        {
+            "name": ["Acme Holdings, Inc.", "Nordvik Systems", "José García", "Łódź", "Ana Ruiz c/o Acme S.A."],
+            "label": ["ORGANIZATION", "ORGANIZATION", "PERSON", "LOCATION", "PERSON"],
+            "entity_key": ["a", "b", "c", "d", "e"],
+        }
+    )
+    assert strip_legal_form("Acme Holdings, Inc.") == "Acme Holdings" and strip_legal_form("Acme") == "Acme"
+    sl = form_slices(frame)
+    assert list(sl) == ["org-no-legal-form", "accents-stripped", "upper", "lower"]
+    org = sl["org-no-legal-form"]
+    assert org["name"].tolist() == ["Acme Holdings", "Nordvik Systems"]  # persons are left out
+    assert org["changed"].tolist() == [True, False] and set(org["label"]) == {"ORGANIZATION"}
+    acc = sl["accents-stripped"]
+    assert acc["name"].tolist() == ["Jose Garcia", "Lodz"] and acc["label"].tolist() == ["PERSON", "LOCATION"]
+    assert sl["upper"]["name"].iloc[2] == "JOSÉ GARCÍA" and sl["lower"]["name"].iloc[0] == "acme holdings, inc."
+    assert sl["upper"]["entity_key"].tolist() == frame["entity_key"].tolist()
+
+
+def test_evaluate_scores_the_slices(tmp_path: Path) -> None:
+    """``--slices``: each rewritten form labelled by the same ensemble, per system, in metrics and report."""
+    pytest.importorskip("cleanco")
+    path, cfg, fake = _fake_setup(tmp_path)
+    answers = dict(fake.answers)
+    for name, ans in list(answers.items()):  # the rewritten names get the clean name's answers
+        for form in (name.upper(), name.lower(), strip_legal_form(name)):
+            answers.setdefault(form, ans)
+    metrics = evaluate(path, config=cfg, out_dir=tmp_path / "o", ensemble=FakeEnsemble(answers), slices=True)
+    sl = metrics["slices"]
+    assert list(sl) == ["org-no-legal-form", "upper", "lower"]  # no name with accents: no such slice
+    assert sl["org-no-legal-form"]["n"] == 1 and sl["org-no-legal-form"]["changed"] == 1  # "Acme"
+    assert sl["upper"]["n"] == 5 and list(sl["upper"]["systems"]) == ["ensemble", "a", "b"]
+    assert sl["upper"]["systems"]["ensemble"]["accuracy"] == pytest.approx(4 / 5)
+    report = (tmp_path / "o" / "report.md").read_text()
+    assert "## Rewritten forms" in report and "| org-no-legal-form | 1 | 1 |" in report

@@ -142,6 +142,81 @@ def normalize_labels(values: Sequence[Any]) -> list[str | None]:
     return out
 
 
+# ----------------------------------------------------------------------------- form slices
+
+#: The rewritten forms :func:`form_slices` makes of a labelled split (issue 25): what customer tables
+#: do to names that the corpus holds cleanly.
+SLICES = ("org-no-legal-form", "accents-stripped", "upper", "lower")
+
+
+def strip_legal_form(name: str) -> str:
+    """``"Acme Holdings, Inc."`` -> ``"Acme Holdings"``: the name without its trailing legal form
+    (cleanco's basename, as the corpus strips them; unchanged when it has none or cleanco is absent)."""
+    try:
+        from cleanco import basename
+    except ImportError:  # the starter extra is not installed: no slice without a legal form
+        return name
+    base = basename(name).strip(" ,")
+    return base if base and any(c.isalnum() for c in base) else name
+
+
+def form_slices(frame: pd.DataFrame, name_col: str = "name", label_col: str = "label") -> dict[str, pd.DataFrame]:
+    """A labelled split rewritten in the forms real tables hold, one frame per :data:`SLICES` entry.
+
+    Why: a split's own messy forms are few and differ by source, so they cannot say what a form costs.
+    Each slice rewrites the same gold names: ``org-no-legal-form`` every organisation without its
+    legal form (all of them, the ones that never had one too: "organisations without a legal form");
+    ``accents-stripped`` every name that has accents, without them (``lexicon.fold_accents``: "Łódź"
+    -> "Lodz"); ``upper`` and ``lower`` every name in capitals / small letters. Gold labels are
+    unchanged; a ``changed`` column says which rows the rewrite altered. Other columns are kept.
+    """
+    from spark_ner.lexicon import fold_accents
+
+    names = frame[name_col].astype(str)
+    orgs = frame[frame[label_col].astype(str).str.upper().isin(("ORGANIZATION", "ORG"))]
+    rewrite: dict[str, tuple[pd.DataFrame, Any]] = {
+        "org-no-legal-form": (orgs, strip_legal_form),
+        "accents-stripped": (frame[names.map(lambda n: fold_accents(n) != n)], fold_accents),
+        "upper": (frame, str.upper),
+        "lower": (frame, str.lower),
+    }
+    out: dict[str, pd.DataFrame] = {}
+    for name in SLICES:
+        part, fn = rewrite[name]
+        part = part.copy()
+        new = [fn(str(n)) for n in part[name_col]]
+        part["changed"] = [a != b for a, b in zip(new, part[name_col].astype(str), strict=True)]
+        part[name_col] = new
+        out[name] = part.reset_index(drop=True)
+    return out
+
+
+def slice_metrics(
+    ensemble: Labeler,
+    frame: pd.DataFrame,
+    name_col: str,
+    label_col: str,
+    members: Sequence[str],
+) -> dict[str, Any]:
+    """Each :func:`form_slices` slice labelled by ``ensemble``: per system, the metrics of the slice."""
+    out: dict[str, Any] = {}
+    for name, part in form_slices(frame, name_col, label_col).items():
+        gold = normalize_labels(part[label_col].tolist())
+        keep = [i for i, g in enumerate(gold) if g is not None]
+        if not keep:
+            continue
+        names = [str(part[name_col].iloc[i]) for i in keep]
+        gold_s = [str(gold[i]) for i in keep]
+        labelled = label_with_progress(ensemble, names)
+        systems = {ENSEMBLE: classification_metrics(gold_s, _system_labels(labelled, "label"))}
+        for member in members:
+            col = f"{MEMBER_PREFIX}{member}"
+            if col in labelled.columns:
+                systems[member] = classification_metrics(gold_s, _system_labels(labelled, col))
+        out[name] = {"n": len(keep), "changed": int(part["changed"].iloc[keep].sum()), "systems": systems}
+    return out
+
+
 # ----------------------------------------------------------------------------- evaluate
 
 
@@ -216,13 +291,15 @@ def evaluate(
     overrides: Mapping[str, Any] | None = None,
     group_col: str | None = None,
     ensemble: Labeler | None = None,
+    slices: bool = False,
 ) -> dict[str, Any]:
     """Label the names of a gold file with the ensemble; score it and each member alone.
 
     Writes ``metrics.json``, ``confusion.png`` (ensemble) and ``report.md`` into ``out_dir`` and
     returns the metrics. Rows with a null name or gold label are skipped (and counted).
     ``ensemble`` lets a caller pass an already loaded ensemble; otherwise one is loaded from
-    ``config`` (a :class:`Config`, a TOML path, or None for the default).
+    ``config`` (a :class:`Config`, a TOML path, or None for the default). ``slices`` also labels
+    the gold names rewritten by :func:`form_slices` (``metrics["slices"]``, a table in the report).
     """
     cfg = config if isinstance(config, Config) else load_config(config, overrides=overrides)
     cols = [name_col, label_col] + ([group_col] if group_col else [])
@@ -302,6 +379,10 @@ def evaluate(
         for i, ok in zip(keep, correct.tolist(), strict=True):
             by.setdefault(str(groups[i]), []).append(ok)
         metrics["by_group"] = {k: {"n": len(v), "accuracy": _ratio(sum(v), len(v))} for k, v in sorted(by.items())}
+
+    if slices:
+        kept = frame.iloc[keep].reset_index(drop=True)
+        metrics["slices"] = slice_metrics(ensemble, kept, name_col, label_col, member_names)
 
     out_path = Path(out_dir)
     out_path.mkdir(parents=True, exist_ok=True)
@@ -424,6 +505,24 @@ def render_report(metrics: Mapping[str, Any]) -> str:
             if n:
                 lo, hi = cal["edges"][k], cal["edges"][k + 1]
                 lines.append(f"| {lo:.1f}-{hi:.1f} | {n} | {cal['mean_score'][k]:.3f} | {cal['accuracy'][k]:.3f} |")
+    if metrics.get("slices"):
+        lines += [
+            "",
+            "## Rewritten forms (ensemble; PERSON precision: how many names called persons are persons)",
+            "",
+            "| slice | names | changed | accuracy | macro-F1 | PERSON P / R | ORGANIZATION P / R | LOCATION P / R |",
+            "| --- | ---: | ---: | ---: | ---: | --- | --- | --- |",
+        ]
+        for name, sl in metrics["slices"].items():
+            m = sl["systems"][ENSEMBLE]
+            pr = {
+                lab: f"{m['per_class'][lab]['precision']:.3f} / {m['per_class'][lab]['recall']:.3f}"
+                for lab in ("PERSON", "ORGANIZATION", "LOCATION")
+            }
+            lines.append(
+                f"| {name} | {sl['n']} | {sl['changed']} | {_fmt(m['accuracy'])} | {_fmt(m['macro_f1'])} | "
+                f"{pr['PERSON']} | {pr['ORGANIZATION']} | {pr['LOCATION']} |"
+            )
     if "by_group" in metrics:
         lines += ["", "## Ensemble accuracy by group", "", "| group | n | accuracy |", "| --- | ---: | ---: |"]
         for group, g in metrics["by_group"].items():
@@ -443,6 +542,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_output_argument(parser, "--out", dest="out", type=Path, help="folder for the metrics/report")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N rows only")
     parser.add_argument("--group-col", default=None, help="also report ensemble accuracy per value of this column")
+    parser.add_argument(
+        "--slices",
+        action="store_true",
+        help="also score the gold names rewritten: organisations without their legal form, accents stripped, "
+        "ALL CAPS, all lower (metrics.json 'slices', a table in report.md)",
+    )
     log_with = parser.add_argument(
         "--log-with",
         dest="mlflow",
@@ -514,10 +619,17 @@ def run(args: argparse.Namespace) -> int:
         out_dir=args.out,
         limit=args.limit,
         group_col=args.group_col,
+        slices=getattr(args, "slices", False),
     )
     print(f"{'system':<24} {'accuracy':>9} {'macro-F1':>9}")  # noqa: T201
     for name, m in metrics["systems"].items():
         print(f"{name:<24} {m['accuracy']:>9.4f} {m['macro_f1']:>9.4f}")  # noqa: T201
+    for name, sl in (metrics.get("slices") or {}).items():
+        m = sl["systems"][ENSEMBLE]
+        print(  # noqa: T201
+            f"slice {name:<18} {sl['n']:>6} names: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}, "
+            f"PERSON precision {m['per_class']['PERSON']['precision']:.4f}"
+        )
     print(f"wrote metrics.json, confusion.png and report.md to {args.out}")  # noqa: T201
     if getattr(args, "mlflow", False):
         run_id = log_to_mlflow(metrics, Path(args.out), getattr(args, "mlflow_experiment", None))

@@ -1,0 +1,163 @@
+"""Issue 25's dev loop: the corpus DEV split and its rewritten forms, scored with cached member outputs.
+
+    python scripts/dev_slices.py [--model-dir ~/.cache/spark-ner/models] [--lexicon DIR] [--lexicon-only]
+        [--split dev] [--out figures.json]
+
+Why: the lexicon's lists and rules change often and cheaply, the trained members do not. This scores
+the ensemble (the config's weights) and each member alone on the split and on each
+``spark_ner.tools.evaluate.form_slices`` slice (organisations without their legal form, accents
+stripped, ALL CAPS, all lower), computing the transformer members' word probabilities once per set of
+names (cached in ``--cache``) and the lexicon's every run, so a lexicon change costs seconds.
+``--lexicon DIR`` scores another lexicon folder (a candidate build) in the member's place;
+``--lexicon-only`` needs no trained member (before ``build-models`` has finished).
+Choices are made on DEV only (issue 25: the outside check is sealed). A dev-time tool: not part of
+the package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from combination_search import vote
+
+from spark_ner.config import DEFAULT_CONFIG_PATH, NAME_LABELS, MemberKind, parse_config
+from spark_ner.ensemble import load_ensemble
+from spark_ner.lexicon import load_lexicon_member
+from spark_ner.models import inspect_member
+from spark_ner.tokenize import split_words
+from spark_ner.tools.evaluate import classification_metrics, form_slices
+
+log = logging.getLogger("dev_slices")
+
+
+def load_raw(model_dir: Path, lexicon: Path | None, lexicon_only: bool) -> tuple[dict[str, Any], Path]:
+    """The starter config (default config with the model dir's members), lexicon path swapped if asked."""
+    starter = model_dir / "starter.toml"
+    path = starter if starter.is_file() else DEFAULT_CONFIG_PATH
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    models = []
+    for m in raw["models"]:
+        m = dict(m)
+        if m.get("kind") == "lexicon":
+            if lexicon is not None:
+                m["path"] = str(lexicon)
+                m.pop("sha256", None)
+            elif not Path(m["path"]).is_absolute():
+                m["path"] = str(model_dir / m["path"])
+        elif lexicon_only:
+            continue
+        elif not Path(m["path"]).is_absolute():
+            m["path"] = str(model_dir / m["path"])
+        models.append(m)
+    raw["models"] = models
+    return raw, path.parent
+
+
+def outputs(raw: dict[str, Any], base: Path, names: list[str], cache: Path, tag: str) -> dict[str, Any]:
+    """Each member's word probabilities for ``names``: transformers cached by pins + names, lexicon live."""
+    cfg = parse_config(raw, source="dev_slices", base_dir=base)
+    trans = [m for m in cfg.models if m.kind == MemberKind.TRANSFORMER]
+    lexes = [m for m in cfg.models if m.kind == MemberKind.LEXICON]
+    ens = cfg.ensemble
+    split = split_words(names, max_words=ens.max_length, case_restore=ens.case_restore)
+    probs: dict[str, np.ndarray] = {}
+    valid: dict[str, np.ndarray] = {}
+    known: dict[str, np.ndarray] = {}
+    if trans:
+        key = json.dumps([[m.name, m.path, m.sha256, dict(m.label_map)] for m in trans]) + repr(ens)
+        digest = hashlib.sha256((key + "\n".join(names)).encode()).hexdigest()[:16]
+        file = cache / f"{tag}-{digest}.npz"
+        if file.is_file():
+            with np.load(file, allow_pickle=False) as z:
+                probs = {m.name: z[f"p:{m.name}"] for m in trans}
+                valid = {m.name: z[f"v:{m.name}"] for m in trans}
+        else:
+            t0 = time.perf_counter()
+            sub = parse_config({**raw, "models": [r for r in raw["models"] if r.get("kind") != "lexicon"]},
+                               source="dev_slices", base_dir=base)  # fmt: skip
+            e = load_ensemble(sub)
+            pred = e.predict(names)
+            probs = {m.source.name: p for m, p in zip(e.members, pred.member_probs, strict=True)}
+            valid = {m.source.name: v for m, v in zip(e.members, pred.member_valid, strict=True)}
+            cache.mkdir(parents=True, exist_ok=True)
+            np.savez(file, **{f"p:{k}": v for k, v in probs.items()}, **{f"v:{k}": v for k, v in valid.items()})
+            took = time.perf_counter() - t0
+            log.info("%s: transformer members on %d names in %.0f s (cached)", tag, len(names), took)
+        for m in trans:
+            known[m.name] = inspect_member(m).projection.sum(axis=0) > 0
+    lex_seconds = 0.0
+    for m in lexes:
+        member = load_lexicon_member(inspect_member(m))
+        t0 = time.perf_counter()
+        probs[m.name], valid[m.name] = member.tag_probs(split)
+        lex_seconds += time.perf_counter() - t0
+        known[m.name] = member.projection.sum(axis=0) > 0
+    order = [m.name for m in cfg.models]
+    return {"split": split, "probs": probs, "valid": valid, "known": known, "order": order, "cfg": cfg,
+            "lexicon_seconds": lex_seconds}  # fmt: skip
+
+
+def row(system: str, gold: np.ndarray, pred: np.ndarray, changed: np.ndarray | None) -> dict[str, Any]:
+    m = classification_metrics(list(gold), list(pred), list(NAME_LABELS))
+    out: dict[str, Any] = {"system": system, "n": len(gold), "accuracy": round(m["accuracy"], 4),
+                           "macro_f1": round(m["macro_f1"], 4)}  # fmt: skip
+    for lab in NAME_LABELS:
+        c = m["per_class"][lab]
+        if c["support"] or c["predicted"]:
+            out[lab] = (round(c["precision"], 3), round(c["recall"], 3))
+    if changed is not None and changed.any():
+        out["changed_n"] = int(changed.sum())
+        out["changed_accuracy"] = round(float((gold[changed] == pred[changed]).mean()), 4)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, default=Path("~/.cache/spark-ner/models"))
+    parser.add_argument("--lexicon", type=Path, default=None, help="a lexicon folder to score in the member's place")
+    parser.add_argument("--lexicon-only", action="store_true", help="no trained member (before build-models ends)")
+    parser.add_argument("--split", default="dev", choices=("dev", "test"))
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/spark-ner-slices"))
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    model_dir = args.model_dir.expanduser()
+    raw, base = load_raw(model_dir, args.lexicon, args.lexicon_only)
+    frame = pd.read_parquet(model_dir / "corpus" / f"{args.split}.parquet")
+    sets = {args.split: frame.assign(changed=False), **form_slices(frame)}
+    results: dict[str, Any] = {}
+    for tag, part in sets.items():
+        d = outputs(raw, base, part["name"].tolist(), args.cache.expanduser(), f"{args.split}-{tag}")
+        gold = part["label"].to_numpy()
+        changed = part["changed"].to_numpy(dtype=bool) if tag != args.split else None
+        weights = {m.name: m.weight for m in d["cfg"].models}
+        by_type = {m.name: dict(m.weights_by_type) for m in d["cfg"].models if m.weights_by_type}
+        rows = []
+        if len(d["order"]) > 1:
+            rows.append(row("ensemble", gold, vote(d, weights, by_type), changed))
+        rows += [row(n, gold, vote(d, {n: 1.0}, {}), changed) for n in d["order"]]
+        results[tag] = rows
+        log.info("\n== %s (%d names; lexicon %.2f s)", tag, len(part), d["lexicon_seconds"])
+        for r in rows:
+            per = " ".join(f"{k[:3]}={v[0]:.3f}/{v[1]:.3f}" for k, v in r.items() if isinstance(v, tuple))
+            extra = f" changed {r['changed_n']}: {r['changed_accuracy']:.4f}" if "changed_n" in r else ""
+            log.info("%-14s acc %.4f macro-F1 %.4f  %s%s", r["system"], r["accuracy"], r["macro_f1"], per, extra)
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
