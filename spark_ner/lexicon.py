@@ -66,18 +66,39 @@ COINED_CONF = 0.6
 ACRONYM_LEN = (3, 5)
 #: "SURNAME, Given": how sure the comma form makes the lexicon that both parts are a person
 INVERTED_CONF = 0.95
+#: "Horton, Burns and Gutierrez": how sure the listed-surnames form makes the lexicon of a firm
+FIRM_CONF = 0.85
 #: Words that end a segment of a name ("Ana Ruiz c/o Acme S.A.": the cue does not reach "Ana Ruiz").
 SEPARATORS = frozenset({"/", "(", ")", "[", "]", "|", ";", ":", "attn", "dba", "aka", "t/a", "c/o", "@"})
 _DASHES = frozenset({"-", "–", "—"})
 _AND_WORDS = frozenset({"&", "+", "and", "y", "e", "et", "und", "en"})
 
 
+#: Letters that carry their mark inside them (NFKD leaves them whole), folded the way legacy systems
+#: write them without accents: "Søren Ørsted" -> "Soren Orsted", "Łódź" -> "Lodz", "Đorđević" -> "Dordevic".
+_FOLD = str.maketrans({
+    "ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th",
+    "æ": "ae", "Æ": "Ae", "œ": "oe", "Œ": "Oe", "ß": "ss", "ı": "i", "ħ": "h", "Ħ": "H", "ŧ": "t", "Ŧ": "T",
+    "ŀ": "l", "Ŀ": "L", "ĸ": "k", "ƒ": "f",
+})  # fmt: skip
+
+
+def fold_accents(text: str) -> str:
+    """``text`` without its accents, as a legacy system would store it (case kept): NFKD marks
+    stripped, then the letters that hold their mark (ø, ł, đ, æ, ß, ...) spelled in plain letters."""
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    kept = "".join(c for c in decomposed if not unicodedata.combining(c)).translate(_FOLD)
+    return unicodedata.normalize("NFC", kept)
+
+
 def normalize_word(word: str) -> str:
-    """Key form of one word: accents stripped (NFKD), case-folded: ``MÜLLER`` -> ``muller``."""
+    """Key form of one word: accents folded (:func:`fold_accents`), case-folded: ``MÜLLER`` -> ``muller``,
+    ``Søren`` -> ``soren``, so a name matches its entry with or without its accents, in any case."""
     if word.isascii():
         return word.casefold()
-    decomposed = unicodedata.normalize("NFKD", word)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return fold_accents(word).casefold()
 
 
 @dataclass(frozen=True)
@@ -270,6 +291,7 @@ class Lexicon:
             if self._cues:
                 self._apply_cues(name_words, matches, starts[b0:b1], ends[b0:b1], probs[b0:b1], valid[b0:b1])
             self._inverted(name_words, matches, probs[b0:b1], valid[b0:b1])
+            self._firm(name_words, matches, probs[b0:b1], valid[b0:b1])
         return probs, valid
 
     def _coined(self, words: list[str], probs: np.ndarray, valid: np.ndarray) -> None:
@@ -319,6 +341,36 @@ class Lexicon:
             probs[i, self._surname if i < c and self._surname else self._given] = INVERTED_CONF
             probs[i, 0] = 1.0 - INVERTED_CONF
             valid[i] = True
+
+    def _firm(
+        self, words: list[str], matches: list[tuple[int, int, int]], probs: np.ndarray, valid: np.ndarray
+    ) -> None:
+        """ "Horton, Burns and Gutierrez", "Benavides, Aponte y Romo": three or more surnames listed with
+        commas and a closing "and" / "y" / "&" name a firm (no person's name is written that way; a
+        household, "Smith, John and Mary", has given names after its comma, and is left alone)."""
+        if self._company is None or words.count(",") < 1 or len(words) > 12:
+            return
+        cut = [k for k, w in enumerate(words) if w == "," or w.casefold() in _AND_WORDS]
+        if not cut or words[cut[-1]] == "," or len(cut) < 2:
+            return
+        parts, begin = [], 0
+        for k in (*cut, len(words)):
+            parts.append(range(begin, k))
+            begin = k + 1
+        if len(parts) < 3 or any(not 1 <= len(p) <= 2 for p in parts):
+            return
+        row_at = {i: row for a, b, row in matches for i in range(a, b)}
+        for part in parts:
+            for i in part:
+                if not words[i].isalpha() or len(words[i]) < 2:
+                    return
+                row = row_at.get(i)
+                if row is not None and (row in self._cues or self.key_probs[row, self._given or 0] > 0.02):
+                    return  # a given name ("Smith, John and Mary") or a cue: not this form
+        probs[:] = 0.0
+        probs[:, self._company] = FIRM_CONF
+        probs[:, 0] = 1.0 - FIRM_CONF
+        valid[:] = True
 
     def _apply_cues(
         self,
@@ -450,6 +502,7 @@ __all__ = [
     "Lexicon",
     "LexiconHeader",
     "LexiconMember",
+    "fold_accents",
     "lexicon_digest",
     "load_lexicon_member",
     "normalize_word",

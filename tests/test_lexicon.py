@@ -14,6 +14,7 @@ from spark_ner.errors import ConfigError, LabelMapError, ModelSourceError, Weigh
 from spark_ner.lexicon import (
     LEXICON_FILE,
     Lexicon,
+    fold_accents,
     lexicon_digest,
     load_lexicon_member,
     normalize_word,
@@ -181,6 +182,11 @@ def test_place_title_inverted_placeholder_and_coined_rules(lex: Lexicon) -> None
     assert _labels(lex, "Texas") == [None]  # too short, and "-ex" alone is no reason
     # acronyms: capitals in a name that is not all capitals and has no comma
     assert _labels(lex, "Qwimby GTX") == [None, "COMPANY"] and _labels(lex, "QWIMBY GTX") == [None, None]
+    # three or more surnames listed with commas and "and"/"y"/"&": a firm; given names after the comma: not
+    assert _labels(lex, "Smith, Ruiz and Corbo") == ["COMPANY"] * 5
+    assert _labels(lex, "RUIZ, CORBO Y MULLER") == ["COMPANY"] * 5
+    assert _labels(lex, "Smith, John and Ana")[2] == "GIVEN_NAME"  # a household, inverted
+    assert _labels(lex, "Smith and Ruiz")[0] == "SURNAME"  # two names only: left to the other members
 
 
 def _member_cfg(lex_dir: Path, **extra: object) -> dict[str, object]:
@@ -309,6 +315,61 @@ def test_cue_lists_and_new_sources_type_their_words() -> None:
         pytest.skip("swot is not installed (pip install 'spark-ner[starter]')")
     ld._universities(lists)
     assert has("Arab Open University", "COMPANY")
+
+
+def test_accents_fold_to_plain_letters_as_legacy_systems_write_them() -> None:
+    """A name stored without its accents, or in capitals, has the key of its clean form (issue 25)."""
+    assert fold_accents("José García") == "Jose Garcia" and fold_accents("Ølstykke") == "Olstykke"
+    assert fold_accents("Łódź Đorđević Æbeltoft Straße") == "Lodz Dordevic Aebeltoft Strasse"
+    assert fold_accents("Smith") == "Smith"  # ASCII: untouched, case kept
+    for clean, legacy in (("José García", "JOSE GARCIA"), ("Søren Ørsted", "Soren Orsted"), ("Łódź", "LODZ")):
+        assert [normalize_word(w) for w in clean.split()] == [normalize_word(w) for w in legacy.split()]
+
+
+def test_registry_organisations_and_learned_organisation_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 25: registered organisation names with and without their legal form, never a bare name
+    that is only a person's name or a place; words of many such names become organisation words."""
+    pytest.importorskip("cleanco")
+    from spark_ner.starter import lexicon_data as ld
+
+    lists = ld._Lists()
+    lists.add("GIVEN_NAME", "Helen", 0.9)
+    lists.add("PLACE", "Troy", 0.8)
+    lists.add("SURNAME", "Wilson", 0.9)
+    for name in ("Nordvik Precision Ltd.", "Helen of Troy", "Wilson, Inc.", "Private", "Qorvo Wireless GmbH"):
+        ld._add_org(lists, name, 0.85)
+    cats = ld.CATEGORIES
+
+    def has(text: str, cat: str) -> bool:
+        row = lists.scores.get(ld.key_of(text))
+        return row is not None and row[cats.index(cat)] > 0
+
+    assert has("Nordvik Precision Ltd.", "COMPANY") and has("Nordvik Precision", "COMPANY")
+    assert has("Qorvo Wireless", "COMPANY") and has("Wilson, Inc.", "COMPANY")
+    assert not has("Helen of Troy", "COMPANY") and not has("Wilson", "COMPANY") and not has("Private", "COMPANY")
+    monkeypatch.setattr(ld, "COMPANY_WORD_MIN", 3)  # "Precision": 6 names (full and bare), "Nordvik": 2
+    for name in ("Altvik Precision AB", "Brenna Precision", "Helen Precision"):
+        ld._add_org(lists, name, 0.85)
+    ld._company_words(lists)
+    assert has("Precision", "ORG_WORD") and not has("Helen", "ORG_WORD") and not has("Nordvik", "ORG_WORD")
+
+
+def test_registry_sources_are_read_as_data() -> None:
+    """python-stdnum's and schwifty's registries give thousands of organisation names (files only)."""
+    import importlib.util
+
+    if importlib.util.find_spec("stdnum") is None or importlib.util.find_spec("schwifty") is None:
+        pytest.skip("python-stdnum / schwifty are not installed (pip install 'spark-ner[starter]')")
+    from spark_ner.starter import lexicon_data as ld
+
+    before = set(sys.modules)
+    lists = ld._Lists()
+    ld._registries(lists)
+    company = ld.CATEGORIES.index("COMPANY")
+    assert sum(1 for r in lists.scores.values() if r[company] > 0) > 20_000
+    assert ld.key_of("Sparkasse Hannover") in lists.scores  # a schwifty bank
+    read = set(sys.modules) - before
+    assert not any(m.split(".")[0] in ("stdnum", "schwifty", "pycountry") for m in read)
 
 
 def test_starter_config_declares_the_lexicon() -> None:

@@ -57,7 +57,7 @@ from spark_ner.tokenize import split_name
 logger = logging.getLogger(__name__)
 
 #: Bump when the lists or their scoring change (part of the build's record).
-LEXICON_VERSION = 6
+LEXICON_VERSION = 7
 CATEGORIES: tuple[str, ...] = (
     "GIVEN_NAME",
     "SURNAME",
@@ -103,6 +103,8 @@ SOURCES = (
     "pytickersymbols",
     "cleanco",
     "swot",
+    "python-stdnum",
+    "schwifty",
 )
 #: Cities below this population keep only their main name (alternates of villages are mostly noise).
 ALT_MIN_POPULATION = 5000
@@ -326,6 +328,84 @@ def _names_of(value: Any) -> Iterable[str]:
     return []
 
 
+#: Categories that make a word a person's name or a place: a bare organisation name made only of
+#: such words ("Helen of Troy", "Lassen") is left out, so the lists never call a person a company.
+_PERSON_PLACE = ("GIVEN_NAME", "SURNAME", "PLACE", "REGION", "COUNTRY", "LANGUAGE", "NATIONALITY")
+#: Registrants that are no organisation name ("Private" blocks of the MAC registry, test networks)
+_NOT_ORGS = frozenset({"private", "test", "test network", "unknown", "reserved", "n/a"})
+
+
+def _names_or_places(lists: _Lists, key: str) -> bool:
+    """Is every word of ``key`` (particles aside) a known given name, surname or place?"""
+    cols = [CATEGORIES.index(c) for c in _PERSON_PLACE]
+    words = [w for w in key.split(" ") if w not in _PARTICLES and any(c.isalnum() for c in w)]
+    if not words:
+        return True
+    for w in words:
+        row = lists.scores.get(w)
+        if row is None or not row[cols].any():
+            return False
+    return True
+
+
+def _add_org(lists: _Lists, name: str, score: float) -> None:
+    """One registered organisation name: the full name, and its bare name (legal form stripped) unless
+    that is only names or places ("Lassen Research" stays, "Helen of Troy" and "Wilson" do not)."""
+    from cleanco import basename
+
+    name = " ".join(name.replace("\u201e", " ").replace("\u201c", " ").split()).strip(" ,;'\"")
+    if len(name) < 3 or not _latin(name) or not any(c.isalpha() for c in name):
+        return
+    key = key_of(name)
+    if not key or key in _NOT_ORGS:
+        return
+    base = basename(name).strip(" ,;'\"")
+    bkey = key_of(base) if base else ""
+    if bkey == key:  # no legal form: the name itself is the bare name
+        if not _names_or_places(lists, key):
+            lists.add("COMPANY", name, score)
+        return
+    lists.add("COMPANY", name, score)  # with its legal form it is an organisation whatever its words
+    if len(base) >= 3 and bkey and bkey not in _NOT_ORGS and not _names_or_places(lists, bkey):
+        lists.add("COMPANY", base, score - 0.05)
+
+
+def _dat_values(path: Path, field: str) -> list[str]:
+    """The ``field="..."`` values of a python-stdnum data file (one record a line)."""
+    pattern = re.compile(rf'(?:^|\s){field}="([^"]*)"')
+    out: list[str] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            out.extend(m.group(1) for m in pattern.finditer(line))
+    return out
+
+
+def _registries(lists: _Lists) -> None:
+    """Organisations of every kind from registries that ship as package data, read as files:
+    ``python-stdnum``: the IEEE MAC-address block holders (``oui.dat``: ~30k manufacturers and
+    service companies of every country), mobile network operators and their brands (``imsi.dat``),
+    the bank lists of Belgium, the Czech Republic and New Zealand; ``schwifty``: the bank registries
+    of 40 countries (``bank_registry/*.json``: banks, savings banks, credit unions, their branches)."""
+    stdnum = _pkg_dir("stdnum")
+    for name in sorted(set(_dat_values(stdnum / "oui.dat", "o"))):
+        _add_org(lists, name, 0.85)
+    imsi = stdnum / "imsi.dat"
+    for name in sorted(set(_dat_values(imsi, "operator")) | set(_dat_values(imsi, "brand"))):
+        _add_org(lists, name, 0.85)
+    for country in ("be", "cz", "nz"):
+        for name in sorted(set(_dat_values(stdnum / country / "banks.dat", "bank"))):
+            _add_org(lists, name, 0.9)
+    names: set[str] = set()
+    for path in sorted((_pkg_dir("schwifty") / "bank_registry").glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        entries = data.get("entries", []) if isinstance(data, dict) else data
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict):
+                names.update(str(entry.get(k) or "") for k in ("name", "short_name"))
+    for name in sorted(n for n in names if n):
+        _add_org(lists, name, 0.85)
+
+
 def _companies(lists: _Lists) -> None:
     """Listed companies (pytickersymbols): full names and their bare names without the legal form."""
     from cleanco import basename
@@ -436,7 +516,66 @@ INDUSTRY_WORDS = (
     "Immobilien", "Brauerei", "Söhne", "Groupe", "Société", "Banque", "Mutuelle", "Transports", "Fils",
     "Frères", "Gruppo", "Assicurazioni", "Banca", "Costruzioni", "Servizi", "Figli", "Fratelli", "Groep",
     "Verzekeringen", "Stichting", "Vereniging", "Irmãos", "Construtora", "Serviços", "Sistemas",
+    # sectors in the singular and the words of listed companies' bare names ("Ulta Beauty", "Hengrui
+    # Medicine", "Tritax Big Box REIT"); a word that is also a surname ("Power") needs a non-name beside it
+    "Beauty", "Electric", "Electrical", "Medicine", "Precision", "Industry", "Industrial", "Chemical",
+    "Pharmaceutical", "Development", "Investment", "Finance", "Leasing", "Petrochemical", "Infrastructure",
+    "Telecommunications", "Telecommunication", "Biotechnology", "Optical", "Optoelectronics", "Solar", "Power",
+    "Cement", "Paper", "Textile", "Beverages", "Beverage", "Tobacco", "Refinery", "Refining", "Auto", "Parts",
+    "Minerals", "Fertilizer", "Fertilizers", "Agro", "Agriculture", "Farms", "Seeds", "Fishery", "Wines",
+    "Restaurant", "Hotel", "Travel", "Tourism", "Transport", "Transportation", "Express", "Retail", "Commerce",
+    "Distribution", "Outlet", "Outlets", "Markets", "Digital", "Data", "Interactive", "Games", "Gaming",
+    "Fitness", "Fashion", "Footwear", "Jewelry", "Jewellery", "Furniture", "Lighting", "Tools", "Pictures",
+    "Productions", "Records", "Films", "Reinsurance", "Savings", "Lending", "Mortgage", "Payments", "Advisors",
+    "Advisers", "Asset", "Assets", "Equity", "Storage", "Lodging", "Hospitality", "Casino", "Casinos",
+    "Cruises", "Trucking", "Cargo", "Aviation", "Defense", "Defence", "Security", "Healthcare", "Health",
+    "Diagnostics", "Devices", "Instruments", "Genomics", "Sciences", "Biopharma", "Medtech", "Petroleum",
+    "Oilfield", "Drilling", "Pipeline", "Pipelines", "Utility", "Water", "Gas", "Oil", "Apparel", "Cosmetics",
+    "Aerospace", "Shipyard", "Shipbuilding", "Motors", "Worldwide", "Global", "International", "Technik",
+    # "& Sons" and partnerships in the corpus languages: "Alves e Filhos", "Valadez y Asociados", "Rup i Syn"
+    "Filhos", "Asociados", "Associados", "Associés", "Associes", "Syn", "Synowie", "Synové", "Ticaret", "Tic.",
+    "Unipessoal", "Proyectos", "Projetos", "Inversiones", "Consultores", "Abogados", "Advogados", "Avocats",
+    "Rechtsanwälte", "Partnerschaft", "Hnos", "Hnos.", "Companhia", "Compañía", "Cía", "Cia",
 )  # fmt: skip
+
+
+#: A word of this many registered organisation names (and no person's name or place) is an
+#: organisation word: "Technology", "Precision", "Electric", "Sparkasse" (see _company_words).
+COMPANY_WORD_MIN = 12
+
+
+def _company_words(lists: _Lists) -> None:
+    """Organisation words learned from the lists' own organisation names (companies, banks, operators,
+    universities): a word that ends or is inside at least COMPANY_WORD_MIN distinct names, that no
+    person or place list holds (nor two multi-word place names, nor a region's name as its first word),
+    and that is not a legal form or a particle, makes a name holding it an
+    organisation ("Hengrui Medicine", "Nordvik Precision") when no list knows the name itself."""
+    company = CATEGORIES.index("COMPANY")
+    other = [CATEGORIES.index(c) for c in (*_PERSON_PLACE, "LEGAL_FORM", "TITLE", "PLACEHOLDER", "LOC_WORD")]
+    places = [CATEGORIES.index(c) for c in ("PLACE", "REGION", "COUNTRY")]
+    region = CATEGORIES.index("REGION")
+    counts: dict[str, int] = {}
+    in_places: dict[str, int] = {}  # words of multi-word place names ("Rio Grande do Norte", "Donau-Ries")
+    region_heads: set[str] = set()  # first words of region names ("Jiangsu Sheng", "Anhui Sheng")
+    for key, row in lists.scores.items():
+        if " " not in key:
+            continue
+        words = set(key.split(" "))
+        if row[company] > 0:
+            for word in words:
+                counts[word] = counts.get(word, 0) + 1
+        if row[places].any():
+            for word in words:
+                in_places[word] = in_places.get(word, 0) + 1
+            if row[region] > 0:
+                region_heads.add(key.split(" ", 1)[0])
+    for word in sorted(w for w, n in counts.items() if n >= COMPANY_WORD_MIN):
+        if len(word) < 4 or not word.isalpha() or word in lists._stop:
+            continue
+        known = lists.scores.get(word)
+        if (known is not None and known[other].any()) or in_places.get(word, 0) >= 2 or word in region_heads:
+            continue  # a place's word ("Jiangsu Hengrui" is a company, "Nanjing, Jiangsu" a place)
+        lists.add("ORG_WORD", word, 0.85)
 
 
 def _industry_words(lists: _Lists) -> None:
@@ -521,9 +660,10 @@ STEPS = (
     _companies,
     _banks,
     _universities,
+    _registries,
     _legal_forms,
 )
-LATE_STEPS = (_org_words, _industry_words, _place_words, _titles, _placeholders, _nationalities)
+LATE_STEPS = (_org_words, _industry_words, _place_words, _titles, _placeholders, _nationalities, _company_words)
 
 
 @functools.lru_cache(maxsize=1)
