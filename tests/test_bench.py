@@ -55,7 +55,58 @@ def test_label_agreement_says_not_measured_without_cuda(monkeypatch: pytest.Monk
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     out = bench.label_agreement(lambda p, d: "unused.toml", ["Ana Ruiz"])
     assert out == {"names": 0, "fp16_vs_fp32": bench.NOT_MEASURED_NO_CUDA, "cuda_vs_cpu": bench.NOT_MEASURED_NO_CUDA}
-    assert bench.bench_gpu([], Path("unused"), 1)["agreement"] == out
+    plan = bench.device_plan(cuda=False, quick=True)  # without --cpu-fallback: the GPU sections say "not measured"
+    gpu = bench.bench_gpu(None, [], plan)
+    assert gpu["measured"] is False and "rows" not in gpu and gpu["label_agreement"] == out
+    assert bench.bench_finetune(None, [], [], plan, Path("unused")) == {
+        "measured": False,
+        "reason": "no CUDA GPU on this machine",
+    }
+    assert "GPU fp16 vs fp32 | not measured (no CUDA GPU on this machine)" in "\n".join(bench._gpu_rows(gpu))
+
+
+def test_device_plans_size_the_gpu_check() -> None:
+    """The full CUDA run is the issue's (100,000 names, batches 256-4,096, fp16 and fp32, 1/2/4 processes);
+    --quick shrinks it; without CUDA the members are small and the run takes seconds per section."""
+    full = bench.device_plan(cuda=True, quick=False)
+    assert full.names == full.host_names == full.executor_names == 100_000 and full.executor_procs == (1, 2, 4)
+    assert full.batches == (256, 1024, 4096) and full.precisions == ("fp16", "fp32")
+    assert full.member_size().hidden == 768 and full.member_size().layers == 12
+    assert sum(full.boxes.values()) <= 490  # the sections fit the wrapper's default limit
+    quick = bench.device_plan(cuda=True, quick=True)
+    assert quick.names < full.names and quick.batches == (1024,)
+    cpu = bench.device_plan(cuda=False, quick=True, cpu_fallback=True)
+    assert cpu.runs_device_sections and cpu.precisions == ("fp32",) and cpu.member_size().hidden == 64
+    assert not bench.device_plan(cuda=False, quick=True).runs_device_sections
+
+
+def test_time_box_stops_a_section() -> None:
+    """--budget-s boxes each section with SIGALRM; the error is not an Exception, so a broad except in the
+    measured code cannot swallow it."""
+    import time
+
+    with pytest.raises(bench.SectionTimeout, match="time box"), bench.time_box(0.3):
+        try:
+            time.sleep(3)
+        except Exception:  # pragma: no cover - must not catch it
+            pytest.fail("the time box was swallowed")
+    with bench.time_box(None):
+        time.sleep(0.01)
+
+
+def test_a_failing_section_is_recorded_and_the_next_runs(tmp_path: Path) -> None:
+    """One section failing (here: zero executor processes) leaves its error in bench.json and the report,
+    the next section still runs, and the run exits 1."""
+    from spark_ner.cli import main
+
+    md = tmp_path / "BENCHMARKS.md"
+    argv = ["bench", "--output", str(tmp_path / "o"), "--markdown", str(md), "--sections", "executor,oom"]
+    assert main([*argv, "--executor-procs", "0", "--quick"]) == 1
+    data = json.loads((tmp_path / "o" / "bench.json").read_text())
+    assert data["sections_requested"] == ["executor", "oom"]
+    assert data["sections"]["executor"]["status"] == "error" and "executor" not in data
+    assert data["sections"]["oom"]["status"] == "ok" and data["oom"]["rows_labelled"] == 1024
+    assert "| section `executor` | error |" in md.read_text()
 
 
 def test_random_members_for_the_gpu_bench_build_and_label(tmp_path: Path) -> None:

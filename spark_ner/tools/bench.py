@@ -9,14 +9,26 @@ Sections (each can be chosen with ``--sections``):
 - ``spark``     ``spark-ner label`` in local mode on the same all-distinct names vs in-process;
 - ``dedup``     the realistic sample table (repeated names) vs as many distinct names, through Spark;
 - ``memory``    peak RSS of one Python worker holding the ensemble, at two input sizes;
-- ``gpu``       fp16 vs fp32 and a batch-size sweep on CUDA (rows say "not measured" without a GPU);
+- ``gpu``       fp16 vs fp32 names/s per batch size on CUDA, with model FLOP utilisation, peak memory,
+  NVML utilisation and fp16/fp32 and CUDA/CPU label agreement (rows say "not measured" without a GPU);
 - ``host``      the host-side ceiling: near-zero-compute random members, cold and warm word cache,
   in-process and through Spark local[N] with warm workers, plus a profile of the cold run; and the GPU
   code path's host CPU per name on one thread (zero-layer members, Arrow in and out, the device batch
   plan) with the plan's padded/real tokens;
 - ``executor``  N processes (``--executor-procs``) sharing this machine's device, each running the Spark
   UDF's own Arrow loop (``spark_ner.engine.label_arrow_stream``) as N tasks would: summed names/s,
-  host CPU per name, device-busy seconds from CUDA events, padded/real tokens, launches per forward.
+  host CPU per name, device-busy seconds from CUDA events, padded/real tokens, launches per forward;
+- ``oom``       one oversize batch under a CUDA out-of-memory (simulated without CUDA): every row labelled;
+- ``finetune``  fp16 Accelerate training steps/s of the BERT-base sized member, then the package's
+  ``train()`` end to end.
+
+The device sections (gpu, oom, executor, finetune) share one random BERT-base + RoBERTa-base pair built
+on synthetic names (:class:`DevicePlan` sizes them; ``--quick`` shrinks them). Without CUDA the gpu and
+finetune sections say "not measured", unless ``--cpu-fallback`` runs them on the CPU with small members:
+``scripts/gpu_check.sh`` (the GPU machine's one command) runs these sections with it, so its CPU test
+goes through the same code. Each section is guarded (a failure is recorded, the next runs; exit 1) and
+time-boxed under ``--budget-s``; ``bench.json`` is rewritten after every section, so a killed run keeps
+what finished. None of the device sections needs pyspark or faker.
 
 Results go to ``OUT/bench.json``, ``OUT/bench.png`` and a block of ``BENCHMARKS.md`` (with the
 command, machine and date). Benchmarks are not tests: nothing here asserts a timing.
@@ -35,12 +47,15 @@ import os
 import platform
 import queue
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import replace
+import traceback
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
@@ -57,7 +72,16 @@ from spark_ner.tokenize import split_words
 
 log = logging.getLogger(__name__)
 
-SECTIONS = ("roofline", "tokenize", "inprocess", "spark", "dedup", "cache", "memory", "gpu", "host", "executor", "oom")
+SECTIONS = (
+    "roofline", "tokenize", "inprocess", "spark", "dedup", "cache", "memory", "gpu", "host", "executor", "oom",
+    "finetune",
+)  # fmt: skip
+#: sections that build their own members: the config's need not exist for them
+OWN_MEMBERS = frozenset({"gpu", "host", "executor", "oom", "finetune"})
+#: sections whose report rows show what a failed or stopped run of them measured
+PARTIAL_OK = frozenset({"gpu", "finetune"})
+#: parts of the gpu section (``--gpu-parts``)
+GPU_PARTS = ("throughput", "agreement", "spark")
 MARK_START = "<!-- bench:start -->"
 MARK_END = "<!-- bench:end -->"
 
@@ -229,6 +253,44 @@ def bench_names(n: int, seed: int = 0, distinct: bool = True) -> list[str]:
         names = list(dict.fromkeys(str(x) for x in frame["name"] if isinstance(x, str) and x.strip()))
         return names[:n]
     return [str(x) for x in sample_table(n, seed=seed)["name"] if isinstance(x, str)]
+
+
+def have_faker() -> bool:
+    """Whether the demo generator can run (the GPU machine has no faker)."""
+    return importlib.util.find_spec("faker") is not None
+
+
+def name_pool(n: int, seed: int = 0) -> list[str]:
+    """``n`` distinct names: the demo generator's where faker is installed, else :func:`synthetic_names`.
+
+    Why: the host and executor sections must run on the GPU machine too, which has no faker; the run
+    records which source it used (``names_source`` in bench.json).
+    """
+    return bench_names(n, seed=seed) if have_faker() else synthetic_names(n, seed=seed)[0]
+
+
+class SectionTimeout(BaseException):
+    """A section ran past its time box (``--budget-s``). A BaseException, so that the ``except Exception``
+    of the code measured does not swallow it."""
+
+
+@contextlib.contextmanager
+def time_box(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`SectionTimeout` in the main thread after ``seconds`` (None: no box)."""
+    if seconds is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _alarm(signum: int, frame: Any) -> None:
+        raise SectionTimeout(f"ran past its {seconds:.0f} s time box")
+
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.5))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def _timed(fn: Callable[[], Any], repeat: int = 1) -> float:
@@ -566,11 +628,6 @@ PEAK_TFLOPS: dict[str, tuple[float, float]] = {
 }
 
 
-def gpu_peak_tflops(name: str) -> float | None:
-    """The fp16 dense peak for a GPU name (None when unknown)."""
-    return peak_tflops(name)[0]
-
-
 def peak_tflops(gpu: str | None) -> tuple[float | None, float | None]:
     """(fp16, fp32) dense peak for a GPU name, or (None, None) when unknown."""
     if not gpu:
@@ -654,100 +711,391 @@ def label_agreement(config_for: Callable[[str, str], Path | str], names: list[st
     }
 
 
+def _toml_config(path: Path, members: Sequence[tuple[str, Path]], **ensemble: Any) -> Path:
+    """A config TOML over ``members`` (schema: spark_ner/default_config.toml)."""
+    lines = ["[ensemble]"]
+    for key, value in ensemble.items():
+        if isinstance(value, bool):
+            lines.append(f"{key} = {str(value).lower()}")
+        elif isinstance(value, str):
+            lines.append(f'{key} = "{value}"')
+        else:
+            lines.append(f"{key} = {value}")
+    for name, folder in members:
+        lines += ["", "[[models]]", f'name = "{name}"', f'path = "{folder}"', "weight = 1.0"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@dataclass(frozen=True)
+class Members:
+    """A random BERT + RoBERTa pair built once under ``root``, and configs over it."""
+
+    root: Path
+    bert: Path
+    roberta: Path
+
+    @staticmethod
+    def build(root: Path, corpus: Sequence[str], size: Any) -> Members:
+        """Build both members (tokenizers trained on ``corpus``) unless ``root`` already holds them."""
+        from spark_ner.tools.random_models import build_random_bert, build_random_roberta
+
+        bert, roberta = root / "bert", root / "roberta"
+        if not (bert / "model.safetensors").exists():
+            build_random_bert(bert, corpus, size)
+        if not (roberta / "model.safetensors").exists():
+            build_random_roberta(roberta, corpus, size)
+        return Members(root, bert, roberta)
+
+    def config(self, precision: str, batch_size: int, device: str = "auto", **ensemble: Any) -> Path:
+        """A config over both members; one file per distinct setting."""
+        tag = "-".join(str(v) for v in (precision, batch_size, device, *ensemble.values()))
+        return _toml_config(
+            self.root / f"random-{tag}.toml",
+            [("bert-base-random", self.bert), ("roberta-base-random", self.roberta)],
+            precision=precision,
+            batch_size=batch_size,
+            device=device,
+            **ensemble,
+        )
+
+    def describe(self) -> dict[str, dict[str, Any]]:
+        """Layers, width, parameters and trained vocabulary of each member (for the report)."""
+        out = {}
+        for key, folder in (("bert", self.bert), ("roberta", self.roberta)):
+            cfg = json.loads((folder / "config.json").read_text())
+            out[key] = {
+                "layers": cfg["num_hidden_layers"],
+                "hidden": cfg["hidden_size"],
+                "heads": cfg["num_attention_heads"],
+                "intermediate": cfg["intermediate_size"],
+                "vocab": cfg["vocab_size"],
+                "params_m": round((folder / "model.safetensors").stat().st_size / 4 / 1e6, 1),  # fp32 on disk
+            }
+        return out
+
+
 def write_random_config(
     root: Path, names: list[str], size: Any, precision: str, batch_size: int, device: str = "auto"
 ) -> Path:
     """A BERT + RoBERTa ensemble of random members of ``size`` (built once under ``root``)."""
-    from spark_ner.tools.random_models import build_random_bert, build_random_roberta
-
-    bert, roberta = root / "bert", root / "roberta"
-    if not (bert / "model.safetensors").exists():
-        build_random_bert(bert, names, size)
-    if not (roberta / "model.safetensors").exists():
-        build_random_roberta(roberta, names, size)
-    path = root / f"random-{precision}-{batch_size}-{device}.toml"
-    path.write_text(
-        f'[ensemble]\nprecision = "{precision}"\nbatch_size = {batch_size}\ndevice = "{device}"\n\n'
-        f'[[models]]\nname = "bert-base-random"\npath = "{bert}"\n\n'
-        f'[[models]]\nname = "roberta-base-random"\npath = "{roberta}"\n'
-    )
-    return path
+    return Members.build(root, names, size).config(precision, batch_size, device)
 
 
-def bench_gpu(names: list[str], workdir: Path, cores: int, spark: bool = True) -> dict[str, Any]:
-    """fp16 vs fp32 and a batch sweep for BERT-base + RoBERTa-base sized random members, on CUDA."""
+@dataclass(frozen=True)
+class DevicePlan:
+    """Sizes and time boxes of the device sections (gpu, host, executor, oom, finetune).
+
+    Three plans: a full CUDA run (~6 minutes on an H200: what BENCHMARKS.md's GPU rows come from), a
+    ``--quick`` CUDA fix-up run, and without CUDA the CPU plan (small members; with ``--quick`` few names
+    and seconds per section: the CPU-fallback test of ``scripts/gpu_check.sh``).
+    """
+
+    cuda: bool
+    quick: bool
+    cpu_fallback: bool
+    size: dict[str, int]
+    names: int
+    batches: tuple[int, ...]
+    precisions: tuple[str, ...]
+    agree_names: int
+    host_names: int
+    host_batch: int
+    executor_names: int
+    executor_procs: tuple[int, ...]
+    oom_names: int
+    ft_batch: int
+    ft_steps: int
+    train_steps: int
+    train_examples: int
+    boxes: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def runs_device_sections(self) -> bool:
+        """Whether the gpu and finetune sections measure (CUDA) or run their CPU fallback."""
+        return self.cuda or self.cpu_fallback
+
+    def member_size(self) -> Any:
+        from spark_ner.tools.random_models import Size
+
+        return Size(**self.size)
+
+
+#: BERT-base / RoBERTa-base shapes; the vocabulary is what the tokenizer trainer reaches on the names
+GPU_BASE = {"hidden": 768, "layers": 12, "heads": 12, "intermediate": 3072, "vocab": 30_522}
+#: the CPU plan's members: small enough for seconds per section on two cores
+CPU_SMALL = {"hidden": 64, "layers": 2, "heads": 2, "intermediate": 128, "vocab": 3000}
+
+
+def device_plan(cuda: bool, quick: bool, cpu_fallback: bool = False) -> DevicePlan:
+    """The :class:`DevicePlan` for this machine and run."""
+    if cuda and not quick:
+        return DevicePlan(
+            cuda=True, quick=False, cpu_fallback=cpu_fallback, size=GPU_BASE, names=100_000,
+            batches=(256, 1024, 4096), precisions=("fp16", "fp32"), agree_names=5000, host_names=100_000,
+            host_batch=1024, executor_names=100_000, executor_procs=(1, 2, 4), oom_names=16_384, ft_batch=128,
+            ft_steps=40, train_steps=40, train_examples=20_000,
+            boxes={"gpu": 170, "host": 60, "executor": 110, "oom": 40, "finetune": 60},
+        )  # fmt: skip
+    if cuda:
+        return DevicePlan(
+            cuda=True, quick=True, cpu_fallback=cpu_fallback, size=GPU_BASE, names=20_000, batches=(1024,),
+            precisions=("fp16", "fp32"), agree_names=5000, host_names=20_000, host_batch=1024,
+            executor_names=20_000, executor_procs=(1, 2), oom_names=16_384, ft_batch=128, ft_steps=15,
+            train_steps=15, train_examples=5000,
+            boxes={"gpu": 100, "host": 40, "executor": 70, "oom": 30, "finetune": 40},
+        )  # fmt: skip
+    # no CUDA: generous boxes, shared CPU machines run 3-4x slower at times
+    boxes = {"gpu": 150, "host": 150, "executor": 150, "oom": 60, "finetune": 120}
+    if quick:
+        return DevicePlan(
+            cuda=False, quick=True, cpu_fallback=cpu_fallback, size=CPU_SMALL, names=600, batches=(64, 256),
+            precisions=("fp32",), agree_names=200, host_names=600, host_batch=64, executor_names=600,
+            executor_procs=(1,), oom_names=1024, ft_batch=16, ft_steps=4, train_steps=3, train_examples=300,
+            boxes=boxes,
+        )  # fmt: skip
+    return DevicePlan(
+        cuda=False, quick=False, cpu_fallback=cpu_fallback, size=CPU_SMALL, names=3000, batches=(64, 256),
+        precisions=("fp32",), agree_names=200, host_names=100_000, host_batch=1024, executor_names=100_000,
+        executor_procs=(1, 2, 4), oom_names=1024, ft_batch=16, ft_steps=10, train_steps=8, train_examples=1500,
+        boxes=boxes,
+    )  # fmt: skip
+
+
+class NvmlSampler:
+    """GPU utilisation/memory sampled with NVML in a thread (what the Spark UDF reports per executor)."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.handle: Any = None
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self.nvml = pynvml
+            visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+            ident = visible[0] if visible else "0"
+            self.handle = (
+                pynvml.nvmlDeviceGetHandleByIndex(int(ident))
+                if ident.isdigit()
+                else pynvml.nvmlDeviceGetHandleByUUID(ident)
+            )
+        except Exception as exc:  # no NVML: the figures stay null
+            log.info("NVML unavailable: %s", exc)
+
+    def __enter__(self) -> NvmlSampler:
+        if self.handle is not None:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                util = float(self.nvml.nvmlDeviceGetUtilizationRates(self.handle).gpu)
+                mem = self.nvml.nvmlDeviceGetMemoryInfo(self.handle).used / 2**20
+            except Exception:
+                return
+            self.samples.append((util, mem))
+            time.sleep(self.interval)
+
+    def summary(self) -> dict[str, Any]:
+        if not self.samples:
+            return {"gpu_util_mean": None, "gpu_util_max": None, "nvml_mem_used_mb_max": None}
+        util = [s[0] for s in self.samples]
+        return {
+            "gpu_util_mean": round(float(np.mean(util)), 1),
+            "gpu_util_max": max(util),
+            "nvml_mem_used_mb_max": round(max(s[1] for s in self.samples)),
+            "nvml_samples": len(self.samples),
+        }
+
+
+def _sync(cuda: bool) -> None:
+    if cuda:
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def bench_gpu(
+    members: Members | None,
+    names: list[str],
+    plan: DevicePlan,
+    parts: Collection[str] = GPU_PARTS,
+    deadline: float | None = None,
+    spark: Callable[[Path], dict[str, Any]] | None = None,
+    rec: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """fp16 vs fp32 names/s per batch size through ``Ensemble.label`` in Arrow-batch-sized calls, with model
+    FLOP utilisation, peak memory, NVML utilisation, and fp16/fp32 and CUDA/CPU label agreement.
+
+    On CUDA these are the GPU figures; without CUDA, only with ``plan.cpu_fallback``, the same loop runs
+    on the CPU (small members, fp32) to show it works, and the agreement fields say "not measured".
+    ``spark(config)`` runs the best fp16 configuration through a Spark job (the ``spark`` part). ``rec``
+    (filled as it goes, and returned) keeps what was measured before a failure or a time box.
+    """
     import torch
 
-    if not torch.cuda.is_available():
-        return {
-            "measured": False,
-            "reason": "no CUDA GPU on this machine",
-            "agreement": label_agreement(lambda p, d: "", []),
-        }
-    from spark_ner.tools.random_models import BASE
-
-    gpu = torch.cuda.get_device_name(0)
-    peak = gpu_peak_tflops(gpu)
-    root = workdir / "gpu-models"
-    rows: list[dict[str, Any]] = []
-    rates: dict[tuple[str, int], float] = {}
-    for precision in ("fp16", "fp32"):
-        for batch in (256, 1024, 4096) if precision == "fp16" else (1024,):
-            cfg = load_config(write_random_config(root, names, BASE, precision, batch))
-            ens = load_ensemble(cfg)
-            ens.label(names[:2048])
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            secs = _timed(partial(ens.label, names), repeat=3)
-            rate = len(names) / secs
-            rates[(precision, batch)] = rate
-            fpn = ensemble_flops_per_name(ens, names[:5000])
-            mfu = rate * fpn / (peak * 1e12) if peak else None
-            mem = torch.cuda.max_memory_allocated() / 2**20
-            rows.append(
-                {
-                    "measure": f"GPU in-process {precision}, batch {batch}, {len(names):,} names (names/s)",
-                    "ours": f"{rate:,.0f}; peak mem {mem:,.0f} MB; MFU {mfu:.1%}" if mfu else f"{rate:,.0f}",
-                    "target": ">= 100,000 (fp16)" if precision == "fp16" else "",
-                }
-            )
-            del ens
-            torch.cuda.empty_cache()
-    best16 = max(v for (p, _), v in rates.items() if p == "fp16")
-    rows.append(
-        {
-            "measure": "GPU fp16 vs fp32 (batch 1024)",
-            "ours": f"{rates[('fp16', 1024)]:,.0f}",
-            "baseline": f"fp32 {rates[('fp32', 1024)]:,.0f}",
-            "ratio": f"{rates[('fp16', 1024)] / rates[('fp32', 1024)]:.2f}x",
-            "target": ">= 2x",
-        }
-    )
-    agree = label_agreement(lambda p, d: write_random_config(root, names, BASE, p, 1024, d), names[:5000])
-    rows.append(
-        {
-            "measure": f"GPU label agreement on {agree['names']:,} names: fp16 vs fp32; CUDA vs CPU (fp32)",
-            "ours": f"{agree['fp16_vs_fp32']:.2%}; {agree['cuda_vs_cpu']:.2%}",
-            "target": "labels kept by kernel changes",
-        }
-    )
-    if spark and importlib.util.find_spec("pyspark") is None:  # the GPU machine has no pyspark
-        rows.append({"measure": "GPU Spark local mode vs in-process", "ours": "not measured: no pyspark"})
-    elif spark:
-        best_batch = max((b for (p, b) in rates if p == "fp16"), key=lambda b: rates[("fp16", b)])
-        s = _spark_label(str(write_random_config(root, names, BASE, "fp16", best_batch)), list(names), workdir, cores)
-        rate = float(s.get("names_per_second") or 0.0)
-        util = [e.get("gpu_util_mean") for e in s.get("executors", []) if e.get("gpu_util_mean") is not None]
-        rows.append(
-            {
-                "measure": f"GPU Spark local[{cores}] fp16 scoring stage (names/s); GPU util {util}",
-                "ours": f"{rate:,.0f}",
-                "baseline": f"in-process {best16:,.0f}",
-                "ratio": f"{rate / best16:.2f}",
-                "target": ">= 0.8",
-            }
+    out: dict[str, Any] = {} if rec is None else rec
+    if not plan.runs_device_sections or members is None:
+        out.update(
+            measured=False,
+            reason="no CUDA GPU on this machine",
+            label_agreement=label_agreement(lambda p, d: "", []),
         )
-    return {"measured": True, "gpu": gpu, "fp16_peak_tflops": peak, "rows": rows, "agreement": agree}
+        return out
+    cuda = plan.cuda
+    gpu = torch.cuda.get_device_name(0) if cuda else None
+    peak16, peak32 = peak_tflops(gpu)
+    out.update(
+        measured=cuda,
+        device="cuda" if cuda else "cpu",
+        gpu=gpu,
+        members=members.describe(),
+        names=len(names),
+        peak_tflops={"fp16": peak16, "fp32": peak32},
+        fp32_matmul_precision=torch.get_float32_matmul_precision(),
+        tf32_matmul_allowed=bool(torch.backends.cuda.matmul.allow_tf32),
+    )
+    rows: list[dict[str, Any]] = []
+    out["rows"] = rows
+    for precision in plan.precisions if "throughput" in parts else ():
+        peak = peak16 if precision in ("fp16", "bf16") else peak32
+        for batch in plan.batches:
+            row: dict[str, Any] = {"precision": precision, "batch": batch}
+            rows.append(row)
+            if deadline is not None and time.monotonic() > deadline - 10:
+                row["skipped"] = "time box"
+                continue
+            try:
+                _throughput_one(members, row, names, precision, cuda, batch, peak)
+            except Exception as exc:  # one configuration failing must not hide the others
+                row["error"] = f"{type(exc).__name__}: {exc}"
+                log.exception("gpu %s batch %d failed", precision, batch)
+            finally:
+                _free_cuda(cuda)
+    by: dict[tuple[str, int], float] = {
+        (r["precision"], r["batch"]): r["names_per_s"] for r in rows if "names_per_s" in r
+    }
+    out["fp16_over_fp32"] = {
+        str(b): round(by[("fp16", b)] / by[("fp32", b)], 2)
+        for b in plan.batches
+        if ("fp16", b) in by and ("fp32", b) in by
+    }
+    if "agreement" in parts:
+        pair: Members = members
+        out["label_agreement"] = label_agreement(lambda p, d: pair.config(p, 1024, d), names[: plan.agree_names])
+    if "spark" in parts and cuda:
+        fp16 = [r for r in rows if r["precision"] == "fp16" and r.get("names_per_s")]
+        best = max(fp16, key=lambda r: r["names_per_s"], default=None)
+        if best is None:
+            out["spark"] = {"not_measured": "no fp16 in-process figure to compare with"}
+        elif importlib.util.find_spec("pyspark") is None or spark is None:  # the GPU machine has no pyspark
+            out["spark"] = {"not_measured": "no pyspark"}
+        else:
+            s = spark(members.config("fp16", best["batch"]))
+            rate = float(s.get("names_per_second") or 0.0)
+            out["spark"] = {
+                "batch": best["batch"],
+                "names_per_s": round(rate),
+                "in_process_names_per_s": best["names_per_s"],
+                "ratio": round(rate / best["names_per_s"], 3),
+                "gpu_util": [e.get("gpu_util_mean") for e in s.get("executors", []) if e.get("gpu_util_mean")],
+            }
+    if any("error" in r for r in rows):
+        bad = next(r for r in rows if "error" in r)
+        raise AssertionError(f"gpu: {bad['precision']} batch {bad['batch']} failed: {bad['error']}")
+    return out
+
+
+def _throughput_one(
+    members: Members, row: dict[str, Any], names: list[str], precision: str, cuda: bool, batch: int, peak: float | None
+) -> None:
+    """One (precision, batch) figure: a fresh ensemble, warm word caches and kernels, one timed pass.
+
+    Why a fresh load per batch size: the config is the only supported way to set the batch, and a
+    forward hook checks that the passes really had that many rows.
+    """
+    import torch
+
+    cfg = members.config(precision, batch, "cuda" if cuda else "cpu")
+    _free_cuda(cuda)
+    base = torch.cuda.memory_allocated() if cuda else 0
+    t0 = time.perf_counter()
+    ens = load_ensemble(load_config(cfg))
+    row["load_s"] = round(time.perf_counter() - t0, 2)
+    if cuda:
+        row["weights_mem_mb"] = round((torch.cuda.memory_allocated() - base) / 2**20)
+    row["member_dtypes"] = sorted({str(next(m.model.parameters()).dtype) for m, _ in ens.transformers()})
+    # the word caches hold every name's words (steady state of a long job); then kernels and allocator
+    e = ens.cfg.ensemble
+    split = split_words(names, e.max_length, e.case_restore)
+    for _, wt in ens.transformers():
+        wt.encode(split)
+    chunk = chunk_rows(batch)
+    probe_n = min(len(names), chunk)
+    label_all(ens, names[:probe_n], chunk)
+    probe_s, _, _ = label_all(ens, names[:probe_n], chunk)
+    target_s = 5.0 if cuda else 1.5
+    n = int(min(len(names), max(probe_n, probe_n / max(probe_s, 1e-9) * target_s)))
+    n = max(chunk, n // chunk * chunk) if n >= chunk else n
+    widest: list[int] = []
+
+    def count_rows(mod: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is not None:
+            widest.append(int(ids.shape[0]))
+
+    hooks = [m.model.register_forward_pre_hook(count_rows, with_kwargs=True) for m, _ in ens.transformers()]
+    _sync(cuda)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    before = dict(ens.stats.seconds)
+    try:
+        with NvmlSampler() if cuda else contextlib.nullcontext() as sampler:
+            secs, out_rows, errors = label_all(ens, names[:n], chunk)
+            _sync(cuda)
+    finally:
+        for h in hooks:
+            h.remove()
+    flops = ensemble_flops(ens, names[:n])
+    rate = n / secs
+    row.update(
+        names=n,
+        rows_out=out_rows,
+        row_errors=errors,
+        seconds=round(secs, 3),
+        names_per_s=round(rate),
+        call_rows=chunk,
+        forward_passes=len(widest),
+        forward_rows_max=max(widest, default=0),
+        tokens_per_name=round(flops["tokens_per_name"], 2),
+        gflop_per_name=round(flops["real"] / n / 1e9, 3),
+        achieved_tflops=round(flops["real"] / secs / 1e12, 2),
+        split_s={k: round(v - before.get(k, 0.0), 3) for k, v in ens.stats.seconds.items()},
+    )
+    if peak:
+        row["mfu"] = round(flops["real"] / secs / (peak * 1e12), 4)
+        row["mfu_padded"] = round(flops["padded"] / secs / (peak * 1e12), 4)
+    if cuda:
+        row["peak_mem_mb"] = round((torch.cuda.max_memory_allocated() - base) / 2**20)
+    if isinstance(sampler, NvmlSampler):
+        row.update(sampler.summary())
+    log.info("gpu %s batch %d: %s names/s", precision, batch, f"{rate:,.0f}")
+    del ens
+    if out_rows != n or errors:
+        raise AssertionError(f"{out_rows} rows out, {errors} with an error, for {n} names")
+    if row["forward_rows_max"] > batch:  # (fewer is right: exact-length batches hold one length's rows)
+        raise AssertionError(f"forward passes of up to {row['forward_rows_max']} rows, configured {batch}")
 
 
 def _free_cuda(cuda: bool) -> None:
@@ -854,18 +1202,156 @@ def bench_oom(config: Path | str, names: list[str], cuda: bool, rec: dict[str, A
     return rec
 
 
-def _oom_section(workdir: Path) -> dict[str, Any]:
-    """The ``oom`` section: BERT-base + RoBERTa-base sized members in fp16 and 16,384 names in one batch
-    on CUDA; tiny members, 1,024 names and a simulated OOM without one."""
+def _word_tags(name: str, spans: list[tuple[int, int, str]]) -> tuple[list[str], list[str]]:
+    """Words (as the package splits them, no case restore) and their BIO tags from char spans."""
+    from spark_ner.tokenize import split_name
+
+    words, starts, ends = split_name(name, 10**6, case_restore=False)
+    tags = ["O"] * len(words)
+    for lo, hi, label in spans:
+        first = True
+        for w, (ws, we) in enumerate(zip(starts, ends, strict=True)):
+            if ws < hi and we > lo and tags[w] == "O":
+                tags[w] = ("B-" if first else "I-") + label
+                first = False
+    return words, tags
+
+
+def bench_finetune(
+    members: Members | None,
+    names: list[str],
+    spans: list[list[tuple[int, int, str]]],
+    plan: DevicePlan,
+    workdir: Path,
+    deadline: float | None = None,
+    rec: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Fine-tuning the BERT member with Accelerate: a bare fp16 loop for steps/s (and approximate MFU),
+    then the package's own ``train()`` end to end (data, model, steps, dev F1, save).
+
+    Without CUDA, only with ``plan.cpu_fallback``, both run in fp32 on the CPU with the small member.
+    """
     import torch
 
-    from spark_ner.tools.random_models import BASE, TINY
+    out: dict[str, Any] = {} if rec is None else rec
+    if not plan.runs_device_sections or members is None:
+        out.update(measured=False, reason="no CUDA GPU on this machine")
+        return out
+    from accelerate import Accelerator
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    cuda = torch.cuda.is_available()
-    names = synthetic_names(16_384 if cuda else 1024, seed=11)[0]
-    size, precision, device = (BASE, "fp16", "cuda") if cuda else (TINY, "fp32", "cpu")
-    cfg = write_random_config(workdir / "oom", names, size, precision, len(names), device)
-    return bench_oom(cfg, names, cuda)
+    from spark_ner.config import TAGS
+
+    cuda = plan.cuda
+    out["measured"] = cuda
+    tag_id = {t: i for i, t in enumerate(TAGS)}
+    tok = AutoTokenizer.from_pretrained(str(members.bert), local_files_only=True)
+    n_batches = 4
+    batches = []
+    for b in range(n_batches):
+        words, labels = [], []
+        for i in range(b * plan.ft_batch, (b + 1) * plan.ft_batch):
+            w, t = _word_tags(names[i % len(names)], spans[i % len(names)])
+            words.append(w or ["-"])
+            labels.append(t or ["O"])
+        enc = tok(words, is_split_into_words=True, truncation=True, max_length=32, padding=True, return_tensors="pt")
+        lab = torch.full(enc["input_ids"].shape, -100, dtype=torch.long)
+        for r in range(len(words)):
+            prev = None
+            for pos, wid in enumerate(enc.word_ids(r)):
+                if wid is not None and wid != prev:
+                    lab[r, pos] = tag_id[labels[r][wid]]
+                prev = wid
+        batches.append({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": lab})
+    precision = "fp16" if cuda else "no"
+    acc = Accelerator(mixed_precision=precision, cpu=not cuda)
+    model = AutoModelForTokenClassification.from_pretrained(str(members.bert), local_files_only=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-5)
+    model, opt = acc.prepare(model, opt)
+    model.train()
+    warm = 3
+    losses: list[float] = []
+    steps_done = 0
+    t0 = time.perf_counter()
+    for step in range(warm + plan.ft_steps):
+        if step == warm:
+            _sync(cuda)
+            t0 = time.perf_counter()
+        batch = {k: v.to(acc.device, non_blocking=True) for k, v in batches[step % n_batches].items()}
+        loss = model(**batch).loss
+        acc.backward(loss)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if step in (0, warm + plan.ft_steps - 1):
+            losses.append(round(float(loss.detach()), 4))
+        if step >= warm:
+            steps_done += 1
+        if deadline is not None and time.monotonic() > deadline - (25 if cuda else 8):  # leave time for train()
+            break
+    _sync(cuda)
+    secs = time.perf_counter() - t0
+    tokens = float(sum(int(b["attention_mask"].sum()) for b in batches)) / n_batches
+    n_params = sum(p.numel() for p in acc.unwrap_model(model).parameters())
+    loop: dict[str, Any] = {
+        "mixed_precision": precision,
+        "batch_names": plan.ft_batch,
+        "tokens_per_batch": round(tokens),
+        "steps": steps_done,
+        "seconds": round(secs, 3),
+        "steps_per_s": round(steps_done / secs, 2) if secs > 0 and steps_done else None,
+        "names_per_s": round(steps_done * plan.ft_batch / secs) if secs > 0 and steps_done else None,
+        "loss_first_last": losses,
+        "params_m": round(n_params / 1e6, 1),
+    }
+    out["loop"] = loop
+    if cuda and steps_done:
+        peak16, _ = peak_tflops(torch.cuda.get_device_name(0))
+        train_flops = 6.0 * n_params * tokens * steps_done  # forward + backward ~ 3x forward
+        loop["approx_tflops"] = round(train_flops / secs / 1e12, 1)
+        if peak16:
+            loop["approx_mfu"] = round(train_flops / secs / (peak16 * 1e12), 4)
+    del model, opt, acc
+    _free_cuda(cuda)
+
+    if deadline is not None and time.monotonic() > deadline - (20 if cuda else 8):
+        out["train"] = {"skipped": "time box"}
+        raise SectionTimeout("no time left for train() after the loop")
+    from spark_ner.starter.train import TrainArgs, train
+
+    n = min(plan.train_examples, len(names))
+    data = pd.DataFrame(
+        {
+            "name": names[:n],
+            "spans": [json.dumps([{"start": s, "end": e, "label": lab} for s, e, lab in sp]) for sp in spans[:n]],
+        }
+    )
+    train_file = workdir / "finetune-train.parquet"
+    data.to_parquet(train_file, index=False)
+    args = TrainArgs(
+        train_file=train_file,
+        output_dir=workdir / "finetuned",
+        init=members.bert,
+        mixed_precision="fp16",
+        epochs=1,
+        max_steps=plan.train_steps,
+        batch_size=64 if cuda else 16,
+        eval_batch_size=512 if cuda else 64,
+        max_eval_examples=1000 if cuda else 50,
+        progress=False,
+    )
+    t0 = time.perf_counter()
+    metrics = train(args)
+    out["train"] = {
+        "wall_s": round(time.perf_counter() - t0, 2),
+        "seconds": metrics.get("seconds"),
+        "steps": metrics.get("steps"),
+        "batch": args.batch_size,
+        "train_examples": metrics.get("train_examples"),
+        "mixed_precision": metrics.get("mixed_precision"),
+        "dev_f1": (metrics.get("dev") or {}).get("f1"),
+    }
+    _free_cuda(cuda)
+    return out
 
 
 # ----------------------------------------------------------------------------- host-side ceiling
@@ -889,7 +1375,7 @@ def novel_words(start: int, n: int) -> list[str]:
 
 def host_names(n: int, seed: int) -> list[str]:
     """``n`` distinct names, each a demo name plus two never-seen words (run ``seed`` owns its words)."""
-    pool = bench_names(min(n, 20_000), seed=100 + seed)
+    pool = name_pool(min(n, 20_000), seed=100 + seed)
     words = novel_words(seed * 2 * n, 2 * n)
     return [f"{pool[i % len(pool)]} {words[2 * i]} {words[2 * i + 1]}" for i in range(n)]
 
@@ -1005,7 +1491,7 @@ def bench_gpu_path(cfg: Config, n: int, repeat: int = 2) -> dict[str, Any]:
 
     ens = gpu_path_ensemble(cfg)
     rows = max(2048, 8 * cfg.ensemble.batch_size)  # recommended_arrow_batch_rows
-    for _ in label_arrow_stream(ens, arrow_chunks(host_names(2 * rows, seed=98), rows)):
+    for _ in label_arrow_stream(ens, arrow_chunks(host_names(min(2 * rows, max(n, 256)), seed=98), rows)):
         pass  # threads, allocator, torch's first calls
 
     def run(names: list[str]) -> dict[str, float]:
@@ -1024,7 +1510,7 @@ def bench_gpu_path(cfg: Config, n: int, repeat: int = 2) -> dict[str, Any]:
         cold.append(run(names))
         warm.append(run(names))
     padded, real = ens.plan_tokens(host_names(n, seed=40))
-    demo_padded, demo_real = ens.plan_tokens(bench_names(min(n, 50_000), seed=7))  # names as they come: 4-7 tokens
+    demo_padded, demo_real = ens.plan_tokens(name_pool(min(n, 50_000), seed=7))  # names as they come: 4-7 tokens
     best_cold = min(cold, key=lambda x: x["cpu_us"])
     best_warm = min(warm, key=lambda x: x["cpu_us"])
     return {
@@ -1125,15 +1611,21 @@ def bench_executor(config: str, n: int, procs: Sequence[int], rows: int) -> dict
         for w in workers:
             w.start()
         got: list[dict[str, Any]] = []
-        while len(got) < k:
-            with contextlib.suppress(queue.Empty):
-                got.append(results.get(timeout=2))
-                continue
-            dead = [w.exitcode for w in workers if w.exitcode not in (None, 0)]
-            if dead:  # killed without a word (out of memory, a signal)
-                raise RuntimeError(f"executor section: a worker of {k} died (exit codes {dead})")
-        for w in workers:
-            w.join()
+        try:
+            while len(got) < k:
+                with contextlib.suppress(queue.Empty):
+                    got.append(results.get(timeout=2))
+                    continue
+                dead = [w.exitcode for w in workers if w.exitcode not in (None, 0)]
+                if dead:  # killed without a word (out of memory, a signal)
+                    raise RuntimeError(f"executor section: a worker of {k} died (exit codes {dead})")
+            for w in workers:
+                w.join()
+        finally:  # a failure or a time box must not leave workers holding the device
+            for w in workers:
+                if w.is_alive():
+                    w.terminate()
+                    w.join(timeout=10)
         failed = [g for g in got if "error" in g]
         if failed:
             raise RuntimeError(
@@ -1164,18 +1656,27 @@ def bench_executor(config: str, n: int, procs: Sequence[int], rows: int) -> dict
 HOST_PAIRS = {"2-layer": 2, "0-layer": 0}
 
 
-def executor_config(workdir: Path, size: str, batch_size: int) -> Path:
-    """The executor section's members: zero-layer random (the host side alone) or BERT-base + RoBERTa-base
-    sized random ones in fp16 (``auto``: base on CUDA, zero-layer without)."""
+def executor_config(
+    workdir: Path, size: str, batch_size: int, device_members: Callable[[], Members] | None = None
+) -> Path:
+    """The executor section's members: zero-layer random (the host side alone), or the device sections'
+    BERT-base + RoBERTa-base sized pair in fp16 (``auto``: base on CUDA, zero-layer without).
+    ``device_members()`` gives that pair (built once per run); without it one is built here."""
     import torch
 
-    from spark_ner.tools.random_models import BASE, TINY
+    from spark_ner.tools.random_models import TINY, Size
 
+    cuda = torch.cuda.is_available()
     if size == "auto":
-        size = "base" if torch.cuda.is_available() else "zero"
-    corpus = bench_names(3000, seed=11)
+        size = "base" if cuda else "zero"
     if size == "base":
-        return write_random_config(workdir / "executor-base", corpus, BASE, "fp16", batch_size)
+        members = (
+            device_members()
+            if device_members
+            else Members.build(workdir / "executor-base", synthetic_names(50_000, seed=0)[0], Size(**GPU_BASE))
+        )
+        return members.config("fp16" if cuda else "fp32", batch_size)
+    corpus = name_pool(3000, seed=11)
     return write_random_config(workdir / "executor-zero", corpus, replace(TINY, layers=0), "fp32", batch_size)
 
 
@@ -1194,12 +1695,13 @@ def bench_host(
 
     from spark_ner.tools.random_models import TINY
 
-    corpus = bench_names(3000, seed=11)
+    corpus = name_pool(3000, seed=11)
     out: dict[str, Any] = {"names": n, "batch_size": batch_size, "cores": cores, "pairs": {}}
     file_cfgs: dict[str, Config] = {}
     for key, layers in HOST_PAIRS.items():
         size = replace(TINY, layers=layers)
-        file_cfgs[key] = load_config(write_random_config(workdir / f"host-{key}", corpus, size, "fp32", batch_size))
+        cfg_path = write_random_config(workdir / f"host-{key}", corpus, size, "fp32", batch_size, device="cpu")
+        file_cfgs[key] = load_config(cfg_path)  # on the CPU also where a GPU is: the host side is measured
     names = host_names(n, 2)
     if "gpu-path" in parts:
         out["gpu_path"] = bench_gpu_path(file_cfgs["0-layer"], n)
@@ -1257,7 +1759,9 @@ def bench_host(
 
 
 def machine() -> dict[str, Any]:
+    """CPU, cores, GPU (memory, capability, CUDA runtime, driver), versions, date: the report's header."""
     import torch
+    import transformers
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -1267,16 +1771,38 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {
+    now = dt.datetime.now(dt.UTC)
+    info: dict[str, Any] = {
         "cpu": cpu,
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "gpu": gpu,
+        "gpu": None,
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "date": dt.date.today().isoformat(),
+        "transformers": transformers.__version__,
+        "accelerate": None,
+        "date": now.date().isoformat(),
+        "time_utc": now.strftime("%Y-%m-%d %H:%M UTC"),
         "load_avg_1m_at_start": round(os.getloadavg()[0], 2),  # other work on the cores skews every figure
     }
+    with contextlib.suppress(ImportError):
+        import accelerate
+
+        info["accelerate"] = accelerate.__version__
+    if torch.cuda.is_available():
+        prop = torch.cuda.get_device_properties(0)
+        info.update(
+            gpu=torch.cuda.get_device_name(0),
+            gpu_mem_gib=round(prop.total_memory / 2**30, 1),
+            gpu_capability=f"{prop.major}.{prop.minor}",
+            cuda_runtime=torch.version.cuda,
+            driver=None,
+        )
+        with contextlib.suppress(Exception):
+            import pynvml
+
+            pynvml.nvmlInit()
+            info["driver"] = str(pynvml.nvmlSystemGetDriverVersion())
+    return info
 
 
 def _fmt(v: Any) -> str:
@@ -1292,19 +1818,36 @@ def _fmt(v: Any) -> str:
 def markdown(results: dict[str, Any], command: str) -> str:
     """The BENCHMARKS.md block for one run."""
     m = results["machine"]
+    gpu = m["gpu"] or "none"
+    if m.get("gpu"):
+        gpu += f" ({m.get('gpu_mem_gib')} GiB, CUDA {m.get('cuda_runtime')}, driver {m.get('driver')})"
     lines = [
         MARK_START,
         f"## Run of {m['date']}",
         "",
         f"Command: `{command}`  ",
-        f"Machine: {m['cpu']}, {m['cores']} cores, GPU: {m['gpu'] or 'none'}; Python {m['python']}, "
+        f"Machine: {m['cpu']}, {m['cores']} cores, GPU: {gpu}; Python {m['python']}, "
         f"torch {m['torch']}; load average at start {m.get('load_avg_1m_at_start')}. "
         f"Config: `{results['config']}` (members: {', '.join(results['members']) or 'not loaded: host/gpu only'}).",
         "",
-        "| measure | ours | baseline | ratio | target |",
-        "| --- | --- | --- | --- | --- |",
+        *markdown_table(results),
+        "",
+        MARK_END,
     ]
-    r = results
+    return "\n".join(lines)
+
+
+def section_ok(results: dict[str, Any], name: str) -> bool:
+    """Whether section ``name`` ran and finished (a failed one may have left part of its figures)."""
+    return name in results and results.get("sections", {}).get(name, {}).get("status", "ok") == "ok"
+
+
+def markdown_table(results: dict[str, Any], extra: Sequence[str] = ()) -> list[str]:
+    """The table of every figure of one run (``extra`` rows at its end), and the host profile below it;
+    ``scripts/gpu_check.py`` puts the same lines in gpu_check.md. A failed section gets a line saying how."""
+    lines = ["| measure | ours | baseline | ratio | target |", "| --- | --- | --- | --- | --- |"]
+    # a failed section's figures are left out, but for gpu and finetune, whose rows render what they hold
+    r = {k: v for k, v in results.items() if k not in SECTIONS or k in PARTIAL_OK or section_ok(results, k)}
     if "roofline" in r:
         lines.append(f"| fp32 matmul roofline (GFLOP/s, {r['threads']} threads) | {_fmt(r['roofline'])} | | | |")
     if "tokenize" in r:
@@ -1386,6 +1929,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
                 f"| worker peak RSS, {int(rows):,} rows in {r['memory']['chunk_rows']:,}-row batches (MB) "
                 f"| {_fmt(v['peak_rss_mb'])} (after load {_fmt(v['rss_after_load_mb'])}) | | | <= 1,500 |"
             )
+    lines += _gpu_rows(results.get("gpu") or {"measured": False, "reason": "section not run"})
     if "host" in r:
         lines += _host_rows(r["host"])
     for k, e in (r.get("executor") or {}).get("by_processes", {}).items():
@@ -1403,22 +1947,12 @@ def markdown(results: dict[str, Any], command: str) -> str:
             f"| OOM split: one batch of {o['batch_size']:,} names ({how}) | {o['rows_labelled']:,}/{o['rows_out']:,} "
             f"rows labelled after {o['oom_splits']} halvings | | | every row labelled |"
         )
-    g = r.get("gpu") or {"measured": False, "reason": "section not run"}
-    if g.get("measured"):
-        for row in g.get("rows", []):
-            lines.append(
-                f"| {row['measure']} | {row['ours']} | {row.get('baseline', '')} | {row.get('ratio', '')} "
-                f"| {row.get('target', '')} |"
-            )
-    else:
-        for what in (
-            "GPU in-process BERT-base + RoBERTa-base fp16 (names/s)",
-            "GPU fp16 vs fp32",
-            "GPU Spark local mode vs in-process",
-            "GPU peak memory, utilisation, model FLOP utilisation",
-            "GPU label agreement: fp16 vs fp32; CUDA vs CPU",
-        ):
-            lines.append(f"| {what} | not measured ({g.get('reason')}) | | | |")
+    lines += _finetune_rows(r.get("finetune"))
+    for name, st in results.get("sections", {}).items():
+        if st.get("status") != "ok":
+            why = str(st.get("error", "")).replace("|", "/").replace("\n", " ")[:200]
+            lines.append(f"| section `{name}` | {st.get('status')} | {why} | | |")
+    lines += extra
     if "host" in r and r["host"].get("profile"):
         h = r["host"]
         lines += [
@@ -1435,8 +1969,102 @@ def markdown(results: dict[str, Any], command: str) -> str:
                 f"| `{p['function']}` | {p['calls']:,} | {p['cumtime_s']:.2f} | {p['tottime_s']:.2f} "
                 f"| {p['share']:.0%} |"
             )
-    lines += ["", MARK_END]
-    return "\n".join(lines)
+    return lines
+
+
+def _pct(v: Any) -> str:
+    return "n/a" if v is None else f"{100 * v:.1f}%"
+
+
+def _gpu_rows(g: dict[str, Any]) -> list[str]:
+    """Rows of the ``gpu`` section: one per (precision, batch) with its notes, fp16/fp32, agreement, Spark."""
+    if "rows" not in g:
+        return [
+            f"| {what} | not measured ({g.get('reason') or 'the section failed'}) | | | |"
+            for what in (
+                "GPU in-process BERT-base + RoBERTa-base fp16 (names/s)",
+                "GPU fp16 vs fp32",
+                "GPU Spark local mode vs in-process",
+                "GPU peak memory, utilisation, model FLOP utilisation",
+                "GPU label agreement: fp16 vs fp32; CUDA vs CPU",
+            )
+        ]
+    cuda = g.get("device") == "cuda"
+    where = "GPU" if cuda else "CPU fallback (small members; not a GPU figure)"
+    peak = g.get("peak_tflops", {})
+    lines = []
+    for row in g["rows"]:
+        prec = row["precision"]
+        if "names_per_s" not in row:
+            why = str(row.get("skipped") or row.get("error", "")).replace("|", "/")
+            lines.append(f"| {where} in-process {prec}, batch {row['batch']:,} | not run: {why} | | | |")
+            continue
+        notes = [
+            f"{row['names']:,} names in calls of {row['call_rows']:,} rows",
+            f"{row['tokens_per_name']} tokens/name/member, {row['gflop_per_name']} GFLOP/name",
+            f"{row['achieved_tflops']} TFLOP/s",
+        ]
+        if row.get("mfu") is not None:
+            notes.append(
+                f"MFU {_pct(row['mfu'])} of {peak.get('fp32' if prec == 'fp32' else 'fp16')} TFLOP/s "
+                f"({_pct(row.get('mfu_padded'))} counting padding)"
+            )
+        if row.get("peak_mem_mb") is not None:
+            notes.append(f"peak mem {row['peak_mem_mb']:,} MB (weights {row['weights_mem_mb']:,})")
+        if row.get("gpu_util_mean") is not None:
+            notes.append(f"NVML util mean {row['gpu_util_mean']}% max {row['gpu_util_max']}%")
+        sp = row.get("split_s", {})
+        notes.append(f"tokenize/forward/decode {sp.get('tokenize')}/{sp.get('forward')}/{sp.get('decode')} s")
+        target = ">= 120,000 (H100/H200)" if cuda and prec == "fp16" else ""
+        lines.append(
+            f"| {where} in-process {prec}, batch {row['batch']:,} (names/s; {'; '.join(notes)}) "
+            f"| {_fmt(row['names_per_s'])} | | | {target} |"
+        )
+    for b, ratio in g.get("fp16_over_fp32", {}).items():
+        lines.append(f"| {where} fp16 / fp32, batch {int(b):,} | {ratio}x | | | >= 2x |")
+    ag = g.get("label_agreement")
+    if ag:
+        for key, what in (("fp16_vs_fp32", "fp16 vs fp32 (CUDA)"), ("cuda_vs_cpu", "CUDA vs CPU (fp32)")):
+            v = ag.get(key)
+            shown = f"{100 * v:.2f}%" if isinstance(v, float) else str(v)
+            lines.append(
+                f"| GPU label agreement, {what}, share of the same {ag.get('names', 0):,} names | {shown} "
+                "| | | >= 99.5% |"
+            )
+    sp = g.get("spark")
+    if sp and "not_measured" in sp:
+        lines.append(f"| GPU Spark local mode vs in-process | not measured: {sp['not_measured']} | | | |")
+    elif sp:
+        lines.append(
+            f"| GPU Spark local mode fp16, batch {sp['batch']:,}, scoring stage (names/s); GPU util {sp['gpu_util']} "
+            f"| {_fmt(sp['names_per_s'])} | in-process {_fmt(sp['in_process_names_per_s'])} | {sp['ratio']} "
+            "| >= 0.8 |"
+        )
+    return lines
+
+
+def _finetune_rows(ft: dict[str, Any] | None) -> list[str]:
+    """Rows of the ``finetune`` section: the bare Accelerate loop, then ``train()`` end to end."""
+    if not ft or ("loop" not in ft and not ft.get("reason")):
+        return []
+    if "loop" not in ft:
+        return [f"| fine-tune (Accelerate) | not measured ({ft['reason']}) | | | |"]
+    lp = ft["loop"]
+    mp = "fp32" if lp["mixed_precision"] == "no" else lp["mixed_precision"]
+    extra = f"; ~{lp['approx_tflops']} TFLOP/s, MFU ~{_pct(lp.get('approx_mfu'))}" if "approx_tflops" in lp else ""
+    lines = [
+        f"| fine-tune the BERT member, Accelerate {mp}, batch {lp['batch_names']} names (steps/s; {lp['steps']} "
+        f"steps, {lp['tokens_per_batch']:,} tokens/batch, loss {lp['loss_first_last']}{extra}) "
+        f"| {lp['steps_per_s']} ({_fmt(lp['names_per_s'])} names/s) | | | |"
+    ]
+    tr = ft.get("train")
+    if isinstance(tr, dict) and "wall_s" in tr:
+        tmp = "fp32" if tr["mixed_precision"] == "no" else tr["mixed_precision"]
+        lines.append(
+            f"| `spark_ner.starter.train.train()` end to end ({tmp}; {tr['steps']} steps of {tr['batch']}, "
+            f"{tr['train_examples']:,} examples, dev eval + save) (s) | {tr['wall_s']} | | | |"
+        )
+    return lines
 
 
 def _host_rows(h: dict[str, Any]) -> list[str]:
@@ -1495,9 +2123,16 @@ def _host_rows(h: dict[str, Any]) -> list[str]:
     return rows
 
 
-def write_report(results: dict[str, Any], out: Path, markdown_path: Path, command: str) -> None:
+def write_json(results: dict[str, Any], out: Path) -> None:
+    """``OUT/bench.json``, replaced atomically (it is rewritten after every section)."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(json.dumps(results, indent=2, sort_keys=True))
+    tmp = out / "bench.json.tmp"
+    tmp.write_text(json.dumps(results, indent=2, sort_keys=True, default=str))
+    tmp.replace(out / "bench.json")
+
+
+def write_report(results: dict[str, Any], out: Path, markdown_path: Path, command: str) -> None:
+    write_json(results, out)
     block = markdown(results, command)
     text = markdown_path.read_text() if markdown_path.exists() else "# Benchmarks\n\n"
     if MARK_START in text and MARK_END in text:
@@ -1564,34 +2199,90 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-rows", default="10000,100000", help="comma list of row counts")
     parser.add_argument("--memory-chunk", type=int, default=10_000, help="rows per Arrow batch in the RSS probe")
     parser.add_argument("--cores", type=int, default=0, help="0 = every core of this machine")
-    parser.add_argument("--host-names", type=int, default=100_000, help="distinct names for the host section")
-    parser.add_argument("--host-batch", type=int, default=1024, help="ensemble.batch_size for the host section")
+    parser.add_argument(
+        "--host-names", type=int, default=None, help="distinct names for the host section (default 100,000)"
+    )
+    parser.add_argument(
+        "--host-batch", type=int, default=None, help="ensemble.batch_size for the host and executor sections (1024)"
+    )
     parser.add_argument(
         "--host-parts", default="gpu-path,lanes,spark", help="host section parts: gpu-path, lanes, spark (comma list)"
     )
-    parser.add_argument("--executor-procs", default="1,2,4", help="processes sharing the device (comma list)")
-    parser.add_argument("--executor-names", type=int, default=100_000, help="distinct names for the executor section")
+    parser.add_argument(
+        "--executor-procs", default=None, help="processes sharing the device, comma list (default 1,2,4)"
+    )
+    parser.add_argument(
+        "--executor-names", type=int, default=None, help="distinct names for the executor section (100,000)"
+    )
     parser.add_argument(
         "--executor-size",
         default="auto",
         choices=("auto", "zero", "base"),
         help="executor members: zero-layer random (auto without CUDA), BERT-base + RoBERTa-base random (auto on CUDA)",
     )
+    parser.add_argument(
+        "--gpu-parts",
+        default=",".join(GPU_PARTS),
+        help="gpu section parts: throughput, agreement, spark (comma list; spark needs pyspark)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes for the gpu, host, executor, oom and finetune sections (a CI check; a short GPU run)",
+    )
+    parser.add_argument(
+        "--cpu-fallback",
+        action="store_true",
+        help="without CUDA, run the gpu and finetune sections on the CPU with small members (shows they run; "
+        "not GPU figures) instead of reporting them not measured",
+    )
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=None,
+        help="total seconds for the run: each section is time-boxed within it (default: no limit)",
+    )
+
+
+#: what a run without CUDA says when ``--cpu-fallback`` runs the device sections on the CPU
+NO_CUDA = "no CUDA: CPU fallback (small members, few names); GPU figures not measured"
+
+
+def _comma(value: str, flag: str, allowed: Sequence[str]) -> list[str]:
+    """A comma list checked against ``allowed`` (ConfigError naming the flag and the fix)."""
+    items = [x.strip() for x in value.split(",") if x.strip()]
+    unknown = sorted(set(items) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"{flag}: unknown {', '.join(unknown)}. Fix: choose from {', '.join(allowed)} (comma-separated)"
+        )
+    return items
 
 
 def run(args: argparse.Namespace) -> int:
-    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
-    unknown = sorted(set(sections) - set(SECTIONS))
-    if unknown:
-        raise ConfigError(
-            f"--sections: unknown {', '.join(unknown)}. Fix: choose from {', '.join(SECTIONS)} (comma-separated)"
-        )
+    import torch
+
+    started = time.monotonic()
+    sections = _comma(args.sections, "--sections", SECTIONS)
+    gpu_parts = _comma(args.gpu_parts, "--gpu-parts", GPU_PARTS)
+    if args.budget_s is not None and args.budget_s <= 0:
+        raise ConfigError(f"--budget-s: got {args.budget_s}. Fix: a number of seconds above 0, or leave it out")
     cfg: Config = load_config(args.config)
     config_path = cfg.source
     cores = args.cores or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    # the host and gpu sections build their own random members: the config's need not exist for them
-    loaded = load_ensemble(cfg) if set(sections) - {"host", "gpu", "executor", "oom"} else None
+    cuda = torch.cuda.is_available()
+    plan = device_plan(cuda, args.quick, args.cpu_fallback)
+    host_n = args.host_names or plan.host_names
+    host_batch = args.host_batch or plan.host_batch
+    procs = (
+        [int(x) for x in args.executor_procs.split(",") if x.strip()] if args.executor_procs else plan.executor_procs
+    )
+    if not cuda and args.cpu_fallback and set(sections) & {"gpu", "finetune"}:
+        log.warning("bench: %s", NO_CUDA)
+    # the device and host sections build their own random members: the config's need not exist for them
+    loaded = load_ensemble(cfg) if set(sections) - OWN_MEMBERS else None
     threads = configure_threads(cfg)
+    wanted = set(sections) | ({"roofline"} if "inprocess" in sections else set())
     results: dict[str, Any] = {
         "machine": machine(),
         "config": config_path,
@@ -1599,52 +2290,135 @@ def run(args: argparse.Namespace) -> int:
         "model_version": loaded.model_version if loaded else None,
         "threads": threads,
         "cores": cores,
+        "plan": asdict(plan),
+        "names_source": "demo generator (faker)" if have_faker() else "synthetic_names (no faker installed)",
+        "sections_requested": [s for s in SECTIONS if s in wanted],
+        "sections": {},
     }
     ens = loaded if loaded is not None else cast(Ensemble, None)  # only the sections that loaded it use it
-    names = bench_names(args.names)
     work = Path(tempfile.mkdtemp(prefix="spark-ner-bench-"))
-    if "roofline" in sections or "inprocess" in sections:
-        results["roofline"] = round(matmul_gflops(threads), 1)
+    out = Path(args.out)
+    cache: dict[str, Any] = {}
+
+    def names() -> list[str]:
+        if "names" not in cache:
+            cache["names"] = bench_names(args.names)
+        return cast(list[str], cache["names"])
+
+    def device_names() -> tuple[list[str], list[list[tuple[int, int, str]]]]:
+        """Distinct synthetic names with their spans, for the device sections (no faker needed)."""
+        if "device_names" not in cache:
+            cache["device_names"] = synthetic_names(max(plan.names, plan.oom_names, plan.train_examples), seed=0)
+        return cast(tuple[list[str], list[list[tuple[int, int, str]]]], cache["device_names"])
+
+    def device_members() -> Members:
+        """The BERT + RoBERTa pair of the device sections, built once (tokenizers trained on the names)."""
+        if "members" not in cache:
+            t0 = time.perf_counter()
+            cache["members"] = Members.build(work / "device-members", device_names()[0][:50_000], plan.member_size())
+            results["device_members"] = {"build_s": round(time.perf_counter() - t0, 2), **cache["members"].describe()}
+        return cast(Members, cache["members"])
+
+    def spark_rate() -> float:
+        return results.get("inprocess", {}).get("ensemble_names_per_s") or len(names()) / _timed(
+            lambda: ens.label(names())
+        )
+
+    def gpu(rec: dict[str, Any], deadline: float | None) -> None:
+        run_it = plan.runs_device_sections
+        members = device_members() if run_it else None
+        gpu_names = device_names()[0][: plan.names] if run_it else []
+        spark = partial(_spark_gpu, names=gpu_names, workdir=work, cores=cores)
+        bench_gpu(members, gpu_names, plan, gpu_parts, deadline, spark, rec)
+
+    def oom(rec: dict[str, Any], deadline: float | None) -> None:
+        oom_names = device_names()[0][: plan.oom_names]
+        precision, device = ("fp16", "cuda") if cuda else ("fp32", "cpu")
+        bench_oom(device_members().config(precision, len(oom_names), device), oom_names, cuda, rec)
+
+    def finetune(rec: dict[str, Any], deadline: float | None) -> None:
+        run_it = plan.runs_device_sections
+        nm, spans = device_names() if run_it else ([], [])
+        bench_finetune(device_members() if run_it else None, nm, spans, plan, work, deadline, rec)
+
+    def executor(rec: dict[str, Any], deadline: float | None) -> None:
+        cfg_path = executor_config(work, args.executor_size, host_batch, device_members)
+        executor_n = args.executor_names or plan.executor_names
+        rec.update(bench_executor(str(cfg_path), executor_n, procs, max(2048, 8 * host_batch)))
+
+    runners: dict[str, Callable[[dict[str, Any], float | None], Any]] = {
+        "roofline": lambda rec, dl: round(matmul_gflops(threads), 1),
+        "tokenize": lambda rec, dl: bench_tokenize(ens, tokenize_names(args.tokenize_names)),
+        "inprocess": lambda rec, dl: bench_inprocess(ens, names(), args.pipeline_names, results["roofline"]),
+        "spark": lambda rec, dl: bench_spark(config_path, bench_names(args.spark_names), spark_rate(), work, cores),
+        "dedup": lambda rec, dl: bench_dedup(config_path, args.dedup_rows, work, cores),
+        "cache": lambda rec, dl: bench_cache(config_path, args.cache_rows, work, cores),
+        "memory": lambda rec, dl: bench_memory(
+            config_path, [int(x) for x in args.memory_rows.split(",") if x.strip()], args.memory_chunk
+        ),
+        "gpu": gpu,
+        "host": lambda rec, dl: bench_host(
+            host_n, host_batch, cores, work, {p.strip() for p in args.host_parts.split(",") if p.strip()}
+        ),
+        "executor": executor,
+        "oom": oom,
+        "finetune": finetune,
+    }
+    ok = True
+    for name in results["sections_requested"]:
+        st: dict[str, Any] = {"status": "running"}
+        results["sections"][name] = st
+        box = None
+        if args.budget_s is not None:
+            left = started + args.budget_s - time.monotonic()
+            box = min(plan.boxes.get(name, left), left - 2)
+            st["time_box_s"] = round(box, 1)
+            if box < 3:
+                st.update(status="skipped", error="no time left in --budget-s")
+                ok = False
+                write_json(results, out)
+                continue
+        log.info("bench: section %s%s", name, f" (time box {box:.0f} s)" if box else "")
+        rec: dict[str, Any] = {}
+        t0 = time.monotonic()
+        intra = torch.get_num_threads()
+        try:
+            with time_box(box):
+                value = runners[name](rec, None if box is None else t0 + box)
+            results[name] = rec if value is None else value
+            st["status"] = "ok"
+            log.info("bench: %s %s", name, results[name])
+        except SectionTimeout as exc:
+            st.update(status="timeout", error=str(exc))
+        except Exception as exc:  # one section failing must not hide the others
+            st.update(status="error", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()[-2500:])
+            log.exception("bench: section %s failed", name)
+        st["seconds"] = round(time.monotonic() - t0, 1)
+        torch.set_num_threads(intra)  # load_ensemble sets one intra-op thread when CPU lanes run batches
         configure_threads(cfg)
-        log.info("roofline %.1f GFLOP/s", results["roofline"])
-    if "tokenize" in sections:
-        pool = bench_names(min(args.tokenize_names, 50_000), seed=5)
-        rng = np.random.default_rng(0)
-        tok_names = [pool[i] for i in rng.integers(0, len(pool), size=args.tokenize_names)]
-        results["tokenize"] = bench_tokenize(ens, tok_names)
-        log.info("tokenize %s", results["tokenize"])
-    if "inprocess" in sections:
-        results["inprocess"] = bench_inprocess(ens, names, args.pipeline_names, results["roofline"])
-        log.info("inprocess %s", results["inprocess"])
-    if "spark" in sections:
-        rate = results.get("inprocess", {}).get("ensemble_names_per_s") or len(names) / _timed(lambda: ens.label(names))
-        results["spark"] = bench_spark(config_path, bench_names(args.spark_names), rate, work, cores)
-        log.info("spark %s", results["spark"])
-    if "dedup" in sections:
-        results["dedup"] = bench_dedup(config_path, args.dedup_rows, work, cores)
-        log.info("dedup %s", results["dedup"])
-    if "cache" in sections:
-        results["cache"] = bench_cache(config_path, args.cache_rows, work, cores)
-        log.info("cache %s", results["cache"])
-    if "memory" in sections:
-        sizes = [int(x) for x in args.memory_rows.split(",") if x.strip()]
-        results["memory"] = bench_memory(config_path, sizes, args.memory_chunk)
-        log.info("memory %s", results["memory"])
-    if "gpu" in sections:
-        results["gpu"] = bench_gpu(bench_names(max(args.names, 50_000), seed=7), work, cores)
-    if "oom" in sections:
-        results["oom"] = _oom_section(work)
-        log.info("oom %s", results["oom"])
-    if "host" in sections:
-        parts = {p.strip() for p in args.host_parts.split(",") if p.strip()}
-        results["host"] = bench_host(args.host_names, args.host_batch, cores, work, parts)
-        log.info("host %s", results["host"])
-    if "executor" in sections:
-        procs = [int(x) for x in args.executor_procs.split(",") if x.strip()]
-        cfg_path = executor_config(work, args.executor_size, args.host_batch)
-        results["executor"] = bench_executor(str(cfg_path), args.executor_names, procs, max(2048, 8 * args.host_batch))
+        if st["status"] != "ok":
+            ok = False
+            log.error("bench: section %s: %s %s", name, st["status"], st.get("error"))
+            if rec:
+                results[name] = rec  # what it measured before it stopped
+            with contextlib.suppress(Exception):
+                _free_cuda(cuda)
+        results["total_seconds"] = round(time.monotonic() - started, 1)
+        write_json(results, out)  # after every section: a killed run keeps what finished
     argv = sys.argv[1:]
     command = "spark-ner " + " ".join(argv[argv.index("bench") :] if "bench" in argv else ["bench", *argv])
-    write_report(results, Path(args.out), Path(args.markdown), command)
-    sys.stdout.write(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    return 0
+    write_report(results, out, Path(args.markdown), command)
+    sys.stdout.write(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
+    return 0 if ok else 1
+
+
+def tokenize_names(n: int) -> list[str]:
+    """``n`` names drawn with repeats from 50,000 distinct demo names (the word cache's steady state)."""
+    pool = bench_names(min(n, 50_000), seed=5)
+    rng = np.random.default_rng(0)
+    return [pool[i] for i in rng.integers(0, len(pool), size=n)]
+
+
+def _spark_gpu(config: Path, names: list[str], workdir: Path, cores: int) -> dict[str, Any]:
+    """The gpu section's Spark part: ``spark-ner label`` in local mode over the gpu section's names."""
+    return _spark_label(str(config), list(names), workdir, cores)
