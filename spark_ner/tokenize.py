@@ -280,7 +280,8 @@ def word_keys(words: list[str]) -> np.ndarray:
 
 
 class KeyTable:
-    """uint64 key -> int64 value, open addressing with linear probing in NumPy arrays (no deletes).
+    """uint64 key -> int64 value, open addressing with linear probing in NumPy arrays (no deletes); a
+    key's home slot comes from its splitmix64 mix, so structured keys (id pairs) do not cluster.
 
     Why not a dict: a batch's lookups are one vectorised pass (a few gathers) instead of a string hash
     and a probe per word into a table of a million words (~0.3 us each, cache misses included).
@@ -296,7 +297,7 @@ class KeyTable:
         out = np.full(len(keys), -1, dtype=np.int64)
         mask = np.uint64(len(self.keys) - 1)
         todo = np.arange(len(keys))
-        slot = (keys & mask).astype(np.int64)
+        slot = (_mix(keys) & mask).astype(np.int64)
         while len(todo):
             val = self.vals[slot]
             found = (val >= 0) & (self.keys[slot] == keys[todo])
@@ -319,7 +320,7 @@ class KeyTable:
             self.put(old_keys, old_vals)
         mask = len(self.keys) - 1
         todo = np.arange(len(keys))
-        slot = (keys & np.uint64(mask)).astype(np.int64)
+        slot = (_mix(keys) & np.uint64(mask)).astype(np.int64)
         while len(todo):
             free = np.flatnonzero(self.vals[slot] < 0)
             _, first = np.unique(slot[free], return_index=True)
@@ -728,6 +729,83 @@ class ModelOnly:
         return lens, flat
 
 
+class BytePairMerges:
+    """Byte-pair encoding of plain words (ASCII letters only, or digits only), all words at once.
+
+    Why: the Rust BPE behind byte-level tokenizers costs ~4 us per new word from Python (issue 22: the
+    GPU path's cold host side). BPE merges the adjacent pair of lowest rank, leftmost first; since a
+    merge's parts come from earlier merges, that is: per word, take its lowest-ranked pair and merge
+    every occurrence left to right, until no pair of the word has a rank. Each such round runs over
+    all words in NumPy, pairs looked up in a :class:`KeyTable` of (left id, right id) -> rank, new id.
+    Only for plain BPE (no dropout, unknown token, affixes, byte fallback or ignored merges): checked.
+    """
+
+    def __init__(self, vocab: dict[str, int], merges: list[Any], prefix: str = "") -> None:
+        self.prefix = prefix
+        self.char_id = np.full(256, -1, dtype=np.int64)
+        for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz":
+            self.char_id[ord(c)] = vocab.get(c, -1)
+        self.prefix_id = vocab.get(prefix, -1) if prefix else -1
+        pairs = [m.split(" ", 1) if isinstance(m, str) else m for m in merges]
+        left = np.asarray([vocab.get(a, -1) for a, _ in pairs], dtype=np.int64)
+        right = np.asarray([vocab.get(b, -1) for _, b in pairs], dtype=np.int64)
+        new = np.asarray([vocab.get(a + b, -1) for a, b in pairs], dtype=np.int64)
+        ok = (left >= 0) & (right >= 0) & (new >= 0)
+        rank = np.flatnonzero(ok)
+        keys = (left[ok].astype(np.uint64) << np.uint64(32)) | right[ok].astype(np.uint64)
+        keys, first = np.unique(keys, return_index=True)  # a pair listed twice keeps its first rank
+        self.table = KeyTable(max(1 << 10, 1 << int(8 * len(keys)).bit_length()))  # sparse: most pairs are absent
+        self.table.put(keys, (rank[first] << 32) | new[ok][first])
+
+    def usable(self) -> bool:
+        return bool((self.char_id[_ASCII_ALNUM] >= 0).all()) and (not self.prefix or self.prefix_id >= 0)
+
+    def accepts(self, words: list[str]) -> np.ndarray:
+        return _all_of(words, _ASCII_LETTERS) | _all_of(words, _ASCII_DIGITS)
+
+    def tokenize(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(tokens per word, flat ids) of accepted words."""
+        n = len(words)
+        lens = np.fromiter(map(len, words), dtype=np.int64, count=n)
+        sym = self.char_id[np.frombuffer("".join(words).encode("ascii"), dtype=np.uint8)]
+        owner = np.repeat(np.arange(n), lens)
+        if self.prefix:  # the prefix symbol before every word
+            at = np.concatenate([[0], np.cumsum(lens + 1)[:-1]])
+            full = np.full(len(sym) + n, self.prefix_id, dtype=np.int64)
+            keep = np.ones(len(full), dtype=bool)
+            keep[at] = False
+            full[keep] = sym
+            sym, owner = full, np.repeat(np.arange(n), lens + 1)
+        active = np.ones(len(sym), dtype=bool)  # symbols of words that may still merge
+        while True:
+            idx = np.flatnonzero(active)
+            if len(idx) < 2:
+                break
+            s, o = sym[idx], owner[idx]
+            same = o[:-1] == o[1:]
+            key = (s[:-1].astype(np.uint64) << np.uint64(32)) | s[1:].astype(np.uint64)
+            val = np.where(same, self.table.get(key), -1)
+            rank = np.where(val >= 0, val >> 32, np.iinfo(np.int64).max)
+            best = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+            np.minimum.at(best, o[:-1], rank)
+            chosen = (val >= 0) & (rank == best[o[:-1]])
+            if not chosen.any():
+                break
+            # overlapping occurrences ("aaa" with a+a): every other one of a run, from its left
+            c = np.flatnonzero(chosen)
+            run_start = np.concatenate([[True], c[1:] != c[:-1] + 1])
+            start_of = np.maximum.accumulate(np.where(run_start, np.arange(len(c)), 0))
+            c = c[(np.arange(len(c)) - start_of) % 2 == 0]
+            sym[idx[c]] = val[c] & 0xFFFFFFFF
+            sym[idx[c + 1]] = -1
+            done_words = best == np.iinfo(np.int64).max
+            live = sym >= 0
+            active = live & ~done_words[owner]
+            sym, owner, active = sym[live], owner[live], active[live]
+        out_lens = np.bincount(owner, minlength=n).astype(np.int64)
+        return out_lens, sym.astype(np.int32)
+
+
 #: plain words the probe checks the fast paths on (ASCII letters, digits, both, case, long)
 _PLAIN_PROBE = [
     "Smith", "SMITH", "smith", "Zyxwvut", "Qwimbyfaroth", "1234", "007", "A1", "x", "Bakomitu", "Ltd",
@@ -764,6 +842,11 @@ def plain_words_tokenizer(rust: Any) -> PlainWords | None:
     elif norm is None and pre is not None and pre.get("type") in ("ByteLevel", "Whitespace", "WhitespaceSplit"):
         space = pre.get("type") == "ByteLevel" and bool(pre.get("add_prefix_space"))
         fast = ModelOnly(rust.model, "\u0120" if space else "")
+        plain_bpe = not any(model.get(k) for k in ("dropout", "unk_token", "continuing_subword_prefix"))
+        plain_bpe &= not any(model.get(k) for k in ("end_of_word_suffix", "fuse_unk", "byte_fallback", "ignore_merges"))
+        if model.get("type") == "BPE" and plain_bpe:
+            bpe = BytePairMerges(model.get("vocab") or {}, model.get("merges") or [], "\u0120" if space else "")
+            fast = bpe if bpe.usable() else fast
     if fast is None:
         return None
     probe = [w for w, ok in zip(_PLAIN_PROBE, fast.accepts(_PLAIN_PROBE), strict=True) if ok]

