@@ -431,11 +431,12 @@ class Ensemble:
             tok_pos = np.repeat(first - seg, ntok) + np.arange(int(ntok.sum()))
         ids, mask = batch_ids(enc, rows, pad_id)  # mask None: every row one length (SDPA's unmasked path)
         cuda = member.device.startswith("cuda")
-        staged = [torch.from_numpy(a) for a in (ids, tok_row, tok_pos, *([] if mask is None else [mask]))]
+        tok_flat = tok_row * ids.shape[1] + tok_pos  # one index into the [rows x width] positions
+        staged = [torch.from_numpy(a) for a in (ids, tok_flat, *([] if mask is None else [mask]))]
         if cuda:
             staged = [t.pin_memory().to(member.device, non_blocking=True) for t in staged]
-        t_ids, t_row, t_pos = staged[:3]
-        t_mask = staged[3] if mask is not None else None
+        t_ids, t_tok = staged[:2]
+        t_mask = staged[2] if mask is not None else None
         start = done = None
         if cuda and self.stats.time_device:
             start = torch.cuda.Event(enable_timing=True)
@@ -444,7 +445,7 @@ class Ensemble:
             c0 = time.thread_time()
             logits = member.model(input_ids=t_ids, attention_mask=t_mask).logits
             self.stats.add_cpu("model", time.thread_time() - c0)
-            picked = tag_probs(logits[t_row, t_pos], member.projection)
+            picked = tag_probs(logits.reshape(-1, logits.shape[-1]).index_select(0, t_tok), member.projection)
             if cuda:
                 host = torch.empty(picked.shape, dtype=picked.dtype, pin_memory=True)
                 host.copy_(picked, non_blocking=True)
