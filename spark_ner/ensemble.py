@@ -6,6 +6,7 @@ the contract's columns around it: nulls, dedup, order, errors. Nothing here writ
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -23,6 +24,7 @@ import pandas as pd
 from spark_ner.calibrate import calibrate_scores
 from spark_ner.config import (
     ENTITY_TYPES,
+    NAME_LABELS,
     OUTPUT_FIELDS,
     TAGS,
     Aggregation,
@@ -244,7 +246,7 @@ class LabelColumns:
             take = np.repeat(bounds[rows] - offsets[:-1], per_row) + np.arange(total)
         values = {
             "text": u.texts.arrow(),
-            "label": pa.array(_ENTITY_TYPE_NAMES[dec.ent_type - 1] if len(dec.ent_type) else [], type=pa.string()),
+            "label": _arrow_strings(tuple(ENTITY_TYPES)).take(pa.array(dec.ent_type - 1)),
             "start": pa.array(dec.ent_start),
             "end": pa.array(dec.ent_end),
             "score": pa.array(dec.ent_score),
@@ -259,7 +261,10 @@ class LabelColumns:
         mask = pa.array(null_row) if null_row is not None else None
         entities = pa.ListArray.from_arrays(pa.array(offsets), ents, type=list_type, mask=mask)
         fields = {
-            "label": pa.array(u.label[rows], type=pa.string()),
+            # the label's index into NAME_LABELS; null where scoring failed (as entities are)
+            "label": _arrow_strings(tuple(NAME_LABELS)).take(
+                pa.array(dec.label[rows].astype(np.int32), mask=~u.has_entities[rows])
+            ),
             "score": pa.array(u.score[rows], from_pandas=True),
             "agreement": pa.array(u.agreement[rows], from_pandas=True),
             "entities": entities,
@@ -269,7 +274,12 @@ class LabelColumns:
         return pa.StructArray.from_arrays([fields[f.name].cast(f.type) for f in arrow_type], fields=list(arrow_type))
 
 
-_ENTITY_TYPE_NAMES = np.asarray(ENTITY_TYPES, dtype=object)
+@functools.cache
+def _arrow_strings(values: tuple[str, ...]) -> Any:
+    """``values`` as a pyarrow string array, to ``take`` labels from by index (no Python string per row)."""
+    import pyarrow as pa
+
+    return pa.array(values, type=pa.string())
 
 
 def tag_groups(known: np.ndarray) -> dict[int, list[int]]:
