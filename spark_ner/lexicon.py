@@ -347,7 +347,8 @@ class Lexicon:
     ) -> None:
         """ "Horton, Burns and Gutierrez", "Benavides, Aponte y Romo": three or more surnames listed with
         commas and a closing "and" / "y" / "&" name a firm (no person's name is written that way; a
-        household, "Smith, John and Mary", has given names after its comma, and is left alone)."""
+        household, "Smith, John and Mary", has given names after its comma, and is left alone; "Peters,
+        Walton & Sawyer" is a firm though "Sawyer" is also a given name)."""
         if self._company is None or words.count(",") < 1 or len(words) > 12:
             return
         cut = [k for k, w in enumerate(words) if w == "," or w.casefold() in _AND_WORDS]
@@ -360,13 +361,19 @@ class Lexicon:
         if len(parts) < 3 or any(not 1 <= len(p) <= 2 for p in parts):
             return
         row_at = {i: row for a, b, row in matches for i in range(a, b)}
-        for part in parts:
+        given_parts = 0
+        for n, part in enumerate(parts):
             for i in part:
                 if not words[i].isalpha() or len(words[i]) < 2:
                     return
                 row = row_at.get(i)
-                if row is not None and (row in self._cues or self.key_probs[row, self._given or 0] > 0.02):
-                    return  # a given name ("Smith, John and Mary") or a cue: not this form
+                if row is not None and (row in self._cues or self._place_share[row] > self._person_share[row]):
+                    return  # a cue, or a place ("Bonaire, Saint Eustatius and Saba"): not this form
+            first = row_at.get(part.start)
+            if n and first is not None and self._given and self._surname:
+                given_parts += self.key_probs[first, self._given] > self.key_probs[first, self._surname]
+        if given_parts >= 2:
+            return  # given names after the comma ("Smith, John and Mary"): a household
         probs[:] = 0.0
         probs[:, self._company] = FIRM_CONF
         probs[:, 0] = 1.0 - FIRM_CONF

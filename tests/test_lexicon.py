@@ -186,6 +186,8 @@ def test_place_title_inverted_placeholder_and_coined_rules(lex: Lexicon) -> None
     assert _labels(lex, "Smith, Ruiz and Corbo") == ["COMPANY"] * 5
     assert _labels(lex, "RUIZ, CORBO Y MULLER") == ["COMPANY"] * 5
     assert _labels(lex, "Smith, John and Ana")[2] == "GIVEN_NAME"  # a household, inverted
+    assert _labels(lex, "Ruiz, Smith and Ana") == ["COMPANY"] * 5  # one given name among the surnames
+    assert _labels(lex, "Paris, Ruiz and Corbo")[0] == "PLACE"  # a place among them: not a firm
     assert _labels(lex, "Smith and Ruiz")[0] == "SURNAME"  # two names only: left to the other members
 
 
@@ -348,10 +350,13 @@ def test_registry_organisations_and_learned_organisation_words(monkeypatch: pyte
     assert has("Qorvo Wireless", "COMPANY") and has("Wilson, Inc.", "COMPANY")
     assert not has("Helen of Troy", "COMPANY") and not has("Wilson", "COMPANY") and not has("Private", "COMPANY")
     monkeypatch.setattr(ld, "COMPANY_WORD_MIN", 3)  # "Precision": 6 names (full and bare), "Nordvik": 2
-    for name in ("Altvik Precision AB", "Brenna Precision", "Helen Precision"):
+    lists.add("PLACE", "Frankfurt", 0.9)
+    for name in ("Altvik Precision AB", "Brenna Precision", "Helen Precision", "Frankfurter Sparkasse",
+                 "Frankfurter Bank", "Frankfurter Volksbank"):  # fmt: skip
         ld._add_org(lists, name, 0.85)
     ld._company_words(lists)
     assert has("Precision", "ORG_WORD") and not has("Helen", "ORG_WORD") and not has("Nordvik", "ORG_WORD")
+    assert not has("Frankfurter", "ORG_WORD")  # a place's adjective ("Frankfurter Buchmesse" is an event)
 
 
 def test_registry_sources_are_read_as_data() -> None:

@@ -535,7 +535,8 @@ INDUSTRY_WORDS = (
     # "& Sons" and partnerships in the corpus languages: "Alves e Filhos", "Valadez y Asociados", "Rup i Syn"
     "Filhos", "Asociados", "Associados", "Associés", "Associes", "Syn", "Synowie", "Synové", "Ticaret", "Tic.",
     "Unipessoal", "Proyectos", "Projetos", "Inversiones", "Consultores", "Abogados", "Advogados", "Avocats",
-    "Rechtsanwälte", "Partnerschaft", "Hnos", "Hnos.", "Companhia", "Compañía", "Cía", "Cia",
+    "Rechtsanwälte", "Partnerschaft", "Hnos", "Hnos.", "Companhia", "Compañía", "Cía", "Cia", "Despacho",
+    "Tienda", "Spółdzielnia", "Gabinet", "Gabinety", "Firma", "Zakład",
 )  # fmt: skip
 
 
@@ -575,6 +576,9 @@ def _company_words(lists: _Lists) -> None:
         known = lists.scores.get(word)
         if (known is not None and known[other].any()) or in_places.get(word, 0) >= 2 or word in region_heads:
             continue  # a place's word ("Jiangsu Hengrui" is a company, "Nanjing, Jiangsu" a place)
+        stem = lists.scores.get(word[:-2]) if word.endswith("er") else None
+        if stem is not None and stem[places].any():
+            continue  # a place's adjective: "Frankfurter Buchmesse" is an event, "Frankfurter Sparkasse" a bank
         lists.add("ORG_WORD", word, 0.85)
 
 
