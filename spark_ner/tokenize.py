@@ -776,34 +776,49 @@ class BytePairMerges:
             keep[at] = False
             full[keep] = sym
             sym, owner = full, np.repeat(np.arange(n), lens + 1)
-        active = np.ones(len(sym), dtype=bool)  # symbols of words that may still merge
-        while True:
-            idx = np.flatnonzero(active)
-            if len(idx) < 2:
-                break
-            s, o = sym[idx], owner[idx]
-            same = o[:-1] == o[1:]
-            key = (s[:-1].astype(np.uint64) << np.uint64(32)) | s[1:].astype(np.uint64)
-            val = np.where(same, self.table.get(key), -1)
-            rank = np.where(val >= 0, val >> 32, np.iinfo(np.int64).max)
-            best = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-            np.minimum.at(best, o[:-1], rank)
-            chosen = (val >= 0) & (rank == best[o[:-1]])
-            if not chosen.any():
+        big = np.iinfo(np.int64).max
+        val = self._pairs(sym, owner, np.arange(len(sym)))  # per symbol: its pair with the next one
+        done_sym: list[np.ndarray] = []
+        done_owner: list[np.ndarray] = []
+        while len(sym):
+            rank = np.where(val >= 0, val >> 32, big)
+            best = np.full(n, big, dtype=np.int64)
+            np.minimum.at(best, owner, rank)
+            finished = best[owner] == big  # no pair of the word merges: its symbols are its tokens
+            if finished.any():
+                done_sym.append(sym[finished])
+                done_owner.append(owner[finished])
+                keep = ~finished
+                sym, owner, val, rank = sym[keep], owner[keep], val[keep], rank[keep]
+            c = np.flatnonzero(rank == best[owner])
+            if not len(c):
                 break
             # overlapping occurrences ("aaa" with a+a): every other one of a run, from its left
-            c = np.flatnonzero(chosen)
             run_start = np.concatenate([[True], c[1:] != c[:-1] + 1])
             start_of = np.maximum.accumulate(np.where(run_start, np.arange(len(c)), 0))
             c = c[(np.arange(len(c)) - start_of) % 2 == 0]
-            sym[idx[c]] = val[c] & 0xFFFFFFFF
-            sym[idx[c + 1]] = -1
-            done_words = best == np.iinfo(np.int64).max
-            live = sym >= 0
-            active = live & ~done_words[owner]
-            sym, owner, active = sym[live], owner[live], active[live]
-        out_lens = np.bincount(owner, minlength=n).astype(np.int64)
-        return out_lens, sym.astype(np.int32)
+            sym[c] = val[c] & 0xFFFFFFFF
+            dirty = np.zeros(len(sym), dtype=bool)  # pairs that changed: the merged symbol's, its left one's
+            dirty[c] = True
+            dirty[c[c > 0] - 1] = True
+            keep = np.ones(len(sym), dtype=bool)
+            keep[c + 1] = False
+            sym, owner, val, dirty = sym[keep], owner[keep], val[keep], dirty[keep]
+            at = np.flatnonzero(dirty)
+            val[at] = self._pairs(sym, owner, at)
+        all_sym = np.concatenate(done_sym) if done_sym else np.zeros(0, np.int64)
+        all_owner = np.concatenate(done_owner) if done_owner else np.zeros(0, np.int64)
+        order = np.argsort(all_owner, kind="stable")
+        return np.bincount(all_owner, minlength=n).astype(np.int64), all_sym[order].astype(np.int32)
+
+    def _pairs(self, sym: np.ndarray, owner: np.ndarray, at: np.ndarray) -> np.ndarray:
+        """(rank << 32 | merged id) of the pairs (at, at + 1) within a word; -1 where none merges."""
+        out = np.full(len(at), -1, dtype=np.int64)
+        ok = at + 1 < len(sym)
+        ok[ok] &= owner[at[ok]] == owner[at[ok] + 1]
+        a = at[ok]
+        out[ok] = self.table.get((sym[a].astype(np.uint64) << np.uint64(32)) | sym[a + 1].astype(np.uint64))
+        return out
 
 
 #: plain words the probe checks the fast paths on (ASCII letters, digits, both, case, long)
