@@ -1245,7 +1245,7 @@ def bench_finetune(
     cuda = plan.cuda
     out["measured"] = cuda
     tag_id = {t: i for i, t in enumerate(TAGS)}
-    tok = AutoTokenizer.from_pretrained(str(members.bert), local_files_only=True)
+    tok = AutoTokenizer.from_pretrained(str(members.bert), local_files_only=True, trust_remote_code=False)
     n_batches = 4
     batches = []
     for b in range(n_batches):
@@ -1265,7 +1265,9 @@ def bench_finetune(
         batches.append({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": lab})
     precision = "fp16" if cuda else "no"
     acc = Accelerator(mixed_precision=precision, cpu=not cuda)
-    model = AutoModelForTokenClassification.from_pretrained(str(members.bert), local_files_only=True)
+    model = AutoModelForTokenClassification.from_pretrained(
+        str(members.bert), local_files_only=True, trust_remote_code=False
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=5e-5)
     model, opt = acc.prepare(model, opt)
     model.train()
