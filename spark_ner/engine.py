@@ -14,11 +14,13 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import numpy as np
+
 from spark_ner.config import ENTITY_FIELDS, OUTPUT_FIELDS
-from spark_ner.ensemble import Ensemble
+from spark_ner.ensemble import DistinctNames, Ensemble
 from spark_ner.errors import InputColumnError, RowCountMismatchError
 
-__all__ = ["arrow_names", "label_arrow_stream", "ner_arrow_type"]
+__all__ = ["arrow_distinct", "arrow_names", "label_arrow_stream", "ner_arrow_type", "string_column"]
 
 #: Arrow types of the contract's fields, as pyspark maps ``spark_ner.spark.udf.NER_STRUCT``
 #: (string, double, int32); tests/test_engine.py checks the two agree.
@@ -46,6 +48,28 @@ def not_a_string_column(got: str) -> InputColumnError:
 
 def arrow_names(array: Any) -> list[str | None]:
     """The names of an Arrow string column (str or None); other Arrow types are refused with the fix."""
+    return string_column(array).to_pylist()  # type: ignore[no-any-return]
+
+
+def arrow_distinct(array: Any) -> DistinctNames:
+    """An Arrow string column as :class:`DistinctNames`: Arrow's dictionary encoding (first-seen order,
+    nulls -1) makes the distinct names, so only they become Python strings."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = string_column(array)
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        column = column.cast(pa.string())  # a string view
+    encoded = column.dictionary_encode()
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return DistinctNames(codes, encoded.dictionary.to_pylist())
+
+
+def string_column(array: Any) -> Any:
+    """The Arrow string column of ``array`` (its first column for a batch or table); other Arrow types
+    are refused with the fix."""
     import pyarrow as pa
 
     if isinstance(array, pa.RecordBatch | pa.Table):
@@ -53,7 +77,7 @@ def arrow_names(array: Any) -> list[str | None]:
     t = array.type
     is_view = getattr(pa.types, "is_string_view", lambda _: False)  # pyarrow 16+
     if pa.types.is_string(t) or pa.types.is_large_string(t) or is_view(t):
-        return array.to_pylist()  # type: ignore[no-any-return]
+        return array
     if pa.types.is_struct(t):
         got = f"a struct (fields {', '.join(f.name for f in t)})"
     else:  # Spark's names for what Arrow carries, as the Pandas path reports them
@@ -87,20 +111,20 @@ def label_arrow_stream(
     out_type = arrow_type if arrow_type is not None else ner_arrow_type()
     empty = pa.array([], type=out_type)
     source = iter(batches)
-    first: list[str | None] = []
+    first = DistinctNames(np.zeros(0, dtype=np.int64), [])
     for array in source:
-        first = arrow_names(array)
-        if first:
+        first = arrow_distinct(array)
+        if len(first.codes):
             break
         yield empty
-    if not first:
+    if not len(first.codes):
         return
     ens = ensemble if isinstance(ensemble, Ensemble) else ensemble()
-    sizes: deque[int] = deque([len(first)])
+    sizes: deque[int] = deque([len(first.codes)])
     empties: deque[int] = deque()  # per empty input batch: how many non-empty ones come before it
     waited = 0.0
 
-    def names() -> Iterator[list[str | None]]:
+    def names() -> Iterator[DistinctNames]:
         nonlocal waited
         yield first
         while True:
@@ -109,9 +133,9 @@ def label_arrow_stream(
             waited += time.perf_counter() - t
             if array is None:
                 return
-            values = arrow_names(array)
-            if values:
-                sizes.append(len(values))
+            values = arrow_distinct(array)
+            if len(values.codes):
+                sizes.append(len(values.codes))
                 yield values
             else:
                 empties.append(done + len(sizes))

@@ -68,7 +68,7 @@ from spark_ner.tokenize import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Ensemble", "Prediction", "combine", "cpu_lanes", "load_ensemble", "worker_threads"]
+__all__ = ["DistinctNames", "Ensemble", "Prediction", "combine", "cpu_lanes", "load_ensemble", "worker_threads"]
 #: new words per member above which the members tokenize side by side (threads of their own)
 _PARALLEL_SYNC_WORDS = 2048
 
@@ -136,11 +136,21 @@ class Stats:
             self.device_seconds += device_seconds
 
 
+@dataclass(frozen=True)
+class DistinctNames:
+    """A batch given as its distinct names in first-seen order and, per row, its name's index (-1: a
+    null), as Arrow's dictionary encoding gives them: no Python string per row and no hashing in
+    Python (the Arrow UDF's path, issue 22)."""
+
+    codes: np.ndarray  # int64 [rows]
+    distinct: list[str]
+
+
 @dataclass
 class _Call:
     """One batch given to ``Ensemble.label_stream``: its values and distinct names, and the decoded chunks."""
 
-    values: list[Any]
+    values: list[Any] | None  # None: given as DistinctNames (every non-string row is a null)
     is_str: np.ndarray
     codes: np.ndarray
     distinct: list[str]
@@ -653,12 +663,12 @@ class Ensemble:
         """One output row per input, in order: the contract's columns (+ per-member labels)."""
         return self.label_columns(names).to_pandas(members)
 
-    def label_columns(self, names: Sequence[Any] | pd.Series) -> LabelColumns:
+    def label_columns(self, names: Sequence[Any] | pd.Series | DistinctNames) -> LabelColumns:
         """What :meth:`label` returns, column-wise (no Python object per row or entity yet): the
         Spark UDF builds its Arrow output from this, ``label`` its DataFrame."""
         return next(self.label_stream([names]))
 
-    def label_stream(self, batches: Iterable[Sequence[Any] | pd.Series]) -> Iterator[LabelColumns]:
+    def label_stream(self, batches: Iterable[Sequence[Any] | pd.Series | DistinctNames]) -> Iterator[LabelColumns]:
         """:meth:`label_columns` of each batch, in order, one pipeline across all of them.
 
         Distinct names go through in chunks: chunk k+1 is split, encoded and its batches handed to
@@ -683,8 +693,13 @@ class Ensemble:
         while open_calls:
             yield self._columns(open_calls.popleft())
 
-    def _call(self, names: Sequence[Any] | pd.Series) -> _Call:
+    def _call(self, names: Sequence[Any] | pd.Series | DistinctNames) -> _Call:
         """One batch's values: which are strings, and their distinct names in first-seen order."""
+        if isinstance(names, DistinctNames):
+            self.stats.calls += 1
+            self.stats.rows += len(names.codes)
+            is_str = names.codes >= 0
+            return _Call(None, is_str, names.codes if is_str.all() else names.codes[is_str], names.distinct)
         values = names.tolist() if isinstance(names, pd.Series) else list(names)
         n = len(values)
         self.stats.calls += 1
@@ -703,7 +718,7 @@ class Ensemble:
 
     def _columns(self, call: _Call) -> LabelColumns:
         """A call whose chunks are all decoded, as output columns (the null slot for non-strings)."""
-        d, n = len(call.distinct), len(call.values)
+        d, n = len(call.distinct), len(call.is_str)
         if d == n:
             rows = call.codes
         else:
@@ -711,8 +726,9 @@ class Ensemble:
             rows[call.is_str] = call.codes
         cols = _NameColumns.concat(call.parts, [m.source.name for m in self.members])
         error = cols.error[rows]
-        for i in np.flatnonzero(~call.is_str).tolist():
-            v = call.values[i]
+        values = call.values if call.values is not None else []  # DistinctNames: its non-strings are nulls
+        for i in np.flatnonzero(~call.is_str).tolist() if values else ():
+            v = values[i]
             if not (v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA):
                 error[i] = f"expected a string, got {type(v).__name__}"
         return LabelColumns(rows, cols, error, self.model_version)

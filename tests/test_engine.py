@@ -109,3 +109,21 @@ def test_entity_texts_are_the_original_spans_in_arrow_and_pandas(tiny_ensemble) 
     odd = "Bad \ud800 Name"
     for ent in tiny_ensemble.label([odd])["entities"][0] or []:
         assert ent["text"] == odd[ent["start"] : ent["end"]]
+
+
+@pytest.mark.parametrize("kind", ["string", "large_string", "chunked"])
+def test_arrow_distinct_is_first_seen_order_with_nulls(tiny_ensemble, kind: str) -> None:  # type: ignore[no-untyped-def]
+    """The Arrow path factorizes with Arrow's dictionary encoding (issue 22): distinct names in
+    first-seen order, nulls -1, strings that differ only after a NUL kept apart; labels as from a list."""
+    from spark_ner.engine import arrow_distinct
+
+    values = ["b", None, "a\x00b", "b", "a\x00c", None, "Acme Ltd", "a\x00b"]
+    if kind == "chunked":
+        array = pa.chunked_array([values[:3], values[3:]], type=pa.string())
+    else:
+        array = pa.array(values, type=pa.large_string() if kind == "large_string" else pa.string())
+    got = arrow_distinct(array)
+    assert got.distinct == ["b", "a\x00b", "a\x00c", "Acme Ltd"]
+    assert got.codes.tolist() == [0, -1, 1, 0, 2, -1, 3, 1]
+    out = next(label_arrow_stream(tiny_ensemble, [array]))
+    assert out.equals(tiny_ensemble.label_columns(values).to_arrow(ner_arrow_type()))
