@@ -20,7 +20,7 @@ from spark_ner.config import ENTITY_FIELDS, OUTPUT_FIELDS
 from spark_ner.ensemble import DistinctNames, Ensemble
 from spark_ner.errors import InputColumnError, RowCountMismatchError
 
-__all__ = ["arrow_distinct", "arrow_names", "label_arrow_stream", "ner_arrow_type", "string_column"]
+__all__ = ["arrow_distinct", "label_arrow_stream", "ner_arrow_type", "string_column"]
 
 #: Arrow types of the contract's fields, as pyspark maps ``spark_ner.spark.udf.NER_STRUCT``
 #: (string, double, int32); tests/test_engine.py checks the two agree.
@@ -44,11 +44,6 @@ def not_a_string_column(got: str) -> InputColumnError:
         f"the NER UDF expects a string column, got {got}; cast the column to string first "
         "(SQL: ner_label(CAST(col AS STRING)))"
     )
-
-
-def arrow_names(array: Any) -> list[str | None]:
-    """The names of an Arrow string column (str or None); other Arrow types are refused with the fix."""
-    return string_column(array).to_pylist()  # type: ignore[no-any-return]
 
 
 def arrow_distinct(array: Any) -> DistinctNames:

@@ -696,18 +696,17 @@ class Ensemble:
     def _call(self, names: Sequence[Any] | pd.Series | DistinctNames) -> _Call:
         """One batch's values: which are strings, and their distinct names in first-seen order."""
         if isinstance(names, DistinctNames):
-            self.stats.calls += 1
-            self.stats.rows += len(names.codes)
             is_str = names.codes >= 0
-            return _Call(None, is_str, names.codes if is_str.all() else names.codes[is_str], names.distinct)
-        values = names.tolist() if isinstance(names, pd.Series) else list(names)
-        n = len(values)
+            call = _Call(None, is_str, names.codes if is_str.all() else names.codes[is_str], names.distinct)
+        else:
+            values = names.tolist() if isinstance(names, pd.Series) else list(names)
+            is_str = np.fromiter(map(isinstance, values, repeat(str)), dtype=bool, count=len(values))
+            strs = values if is_str.all() else [values[i] for i in np.flatnonzero(is_str).tolist()]
+            codes, distinct = factorize(strs)
+            call = _Call(values, is_str, codes, distinct)
         self.stats.calls += 1
-        self.stats.rows += n
-        is_str = np.fromiter(map(isinstance, values, repeat(str)), dtype=bool, count=n)
-        strs = values if is_str.all() else [values[i] for i in np.flatnonzero(is_str).tolist()]
-        codes, distinct = factorize(strs)
-        return _Call(values, is_str, codes, distinct)
+        self.stats.rows += len(call.is_str)
+        return call
 
     def _land(self, call: _Call, lo: int, flight: _Flight, step: int) -> None:
         """Wait for one chunk's forward passes and decode it into its call."""
@@ -726,11 +725,11 @@ class Ensemble:
             rows[call.is_str] = call.codes
         cols = _NameColumns.concat(call.parts, [m.source.name for m in self.members])
         error = cols.error[rows]
-        values = call.values if call.values is not None else []  # DistinctNames: its non-strings are nulls
-        for i in np.flatnonzero(~call.is_str).tolist() if values else ():
-            v = values[i]
-            if not (v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA):
-                error[i] = f"expected a string, got {type(v).__name__}"
+        if call.values is not None:  # (given as DistinctNames, every non-string row is a null)
+            for i in np.flatnonzero(~call.is_str).tolist():
+                v = call.values[i]
+                if not (v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA):
+                    error[i] = f"expected a string, got {type(v).__name__}"
         return LabelColumns(rows, cols, error, self.model_version)
 
     def _chunk_names(self) -> int:

@@ -12,7 +12,7 @@ from conftest import SAMPLE_NAMES
 from hostile import NAMES as HOSTILE
 
 from spark_ner.config import CpuParallel
-from spark_ner.engine import arrow_names, label_arrow_stream, ner_arrow_type
+from spark_ner.engine import arrow_distinct, label_arrow_stream, ner_arrow_type
 from spark_ner.ensemble import load_ensemble
 from spark_ner.errors import InputColumnError
 
@@ -69,7 +69,7 @@ def test_record_batches_and_a_lazy_loader(tiny_config) -> None:  # type: ignore[
 )
 def test_a_column_that_is_not_strings_is_refused_with_the_fix(array, said) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InputColumnError, match=rf"{re.escape(said)}.*CAST\(col AS STRING\)"):
-        arrow_names(array)
+        arrow_distinct(array)
 
 
 def test_the_device_batch_plan_keeps_labels_and_pads_nothing(tiny_config) -> None:  # type: ignore[no-untyped-def]
@@ -115,8 +115,6 @@ def test_entity_texts_are_the_original_spans_in_arrow_and_pandas(tiny_ensemble) 
 def test_arrow_distinct_is_first_seen_order_with_nulls(tiny_ensemble, kind: str) -> None:  # type: ignore[no-untyped-def]
     """The Arrow path factorizes with Arrow's dictionary encoding (issue 22): distinct names in
     first-seen order, nulls -1, strings that differ only after a NUL kept apart; labels as from a list."""
-    from spark_ner.engine import arrow_distinct
-
     values = ["b", None, "a\x00b", "b", "a\x00c", None, "Acme Ltd", "a\x00b"]
     if kind == "chunked":
         array = pa.chunked_array([values[:3], values[3:]], type=pa.string())
