@@ -97,14 +97,13 @@ def split_words(names: Sequence[str], max_words: int, case_restore: bool = True)
         empty = np.zeros(0, np.int64)
         return WordSplit([], empty.astype(np.int32), empty.astype(np.int32), np.zeros(1, np.int64), keys=empty)
     joined = "\n".join(names)
-    ascii_only = joined.isascii()
+    codes = code_points(joined)
+    ascii_only = codes.dtype == np.uint8
     surrogates = False
     if ascii_only:
-        utf8 = joined.encode("ascii")
-        codes: np.ndarray = np.frombuffer(utf8, dtype=np.uint8)
+        utf8 = codes.tobytes()
         flags = _char_flags()[codes]
     else:
-        codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         flags = _flags_of(codes)
         try:
             utf8 = joined.encode("utf-8")
@@ -269,14 +268,16 @@ def span_keys(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray, tag: np.n
 
 def word_keys(words: list[str]) -> np.ndarray:
     """:func:`span_keys` of whole words (the key split_words gives a word it did not normalize)."""
-    text = "".join(words)
-    if text.isascii():
-        codes: np.ndarray = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
-    else:
-        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     lens = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
     ends = np.cumsum(lens)
-    return span_keys(codes, ends - lens, ends)
+    return span_keys(code_points("".join(words)), ends - lens, ends)
+
+
+def code_points(text: str) -> np.ndarray:
+    """``text``'s code points: uint8 when it is ASCII (one byte each), else uint32 (lone surrogates kept)."""
+    if text.isascii():
+        return np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
 class KeyTable:
