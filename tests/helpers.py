@@ -6,8 +6,10 @@ break another.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -220,3 +222,13 @@ def put_snapshot(cache: Path, repo_id: str, commit: str, folder: Path, refs: tup
         (repo / "refs").mkdir(exist_ok=True)
         (repo / "refs" / ref).write_text(commit)
     return snap
+
+
+def remove_app_work_dir(app_id: str) -> None:
+    """local-cluster workers write executor logs to $SPARK_HOME/work/<app id>: remove ours."""
+    import pyspark
+
+    work = Path(pyspark.__file__).parent / "work"
+    shutil.rmtree(work / app_id, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        work.rmdir()  # only when empty

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
-from helpers import NAMES, REPO, assert_rows_match, labels_by_id, spark_submit, subprocess_env
-
-
-def _remove_app_work_dir(app_id: str) -> None:
-    """local-cluster workers write executor logs to $SPARK_HOME/work/<app id>: remove ours."""
-    import pyspark
-
-    work = Path(pyspark.__file__).parent / "work"
-    shutil.rmtree(work / app_id, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        work.rmdir()  # only when empty
+from helpers import NAMES, REPO, assert_rows_match, labels_by_id, remove_app_work_dir, spark_submit, subprocess_env
 
 
 @pytest.mark.cluster
@@ -58,7 +45,7 @@ def test_two_executors_each_load_their_own_ensemble(  # type: ignore[no-untyped-
     proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     data = json.loads(summary.read_text())
-    _remove_app_work_dir(data["spark"]["app_id"])
+    remove_app_work_dir(data["spark"]["app_id"])
     assert data["spark"]["master"] == "local-cluster[2,1,1024]"
     executors = data["executors"]
     assert len(executors) == 2, executors

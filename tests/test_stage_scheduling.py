@@ -8,15 +8,22 @@ profile id and the job description the label job gives each of its stages.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import NAMES, REPO, assert_rows_match, job_args, labels_by_id, spark_submit, subprocess_env
+from helpers import (
+    NAMES,
+    REPO,
+    assert_rows_match,
+    job_args,
+    labels_by_id,
+    remove_app_work_dir,
+    spark_submit,
+    subprocess_env,
+)
 
 from spark_ner.errors import ConfigError
 
@@ -108,16 +115,6 @@ def _stages(event_dir: Path) -> tuple[list[dict[str, Any]], dict[int, dict[str, 
     return stages, profiles
 
 
-def _remove_app_work_dir(app_id: str) -> None:
-    """local-cluster workers write executor logs to $SPARK_HOME/work/<app id>: remove ours."""
-    import pyspark
-
-    work = Path(pyspark.__file__).parent / "work"
-    shutil.rmtree(work / app_id, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        work.rmdir()  # only when empty
-
-
 @pytest.mark.cluster
 @pytest.mark.slow
 def test_only_the_scoring_stage_carries_the_profile_and_labels_stay(  # type: ignore[no-untyped-def]
@@ -155,7 +152,7 @@ def test_only_the_scoring_stage_carries_the_profile_and_labels_stay(  # type: ig
     proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     data = json.loads(summary.read_text())
-    _remove_app_work_dir(data["spark"]["app_id"])
+    remove_app_work_dir(data["spark"]["app_id"])
 
     stages, profiles = _stages(events)
     scoring = data["spark"]["scoring_profile"]
