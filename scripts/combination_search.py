@@ -22,6 +22,7 @@ import itertools
 import json
 import logging
 import sys
+import time
 import tomllib
 from dataclasses import asdict
 from pathlib import Path
@@ -49,32 +50,45 @@ GLOBAL_GRID: dict[str, tuple[float, ...]] = {
 TYPE_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
+def transformer_outputs(
+    raw: dict[str, Any], base: Path, source: str, names: list[str], cache: Path, tag: str
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The transformer members' word probabilities and validity for ``names``, cached in ``cache`` keyed by
+    their pins, the ensemble settings and the names (the lexicon is scored live by the callers)."""
+    cfg = parse_config(raw, source=source, base_dir=base)
+    trans = [m for m in cfg.models if m.kind == MemberKind.TRANSFORMER]
+    if not trans:
+        return {}, {}
+    key = json.dumps([[m.name, m.path, m.sha256, dict(m.label_map)] for m in trans]) + repr(cfg.ensemble)
+    digest = hashlib.sha256((key + "\n".join(names)).encode()).hexdigest()[:16]
+    file = cache / f"{tag}-{digest}.npz"
+    if file.is_file():
+        with np.load(file, allow_pickle=False) as z:
+            return {m.name: z[f"p:{m.name}"] for m in trans}, {m.name: z[f"v:{m.name}"] for m in trans}
+    t0 = time.perf_counter()
+    sub = parse_config({**raw, "models": [r for r in raw["models"] if r.get("kind", "transformer") != "lexicon"]},
+                       source=source, base_dir=base)  # fmt: skip
+    e = load_ensemble(sub)
+    pred = e.predict(names)
+    probs = {m.source.name: p for m, p in zip(e.members, pred.member_probs, strict=True)}
+    valid = {m.source.name: v for m, v in zip(e.members, pred.member_valid, strict=True)}
+    cache.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, Any] = {**{f"p:{k}": v for k, v in probs.items()}, **{f"v:{k}": v for k, v in valid.items()}}
+    np.savez(file, **arrays)
+    log.info("%s: transformer members on %d names in %.0f s (cached)", tag, len(names), time.perf_counter() - t0)
+    return probs, valid
+
+
 def member_outputs(config: str, names: list[str], cache: Path, tag: str) -> dict[str, Any]:
-    """Each member's word probabilities for ``names`` (cached by config digest and split tag)."""
+    """Each member's word probabilities for ``names`` (transformers cached by config digest and split tag)."""
     path = Path(config).expanduser().resolve()
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
     cfg = parse_config(raw, source=str(path), base_dir=path.parent)
     trans = [m for m in cfg.models if m.kind == MemberKind.TRANSFORMER]
-    # the cache holds the transformer members' outputs only: keyed by their pins, settings and the names
-    key = json.dumps([[m.name, m.path, m.sha256, dict(m.label_map)] for m in trans]) + repr(cfg.ensemble)
-    digest = hashlib.sha256((key + "\n".join(names)).encode()).hexdigest()[:16]
-    file = cache / f"{tag}-{digest}.npz"
     lexes = [m for m in cfg.models if m.kind == MemberKind.LEXICON]
     ens = cfg.ensemble
     split = split_words(names, max_words=ens.max_length, case_restore=ens.case_restore)
-    if file.is_file():
-        with np.load(file, allow_pickle=False) as z:
-            probs = {m.name: z[f"p:{m.name}"] for m in trans}
-            valid = {m.name: z[f"v:{m.name}"] for m in trans}
-    else:
-        sub = parse_config({**raw, "models": [r for r in raw["models"] if r.get("kind", "transformer") != "lexicon"]},
-                           source=str(path), base_dir=path.parent)  # fmt: skip
-        e = load_ensemble(sub)
-        pred = e.predict(names)
-        probs = {m.source.name: p for m, p in zip(e.members, pred.member_probs, strict=True)}
-        valid = {m.source.name: v for m, v in zip(e.members, pred.member_valid, strict=True)}
-        cache.mkdir(parents=True, exist_ok=True)
-        np.savez(file, **{f"p:{k}": v for k, v in probs.items()}, **{f"v:{k}": v for k, v in valid.items()})
+    probs, valid = transformer_outputs(raw, path.parent, str(path), names, cache, tag)
     known = {}
     for m in trans:
         known[m.name] = inspect_member(m).projection.sum(axis=0) > 0

@@ -17,7 +17,6 @@ the package.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import sys
@@ -30,10 +29,9 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from combination_search import vote
+from combination_search import transformer_outputs, vote
 
 from spark_ner.config import DEFAULT_CONFIG_PATH, NAME_LABELS, MemberKind, parse_config
-from spark_ner.ensemble import load_ensemble
 from spark_ner.lexicon import load_lexicon_member
 from spark_ner.models import inspect_member
 from spark_ner.tokenize import split_words
@@ -72,31 +70,8 @@ def outputs(raw: dict[str, Any], base: Path, names: list[str], cache: Path, tag:
     lexes = [m for m in cfg.models if m.kind == MemberKind.LEXICON]
     ens = cfg.ensemble
     split = split_words(names, max_words=ens.max_length, case_restore=ens.case_restore)
-    probs: dict[str, np.ndarray] = {}
-    valid: dict[str, np.ndarray] = {}
-    known: dict[str, np.ndarray] = {}
-    if trans:
-        key = json.dumps([[m.name, m.path, m.sha256, dict(m.label_map)] for m in trans]) + repr(ens)
-        digest = hashlib.sha256((key + "\n".join(names)).encode()).hexdigest()[:16]
-        file = cache / f"{tag}-{digest}.npz"
-        if file.is_file():
-            with np.load(file, allow_pickle=False) as z:
-                probs = {m.name: z[f"p:{m.name}"] for m in trans}
-                valid = {m.name: z[f"v:{m.name}"] for m in trans}
-        else:
-            t0 = time.perf_counter()
-            sub = parse_config({**raw, "models": [r for r in raw["models"] if r.get("kind") != "lexicon"]},
-                               source="dev_slices", base_dir=base)  # fmt: skip
-            e = load_ensemble(sub)
-            pred = e.predict(names)
-            probs = {m.source.name: p for m, p in zip(e.members, pred.member_probs, strict=True)}
-            valid = {m.source.name: v for m, v in zip(e.members, pred.member_valid, strict=True)}
-            cache.mkdir(parents=True, exist_ok=True)
-            np.savez(file, **{f"p:{k}": v for k, v in probs.items()}, **{f"v:{k}": v for k, v in valid.items()})
-            took = time.perf_counter() - t0
-            log.info("%s: transformer members on %d names in %.0f s (cached)", tag, len(names), took)
-        for m in trans:
-            known[m.name] = inspect_member(m).projection.sum(axis=0) > 0
+    probs, valid = transformer_outputs(raw, base, "dev_slices", names, cache, tag)
+    known: dict[str, np.ndarray] = {m.name: inspect_member(m).projection.sum(axis=0) > 0 for m in trans}
     lex_seconds = 0.0
     for m in lexes:
         member = load_lexicon_member(inspect_member(m))
