@@ -36,6 +36,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -348,17 +349,26 @@ def _names_or_places(lists: _Lists, key: str) -> bool:
     return True
 
 
+def clean_org_name(name: str) -> str:
+    """A registry's organisation name as both the lexicon and the corpus use it: typographic quotes and
+    runs of spaces gone, outer punctuation stripped; ``""`` when it is no usable name (under 3 characters,
+    no letter, a non-Latin script, or a registrant such as "Private" that is no organisation)."""
+    name = " ".join(name.replace("\u201e", " ").replace("\u201c", " ").split()).strip(" ,;'\"")
+    if len(name) < 3 or not _latin(name) or not any(c.isalpha() for c in name):
+        return ""
+    key = key_of(name)
+    return name if key and key not in _NOT_ORGS else ""
+
+
 def _add_org(lists: _Lists, name: str, score: float) -> None:
     """One registered organisation name: the full name, and its bare name (legal form stripped) unless
     that is only names or places ("Lassen Research" stays, "Helen of Troy" and "Wilson" do not)."""
     from cleanco import basename
 
-    name = " ".join(name.replace("\u201e", " ").replace("\u201c", " ").split()).strip(" ,;'\"")
-    if len(name) < 3 or not _latin(name) or not any(c.isalpha() for c in name):
+    name = clean_org_name(name)
+    if not name:
         return
     key = key_of(name)
-    if not key or key in _NOT_ORGS:
-        return
     base = basename(name).strip(" ,;'\"")
     bkey = key_of(base) if base else ""
     if bkey == key:  # no legal form: the name itself is the bare name
@@ -380,30 +390,59 @@ def _dat_values(path: Path, field: str) -> list[str]:
     return out
 
 
-def _registries(lists: _Lists) -> None:
-    """Organisations of every kind from registries that ship as package data, read as files:
-    ``python-stdnum``: the IEEE MAC-address block holders (``oui.dat``: ~30k manufacturers and
-    service companies of every country), mobile network operators and their brands (``imsi.dat``),
-    the bank lists of Belgium, the Czech Republic and New Zealand; ``schwifty``: the bank registries
-    of 40 countries (``bank_registry/*.json``: banks, savings banks, credit unions, their branches)."""
+@dataclass(frozen=True)
+class RegistryOrg:
+    """One organisation name of a registry, cleaned (:func:`clean_org_name`), with where it came from."""
+
+    name: str
+    source: str  # "stdnum:oui", "stdnum:imsi", "stdnum:banks", "schwifty:banks"
+    country: str  # ISO 3166 alpha-2 of the registry, "" when it has none (the MAC registry)
+
+
+@functools.lru_cache(maxsize=1)
+def registry_organisations() -> tuple[RegistryOrg, ...]:
+    """Organisations of every kind from registries that ship as package data, read as files (the one
+    definition the lexicon and the training corpus share): ``python-stdnum``: the IEEE MAC-address
+    block holders (``oui.dat``: ~30k manufacturers and service companies of every country), mobile
+    network operators and their brands (``imsi.dat``), the bank lists of Belgium, the Czech Republic and
+    New Zealand; ``schwifty``: the bank registries of 40 countries (``bank_registry/*.json``: banks,
+    savings banks, credit unions, their branches). Distinct within a source, sorted; a name two
+    sources hold comes once from each."""
+    out: list[RegistryOrg] = []
+
+    def extend(names: Iterable[str], source: str, country: str | dict[str, str]) -> None:
+        cleaned: dict[str, str] = {}
+        for raw in sorted(set(names)):
+            name = clean_org_name(raw)
+            if name:
+                cleaned.setdefault(name, country if isinstance(country, str) else country[raw])
+        out.extend(RegistryOrg(n, source, c) for n, c in sorted(cleaned.items()))
+
     stdnum = _pkg_dir("stdnum")
-    for name in sorted(set(_dat_values(stdnum / "oui.dat", "o"))):
-        _add_org(lists, name, 0.85)
+    extend(_dat_values(stdnum / "oui.dat", "o"), "stdnum:oui", "")
     imsi = stdnum / "imsi.dat"
-    for name in sorted(set(_dat_values(imsi, "operator")) | set(_dat_values(imsi, "brand"))):
-        _add_org(lists, name, 0.85)
+    extend([*_dat_values(imsi, "operator"), *_dat_values(imsi, "brand")], "stdnum:imsi", "")
     for country in ("be", "cz", "nz"):
-        for name in sorted(set(_dat_values(stdnum / country / "banks.dat", "bank"))):
-            _add_org(lists, name, 0.9)
-    names: set[str] = set()
+        extend(_dat_values(stdnum / country / "banks.dat", "bank"), "stdnum:banks", country.upper())
+    where: dict[str, str] = {}
     for path in sorted((_pkg_dir("schwifty") / "bank_registry").glob("*.json")):
+        iso = path.name.split(".")[0].rpartition("_")[2].upper()  # generated_at.v2.json -> AT
         data = json.loads(path.read_text(encoding="utf-8"))
         entries = data.get("entries", []) if isinstance(data, dict) else data
         for entry in entries if isinstance(entries, list) else []:
             if isinstance(entry, dict):
-                names.update(str(entry.get(k) or "") for k in ("name", "short_name"))
-    for name in sorted(n for n in names if n):
-        _add_org(lists, name, 0.85)
+                for k in ("name", "short_name"):
+                    if entry.get(k):
+                        where.setdefault(str(entry[k]), iso if len(iso) == 2 else "")
+    extend(where, "schwifty:banks", where)
+    return tuple(out)
+
+
+def _registries(lists: _Lists) -> None:
+    """The registries' organisation names (:func:`registry_organisations`); the bank lists of
+    python-stdnum score 0.9, the rest 0.85."""
+    for org in registry_organisations():
+        _add_org(lists, org.name, 0.9 if org.source == "stdnum:banks" else 0.85)
 
 
 def _companies(lists: _Lists) -> None:
@@ -711,4 +750,15 @@ def build_lexicon(out_dir: Path) -> dict[str, Any]:
     return record
 
 
-__all__ = ["CATEGORIES", "CATEGORY_TYPES", "LEXICON_VERSION", "MAX_WORDS", "build_lexicon", "key_of", "source_versions"]
+__all__ = [
+    "CATEGORIES",
+    "CATEGORY_TYPES",
+    "LEXICON_VERSION",
+    "MAX_WORDS",
+    "RegistryOrg",
+    "build_lexicon",
+    "clean_org_name",
+    "key_of",
+    "registry_organisations",
+    "source_versions",
+]
