@@ -113,6 +113,8 @@ def test_every_category_is_present(everything: pd.DataFrame) -> None:
         _has(everything, src.str.startswith(f"template:{kind}:"))
     for prefix in (
         "tickers",
+        "registry:oui",
+        "registry:banks",
         "wnut16",
         "geonames:city",
         "geonames:country",

@@ -757,8 +757,14 @@ def registry_org_pool(person_words: set[str] | frozenset[str] = frozenset()) -> 
     return tuple(sorted(out.values()))
 
 
+#: "Co.,Ltd", "Networks,Inc." as registries write them
+_LEGAL_GLUE_RE = re.compile(r"(?<=[.\w]),(?=[A-Za-z])")
+
+
 def _bare(name: str) -> str:
-    """The name without its legal forms, stripped until none is left ("X Technology Co.,Ltd" -> "X Technology")."""
+    """The name without its legal forms, stripped until none is left ("X Technology Co.,Ltd" -> "X Technology";
+    cleanco needs the space after the comma)."""
+    name = _LEGAL_GLUE_RE.sub(", ", name)
     for _ in range(3):
         base = _basename(name)
         if base == name:
