@@ -57,6 +57,7 @@ from spark_ner.models import (
 )
 from spark_ner.tokenize import (
     Encoded,
+    WordPositions,
     WordSplit,
     WordTokenizer,
     WordVocab,
@@ -64,6 +65,7 @@ from spark_ner.tokenize import (
     plan_padding,
     split_words,
     uniform_batches,
+    word_positions,
 )
 
 log = logging.getLogger(__name__)
@@ -86,15 +88,12 @@ class Prediction:
 
 
 @dataclass(frozen=True)
-class _Pending:
-    """A launched batch: its rows, the words it scores and the (maybe in-flight) probabilities."""
+class _Launched:
+    """A launched batch: its picked positions' raw logits (on the device, maybe not computed yet)."""
 
-    rows: np.ndarray
-    widx: np.ndarray
-    ntok: np.ndarray
-    tensor: Any
-    done: Any = None  # CUDA: an event recorded after this batch's copy to the host (None elsewhere)
-    start: Any = None  # CUDA with ``Stats.time_device``: an event recorded before its forward
+    picked: Any
+    start: Any = None  # CUDA with ``Stats.time_device``: events around its forward (device time)
+    done: Any = None
 
 
 @dataclass(frozen=True)
@@ -427,35 +426,20 @@ class Ensemble:
         return next((m.device for m in self.members if isinstance(m, Member)), "cpu")
 
     # ------------------------------------------------------------------ forward
-    def _launch(self, member: Member, enc: Encoded, rows: np.ndarray, pad_id: int, bounds: np.ndarray) -> _Pending:
-        """Start the forward pass of ``rows``; on CUDA it runs asynchronously until collected.
+    def _launch(self, member: Member, enc: Encoded, rows: np.ndarray, pad_id: int, pos: np.ndarray) -> _Launched:
+        """Start the forward pass of ``rows``; on CUDA it runs asynchronously (nothing here waits for it).
 
-        Only the positions that decoding needs leave the device (each word's first sub-token, or
-        all of its sub-tokens for average/max), in fp32: softmax and projection never run in fp16.
+        Only the positions ``pos`` that decoding needs are kept, as raw logits on the device: softmax,
+        projection and the copy to the host run once per call, in :meth:`_collect` (issue 22).
         """
         import torch
 
-        counts = bounds[rows + 1] - bounds[rows]
-        total = int(counts.sum())
-        brow = np.repeat(np.arange(len(rows)), counts)
-        widx = np.repeat(bounds[rows] - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(total)
-        first = enc.word_first[widx]
-        ok = first >= 0
-        widx, brow, first = widx[ok], brow[ok], first[ok]
-        ntok = enc.word_ntok[widx]
-        if self.cfg.ensemble.aggregation == Aggregation.FIRST:
-            tok_row, tok_pos = brow, first
-        else:
-            seg = np.concatenate([[0], np.cumsum(ntok)[:-1]]).astype(np.int64)
-            tok_row = np.repeat(brow, ntok)
-            tok_pos = np.repeat(first - seg, ntok) + np.arange(int(ntok.sum()))
         ids, mask = batch_ids(enc, rows, pad_id)  # mask None: every row one length (SDPA's unmasked path)
         cuda = member.device.startswith("cuda")
-        tok_flat = tok_row * ids.shape[1] + tok_pos  # one index into the [rows x width] positions
-        staged = [torch.from_numpy(a) for a in (ids, tok_flat, *([] if mask is None else [mask]))]
+        staged = [torch.from_numpy(a) for a in (ids, pos, *([] if mask is None else [mask]))]
         if cuda:
             staged = [t.pin_memory().to(member.device, non_blocking=True) for t in staged]
-        t_ids, t_tok = staged[:2]
+        t_ids, t_pos = staged[:2]
         t_mask = staged[2] if mask is not None else None
         start = done = None
         if cuda and self.stats.time_device:
@@ -465,39 +449,11 @@ class Ensemble:
             c0 = time.thread_time()
             logits = member.model(input_ids=t_ids, attention_mask=t_mask).logits
             self.stats.add_cpu("model", time.thread_time() - c0)
-            picked = tag_probs(logits.reshape(-1, logits.shape[-1]).index_select(0, t_tok), member.projection)
-            if cuda:
-                host = torch.empty(picked.shape, dtype=picked.dtype, pin_memory=True)
-                host.copy_(picked, non_blocking=True)
-                picked = host
-                # this batch's own event: collecting it waits for it alone, not for the batch launched after
-                done = torch.cuda.Event(enable_timing=start is not None)
-                done.record()
-        return _Pending(rows, widx, ntok, picked, done, start)
-
-    def _collect(self, pending: _Pending, out: tuple[np.ndarray, np.ndarray]) -> None:
-        """Wait for a launched batch and write its words' probabilities into ``out``."""
-        busy = 0.0
-        if pending.done is not None:
-            pending.done.synchronize()
-            if pending.start is not None:
-                busy = pending.start.elapsed_time(pending.done) / 1000
-        self.stats.add_forward(busy)
-        tok = pending.tensor.numpy()
-        probs_out, valid_out = out
-        if len(pending.widx) == 0:
-            return
-        agg = self.cfg.ensemble.aggregation
-        if agg == Aggregation.FIRST:
-            probs_out[pending.widx] = tok
-        else:
-            seg = np.concatenate([[0], np.cumsum(pending.ntok)[:-1]])
-            if agg == Aggregation.AVERAGE:
-                red = np.add.reduceat(tok, seg, axis=0) / pending.ntok[:, None]
-            else:
-                red = np.maximum.reduceat(tok, seg, axis=0)
-            probs_out[pending.widx] = red / red.sum(axis=1, keepdims=True)
-        valid_out[pending.widx] = True
+            picked = logits.reshape(-1, logits.shape[-1]).index_select(0, t_pos)
+        if start is not None:
+            done = torch.cuda.Event(enable_timing=True)
+            done.record()
+        return _Launched(picked, start, done)
 
     def _score(
         self,
@@ -509,38 +465,82 @@ class Ensemble:
         errors: list[str | None],
         out: tuple[np.ndarray, np.ndarray],
     ) -> None:
-        """Score batches with one in flight (the next is prepared while the GPU runs this one).
+        """Score ``batches`` and write their words' probabilities into ``out``."""
+        self._collect(member, *self._launch_all(member, enc, batches, pad_id, bounds, errors), out)
+
+    def _launch_all(
+        self,
+        member: Member,
+        enc: Encoded,
+        batches: list[np.ndarray],
+        pad_id: int,
+        bounds: np.ndarray,
+        errors: list[str | None],
+    ) -> tuple[list[_Launched], list[WordPositions]]:
+        """Launch every batch without waiting for the one before (CUDA queues them: no per-batch
+        sync); the picked logits stay on the device until :meth:`_collect`. The positions of all
+        batches come from one vectorised :func:`word_positions` pass, not NumPy calls per batch.
 
         On CUDA out-of-memory a batch is split in halves and retried, down to one row; a row that
         still fails, or any batch that raises, gets ``error`` set and the call goes on.
         """
         import torch
 
-        inflight: deque[_Pending] = deque()
-        todo = deque(batches)
-        while todo or inflight:
-            if todo:
-                rows = todo.popleft()
-                try:
-                    inflight.append(self._launch(member, enc, rows, pad_id, bounds))
-                except torch.cuda.OutOfMemoryError:
-                    torch.cuda.empty_cache()
-                    if len(rows) == 1:
-                        n_tok = int(enc.lengths[rows[0]])
-                        errors[int(rows[0])] = f"CUDA out of memory scoring one row of {n_tok} tokens"
-                    else:
-                        log.warning("CUDA out of memory on a batch of %d rows; retrying in halves", len(rows))
-                        half = len(rows) // 2
-                        todo.extendleft([rows[half:], rows[:half]])
-                    continue
-                except Exception as exc:  # one bad batch must not fail the job: mark its rows
-                    log.exception("member %s failed on a batch of %d rows", member.source.name, len(rows))
-                    for r in rows.tolist():
-                        errors[r] = f"member {member.source.name} failed: {type(exc).__name__}"
-                    continue
-                if len(inflight) < 2 and todo:
-                    continue
-            self._collect(inflight.popleft(), out)
+        first_only = self.cfg.ensemble.aggregation == Aggregation.FIRST
+        todo = deque(zip(batches, word_positions(enc, batches, bounds, first_only), strict=True))
+        launched: list[_Launched] = []
+        scored: list[WordPositions] = []
+        while todo:
+            rows, wp = todo.popleft()
+            try:
+                launched.append(self._launch(member, enc, rows, pad_id, wp.pos))
+                scored.append(wp)
+            except torch.cuda.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                if len(rows) == 1:
+                    n_tok = int(enc.lengths[rows[0]])
+                    errors[int(rows[0])] = f"CUDA out of memory scoring one row of {n_tok} tokens"
+                else:
+                    log.warning("CUDA out of memory on a batch of %d rows; retrying in halves", len(rows))
+                    halves = [rows[: len(rows) // 2], rows[len(rows) // 2 :]]
+                    retry = zip(halves, word_positions(enc, halves, bounds, first_only), strict=True)
+                    todo.extendleft(reversed(list(retry)))
+            except Exception as exc:  # one bad batch must not fail the job: mark its rows
+                log.exception("member %s failed on a batch of %d rows", member.source.name, len(rows))
+                for r in rows.tolist():
+                    errors[r] = f"member {member.source.name} failed: {type(exc).__name__}"
+        return launched, scored
+
+    def _collect(
+        self, member: Member, launched: list[_Launched], scored: list[WordPositions], out: tuple[np.ndarray, np.ndarray]
+    ) -> None:
+        """One softmax + projection over every launched batch's picked logits, one copy to the host
+        (the only wait for the device), and the words' probabilities written into ``out``."""
+        import torch
+
+        if not launched:
+            return
+        with torch.inference_mode():
+            picked = launched[0].picked if len(launched) == 1 else torch.cat([la.picked for la in launched])
+            probs = tag_probs(picked, member.projection).cpu()  # the one wait for the device
+        for la in launched:  # device time from each batch's own events (all done now)
+            self.stats.add_forward(la.start.elapsed_time(la.done) / 1000 if la.start is not None else 0.0)
+        tok = probs.numpy()
+        widx = scored[0].widx if len(scored) == 1 else np.concatenate([wp.widx for wp in scored])
+        probs_out, valid_out = out
+        if len(widx) == 0:
+            return
+        if self.cfg.ensemble.aggregation == Aggregation.FIRST:
+            probs_out[widx] = tok
+        else:
+            ntok = np.concatenate([wp.ntok for wp in scored])
+            seg = np.concatenate([[0], np.cumsum(ntok)[:-1]])
+            if self.cfg.ensemble.aggregation == Aggregation.AVERAGE:
+                red = np.add.reduceat(tok, seg, axis=0) / ntok[:, None]
+            else:
+                red = np.maximum.reduceat(tok, seg, axis=0)
+            probs_out[widx] = red / red.sum(axis=1, keepdims=True)
+        valid_out[widx] = True
 
     def _encode(self, split: WordSplit) -> list[Encoded | None]:
         """Every tokenizing member's token ids for ``split`` (None for members that have no tokenizer).
@@ -594,8 +594,13 @@ class Ensemble:
         return _Flight(split, errors, member_probs, member_valid, futures)
 
     def _score_all(self, work: list[Any], bounds: np.ndarray, errors: list[str | None]) -> None:
-        for member, enc, batches, pad_id, out in work:
-            self._score(member, enc, batches, pad_id, bounds, errors, out)
+        """Every member's batches launched before any is collected: on CUDA the device has the next
+        member's work queued while the host waits for the first's results."""
+        launched = [
+            self._launch_all(member, enc, batches, pad_id, bounds, errors) for member, enc, batches, pad_id, _ in work
+        ]
+        for (member, *_, out), (la, wp) in zip(work, launched, strict=True):
+            self._collect(member, la, wp, out)
 
     def _finish(self, flight: _Flight) -> Prediction:
         """Wait for a started flight's batches; add the members that score words themselves; combine."""

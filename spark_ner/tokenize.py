@@ -958,6 +958,61 @@ def batch_ids(enc: Encoded, rows: np.ndarray, pad_id: int) -> tuple[np.ndarray, 
     return ids, mask
 
 
+@dataclass(frozen=True)
+class WordPositions:
+    """Where one batch's words are: their indices into the call's words, their kept sub-token counts,
+    and the flat positions in the batch's ``[rows x width]`` logits that decoding reads (each word's
+    first sub-token, or with aggregation over sub-tokens all ``ntok`` of them, in word order)."""
+
+    widx: np.ndarray
+    ntok: np.ndarray
+    pos: np.ndarray
+
+
+def word_positions(
+    enc: Encoded, batches: Sequence[np.ndarray], bounds: np.ndarray, first_only: bool = True
+) -> list[WordPositions]:
+    """:class:`WordPositions` of every batch (rows of names split at ``bounds``, each batch as wide as
+    its longest row, as :func:`batch_ids` builds it), in one vectorised pass.
+
+    Why: the same arithmetic per batch cost ~0.3 ms of NumPy calls a batch, about 1 us per name on
+    the GPU path's host side (issue 22). Words truncated away (``word_first`` -1) are left out.
+    """
+    nb = len(batches)
+    sizes = np.fromiter(map(len, batches), dtype=np.int64, count=nb)
+    order = np.concatenate(batches).astype(np.int64) if nb else np.zeros(0, np.int64)
+    bstart = np.concatenate([[0], np.cumsum(sizes)])
+    lengths = (enc.offsets[order + 1] - enc.offsets[order]).astype(np.int64)
+    width = np.zeros(nb, dtype=np.int64)
+    full = sizes > 0
+    if len(order):
+        width[full] = np.maximum.reduceat(lengths, bstart[:-1][full])
+    bid = np.repeat(np.arange(nb), sizes)
+    rpos = np.arange(len(order)) - bstart[bid]
+    counts = bounds[order + 1] - bounds[order]
+    cstart = np.cumsum(counts) - counts
+    widx = np.repeat(bounds[order] - cstart, counts) + np.arange(int(counts.sum()))
+    slot = np.repeat(np.arange(len(order)), counts)
+    first = enc.word_first[widx]
+    ok = first >= 0
+    widx, slot, first = widx[ok], slot[ok], first[ok]
+    wb = bid[slot]
+    at = rpos[slot] * width[wb] + first
+    ntok = enc.word_ntok[widx]
+    if first_only:
+        pos, pb = at, wb
+    else:
+        seg = np.cumsum(ntok) - ntok
+        pos = np.repeat(at - seg, ntok) + np.arange(int(ntok.sum()))
+        pb = np.repeat(wb, ntok)
+    cut = np.arange(nb + 1)
+    w_cut, p_cut = np.searchsorted(wb, cut).tolist(), np.searchsorted(pb, cut).tolist()
+    return [
+        WordPositions(widx[w_cut[b] : w_cut[b + 1]], ntok[w_cut[b] : w_cut[b + 1]], pos[p_cut[b] : p_cut[b + 1]])
+        for b in range(nb)
+    ]
+
+
 def plan_padding(lengths: np.ndarray, batches: list[np.ndarray], multiple: int = 1) -> tuple[int, int]:
     """(padded, real) tokens of ``batches`` of rows of ``lengths``, each padded to its longest row
     rounded up to ``multiple``: the share of a device's work that is padding."""

@@ -11,6 +11,7 @@ from conftest import SAMPLE_NAMES
 
 from spark_ner.models import load_tokenizer
 from spark_ner.tokenize import (
+    Encoded,
     WordSplit,
     WordTokenizer,
     WordVocab,
@@ -22,6 +23,7 @@ from spark_ner.tokenize import (
     split_name,
     split_words,
     uniform_batches,
+    word_positions,
 )
 
 
@@ -115,6 +117,44 @@ def test_batch_ids_exact_length_and_no_mask_when_nothing_to_mask(tiny_models) ->
     assert mask.sum(axis=1).tolist() == lens.tolist()
     want, _ = batch_arrays(enc, every, wt.pad_id, 1)
     np.testing.assert_array_equal(ids, want)
+
+
+@pytest.mark.parametrize("first_only", [True, False])
+def test_word_positions_equal_a_row_by_row_walk(first_only: bool) -> None:
+    """Issue 22: one vectorised pass gives each batch's words and the flat positions of their
+    sub-tokens in its [rows x width] logits, as walking the rows one by one does (truncated words,
+    names without words and batches in any row order included)."""
+    rng = np.random.default_rng(5)
+    n = 300
+    words_per = rng.integers(0, 6, n)
+    bounds = np.concatenate([[0], np.cumsum(words_per)])
+    ntok_all = rng.integers(1, 4, int(bounds[-1]))
+    firsts, ntoks, lengths = [], [], []
+    for i in range(n):
+        pos, kept = 1, 2 + int(rng.integers(0, 12))  # [CLS] first; a random max length truncates
+        for w in range(bounds[i], bounds[i + 1]):
+            k = min(int(ntok_all[w]), max(0, kept - pos))
+            firsts.append(pos if k else -1)
+            ntoks.append(k)
+            pos += k
+        lengths.append(pos + 1)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    enc = Encoded(np.zeros(int(offsets[-1]), np.int64), offsets, np.array(firsts), np.array(ntoks))
+    order = rng.permutation(n)
+    batches = [order[a : a + 37] for a in range(0, n, 37)]
+    got = word_positions(enc, batches, bounds, first_only)
+    for rows, wp in zip(batches, got, strict=True):
+        width = int(np.diff(offsets)[rows].max())
+        widx, ntok, pos = [], [], []
+        for r_pos, r in enumerate(rows.tolist()):
+            for w in range(bounds[r], bounds[r + 1]):
+                if firsts[w] < 0:
+                    continue
+                widx.append(w)
+                ntok.append(ntoks[w])
+                take = range(firsts[w], firsts[w] + (1 if first_only else ntoks[w]))
+                pos += [r_pos * width + t for t in take]
+        assert wp.widx.tolist() == widx and wp.ntok.tolist() == ntok and wp.pos.tolist() == pos
 
 
 def test_plan_padding_counts_padded_against_real_tokens() -> None:
