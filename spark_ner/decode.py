@@ -32,6 +32,20 @@ class Decoded:
     ent_end: np.ndarray
     ent_score: np.ndarray  # float64 [E]
 
+    def names(self, lo: int, hi: int) -> Decoded:
+        """The decoding of names ``lo:hi`` alone (entities renumbered to their names there)."""
+        e0, e1 = np.searchsorted(self.ent_name, [lo, hi]).tolist()
+        ents = slice(e0, e1)
+        return Decoded(
+            self.label[lo:hi],
+            self.score[lo:hi],
+            self.ent_name[ents] - lo,
+            self.ent_type[ents],
+            self.ent_start[ents],
+            self.ent_end[ents],
+            self.ent_score[ents],
+        )
+
 
 def type_probs(probs: np.ndarray) -> np.ndarray:
     """[W, 9] tag probabilities -> [W, 5] (O, PER, ORG, LOC, MISC) = p(B-X) + p(I-X)."""
@@ -187,6 +201,10 @@ class EntityTexts:
     start: np.ndarray  # int64 byte offsets into utf8
     end: np.ndarray
     surrogates: bool = False  # utf8 carries lone surrogates (passed through); Arrow cannot hold them
+
+    def entities(self, lo: int, hi: int) -> EntityTexts:
+        """Entities ``lo:hi`` (the bytes are shared, not copied)."""
+        return EntityTexts(self.utf8, self.start[lo:hi], self.end[lo:hi], self.surrogates)
 
     def strings(self) -> list[str]:
         errors = "surrogatepass" if self.surrogates else "strict"

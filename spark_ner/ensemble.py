@@ -160,6 +160,23 @@ class _Call:
 
 
 @dataclass(frozen=True)
+class _Piece:
+    """Distinct names ``lo:hi`` of one batch's call: a chunk of the pipeline is one or more of these."""
+
+    call: _Call
+    lo: int
+    hi: int
+
+
+def _piece_names(pieces: list[_Piece]) -> list[str]:
+    """The distinct names of a chunk's pieces, in order."""
+    if len(pieces) == 1:
+        p = pieces[0]
+        return p.call.distinct[p.lo : p.hi]
+    return [name for p in pieces for name in p.call.distinct[p.lo : p.hi]]
+
+
+@dataclass(frozen=True)
 class _NameColumns:
     """Name-level columns of some distinct names (see ``Ensemble._decode``); ``concat`` adds the null slot."""
 
@@ -171,6 +188,20 @@ class _NameColumns:
     dec: Decoded
     texts: EntityTexts  # each entity's text
     members: dict[str, np.ndarray]
+
+    def names(self, lo: int, hi: int) -> _NameColumns:
+        """The columns of names ``lo:hi`` alone: a chunk's share of one batch (see ``label_stream``)."""
+        e0, e1 = np.searchsorted(self.dec.ent_name, [lo, hi]).tolist()
+        return _NameColumns(
+            self.label[lo:hi],
+            self.score[lo:hi],
+            self.agreement[lo:hi],
+            self.error[lo:hi],
+            self.has_entities[lo:hi],
+            self.dec.names(lo, hi),
+            self.texts.entities(e0, e1),
+            {m: col[lo:hi] for m, col in self.members.items()},
+        )
 
     @staticmethod
     def concat(parts: list[_NameColumns], member_names: list[str]) -> _NameColumns:
@@ -676,25 +707,37 @@ class Ensemble:
     def label_stream(self, batches: Iterable[Sequence[Any] | pd.Series | DistinctNames]) -> Iterator[LabelColumns]:
         """:meth:`label_columns` of each batch, in order, one pipeline across all of them.
 
-        Distinct names go through in chunks: chunk k+1 is split, encoded and its batches handed to
-        the lanes (or the GPU) before chunk k is decoded, across batch boundaries too, so host work
-        (splitting, tokenizing, decoding, the caller's Arrow conversion) overlaps the forward passes.
-        A batch is yielded once its last chunk is decoded; the next batch is read before that.
+        Distinct names go through in chunks of :meth:`_chunk_names` names, filled from consecutive
+        batches: a small Arrow batch does not make a small chunk, so the forward batches of one
+        length stay full (fewer, fuller launches; issue 22). Chunk k+1 is split, encoded and its
+        batches handed to the lanes (or the GPU) before chunk k is decoded, so host work (splitting,
+        tokenizing, decoding, the caller's Arrow conversion) overlaps the forward passes. A batch is
+        yielded once its last chunk is decoded; later batches are read before that.
         """
         step = self._chunk_names()
         open_calls: deque[_Call] = deque()  # read, not yet yielded, in order
-        in_flight: deque[tuple[_Call, int, _Flight]] = deque()
+        in_flight: deque[tuple[list[_Piece], _Flight]] = deque()
+        filling: list[_Piece] = []  # the next chunk's pieces of batches, not started yet
+        filled = 0
         for names in batches:
             call = self._call(names)
             open_calls.append(call)
-            for lo in range(0, len(call.distinct), step):
-                in_flight.append((call, lo, self._start(call.distinct[lo : lo + step])))
-                while len(in_flight) > 1:
-                    self._land(*in_flight.popleft(), step)
+            lo = 0
+            while lo < len(call.distinct):
+                hi = min(len(call.distinct), lo + step - filled)
+                filling.append(_Piece(call, lo, hi))
+                filled, lo = filled + hi - lo, hi
+                if filled == step:
+                    in_flight.append((filling, self._start(_piece_names(filling))))
+                    filling, filled = [], 0
+                    while len(in_flight) > 1:
+                        self._land(*in_flight.popleft())
             while len(open_calls) > 1 and open_calls[0].done():
                 yield self._columns(open_calls.popleft())
+        if filling:
+            in_flight.append((filling, self._start(_piece_names(filling))))
         while in_flight:
-            self._land(*in_flight.popleft(), step)
+            self._land(*in_flight.popleft())
         while open_calls:
             yield self._columns(open_calls.popleft())
 
@@ -713,11 +756,16 @@ class Ensemble:
         self.stats.rows += len(call.is_str)
         return call
 
-    def _land(self, call: _Call, lo: int, flight: _Flight, step: int) -> None:
-        """Wait for one chunk's forward passes and decode it into its call."""
+    def _land(self, pieces: list[_Piece], flight: _Flight) -> None:
+        """Wait for one chunk's forward passes, decode it and hand each batch its share."""
         t0 = time.perf_counter()
-        call.parts.append(self._decode(self._finish(flight), call.distinct[lo : lo + step]))
-        self.stats.names_scored += len(call.parts[-1].label)
+        cols = self._decode(self._finish(flight))
+        at = 0
+        for piece in pieces:
+            n = piece.hi - piece.lo
+            piece.call.parts.append(cols if n == len(cols.label) else cols.names(at, at + n))
+            at += n
+        self.stats.names_scored += len(cols.label)
         self.stats.seconds["decode"] += time.perf_counter() - t0
 
     def _columns(self, call: _Call) -> LabelColumns:
@@ -738,18 +786,18 @@ class Ensemble:
         return LabelColumns(rows, cols, error, self.model_version)
 
     def _chunk_names(self) -> int:
-        """Distinct names per pipeline step. A GPU: four batches (at least 8,192 names), so it computes
-        while the host prepares and decodes (+37% names/s on an H200, issue 18). A CPU has no spare
-        core to overlap with, and smaller steps split its one-length batches: 32,768 names or more."""
+        """Distinct names per pipeline step: 32,768 or more (8 rounds of forward batches). Smaller
+        steps split the one-length batches: names of 16-32 tokens in steps of 8,192 made forward
+        batches of ~500 rows on average, 1.5x the launches per name of steps of 32,768 (issue 22). A
+        GPU computes one step while the host prepares and decodes the next (issue 18)."""
         if self.pipeline_names:
             return self.pipeline_names
-        rounds = max(self.lanes, 1) * self.cfg.ensemble.batch_size
-        return max(8192, 4 * rounds) if self.device_plan else max(32768, 8 * rounds)
+        return max(32768, 8 * max(self.lanes, 1) * self.cfg.ensemble.batch_size)
 
-    def _decode(self, pred: Prediction, names: list[str]) -> _NameColumns:
+    def _decode(self, pred: Prediction) -> _NameColumns:
         """Name-level columns of one prediction: label, score, agreement, entities, error, member labels."""
-        d = len(names)
         split = pred.split
+        d = len(split.bounds) - 1
         dec = decode(pred.probs, pred.valid, split.bounds, split.starts, split.ends)
         agree = np.zeros(d)
         by_member: dict[str, np.ndarray] = {}

@@ -28,6 +28,17 @@ def test_arrow_type_is_pysparks_mapping_of_the_contract() -> None:
     assert ner_arrow_type() == to_arrow_type(NER_STRUCT)
 
 
+def _rounded(rows: list[dict]) -> list[dict]:  # type: ignore[type-arg]
+    """Output rows with every score rounded to 5 places (what float noise of batching can move)."""
+
+    def fix(x: object) -> object:
+        if isinstance(x, dict):
+            return {k: round(v, 5) if k in ("score", "agreement") and v is not None else fix(v) for k, v in x.items()}
+        return [fix(e) for e in x] if isinstance(x, list) else x
+
+    return [fix(r) for r in rows]  # type: ignore[misc]
+
+
 def test_stream_gives_what_label_gives_batch_by_batch_empty_batches_included(tiny_ensemble) -> None:  # type: ignore[no-untyped-def]
     chunks = [NAMES[:7], [], NAMES[7:20], NAMES[20:], []]
     batches = [pa.array([], type=pa.string()), *(pa.array(c, type=pa.string()) for c in chunks)]
@@ -37,7 +48,9 @@ def test_stream_gives_what_label_gives_batch_by_batch_empty_batches_included(tin
     assert [n for n, _ in seen] == [len(c) for c in chunks if c] and all(s >= 0 for _, s in seen)
     for g, c in zip(got[1:], chunks, strict=True):
         want = tiny_ensemble.label_columns(c).to_arrow(ner_arrow_type()) if c else pa.array([], ner_arrow_type())
-        assert g.equals(want)
+        # the stream fills its chunks across batches: other rows share a forward batch, so scores may
+        # move in the last float bits (padding), never a label, span or text
+        assert _rounded(g.to_pylist()) == _rounded(want.to_pylist())
     whole = pa.concat_arrays(got).to_pandas()
     frame = tiny_ensemble.label(NAMES)
     assert [x["label"] for x in whole] == frame["label"].tolist()

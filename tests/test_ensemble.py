@@ -579,3 +579,22 @@ def test_label_stream_runs_one_pipeline_across_batches(tiny_config, tiny_ensembl
     assert len(outs) == len(batches)
     for got, names in zip(outs, batches, strict=True):
         pd.testing.assert_frame_equal(got, tiny_ensemble.label(names, members=True), check_exact=False, rtol=1e-5)
+
+
+def test_small_batches_fill_one_chunk_and_its_full_forward_batches(tiny_config) -> None:  # type: ignore[no-untyped-def]
+    """Issue 22: a stream of small batches (Spark's Arrow batches) is scored in chunks filled across
+    them, so a chunk's forward batches are as few and as full as one big call's; each batch still
+    gets exactly its rows, in order."""
+    names = [f"{a} {b}" for a in SAMPLE_NAMES[:12] for b in ("Smith", "Ltd", "Lopez y Hijos")]
+    batches = [names[i : i + 5] for i in range(0, len(names), 5)]
+    one = _fresh(tiny_config, num_threads=1)
+    want = one.label(names)
+    stream = _fresh(tiny_config, num_threads=1)
+    outs = [c.to_pandas() for c in stream.label_stream(iter(batches))]
+    assert [len(o) for o in outs] == [len(b) for b in batches]
+    pd.testing.assert_frame_equal(pd.concat(outs, ignore_index=True), want, check_exact=False, rtol=1e-5)
+    assert stream.stats.forwards == one.stats.forwards  # not one set of forward batches per small batch
+    apart = _fresh(tiny_config, num_threads=1)
+    for b in batches:
+        apart.label(b)
+    assert apart.stats.forwards > stream.stats.forwards
