@@ -347,6 +347,9 @@ def spread_partial(
     Why: a member trained without ORG (rampart) puts ORG words in "O"; averaged as-is, it votes
     against every organisation. Spread this way it abstains on what it cannot see.
     """
+    groups_of = [tag_groups(kn) for kn in known]
+    if not any(groups_of):  # every member can emit every tag: nothing to spread
+        return list(probs)
     w = np.asarray(weights, dtype=np.float32)
     m_known = np.stack(known).astype(np.float32)  # [M, 9]
     mask = np.stack(valid).astype(np.float32)  # [M, W]
@@ -354,8 +357,7 @@ def spread_partial(
     total = coef.sum(axis=0)
     ref = np.divide((np.stack(probs) * coef).sum(axis=0), total, out=np.zeros_like(total), where=total > 0)
     out = []
-    for p, kn in zip(probs, known, strict=True):
-        groups = tag_groups(kn)
+    for p, groups in zip(probs, groups_of, strict=True):
         if not groups:
             out.append(p)
             continue

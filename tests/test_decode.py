@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from spark_ner.config import TAGS, Strategy
-from spark_ner.decode import decode, entity_records, label_names
+from spark_ner.decode import decode, entity_records, label_names, row_argmax
 from spark_ner.ensemble import combine
 from spark_ner.tokenize import split_words
 
@@ -108,3 +108,11 @@ def test_io_member_shares_b_and_i_by_the_others() -> None:
     known_io[[0] + [TAGS.index(f"I-{t}") for t in ("PER", "ORG", "LOC", "MISC")]] = True
     out, _ = combine([io, bio], [np.ones(1, bool)] * 2, [1.0, 1.0], Strategy.MEAN, [known_io, np.ones(9, bool)])
     assert TAGS[int(out.argmax())] == "B-PER"
+
+
+def test_row_argmax_is_numpys_argmax_ties_included() -> None:
+    rng = np.random.default_rng(3)
+    for cols in (1, 4, 5, 9):
+        a = rng.integers(0, 3, size=(500, cols)).astype(np.float32)  # many ties: the first wins
+        np.testing.assert_array_equal(row_argmax(a), a.argmax(axis=1))
+    assert row_argmax(np.zeros((0, 5), np.float32)).shape == (0,)
