@@ -248,15 +248,36 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))  # type: ignore[no-any-return]
 
 
+_POWERS: list[tuple[np.ndarray, np.ndarray]] = []
+
+
+def _power_table(base: np.uint64, size: int) -> np.ndarray:
+    """``base ** i`` for i < ``size`` (uint64, wrapping): blocks of 1,024 times the blocks' own powers,
+    so no sequential ``cumprod`` runs over all of it."""
+    with np.errstate(over="ignore"):
+        block = np.full(1024, base, dtype=np.uint64)
+        block[0] = 1
+        block = np.cumprod(block)
+        steps = np.full(-(-size // 1024), block[-1] * base, dtype=np.uint64)
+        steps[0] = 1
+        return (np.cumprod(steps)[:, None] * block[None, :]).ravel()[:size]  # type: ignore[no-any-return]
+
+
+def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_BASE`` and ``_BASE_INV`` to the powers 0..n-1 (uint64, wrapping), kept and grown by doubling:
+    recomputing them per batch was a sequential ``cumprod`` over every character of it (issue 22)."""
+    if not _POWERS or len(_POWERS[0][0]) < n:
+        size = max(n, 2 * len(_POWERS[0][0]) if _POWERS else 1 << 16)
+        tables = [_power_table(base, size) for base in (_BASE, _BASE_INV)]
+        _POWERS[:] = [(tables[0], tables[1])]  # replaced whole: a reader in another thread keeps its own
+    powers, inverse = _POWERS[0]
+    return powers[:n], inverse[:n]
+
+
 def span_keys(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray, tag: np.ndarray | None = None) -> np.ndarray:
     """Keys of the spans ``codes[starts[i]:ends[i]]`` (code points), ``tag`` mixed in (uint64 [W])."""
+    powers, inverse = _powers(len(codes) + 1)
     with np.errstate(over="ignore"):
-        powers = np.full(len(codes) + 1, _BASE, dtype=np.uint64)
-        powers[0] = 1
-        powers = np.cumprod(powers)
-        inverse = np.full(len(codes) + 1, _BASE_INV, dtype=np.uint64)
-        inverse[0] = 1
-        inverse = np.cumprod(inverse)
         prefix = np.zeros(len(codes) + 1, dtype=np.uint64)
         np.cumsum(codes.astype(np.uint64) * powers[:-1], out=prefix[1:])
         poly = (prefix[ends] - prefix[starts]) * inverse[starts]
@@ -391,7 +412,7 @@ class WordVocab:
         number = np.empty(len(uniq), dtype=np.int64)
         number[order] = len(self.words) + np.arange(len(uniq))
         self.table.put(uniq, number)
-        self.words.extend(words[i] for i in miss[first[order]].tolist())
+        self.words.extend([words[i] for i in miss[first[order]].tolist()])
         ids[miss] = number[inverse.reshape(-1)]
         return ids
 
