@@ -1070,12 +1070,12 @@ GROUPS: dict[str, tuple[Generator, float, bool]] = {
     "city": (gen_city, 0.07, False),
     "ticker": (gen_ticker, 0.07, False),
     "faker_company": (gen_faker_company, 0.08, False),
-    "org_template": (gen_org_template, 0.14, False),
+    "org_template": (gen_org_template, 0.10, False),
     "registry_org": (gen_registry_org, 0.08, False),
     "mixed": (gen_mixed, 0.012, False),
     "none": (gen_none, 0.09, False),
     "household": (gen_household, 0.05, False),
-    "person": (gen_person, 0.259, False),
+    "person": (gen_person, 0.299, False),
 }
 
 
