@@ -5,11 +5,11 @@ heavier than pandas: torch and transformers are imported only inside the executo
 worker, where the ensemble is loaded lazily, once per worker, through :class:`EnsembleCache`.
 
 Arrow batch size. Spark hands the UDF ``spark.sql.execution.arrow.maxRecordsPerBatch`` rows at a
-time (default 10,000); each Arrow batch becomes one ``Ensemble.label`` call, which de-duplicates
-and length-buckets it into ``ensemble.batch_size`` forward passes. Keep the Arrow batch a multiple
-of the forward batch and at least a few of them (:func:`recommended_arrow_batch_rows`: 8 x
-``batch_size``, at least 2,048), so the last, partly filled forward pass of every Arrow batch
-wastes little and length bucketing has rows to sort. Smaller than ``batch_size`` starves a GPU.
+time (default 10,000); each Arrow batch is de-duplicated, and the distinct names of consecutive
+batches fill the pipeline's steps (``Ensemble.label_stream``: 32,768 names or more), which are
+length-bucketed into ``ensemble.batch_size`` forward passes, so a small Arrow batch no longer makes
+small forward passes. The job still sets :func:`recommended_arrow_batch_rows` (8 x ``batch_size``,
+at least 2,048): fewer, larger batches cost Spark less per row.
 
 CPU threads. A CPU worker runs ``spark.task.cpus`` threads (unless ``ensemble.num_threads`` says
 otherwise) as lanes, each taking whole forward passes (``ensemble.cpu_parallel``). With the default
