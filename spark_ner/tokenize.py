@@ -607,19 +607,35 @@ _ASCII_ALNUM = np.zeros(256, dtype=bool)
 _ASCII_ALNUM[[ord(c) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"]] = True
 
 
-def _all_of(words: list[str], table: np.ndarray) -> np.ndarray:
-    """Per word: every character is in ``table`` (an ASCII class); one pass over the words joined."""
+_LETTER, _DIGIT, _OTHER = 1, 2, 4
+_ASCII_CLASS = np.full(128, _OTHER, dtype=np.uint8)
+_ASCII_CLASS[[ord(c) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"]] = _LETTER
+_ASCII_CLASS[[ord(c) for c in "0123456789"]] = _DIGIT
+
+
+def word_classes(words: list[str]) -> np.ndarray:
+    """Per word, the classes of its characters OR-ed: 1 an ASCII letter, 2 an ASCII digit, 4 anything
+    else (0: the empty word). One pass over the words joined, whatever their alphabet.
+
+    Why: the plain-word fast paths ask which new words they take; asked per class and per word where a
+    batch held one non-ASCII word, that cost as much as tokenizing the words (issue 22)."""
     n = len(words)
-    text = "".join(words)
-    if not text.isascii():  # only the ASCII words can be all of an ASCII class
-        out = np.zeros(n, dtype=bool)
-        idx = np.flatnonzero(np.fromiter(map(str.isascii, words), dtype=bool, count=n))
-        out[idx] = _all_of([words[i] for i in idx.tolist()], table)
-        return out
     lens = np.fromiter(map(len, words), dtype=np.int64, count=n)
-    bad = np.concatenate([[0], np.cumsum(~table[np.frombuffer(text.encode("ascii"), dtype=np.uint8)])])
-    at = np.concatenate([[0], np.cumsum(lens)])
-    return (bad[at[1:]] == bad[at[:-1]]) & (lens > 0)
+    codes = code_points("".join(words))
+    cls = _ASCII_CLASS[np.minimum(codes, 127)]
+    if codes.dtype != np.uint8:  # not all ASCII
+        cls[codes > 127] = _OTHER
+    out = np.zeros(n, dtype=np.uint8)
+    full = lens > 0
+    if full.any():
+        out[full] = np.bitwise_or.reduceat(cls, (np.cumsum(lens) - lens)[full])
+    return out
+
+
+def _letters_or_digits(words: list[str]) -> np.ndarray:
+    """Per word: ASCII letters only, or ASCII digits only (what byte-level BPE keeps whole as it is)."""
+    c = word_classes(words)
+    return (c == _LETTER) | (c == _DIGIT)
 
 
 class WordPieceTrie:
@@ -662,7 +678,8 @@ class WordPieceTrie:
         self.term = np.asarray(term, dtype=np.int64)
 
     def accepts(self, words: list[str]) -> np.ndarray:
-        return _all_of(words, _ASCII_ALNUM)
+        c = word_classes(words)
+        return (c > 0) & (c & _OTHER == 0)
 
     def tokenize(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(tokens per word, flat ids) of accepted words."""
@@ -726,11 +743,6 @@ class WordPieceTrie:
         return out_lens, flat
 
 
-_ASCII_LETTERS = _ASCII_ALNUM.copy()
-_ASCII_LETTERS[[ord(c) for c in "0123456789"]] = False
-_ASCII_DIGITS = _ASCII_ALNUM & ~_ASCII_LETTERS
-
-
 class ModelOnly:
     """The tokenizer's model alone on each word (no normalizer, pre-tokenizer or ``Encoding``), for
     words that the pipeline would hand to it unchanged but for a byte-level prefix space: ASCII letters
@@ -742,7 +754,7 @@ class ModelOnly:
         self.prefix = prefix  # byte level with add_prefix_space: the space's byte-level character, "Ġ"
 
     def accepts(self, words: list[str]) -> np.ndarray:
-        return _all_of(words, _ASCII_LETTERS) | _all_of(words, _ASCII_DIGITS)
+        return _letters_or_digits(words)
 
     def tokenize(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
         toks = list(map(self.model.tokenize, [self.prefix + w for w in words] if self.prefix else words))
@@ -783,7 +795,7 @@ class BytePairMerges:
         return bool((self.char_id[_ASCII_ALNUM] >= 0).all()) and (not self.prefix or self.prefix_id >= 0)
 
     def accepts(self, words: list[str]) -> np.ndarray:
-        return _all_of(words, _ASCII_LETTERS) | _all_of(words, _ASCII_DIGITS)
+        return _letters_or_digits(words)
 
     def tokenize(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(tokens per word, flat ids) of accepted words."""

@@ -23,6 +23,7 @@ from spark_ner.tokenize import (
     split_name,
     split_words,
     uniform_batches,
+    word_classes,
     word_positions,
 )
 
@@ -353,3 +354,19 @@ def test_key_table_and_word_keys() -> None:
     np.testing.assert_array_equal(split.keys[4:6], word_keys(["smith", "SMITH"]))  # a mixed-case name: as is
     caps = split_words(["JOHN SMITH"], 32)  # restored to "Smith": its own key (tagged), the same tokens
     assert caps.words == ["John", "Smith"] and caps.keys[1] != split.keys[1]
+
+
+def test_word_classes_match_a_character_by_character_reading() -> None:
+    """Issue 22: one pass gives each word's character classes (1 ASCII letter, 2 ASCII digit, 4 other),
+    whatever the batch holds: empty words, accents, other scripts, lone surrogates."""
+    words = ["Smith", "1234", "A1", "", "José", "株式会社", "O'Brien", "x", "\ud800", "ÿ", "Z9z", "-", "\x7f", "é1"]
+
+    def want(w: str) -> int:
+        out = 0
+        for ch in w:
+            out |= 1 if ch.isascii() and ch.isalpha() else 2 if ch.isascii() and ch.isdigit() else 4
+        return out
+
+    assert word_classes(words).tolist() == [want(w) for w in words]
+    assert word_classes(["abc", "42"]).tolist() == [1, 2]  # all ASCII: the one-byte path
+    assert word_classes([]).tolist() == []
