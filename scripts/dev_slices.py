@@ -1,7 +1,7 @@
 """Issue 25's dev loop: the corpus DEV split and its rewritten forms, scored with cached member outputs.
 
     python scripts/dev_slices.py [--model-dir ~/.cache/spark-ner/models] [--lexicon DIR] [--lexicon-only]
-        [--split dev] [--out figures.json]
+        [--split dev] [--corpus DIR] [--out figures.json]
 
 Why: the lexicon's lists and rules change often and cheaply, the trained members do not. This scores
 the ensemble (the config's weights) and each member alone on the split and on each
@@ -9,7 +9,9 @@ the ensemble (the config's weights) and each member alone on the split and on ea
 stripped, ALL CAPS, all lower), computing the transformer members' word probabilities once per set of
 names (cached in ``--cache``) and the lexicon's every run, so a lexicon change costs seconds.
 ``--lexicon DIR`` scores another lexicon folder (a candidate build) in the member's place;
-``--lexicon-only`` needs no trained member (before ``build-models`` has finished).
+``--lexicon-only`` needs no trained member (before ``build-models`` has finished). ``--corpus DIR``
+reads the split from another build's corpus (default: the model dir's), so two builds whose corpora
+differ are compared on the same names.
 Choices are made on DEV only (issue 25: the outside check is sealed). A dev-time tool: not part of
 the package.
 """
@@ -104,13 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lexicon", type=Path, default=None, help="a lexicon folder to score in the member's place")
     parser.add_argument("--lexicon-only", action="store_true", help="no trained member (before build-models ends)")
     parser.add_argument("--split", default="dev", choices=("dev", "test"))
+    parser.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: MODEL_DIR/corpus)")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/spark-ner-slices"))
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     model_dir = args.model_dir.expanduser()
     raw, base = load_raw(model_dir, args.lexicon, args.lexicon_only)
-    frame = pd.read_parquet(model_dir / "corpus" / f"{args.split}.parquet")
+    corpus_dir = args.corpus.expanduser() if args.corpus else model_dir / "corpus"
+    frame = pd.read_parquet(corpus_dir / f"{args.split}.parquet")
     sets = {args.split: frame.assign(changed=False), **form_slices(frame)}
     results: dict[str, Any] = {}
     for tag, part in sets.items():
