@@ -1071,8 +1071,7 @@ GROUPS: dict[str, tuple[Generator, float, bool]] = {
     "ticker": (gen_ticker, 0.07, False),
     "faker_company": (gen_faker_company, 0.08, False),
     "org_template": (gen_org_template, 0.10, False),
-    # real registered organisations (issue 25); its share came half from person, half from org_template:
-    # all from person moved PERSON/MISC names to ORGANIZATION on dev (EVALUATION.md, candidates A and B)
+    # issue 25: share taken half from person, half from org_template (EVALUATION.md, candidates A/B)
     "registry_org": (gen_registry_org, 0.08, False),
     "mixed": (gen_mixed, 0.012, False),
     "none": (gen_none, 0.09, False),
