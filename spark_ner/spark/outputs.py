@@ -154,7 +154,7 @@ class Target:
             fs,
             staging,
             write=lambda: self._writer(df, "overwrite").parquet(staging.toString()),
-            count=lambda: self._count_staged(staging.toString()),
+            count=lambda: self._count_staged(fs, staging),
             expected=expected_rows,
             publish=lambda: self._publish(fs, staging, final, tag),
             what="output",
@@ -186,15 +186,11 @@ class Target:
         except AnalysisException:  # nothing there yet
             return 0
 
-    def _count_staged(self, staging: str) -> int:
-        """Rows in the staged files (footers only); the glob skips Spark's hidden-root warning."""
-        from pyspark.errors import AnalysisException
-
-        try:
-            reader = self.spark.read.option("recursiveFileLookup", "true")
-            return int(reader.parquet(f"{staging}/*").count())
-        except AnalysisException:  # no data files at all (an empty, partitioned output)
-            return 0
+    def _count_staged(self, fs: HadoopFS, staging: Any) -> int:
+        """Rows in the staged data files (footers only), read as an explicit file list: Spark warns with
+        a stack trace when the root is hidden, or when it is a glob (its metadata-log check)."""
+        data = [f.toString() for f in fs.files(staging) if not f.getName().startswith(("_", "."))]
+        return int(self.spark.read.parquet(*data).count()) if data else 0
 
     def _publish(self, fs: HadoopFS, staging: Any, final: Any, tag: str) -> None:
         """The renames that make the staged output visible (``--mode`` decides how it meets an old one)."""
