@@ -32,10 +32,14 @@ class Decoded:
     ent_end: np.ndarray
     ent_score: np.ndarray  # float64 [E]
 
+    def entity_slice(self, lo: int, hi: int) -> slice:
+        """The entities of names ``lo:hi`` (entities are sorted by name)."""
+        e0, e1 = np.searchsorted(self.ent_name, [lo, hi]).tolist()
+        return slice(e0, e1)
+
     def names(self, lo: int, hi: int) -> Decoded:
         """The decoding of names ``lo:hi`` alone (entities renumbered to their names there)."""
-        e0, e1 = np.searchsorted(self.ent_name, [lo, hi]).tolist()
-        ents = slice(e0, e1)
+        ents = self.entity_slice(lo, hi)
         return Decoded(
             self.label[lo:hi],
             self.score[lo:hi],
@@ -219,9 +223,9 @@ class EntityTexts:
     end: np.ndarray
     surrogates: bool = False  # utf8 carries lone surrogates (passed through); Arrow cannot hold them
 
-    def entities(self, lo: int, hi: int) -> EntityTexts:
-        """Entities ``lo:hi`` (the bytes are shared, not copied)."""
-        return EntityTexts(self.utf8, self.start[lo:hi], self.end[lo:hi], self.surrogates)
+    def entities(self, ents: slice) -> EntityTexts:
+        """The entities ``ents`` (the bytes are shared, not copied)."""
+        return EntityTexts(self.utf8, self.start[ents], self.end[ents], self.surrogates)
 
     def strings(self) -> list[str]:
         errors = "surrogatepass" if self.surrogates else "strict"

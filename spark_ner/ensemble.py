@@ -191,7 +191,6 @@ class _NameColumns:
 
     def names(self, lo: int, hi: int) -> _NameColumns:
         """The columns of names ``lo:hi`` alone: a chunk's share of one batch (see ``label_stream``)."""
-        e0, e1 = np.searchsorted(self.dec.ent_name, [lo, hi]).tolist()
         return _NameColumns(
             self.label[lo:hi],
             self.score[lo:hi],
@@ -199,7 +198,7 @@ class _NameColumns:
             self.error[lo:hi],
             self.has_entities[lo:hi],
             self.dec.names(lo, hi),
-            self.texts.entities(e0, e1),
+            self.texts.entities(self.dec.entity_slice(lo, hi)),
             {m: col[lo:hi] for m, col in self.members.items()},
         )
 

@@ -603,14 +603,12 @@ class PlainWords(Protocol):
     def tokenize(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-_ASCII_ALNUM = np.zeros(256, dtype=bool)
-_ASCII_ALNUM[[ord(c) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"]] = True
-
-
 _LETTER, _DIGIT, _OTHER = 1, 2, 4
 _ASCII_CLASS = np.full(128, _OTHER, dtype=np.uint8)
 _ASCII_CLASS[[ord(c) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"]] = _LETTER
 _ASCII_CLASS[[ord(c) for c in "0123456789"]] = _DIGIT
+_ASCII_ALNUM = np.zeros(256, dtype=bool)  # by byte: an ASCII letter or digit
+_ASCII_ALNUM[:128] = _ASCII_CLASS != _OTHER
 
 
 def word_classes(words: list[str]) -> np.ndarray:
@@ -777,8 +775,8 @@ class BytePairMerges:
     def __init__(self, vocab: dict[str, int], merges: list[Any], prefix: str = "") -> None:
         self.prefix = prefix
         self.char_id = np.full(256, -1, dtype=np.int64)
-        for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz":
-            self.char_id[ord(c)] = vocab.get(c, -1)
+        for code in np.flatnonzero(_ASCII_ALNUM).tolist():
+            self.char_id[code] = vocab.get(chr(code), -1)
         self.prefix_id = vocab.get(prefix, -1) if prefix else -1
         pairs = [m.split(" ", 1) if isinstance(m, str) else m for m in merges]
         left = np.asarray([vocab.get(a, -1) for a, _ in pairs], dtype=np.int64)
