@@ -79,8 +79,33 @@ def transformer_outputs(
     return probs, valid
 
 
-def member_outputs(config: str, names: list[str], cache: Path, tag: str) -> dict[str, Any]:
-    """Each member's word probabilities for ``names`` (transformers cached by config digest and split tag)."""
+def masked_rows(keys: list[str], share: float) -> np.ndarray:
+    """Which rows' entities the lexicon is made not to hold: ``share`` of the entities, by a salted hash
+    (independent of :func:`fold_of`'s folds)."""
+    if share <= 0:
+        return np.zeros(len(keys), dtype=bool)
+    return np.array([int(hashlib.sha256(f"mask:{k}".encode()).hexdigest(), 16) % 1000 < share * 1000 for k in keys])
+
+
+def entity_lexicon_keys(entity_keys: list[str], names: list[str]) -> set[str]:
+    """The lexicon keys of each entity's own text and of each row's whole name (what a masked row must
+    not find)."""
+    from spark_ner.lexicon import normalize_word
+    from spark_ner.tokenize import split_name
+
+    out: set[str] = set()
+    for ek, name in zip(entity_keys, names, strict=True):
+        for text in (ek.partition(":")[2] or ek, name):
+            out.add(" ".join(normalize_word(w) for w in split_name(text, max_words=64)[0]))
+    return out
+
+
+def member_outputs(
+    config: str, names: list[str], cache: Path, tag: str, hide: tuple[np.ndarray, set[str]] | None = None
+) -> dict[str, Any]:
+    """Each member's word probabilities for ``names`` (transformers cached by config digest and split tag).
+
+    ``hide`` = (rows, keys): on those rows the lexicon member votes as if ``keys`` were not in its lists."""
     path = Path(config).expanduser().resolve()
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
     cfg = parse_config(raw, source=str(path), base_dir=path.parent)
@@ -96,6 +121,14 @@ def member_outputs(config: str, names: list[str], cache: Path, tag: str) -> dict
         member = load_lexicon_member(inspect_member(m))
         probs[m.name], valid[m.name] = member.tag_probs(split)
         known[m.name] = member.projection.sum(axis=0) > 0
+        if hide is not None and hide[0].any():
+            rows, keys = hide
+            for k in keys:
+                member.lexicon.index.pop(k, None)
+            p_m, v_m = member.tag_probs(split)
+            word_rows = np.repeat(rows, np.diff(split.bounds))
+            probs[m.name] = np.where(word_rows[:, None], p_m, probs[m.name])
+            valid[m.name] = np.where(word_rows, v_m, valid[m.name])
     order = [m.name for m in cfg.models]
     return {"split": split, "probs": probs, "valid": valid, "known": known, "order": order, "cfg": cfg}
 
@@ -269,6 +302,10 @@ def report(name: str, gold: Any, pred: Any, frame: pd.DataFrame) -> dict[str, An
                 np.asarray(pred)[frame.index.get_indexer(part.index)],
             )
             out[f"macro_f1_in_lexicon_{bool(held)}"] = round(macro_f1(g, p), 4)
+    if "part" in frame:  # a dev made of parts (corpus dev + scripts/source_holdout.py's realdev): each one's macro-F1
+        for part, rows in frame.groupby("part"):
+            at = frame.index.get_indexer(rows.index)
+            out[f"macro_f1_part_{part}"] = round(macro_f1(np.asarray(gold)[at], np.asarray(pred)[at]), 4)
     if "legal_form" in frame:  # the slice "organisations without a legal form": its recall
         bare = (np.asarray(gold) == "ORGANIZATION") & ~frame["legal_form"].to_numpy(dtype=bool)
         out["org_no_legal_form_recall"] = round(float(ok[bare].mean()), 3) if bare.any() else None
@@ -280,6 +317,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="~/.cache/spark-ner/models/starter.toml")
     parser.add_argument("--corpus", type=Path, default=Path("~/.cache/spark-ner/models/corpus"))
+    parser.add_argument("--dev", type=Path, default=None, help="a parquet to choose on instead of the corpus dev split")
+    parser.add_argument(
+        "--mask-lexicon",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="on this share of the dev entities the lexicon does not hold the entity (scripts/source_holdout.py)",
+    )
     parser.add_argument("--outside", action="append", default=[], help="outside-check parquet(s) to score once")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/spark-ner-combination"))
     parser.add_argument("--per-type", action="append", default=None, help="members given per-type factors")
@@ -306,12 +351,21 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     corpus = args.corpus.expanduser()
     frames = {s: pd.read_parquet(corpus / f"{s}.parquet") for s in ("dev", "test")}
+    if args.dev is not None:
+        frames["dev"] = pd.read_parquet(args.dev)
     for split in ("dev", "test"):  # messy forms of the corpus splits, read off the text
         f = frames[split]
         f["form"] = [surface_form(n, g) for n, g in zip(f["name"], f["label"], strict=True)]
     for path in args.outside:
         frames[Path(path).stem] = pd.read_parquet(path)
-    data = {s: member_outputs(args.config, f["name"].tolist(), args.cache, s) for s, f in frames.items()}
+    dev_keys, dev_names = frames["dev"]["entity_key"].tolist(), frames["dev"]["name"].tolist()
+    masked = masked_rows(dev_keys, args.mask_lexicon)
+    hide = (masked, entity_lexicon_keys([k for k, m in zip(dev_keys, masked, strict=True) if m],
+                                        [n for n, m in zip(dev_names, masked, strict=True) if m]))  # fmt: skip
+    data = {
+        s: member_outputs(args.config, f["name"].tolist(), args.cache, s, hide if s == "dev" else None)
+        for s, f in frames.items()
+    }
     lexicon = next((m for m in data["dev"]["cfg"].models if m.kind == MemberKind.LEXICON), None)
     if lexicon is not None:  # is the whole name a key of the lexicon's lists? (the rest: generalisation)
         from spark_ner.lexicon import Lexicon, normalize_word
@@ -322,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             words = [sp.words[sp.bounds[i] : sp.bounds[i + 1]] for i in range(len(frame))]
             keys = [" ".join(normalize_word(w) for w in ws) for ws in words]
             frame["in_lexicon"] = [k in lex.index for k in keys]
+        frames["dev"]["in_lexicon"] &= ~masked
     dev = data["dev"]
     order = dev["order"]
     gold = frames["dev"]["label"].to_numpy()
@@ -371,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
             for col in ("by_source", "by_form", "by_in_lexicon"):
                 if col in r:
                     log.info("    %s: %s", col, r[col])
-            extra = {k: v for k, v in r.items() if k.startswith(("macro_f1_in_", "org_no_legal"))}
+            extra = {k: v for k, v in r.items() if k.startswith(("macro_f1_in_", "macro_f1_part_", "org_no_legal"))}
             if extra:
                 log.info("    %s", extra)
     if args.calibrate:
