@@ -2,7 +2,7 @@
 
     python scripts/source_holdout.py --model-dir ~/.cache/spark-ner/models --out /tmp/holdout   # ~15 min
     python scripts/combination_search.py --config /tmp/holdout/starter.toml \
-        --dev /tmp/holdout/realdev.parquet --mask-lexicon 0.5 --out holdout.json
+        --dev /tmp/holdout/union.parquet --mask-lexicon 0.5 --out holdout.json
 
 Why: the corpus dev split comes from the same generators and lists as the training split, so on it
 the trained members look stronger than on real customer names (2026-12-02: minilm-names beats the
@@ -15,7 +15,9 @@ outvote the lexicon on names such as "Ulta Beauty". This script
 2. trains minilm-names and roberta-names on what is left, with the shipped build's plan and seed,
    side by side (one core each), into ``--out``; the lexicon is the built one (linked);
 3. writes ``realdev.parquet``: the dropped rows whose entity no remaining training row names. The
-   trained members never saw these entities nor any name of their source.
+   trained members never saw these entities nor any name of their source. ``union.parquet`` is the
+   corpus dev split and realdev together (column ``part``): what the weights are chosen on, so that
+   neither the generated names (NONE, events, coined companies) nor the real ones are left out.
 
 The lexicon holds every one of them; ``combination_search.py --mask-lexicon 0.5`` hides the entity's
 own key from it on half the entities (by a hash of the entity), as on the outside check, where the
@@ -67,6 +69,9 @@ def split_corpus(corpus: Path, out: Path) -> dict[str, int]:
     for split in ("dev", "test"):
         shutil.copy2(corpus / f"{split}.parquet", out / "corpus" / f"{split}.parquet")
     realdev.to_parquet(out / "realdev.parquet", index=False)
+    dev = pd.read_parquet(corpus / "dev.parquet")
+    union = pd.concat([dev.assign(part="corpus-dev"), realdev.assign(part="realdev")], ignore_index=True)
+    union.to_parquet(out / "union.parquet", index=False)
     counts = {
         "train_before": len(train),
         "train_after": len(kept),
