@@ -93,12 +93,12 @@ def _train(name: str, args: dict[str, Any]) -> dict[str, Any]:
     return {"member": name, "seconds": round(time.perf_counter() - started), "dev_f1": metrics["dev"]["f1"]}
 
 
-def train_members(model_dir: Path, out: Path) -> list[dict[str, Any]]:
-    """minilm-names and roberta-names on ``out/corpus`` with the full plan, seed 0, side by side."""
+def train_members(model_dir: Path, out: Path, seed: int = 0) -> list[dict[str, Any]]:
+    """minilm-names and roberta-names on ``out/corpus`` with the full plan and ``seed``, side by side."""
     from spark_ner.starter.build import MINILM, PLANS, ROBERTA, minilm_source
 
     plan = PLANS["full"]
-    data = {"train_file": out / "corpus" / "train.parquet", "eval_file": out / "corpus" / "dev.parquet", "seed": 0}
+    data = {"train_file": out / "corpus" / "train.parquet", "eval_file": out / "corpus" / "dev.parquet", "seed": seed}
     common = {**data, "num_threads": 1, "checkpoint_every": 0, "progress": False}
     jobs = {
         MINILM: {**common, "output_dir": out / MINILM, "init": minilm_source(), **plan.minilm},
@@ -131,6 +131,7 @@ def main() -> int:
     default_dir = os.environ.get(ENV_MODEL_DIR) or str(DEFAULT_MODEL_DIR)
     parser.add_argument("--model-dir", default=default_dir, help="a full build-models folder (its corpus is split)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the hold-out build and realdev.parquet")
+    parser.add_argument("--seed", type=int, default=0, help="training seed (the corpus stays the built one)")
     parser.add_argument("--no-train", action="store_true", help="only write the corpus split and realdev.parquet")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
@@ -140,7 +141,7 @@ def main() -> int:
     if args.no_train:
         return 0
     t0 = time.perf_counter()
-    for record in train_members(model_dir, out):
+    for record in train_members(model_dir, out, args.seed):
         log.info("trained %s", record)
     log.info("members trained in %.0f s; config %s", time.perf_counter() - t0, write_config(model_dir, out))
     return 0

@@ -218,6 +218,7 @@ class Lexicon:
         self._surname = cats.index("SURNAME") + 1 if "SURNAME" in cats else None
         self._company = cats.index("COMPANY") + 1 if "COMPANY" in cats else None
         place = [cats.index(c) + 1 for c in ("PLACE", "REGION", "COUNTRY") if c in cats]
+        self._place_cols = np.array(place, dtype=np.int64)
         #: per key: its person share and its place share (for the "SURNAME, Given" form)
         self._person_share = self.key_probs[:, person].sum(axis=1) if person else np.zeros(len(keys), np.float32)
         self._place_share = self.key_probs[:, place].sum(axis=1) if place else np.zeros(len(keys), np.float32)
@@ -292,7 +293,29 @@ class Lexicon:
                 self._apply_cues(name_words, matches, starts[b0:b1], ends[b0:b1], probs[b0:b1], valid[b0:b1])
             self._inverted(name_words, matches, probs[b0:b1], valid[b0:b1])
             self._firm(name_words, matches, probs[b0:b1], valid[b0:b1])
+            self._brand_place(name_words, probs[b0:b1], valid[b0:b1])
         return probs, valid
+
+    def _brand_place(self, words: list[str], probs: np.ndarray, valid: np.ndarray) -> None:
+        """Abstain on "Sinch Australia", "n26 france", "Spk Karlsruhe": an unknown head then a place.
+
+        A name whose leading words no list knows and whose other words read as a place is more often a
+        company's branch than a place ("Qwimby Paris"); the lexicon only knows the place, so it leaves
+        the name to the other members instead of calling it LOCATION. A comma ("Vedado, La Habana")
+        keeps the place reading: that is how addresses are written. Chosen on dev (EVALUATION.md).
+        """
+        if "," in words or not len(self._place_cols):
+            return
+        alnum = [k for k, w in enumerate(words) if any(c.isalnum() for c in w)]
+        if len(alnum) < 2 or valid[alnum[0]]:
+            return
+        known = [k for k in alnum if valid[k]]
+        if not known or any(not valid[k] for k in alnum if k > known[0]):
+            return  # the unknown words must all lead
+        tail = np.flatnonzero(valid[known[0] :]) + known[0]
+        p = probs[tail]
+        if (p[:, self._place_cols].sum(axis=1) >= 0.5 * (1.0 - p[:, 0])).all():
+            valid[tail] = False
 
     def _coined(self, words: list[str], probs: np.ndarray, valid: np.ndarray) -> None:
         """A weak organisation vote on unknown coined words ("Altronics", "Qualitech")."""

@@ -189,6 +189,13 @@ def test_place_title_inverted_placeholder_and_coined_rules(lex: Lexicon) -> None
     assert _labels(lex, "Ruiz, Smith and Ana") == ["COMPANY"] * 5  # one given name among the surnames
     assert _labels(lex, "Paris, Ruiz and Corbo")[0] == "PLACE"  # a place among them: not a firm
     assert _labels(lex, "Smith and Ruiz")[0] == "SURNAME"  # two names only: left to the other members
+    # an unknown head, then a place: a company's branch more often than a place; the lexicon abstains
+    assert _labels(lex, "Qwimby Paris") == [None, None] and _labels(lex, "QWIMBY SAN JUAN") == [None] * 3
+    assert _labels(lex, "Qwimby Stratford-upon-Avon") == [None] * 6  # the whole place, dashes included
+    assert _labels(lex, "Qwimby, Sakon Nakhon") == [None, None, "REGION", "REGION"]  # a comma: an address
+    assert _labels(lex, "Qwimby Smith") == [None, "SURNAME"]  # a surname first: not a place
+    assert _labels(lex, "Paris Qwimby") == ["PLACE", None] and _labels(lex, "Paris") == ["PLACE"]
+    assert _labels(lex, "Qwimby Paris Zorblax") == [None, "PLACE", None]  # the unknown words must all lead
 
 
 def _member_cfg(lex_dir: Path, **extra: object) -> dict[str, object]:
