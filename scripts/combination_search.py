@@ -100,6 +100,14 @@ def entity_lexicon_keys(entity_keys: list[str], names: list[str]) -> set[str]:
     return out
 
 
+def lexicon_hide(keys: list[str], names: list[str], share: float) -> tuple[np.ndarray, set[str]]:
+    """``member_outputs``' ``hide`` for a dev of entity ``keys`` and ``names``: the masked rows, and the
+    lexicon keys those rows must not find."""
+    masked = masked_rows(keys, share)
+    picked = np.flatnonzero(masked).tolist()
+    return masked, entity_lexicon_keys([keys[i] for i in picked], [names[i] for i in picked])
+
+
 def member_outputs(
     config: str, names: list[str], cache: Path, tag: str, hide: tuple[np.ndarray, set[str]] | None = None
 ) -> dict[str, Any]:
@@ -358,10 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         f["form"] = [surface_form(n, g) for n, g in zip(f["name"], f["label"], strict=True)]
     for path in args.outside:
         frames[Path(path).stem] = pd.read_parquet(path)
-    dev_keys, dev_names = frames["dev"]["entity_key"].tolist(), frames["dev"]["name"].tolist()
-    masked = masked_rows(dev_keys, args.mask_lexicon)
-    hide = (masked, entity_lexicon_keys([k for k, m in zip(dev_keys, masked, strict=True) if m],
-                                        [n for n, m in zip(dev_names, masked, strict=True) if m]))  # fmt: skip
+    hide = lexicon_hide(frames["dev"]["entity_key"].tolist(), frames["dev"]["name"].tolist(), args.mask_lexicon)
+    masked = hide[0]
     data = {
         s: member_outputs(args.config, f["name"].tolist(), args.cache, s, hide if s == "dev" else None)
         for s, f in frames.items()

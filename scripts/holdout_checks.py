@@ -50,10 +50,7 @@ def parse_weights(spec: str) -> tuple[dict[str, float], dict[str, dict[str, floa
 
 
 def _outputs(build: str, frame: pd.DataFrame, names: list[str], cache: Path, tag: str, mask: float) -> dict[str, Any]:
-    keys = frame["entity_key"].tolist()
-    masked = cs.masked_rows(keys, mask)
-    hide = (masked, cs.entity_lexicon_keys([k for k, m in zip(keys, masked, strict=True) if m],
-                                           [n for n, m in zip(names, masked, strict=True) if m]))  # fmt: skip
+    hide = cs.lexicon_hide(frame["entity_key"].tolist(), names, mask)
     return cs.member_outputs(build, names, cache, tag, hide)
 
 

@@ -93,7 +93,7 @@ def _train(name: str, args: dict[str, Any]) -> dict[str, Any]:
     return {"member": name, "seconds": round(time.perf_counter() - started), "dev_f1": metrics["dev"]["f1"]}
 
 
-def train_members(model_dir: Path, out: Path, seed: int = 0) -> list[dict[str, Any]]:
+def train_members(out: Path, seed: int = 0) -> list[dict[str, Any]]:
     """minilm-names and roberta-names on ``out/corpus`` with the full plan and ``seed``, side by side."""
     from spark_ner.starter.build import MINILM, PLANS, ROBERTA, minilm_source
 
@@ -111,18 +111,15 @@ def train_members(model_dir: Path, out: Path, seed: int = 0) -> list[dict[str, A
 
 def write_config(model_dir: Path, out: Path) -> Path:
     """``out/starter.toml``: the built ``starter.toml`` with the two trained members pointed at ``out``."""
+    from spark_ner.lexicon import LEXICON_FILE
     from spark_ner.models import file_sha256
     from spark_ner.starter.build import LEXICON, MINILM, RAMPART, ROBERTA, write_starter
 
     for linked in (LEXICON, RAMPART):
         if not (out / linked).exists():
             (out / linked).symlink_to(model_dir / linked)
-    pins = {
-        name: (out / name, file_sha256(out / name / file))
-        for name, file in ((MINILM, "model.safetensors"), (ROBERTA, "model.safetensors"))
-    }
-    pins[LEXICON] = (out / LEXICON, file_sha256(out / LEXICON / "lexicon.npz"))
-    pins[RAMPART] = (out / RAMPART, file_sha256(out / RAMPART / "model.safetensors"))
+    files = dict.fromkeys((MINILM, ROBERTA, RAMPART), "model.safetensors") | {LEXICON: LEXICON_FILE}
+    pins = {name: (out / name, file_sha256(out / name / file)) for name, file in files.items()}
     return write_starter(out, pins)
 
 
@@ -141,7 +138,7 @@ def main() -> int:
     if args.no_train:
         return 0
     t0 = time.perf_counter()
-    for record in train_members(model_dir, out, args.seed):
+    for record in train_members(out, args.seed):
         log.info("trained %s", record)
     log.info("members trained in %.0f s; config %s", time.perf_counter() - t0, write_config(model_dir, out))
     return 0
