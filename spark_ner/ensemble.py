@@ -637,13 +637,13 @@ class Ensemble:
     def _finish(self, flight: _Flight) -> Prediction:
         """Wait for a started flight's batches; add the members that score words themselves; combine."""
         t0 = time.perf_counter()
-        for fut in flight.futures:
-            fut.result()
         split, member_probs, member_valid = flight.split, flight.member_probs, flight.member_valid
-        # transformer members wrote their [W, len(TAGS)] word probabilities in their lanes; lexicon members:
+        # lexicon members score on this thread while the device members' batches are still running
         for i, lex in enumerate(self.members):
             if isinstance(lex, LexiconMember):  # the seam: every member gives [W, len(TAGS)] word probabilities
                 member_probs[i], member_valid[i] = lex.tag_probs(split)
+        for fut in flight.futures:  # transformer members write their word probabilities in their lanes
+            fut.result()
         scaled = [p if f is None else p * f for p, f in zip(member_probs, self.factors, strict=True)]
         combined, any_valid = combine(scaled, member_valid, self.weights, self.cfg.ensemble.strategy, self.known)
         if any(f is not None for f in self.factors):  # per-type factors leave the mean unnormalised

@@ -224,6 +224,15 @@ class Lexicon:
         self._place_share = self.key_probs[:, place].sum(axis=1) if place else np.zeros(len(keys), np.float32)
         #: cue rows that are also a person's name ("Mercado", "Cruz", "Sas"): see _apply_cues
         self._also_person = {r for r in self._cues if person and self.key_probs[r, person].sum() > 0}
+        #: per first word of a multi-word key: the most words a key starting with it has (match tries no
+        #: longer spans: most words start no multi-word key, so most positions cost one lookup, not max_words)
+        self._span: dict[str, int] = {}
+        for key in keys:
+            first, sep, _ = key.partition(" ")
+            if sep:
+                words = key.count(" ") + 1
+                if words > self._span.get(first, 1):
+                    self._span[first] = words
         self._norm: dict[str, str] = {}
         log.info("lexicon %s loaded: %d keys, %d categories", member, len(keys), len(cats))
 
@@ -240,8 +249,9 @@ class Lexicon:
         norm = [self._key(w) for w in words]
         out: list[tuple[int, int, int]] = []
         i, n = 0, len(norm)
+        span = self._span
         while i < n:
-            for j in range(min(n, i + self.max_words), i, -1):
+            for j in range(min(n, i + span.get(norm[i], 1)), i, -1):
                 row = self.index.get(" ".join(norm[i:j]) if j > i + 1 else norm[i])
                 if row is not None:
                     out.append((i, j, row))
@@ -278,22 +288,38 @@ class Lexicon:
         """Probabilities over :attr:`labels` [W, 1 + categories] and which words it voted on [W]."""
         probs = np.zeros((len(words), len(self.labels)), dtype=np.float32)
         valid = np.zeros(len(words), dtype=bool)
-        for b0, b1 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+        # pass 1: every name's matches, written in one fancy-indexed copy (not a slice per match)
+        found: list[list[tuple[int, int, int]]] = []
+        at: list[int] = []
+        rows: list[int] = []
+        for b0, b1 in spans:
+            matches = self.match(words[b0:b1]) if b1 > b0 else []
+            found.append(matches)
+            for i, j, row in matches:
+                at.extend(range(b0 + i, b0 + j))
+                rows.extend([row] * (j - i))
+        if at:
+            idx = np.array(at, dtype=np.int64)
+            probs[idx] = self.key_probs[np.array(rows, dtype=np.int64)]
+            valid[idx] = True
+        # pass 2: the rules, each only on the names it can change (the same checks the rules open with)
+        coin = self._company is not None
+        for (b0, b1), matches in zip(spans, found, strict=True):
             if b1 == b0:
                 continue
             name_words = words[b0:b1]
-            matches = self.match(name_words)
-            for i, j, row in matches:
-                probs[b0 + i : b0 + j] = self.key_probs[row]
-                valid[b0 + i : b0 + j] = True
-            self._coined(name_words, probs[b0:b1], valid[b0:b1])
+            p, v = probs[b0:b1], valid[b0:b1]
+            if coin and sum(j - i for i, j, _ in matches) < b1 - b0:
+                self._coined(name_words, p, v)
             if not matches:
                 continue
-            if self._cues:
-                self._apply_cues(name_words, matches, starts[b0:b1], ends[b0:b1], probs[b0:b1], valid[b0:b1])
-            self._inverted(name_words, matches, probs[b0:b1], valid[b0:b1])
-            self._firm(name_words, matches, probs[b0:b1], valid[b0:b1])
-            self._brand_place(name_words, probs[b0:b1], valid[b0:b1])
+            if self._cues and any(row in self._cues for _, _, row in matches):
+                self._apply_cues(name_words, matches, starts[b0:b1], ends[b0:b1], p, v)
+            if "," in name_words:
+                self._inverted(name_words, matches, p, v)
+                self._firm(name_words, matches, p, v)
+            self._brand_place(name_words, p, v)
         return probs, valid
 
     def _brand_place(self, words: list[str], probs: np.ndarray, valid: np.ndarray) -> None:
