@@ -20,6 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from spark_ner.config import TAGS
+from spark_ner.errors import ConfigError
 from spark_ner.starter.train import (
     TrainArgs,
     TrainingDataError,
@@ -578,3 +579,83 @@ def test_training_and_inference_give_a_member_the_same_token_ids(  # type: ignor
         firsts = [prefix + sum(lengths[:j]) for j in range(len(words))]
         labelled = [int(p) for p in np.flatnonzero(seen.labels[lo:hi] != IGNORE)]
         assert labelled == firsts, name
+
+
+# ----------------------------------------------------------------------------- masked-LM pre-training
+
+
+def test_mlm_arguments_are_checked_at_the_boundary(tmp_path: Path) -> None:
+    base = {"train_file": "t.parquet", "output_dir": tmp_path}
+    with pytest.raises(ConfigError, match="needs both"):
+        TrainArgs(**base, from_scratch="roberta", mlm_file=tmp_path / "x.txt")
+    with pytest.raises(ConfigError, match="needs both"):
+        TrainArgs(**base, from_scratch="roberta", mlm_steps=5)
+    with pytest.raises(ConfigError, match="from-scratch"):
+        TrainArgs(**base, init=tmp_path, mlm_file=tmp_path / "x.txt", mlm_steps=5)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    ns = parser.parse_args(
+        [
+            "--train-file",
+            "t",
+            "--output-dir",
+            "o",
+            "--from-scratch",
+            "roberta",
+            "--mlm-file",
+            "m.txt",
+            "--mlm-steps",
+            "7",
+        ]
+    )
+    args = args_from_namespace(ns)
+    assert args.mlm_file == Path("m.txt") and args.mlm_steps == 7 and args.mlm_batch_size == 128
+
+
+def test_read_texts_names_the_file_and_the_fix(tmp_path: Path) -> None:
+    from spark_ner.starter.pretrain import read_texts
+
+    with pytest.raises(ConfigError, match="no such file"):
+        read_texts(tmp_path / "missing.txt")
+    pd.DataFrame({"text": ["a"]}).to_parquet(tmp_path / "t.parquet")
+    with pytest.raises(ConfigError, match=r"no 'name' column.*Fix"):
+        read_texts(tmp_path / "t.parquet")
+    (tmp_path / "empty.txt").write_text("\n  \n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="holds no strings"):
+        read_texts(tmp_path / "empty.txt")
+    (tmp_path / "ok.txt").write_text("Oslo\n\n Acme Widgets \n", encoding="utf-8")
+    assert read_texts(tmp_path / "ok.txt") == ["Oslo", "Acme Widgets"]
+
+
+def test_mlm_pretraining_sets_the_encoder_the_tagger_starts_from(data: dict[str, Path], tmp_path: Path) -> None:
+    """Same seed, same data: with --mlm-file the encoder the tagging head trains on is the pre-trained
+    one (its weights differ from a plain run's, the masked-LM loss falls), and the tokenizer is the same."""
+    texts = [str(row["name"]) for row in _rows(400, 7)]
+    (tmp_path / "real.txt").write_text("\n".join(texts * 3), encoding="utf-8")
+    common = dict(
+        train_file=data["train"],
+        eval_file=data["dev"],
+        from_scratch="roberta",
+        vocab_size=300,
+        hidden_size=32,
+        layers=1,
+        heads=2,
+        max_steps=3,
+        batch_size=16,
+        progress=False,
+    )
+    plain = train(TrainArgs(output_dir=tmp_path / "plain", **common))  # type: ignore[arg-type]
+    pre = train(
+        TrainArgs(
+            output_dir=tmp_path / "pre", mlm_file=tmp_path / "real.txt", mlm_steps=40, mlm_batch_size=32, **common
+        )  # type: ignore[arg-type]
+    )
+    assert "pretrain" not in plain
+    assert pre["pretrain"]["steps"] == 40 and pre["pretrain"]["texts"] == 1200
+    assert pre["pretrain"]["loss_last"] < pre["pretrain"]["loss_first"]
+    a, b = _weights(tmp_path / "plain"), _weights(tmp_path / "pre")
+    key = "roberta.encoder.layer.0.attention.self.query.weight"
+    assert not np.array_equal(np.asarray(a[key]), np.asarray(b[key]))
+    assert (tmp_path / "plain" / "tokenizer.json").read_text() == (tmp_path / "pre" / "tokenizer.json").read_text()
+    saved = json.loads((tmp_path / "pre" / "train_args.json").read_text())
+    assert saved["mlm_steps"] == 40 and saved["mlm_file"].endswith("real.txt")

@@ -35,7 +35,7 @@ import pkgutil
 import re
 import time
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,8 +146,10 @@ def _latin(text: str) -> bool:
 class _Lists:
     """key -> per-category best score (0..1), with the stop rules applied on add."""
 
-    def __init__(self) -> None:
+    def __init__(self, record: bool = False) -> None:
         self.scores: dict[str, np.ndarray] = {}
+        #: key -> the first text added under it, as written (only when ``record``: the masked-LM text)
+        self.texts: dict[str, str] | None = {} if record else None
         self.counts = dict.fromkeys(CATEGORIES, 0)
         self._stop = self._stop_words()
 
@@ -174,6 +176,8 @@ class _Lists:
             len(key) < 2 or (key in self._stop and category not in (*CUE_CATEGORIES, "PLACEHOLDER"))
         ):
             return
+        if self.texts is not None:
+            self.texts.setdefault(key, " ".join(text.split()))
         col = CATEGORIES.index(category)
         row = self.scores.get(key)
         if row is None:
@@ -707,6 +711,7 @@ STEPS = (
     _legal_forms,
 )
 LATE_STEPS = (_org_words, _industry_words, _place_words, _titles, _placeholders, _nationalities, _company_words)
+STEP_NAMES = tuple(s.__name__.lstrip("_") for s in (*STEPS, *LATE_STEPS))
 
 
 @functools.lru_cache(maxsize=1)
@@ -718,6 +723,21 @@ def source_versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             out[dist] = "missing"
     return out
+
+
+def name_texts(skip: Collection[str] = ()) -> list[str]:
+    """Every list entry as its source writes it (one per lexicon key, first source wins), the steps
+    named in ``skip`` left out ("faker_names", "registries", ...): unlabelled real name text for the
+    masked-LM pre-training of a from-scratch member (``starter.pretrain``)."""
+    steps = [s for s in (*STEPS, *LATE_STEPS) if s.__name__.lstrip("_") not in skip]
+    unknown = set(skip) - {s.__name__.lstrip("_") for s in (*STEPS, *LATE_STEPS)}
+    if unknown:
+        raise ValueError(f"name_texts: no lexicon step {sorted(unknown)}; steps: {STEP_NAMES}")
+    lists = _Lists(record=True)
+    for step in steps:
+        step(lists)
+    assert lists.texts is not None
+    return list(lists.texts.values())
 
 
 def build_lexicon(out_dir: Path) -> dict[str, Any]:
@@ -759,6 +779,7 @@ __all__ = [
     "build_lexicon",
     "clean_org_name",
     "key_of",
+    "name_texts",
     "registry_organisations",
     "source_versions",
 ]

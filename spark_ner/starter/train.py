@@ -53,6 +53,7 @@ from spark_ner.cliargs import add_deprecated_alias, add_output_argument
 from spark_ner.config import ENTITY_TYPES, TAGS
 from spark_ner.errors import ConfigError, ModelSourceError, TrainingDataError, UnsafeWeightsError
 from spark_ner.models import PICKLE_WEIGHTS, SAFE_INDEX, SAFE_WEIGHTS, load_tokenizer
+from spark_ner.starter.pretrain import PretrainResult, pretrain_mlm, read_texts, word_texts
 from spark_ner.tokenize import (
     Encoded,
     WordTokenizer,
@@ -103,6 +104,11 @@ class TrainArgs:
     hidden_size: int = 256
     layers: int = 4
     heads: int = 4
+    # masked-LM pre-training of a from-scratch encoder on unlabelled real name text (pretrain.py)
+    mlm_file: Path | None = None
+    mlm_steps: int = 0
+    mlm_batch_size: int = 128
+    mlm_lr: float = 1e-3
     max_length: int = 32
     max_words: int = 64
     case_restore: bool = True
@@ -137,10 +143,21 @@ class TrainArgs:
         self.output_dir = Path(self.output_dir)
         self.eval_file = Path(self.eval_file) if self.eval_file is not None else None
         self.init = Path(self.init) if self.init is not None else None
+        self.mlm_file = Path(self.mlm_file) if self.mlm_file is not None else None
         if (self.init is None) == (self.from_scratch is None):
             raise ConfigError("give exactly one of init (a local model folder) or from_scratch")
         if self.from_scratch is not None and self.from_scratch not in SCRATCH_ARCHS:
             raise ConfigError(f"from_scratch = {self.from_scratch!r}; choose one of: {', '.join(SCRATCH_ARCHS)}")
+        if (self.mlm_file is None) != (self.mlm_steps <= 0):
+            raise ConfigError(
+                f"mlm_file = {self.mlm_file}, mlm_steps = {self.mlm_steps}: masked-LM pre-training needs both. "
+                "Fix: give --mlm-file FILE and --mlm-steps N (N >= 1), or neither."
+            )
+        if self.mlm_file is not None and self.from_scratch is None:
+            raise ConfigError(
+                "--mlm-file pre-trains a from-scratch encoder; an --init model is pre-trained already. "
+                "Fix: use --from-scratch roberta with --mlm-file, or drop --mlm-file."
+            )
         if self.mixed_precision is not None and self.mixed_precision not in MIXED_PRECISION:
             raise ConfigError(
                 f"mixed_precision = {self.mixed_precision!r}; choose one of: {', '.join(MIXED_PRECISION)}"
@@ -190,6 +207,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--layers", type=int, default=d["layers"].default)
     m.add_argument("--heads", type=int, default=d["heads"].default)
     m.add_argument("--freeze-embeddings", action="store_true", help="freeze word embeddings")
+    m.add_argument(
+        "--mlm-file",
+        type=Path,
+        help="unlabelled real name text (.txt one a line, or parquet/CSV with a name column): masked-LM "
+        "pre-training of the --from-scratch encoder before its tagging head is trained",
+    )
+    m.add_argument("--mlm-steps", type=int, default=d["mlm_steps"].default, help="masked-LM steps (with --mlm-file)")
+    m.add_argument("--mlm-batch-size", type=int, default=d["mlm_batch_size"].default)
+    m.add_argument("--mlm-lr", type=float, default=d["mlm_lr"].default)
     m.add_argument(
         "--allow-pickle",
         action="store_true",
@@ -747,12 +773,16 @@ def _train(args: TrainArgs) -> dict[str, Any]:
         cap = args.max_eval_examples
         dev_names, dev_tags = dev_names[:cap], dev_tags[:cap]
 
+    # -- unlabelled text for masked-LM pre-training
+    mlm_texts = read_texts(args.mlm_file) if args.mlm_file is not None and resume_from is None else []
+
     # -- tokenizer (trained on the training names when from scratch; reused on resume)
     if resume_from is not None and (resume_from / "tokenizer").is_dir():
         tokenizer = load_tokenizer(str((resume_from / "tokenizer").resolve()), args.max_length)
     elif args.init is not None:
         tokenizer = load_tokenizer(str(args.init.resolve()), args.max_length)
     else:
+        # on the training names only: the extra text does not lengthen the pieces names are cut into
         tokenizer = train_bpe_tokenizer(names, args.vocab_size, args.max_length, args.case_restore)
     wt = WordTokenizer(tokenizer, args.max_length)
     train_set = encode_examples(wt, names, tags, args.max_words, args.case_restore)
@@ -771,6 +801,21 @@ def _train(args: TrainArgs) -> dict[str, Any]:
     # -- model, optimizer, schedule
     set_seed(args.seed)
     model = build_model(args, tokenizer)
+    pretrained: PretrainResult | None = None
+    if mlm_texts:
+        encoder, pretrained = pretrain_mlm(
+            model.config,
+            tokenizer,
+            word_texts(mlm_texts, args.max_words, args.case_restore),
+            steps=args.mlm_steps,
+            batch_size=args.mlm_batch_size,
+            lr=args.mlm_lr,
+            max_length=args.max_length,
+            seed=args.seed,
+            accelerator=accelerator,
+        )
+        model.roberta.load_state_dict(encoder)
+        set_seed(args.seed)
     decay = [p for n, p in model.named_parameters() if p.requires_grad and not _no_decay(n)]
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and _no_decay(n)]
     optimizer = torch.optim.AdamW(
@@ -885,6 +930,8 @@ def _train(args: TrainArgs) -> dict[str, Any]:
         "num_processes": accelerator.num_processes,
         "mixed_precision": precision,
     }
+    if pretrained is not None:
+        metrics["pretrain"] = dataclasses.asdict(pretrained)
     if main:
         out = args.output_dir
         unwrapped = accelerator.unwrap_model(model)
