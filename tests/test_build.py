@@ -6,16 +6,20 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from spark_ner.config import TAGS, load_config
+from spark_ner.errors import ConfigError
 from spark_ner.models import publish_folder
 from spark_ner.starter import build
+from spark_ner.starter.corpus import entity_key
 
 
 def _sha(path: Path) -> str:
@@ -125,3 +129,31 @@ def test_second_build_reuses_everything(quick_build: tuple[Path, Path]) -> None:
     changed = sorted(k for k in before.keys() & after.keys() if before[k] != after[k] and not k.endswith(".lock"))
     assert changed == [] or changed == [starter.name], changed
     assert {k for k in after if not k.endswith(".lock")} == {k for k in before if not k.endswith(".lock")}
+
+
+def test_negative_mlm_steps_are_refused_before_anything_is_built(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"roberta_mlm_steps = -1.*Fix"):
+        build.build_models(tmp_path / "models", quick=True, roberta_mlm_steps=-1)
+    assert not (tmp_path / "models").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_mlm_build_pretrains_only_roberta(quick_build: tuple[Path, Path], tmp_path: Path) -> None:
+    """--roberta-mlm-steps: the text leaves out the dev/test entities, only roberta-names is redone
+    (its spec names the steps and the text), and its metrics carry the pre-training record."""
+    model_dir, _ = quick_build
+    copy = tmp_path / "models"
+    shutil.copytree(model_dir, copy, symlinks=True)
+    minilm_before = (copy / build.MINILM / "model.safetensors").stat().st_mtime_ns
+    build.build_models(copy, quick=True, seed=0, roberta_mlm_steps=10)
+    text = (copy / "corpus" / build.MLM_TEXT).read_text("utf-8").splitlines()
+    assert len(text) > 100_000
+    dev = pd.read_parquet(copy / "corpus" / "dev.parquet")
+    unseen = {k.split(":", 1)[1] for k in dev["entity_key"]}
+    assert not unseen & {entity_key(t) for t in text}
+    marker = json.loads((copy / build.ROBERTA / "build.json").read_text())
+    assert marker["spec"]["mlm_steps"] == 10 and len(marker["spec"]["mlm_text"]) == 16
+    metrics = json.loads((copy / build.ROBERTA / "metrics.json").read_text())
+    assert metrics["pretrain"]["steps"] == 10 and 0.9 * len(text) < metrics["pretrain"]["texts"] <= len(text)
+    assert (copy / build.MINILM / "model.safetensors").stat().st_mtime_ns == minilm_before

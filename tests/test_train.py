@@ -659,3 +659,23 @@ def test_mlm_pretraining_sets_the_encoder_the_tagger_starts_from(data: dict[str,
     assert (tmp_path / "plain" / "tokenizer.json").read_text() == (tmp_path / "pre" / "tokenizer.json").read_text()
     saved = json.loads((tmp_path / "pre" / "train_args.json").read_text())
     assert saved["mlm_steps"] == 40 and saved["mlm_file"].endswith("real.txt")
+
+
+def test_mlm_text_leaves_out_the_entities_it_is_told_to(tmp_path: Path) -> None:
+    """write_mlm_text: the lexicon's entries of the steps not skipped, minus the excluded files'
+    entities (by name and by entity key, accents and case ignored) and the dropped endings."""
+    from spark_ner.starter.lexicon_data import STEP_NAMES, name_texts
+    from spark_ner.starter.pretrain import write_mlm_text
+
+    skip = [s for s in STEP_NAMES if s not in ("placeholders", "nationalities")]
+    every = name_texts(skip)
+    assert "unknown" in every and "test" in every
+    pd.DataFrame({"name": ["UNKNOWN"], "entity_key": ["NONE:x"]}).to_parquet(tmp_path / "dev.parquet")
+    pd.DataFrame({"name": ["zz"], "entity_key": ["NONE:test"]}).to_parquet(tmp_path / "test.parquet")
+    out = tmp_path / "mlm.txt"
+    record = write_mlm_text(out, [tmp_path / "dev.parquet", tmp_path / "test.parquet"], skip)
+    kept = out.read_text("utf-8").splitlines()
+    assert "unknown" not in kept and "test" not in kept
+    assert set(kept) == set(every) - {"unknown", "test"} and record["texts"] == len(kept)
+    with pytest.raises(ValueError, match="no lexicon step"):
+        name_texts(["no_such_step"])

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from spark_ner.config import DEFAULT_CONFIG_PATH, DEFAULT_MODEL_DIR, ENV_MODEL_DIR, load_config
-from spark_ner.errors import ModelSourceError
+from spark_ner.errors import ConfigError, ModelSourceError
 from spark_ner.lexicon import LEXICON_FILE
 from spark_ner.models import file_sha256, publish_folder
 
@@ -55,6 +55,8 @@ BUILD_VERSION = 1
 MARKER = "build.json"
 STARTER = "starter.toml"
 CORPUS_DIR = "corpus"
+#: the masked-LM text of an opt-in --roberta-mlm-steps build, inside CORPUS_DIR
+MLM_TEXT = "mlm_text.txt"
 RAMPART = "rampart-bert"
 MINILM = "minilm-names"
 ROBERTA = "roberta-names"
@@ -366,6 +368,7 @@ def build_models(
     force: bool = False,
     num_threads: int = 1,
     parallel: bool | None = None,
+    roberta_mlm_steps: int = 0,
 ) -> Path:
     """Build (or reuse) the corpus and the three starter members; return ``starter.toml``.
 
@@ -377,7 +380,14 @@ def build_models(
     threads are slower, not faster, when the cores are shared; 0 = torch's default. ``parallel``
     trains the two members side by side in two processes (default: when there are 2+ cores and
     ``num_threads`` is 1); each keeps its own single thread, so the weights are the same either way.
+    ``roberta_mlm_steps`` > 0 (opt-in) first pre-trains roberta-names as a masked LM for that many
+    steps on the lexicon's real entries minus the corpus's dev/test entities (``corpus/mlm_text.txt``).
     """
+    if roberta_mlm_steps < 0:
+        raise ConfigError(
+            f"roberta_mlm_steps = {roberta_mlm_steps}: expected 0 (off) or a number of masked-LM steps. "
+            "Fix: pass --roberta-mlm-steps 0 or N >= 1."
+        )
     model_dir = (Path(model_dir) if model_dir is not None else default_model_dir()).expanduser()
     model_dir = model_dir.absolute()
     started = time.perf_counter()
@@ -422,6 +432,15 @@ def build_models(
         }
         data = {"train_file": paths["train"], "eval_file": paths["dev"], "seed": seed}
         threads = {"num_threads": num_threads}
+        roberta_args = dict(plan.roberta)
+        roberta_spec: dict[str, Any] = {}
+        if roberta_mlm_steps:
+            from spark_ner.starter.pretrain import write_mlm_text
+
+            text_file = corpus_dir / MLM_TEXT
+            text = write_mlm_text(text_file, [paths["dev"], paths["test"]])
+            roberta_args["mlm_steps"] = roberta_mlm_steps
+            roberta_spec = {"mlm_steps": roberta_mlm_steps, "mlm_text": text["sha256"][:16]}
         minilm_init = minilm_source()
         minilm_version = importlib.metadata.version(MINILM_DIST)
         jobs = [
@@ -435,8 +454,14 @@ def build_models(
             (
                 ROBERTA,
                 model_dir,
-                {**base, "from_scratch": "roberta", "args": plan.roberta},
-                {**data, **threads, "from_scratch": "roberta", **plan.roberta},
+                {**base, "from_scratch": "roberta", "args": plan.roberta, **roberta_spec},
+                {
+                    **data,
+                    **threads,
+                    "from_scratch": "roberta",
+                    **roberta_args,
+                    **({"mlm_file": corpus_dir / MLM_TEXT} if roberta_mlm_steps else {}),
+                },
                 force,
             ),
         ]
@@ -474,6 +499,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sequential", action="store_true", help="train the members one after another (default: side by side)"
     )
+    parser.add_argument(
+        "--roberta-mlm-steps",
+        type=int,
+        default=0,
+        help="opt-in: masked-LM pre-training steps for roberta-names on the lexicon's real entries "
+        "(0 = off; 1200 adds ~7 min on one core: see EVALUATION.md)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -485,6 +517,7 @@ def run(args: argparse.Namespace) -> int:
         force=args.force,
         num_threads=getattr(args, "num_threads", 1),
         parallel=False if getattr(args, "sequential", False) else None,
+        roberta_mlm_steps=getattr(args, "roberta_mlm_steps", 0),
     )
     sys.stdout.write(f"{starter}\n")
     return 0

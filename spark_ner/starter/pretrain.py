@@ -17,7 +17,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,47 @@ def read_texts(path: Path, limit: int | None = None) -> list[str]:
     if not texts:
         raise ConfigError(f"--mlm-file {path}: holds no strings. Fix: point it at the unlabelled name text.")
     return texts[:limit] if limit else texts
+
+
+def write_mlm_text(
+    path: Path,
+    exclude: Iterable[Path],
+    skip: Collection[str] = (),
+    drop: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Write the lexicon's real entries (``lexicon_data.name_texts(skip)``) to ``path``, one a line,
+    leaving out every entity of the parquet files in ``exclude`` (their ``name`` and ``entity_key``)
+    and every string whose key ends with a word of ``drop``: the dev and test entities stay unseen by
+    the encoder, or its dev figures would flatter it. Returns counts and the text's sha256."""
+    import hashlib
+
+    import pandas as pd
+
+    from spark_ner.starter.corpus import entity_key
+    from spark_ner.starter.lexicon_data import name_texts
+
+    unseen: set[str] = set()
+    for file in exclude:
+        frame = pd.read_parquet(file, columns=["name", "entity_key"])
+        unseen.update(k.split(":", 1)[1] for k in frame["entity_key"])
+        unseen.update(entity_key(n) for n in frame["name"])
+    endings = tuple(f" {w.casefold()}" for w in drop)
+    texts = name_texts(skip)
+    kept = []
+    for t in texts:
+        key = entity_key(t)
+        if key not in unseen and not (endings and key.endswith(endings)):
+            kept.append(t)
+    body = "\n".join(kept) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(body, encoding="utf-8")
+    record = {
+        "texts": len(kept),
+        "left_out": len(texts) - len(kept),
+        "sha256": hashlib.sha256(body.encode("utf-8")).hexdigest(),
+    }
+    logger.info("masked-LM text: %s (%d strings, %d left out)", path, record["texts"], record["left_out"])
+    return record
 
 
 def word_texts(texts: Sequence[str], max_words: int, case_restore: bool) -> list[str]:
@@ -193,4 +234,4 @@ def pretrain_mlm(
     return {k: v.detach().cpu() for k, v in state.items()}, result
 
 
-__all__ = ["MASK_SHARE", "PretrainResult", "pretrain_mlm", "read_texts", "word_texts"]
+__all__ = ["MASK_SHARE", "PretrainResult", "pretrain_mlm", "read_texts", "word_texts", "write_mlm_text"]
