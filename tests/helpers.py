@@ -97,6 +97,22 @@ def job_args(**kw: Any) -> Any:
     return jobs.build_parser().parse_args(argv)
 
 
+def tiny_roberta_args(train_file: Path, eval_file: Path, **over: Any) -> dict[str, Any]:
+    """``TrainArgs`` keywords for a one-layer RoBERTa trained from scratch in seconds (``over`` wins)."""
+    return {
+        "train_file": train_file,
+        "eval_file": eval_file,
+        "from_scratch": "roberta",
+        "vocab_size": 300,
+        "hidden_size": 32,
+        "layers": 1,
+        "heads": 2,
+        "batch_size": 16,
+        "progress": False,
+        **over,
+    }
+
+
 def subprocess_env(tmp_path: Path) -> dict[str, str]:
     """Environment for a job run in a subprocess: offline, loopback Spark, this interpreter."""
     env = dict(os.environ)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from helpers import NAMES, assert_rows_match
+from helpers import NAMES, assert_rows_match, tiny_roberta_args
 
 mlflow = pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
 
@@ -198,19 +198,16 @@ def test_train_logs_through_accelerates_mlflow_tracker(tracking, tmp_path: Path)
     data = tmp_path / "train.parquet"
     pd.DataFrame(rows).to_parquet(data)
     args = TrainArgs(
-        train_file=data,
-        eval_file=data,
-        output_dir=tmp_path / "model",
-        from_scratch="roberta",
-        vocab_size=200,
-        hidden_size=32,
-        layers=1,
-        heads=2,
-        epochs=2,
-        batch_size=8,
-        progress=False,
-        log_with="mlflow",
-        tracker_project="spark-ner-train-test",
+        **tiny_roberta_args(
+            data,
+            data,
+            output_dir=tmp_path / "model",
+            vocab_size=200,
+            epochs=2,
+            batch_size=8,
+            log_with="mlflow",
+            tracker_project="spark-ner-train-test",
+        )
     )
     metrics = train(args)
     experiment = mlflow.get_experiment_by_name("spark-ner-train-test")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import tiny_roberta_args
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -364,21 +365,7 @@ def test_from_scratch_roberta(data: dict[str, Path], tmp_path: Path) -> None:
     from spark_ner.tokenize import WordTokenizer, split_words
 
     out = tmp_path / "rob"
-    metrics = train(
-        TrainArgs(
-            train_file=data["train"],
-            eval_file=data["dev"],
-            output_dir=out,
-            from_scratch="roberta",
-            vocab_size=300,
-            hidden_size=32,
-            layers=1,
-            heads=2,
-            max_steps=6,
-            batch_size=16,
-            progress=False,
-        )
-    )
+    metrics = train(TrainArgs(**tiny_roberta_args(data["train"], data["dev"], output_dir=out, max_steps=6)))
     assert metrics["steps"] == 6
     config = json.loads((out / "config.json").read_text())
     assert config["model_type"] == "roberta" and config["num_hidden_layers"] == 1
@@ -632,24 +619,10 @@ def test_mlm_pretraining_sets_the_encoder_the_tagger_starts_from(data: dict[str,
     one (its weights differ from a plain run's, the masked-LM loss falls), and the tokenizer is the same."""
     texts = [str(row["name"]) for row in _rows(400, 7)]
     (tmp_path / "real.txt").write_text("\n".join(texts * 3), encoding="utf-8")
-    common = dict(
-        train_file=data["train"],
-        eval_file=data["dev"],
-        from_scratch="roberta",
-        vocab_size=300,
-        hidden_size=32,
-        layers=1,
-        heads=2,
-        max_steps=3,
-        batch_size=16,
-        progress=False,
-    )
-    plain = train(TrainArgs(output_dir=tmp_path / "plain", **common))  # type: ignore[arg-type]
-    pre = train(
-        TrainArgs(
-            output_dir=tmp_path / "pre", mlm_file=tmp_path / "real.txt", mlm_steps=40, mlm_batch_size=32, **common
-        )  # type: ignore[arg-type]
-    )
+    common = tiny_roberta_args(data["train"], data["dev"], max_steps=3)
+    plain = train(TrainArgs(output_dir=tmp_path / "plain", **common))
+    mlm = {"mlm_file": tmp_path / "real.txt", "mlm_steps": 40, "mlm_batch_size": 32}
+    pre = train(TrainArgs(output_dir=tmp_path / "pre", **mlm, **common))
     assert "pretrain" not in plain
     assert pre["pretrain"]["steps"] == 40 and pre["pretrain"]["texts"] == 1200
     assert pre["pretrain"]["loss_last"] < pre["pretrain"]["loss_first"]

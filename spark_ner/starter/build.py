@@ -439,7 +439,7 @@ def build_models(
 
             text_file = corpus_dir / MLM_TEXT
             text = write_mlm_text(text_file, [paths["dev"], paths["test"]])
-            roberta_args["mlm_steps"] = roberta_mlm_steps
+            roberta_args |= {"mlm_steps": roberta_mlm_steps, "mlm_file": text_file}
             roberta_spec = {"mlm_steps": roberta_mlm_steps, "mlm_text": text["sha256"][:16]}
         minilm_init = minilm_source()
         minilm_version = importlib.metadata.version(MINILM_DIST)
@@ -455,13 +455,7 @@ def build_models(
                 ROBERTA,
                 model_dir,
                 {**base, "from_scratch": "roberta", "args": plan.roberta, **roberta_spec},
-                {
-                    **data,
-                    **threads,
-                    "from_scratch": "roberta",
-                    **roberta_args,
-                    **({"mlm_file": corpus_dir / MLM_TEXT} if roberta_mlm_steps else {}),
-                },
+                {**data, **threads, "from_scratch": "roberta", **roberta_args},
                 force,
             ),
         ]
