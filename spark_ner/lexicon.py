@@ -320,6 +320,7 @@ class Lexicon:
                 self._inverted(name_words, matches, p, v)
                 self._firm(name_words, matches, p, v)
             self._brand_place(name_words, p, v)
+            self._place_brand(name_words, p, v)
         return probs, valid
 
     def _brand_place(self, words: list[str], probs: np.ndarray, valid: np.ndarray) -> None:
@@ -342,6 +343,27 @@ class Lexicon:
         p = probs[tail]
         if (p[:, self._place_cols].sum(axis=1) >= 0.5 * (1.0 - p[:, 0])).all():
             valid[tail] = False
+
+    def _place_brand(self, words: list[str], probs: np.ndarray, valid: np.ndarray) -> None:
+        """Abstain on "Tampa Bay Lightning", "Stavanger Oilers": a place, then words no list knows.
+
+        The mirror of :meth:`_brand_place`: leading words that read as a place and trailing words that
+        are unknown to every list (letters only: "Berlin 10115" is an address) are more often a club or
+        a company named after its town than a place; the lexicon knows only the town, so it leaves the
+        name to the other members. A comma keeps the place reading. Chosen on dev (EVALUATION.md).
+        """
+        if not valid[0] or valid[-1] or "," in words or not len(self._place_cols):
+            return  # a known last word ends most names here
+        alnum = [k for k, w in enumerate(words) if any(c.isalnum() for c in w)]
+        unknown = [k for k in alnum if not valid[k]]
+        if len(alnum) < 2 or not unknown or any(valid[k] for k in alnum if k > unknown[0]):
+            return  # the unknown words must all trail
+        if not all(words[k].isalpha() for k in unknown):
+            return
+        head = np.flatnonzero(valid[: unknown[0]])
+        p = probs[head]
+        if (p[:, self._place_cols].sum(axis=1) >= 0.5 * (1.0 - p[:, 0])).all():
+            valid[head] = False
 
     def _coined(self, words: list[str], probs: np.ndarray, valid: np.ndarray) -> None:
         """A weak organisation vote on unknown coined words ("Altronics", "Qualitech")."""

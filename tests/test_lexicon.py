@@ -194,8 +194,14 @@ def test_place_title_inverted_placeholder_and_coined_rules(lex: Lexicon) -> None
     assert _labels(lex, "Qwimby Stratford-upon-Avon") == [None] * 6  # the whole place, dashes included
     assert _labels(lex, "Qwimby, Sakon Nakhon") == [None, None, "REGION", "REGION"]  # a comma: an address
     assert _labels(lex, "Qwimby Smith") == [None, "SURNAME"]  # a surname first: not a place
-    assert _labels(lex, "Paris Qwimby") == ["PLACE", None] and _labels(lex, "Paris") == ["PLACE"]
+    assert _labels(lex, "Paris") == ["PLACE"]
     assert _labels(lex, "Qwimby Paris Zorblax") == [None, "PLACE", None]  # the unknown words must all lead
+    # the mirror: a place, then words no list knows ("Stavanger Oilers"): a club or firm named after its town
+    assert _labels(lex, "Paris Qwimby") == [None, None] and _labels(lex, "SAN JUAN QWIMBY ZORBLAX") == [None] * 4
+    assert _labels(lex, "Paris, Qwimby") == ["PLACE", None, None]  # a comma: an address
+    assert _labels(lex, "Paris 75011") == ["PLACE", None]  # a number after a place: an address
+    assert _labels(lex, "Smith Qwimby") == ["SURNAME", None]  # a surname that is also a place: not a place
+    assert _labels(lex, "Paris Qwimby Smith")[0] == "PLACE"  # the unknown words must all trail
 
 
 def _member_cfg(lex_dir: Path, **extra: object) -> dict[str, object]:
