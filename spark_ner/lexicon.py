@@ -217,6 +217,7 @@ class Lexicon:
         self._given = cats.index("GIVEN_NAME") + 1 if "GIVEN_NAME" in cats else None
         self._surname = cats.index("SURNAME") + 1 if "SURNAME" in cats else None
         self._company = cats.index("COMPANY") + 1 if "COMPANY" in cats else None
+        self._country = cats.index("COUNTRY") + 1 if "COUNTRY" in cats else None
         place = [cats.index(c) + 1 for c in ("PLACE", "REGION", "COUNTRY") if c in cats]
         self._place_cols = np.array(place, dtype=np.int64)
         #: per key: its person share and its place share (for the "SURNAME, Given" form)
@@ -321,6 +322,7 @@ class Lexicon:
                 self._firm(name_words, matches, p, v)
             self._brand_place(name_words, p, v)
             self._place_brand(name_words, p, v)
+            self._brand_country(name_words, matches, p, v)
         return probs, valid
 
     def _brand_place(self, words: list[str], probs: np.ndarray, valid: np.ndarray) -> None:
@@ -364,6 +366,27 @@ class Lexicon:
         p = probs[head]
         if (p[:, self._place_cols].sum(axis=1) >= 0.5 * (1.0 - p[:, 0])).all():
             valid[head] = False
+
+    def _brand_country(
+        self, words: list[str], matches: list[tuple[int, int, int]], probs: np.ndarray, valid: np.ndarray
+    ) -> None:
+        """Abstain on "Ericsson Danmark", "Orange Slovensko": a name, then a country, is a company's
+        national branch more often than anything else. Not when the country word is also a person's name
+        ("England", "Helena"), nor after a given name ("Michael Jordan"), nor after a comma or a place.
+        Chosen on dev (EVALUATION.md)."""
+        if self._country is None or len(matches) < 2 or matches[-1][1] != len(words) or "," in words:
+            return
+        last = self.key_probs[matches[-1][2]]
+        person = [c for c in (self._given, self._surname) if c is not None]
+        if last[self._country] < 0.5 or (person and float(last[person].sum()) > 0.1):
+            return  # "England", "Jordan", "Helena": a person's name too
+        first = self.key_probs[matches[0][2]]
+        if matches[0][0] == 0 and self._given is not None and first[self._given] >= 0.3:
+            return
+        head = [row for _a, b, row in matches if b < len(words)]
+        if any(self._place_share[row] >= 0.5 * (1.0 - self.key_probs[row, 0]) for row in head):
+            return  # a place, then its country: an address
+        valid[:] = False
 
     def _coined(self, words: list[str], probs: np.ndarray, valid: np.ndarray) -> None:
         """A weak organisation vote on unknown coined words ("Altronics", "Qualitech")."""

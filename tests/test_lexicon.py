@@ -37,6 +37,7 @@ CATS = (
     "LOC_WORD",
     "TITLE",
     "PLACEHOLDER",
+    "COUNTRY",
 )
 LABEL_MAP = {
     "GIVEN_NAME": "PER",
@@ -50,6 +51,7 @@ LABEL_MAP = {
     "LOC_WORD": "LOC",
     "TITLE": "O",
     "PLACEHOLDER": "O",
+    "COUNTRY": "LOC",
 }
 
 
@@ -91,6 +93,9 @@ ENTRIES = {
     "corbo": _row(SURNAME=0.7),
     "anulado": _row(PLACEHOLDER=1.0),
     "sem nome": _row(PLACEHOLDER=1.0),
+    "norge": _row(COUNTRY=1.0),
+    "jordan": _row(COUNTRY=0.8, GIVEN_NAME=0.6),
+    "michael": _row(GIVEN_NAME=1.0),
 }
 
 
@@ -202,6 +207,12 @@ def test_place_title_inverted_placeholder_and_coined_rules(lex: Lexicon) -> None
     assert _labels(lex, "Paris 75011") == ["PLACE", None]  # a number after a place: an address
     assert _labels(lex, "Smith Qwimby") == ["SURNAME", None]  # a surname that is also a place: not a place
     assert _labels(lex, "Paris Qwimby Smith")[0] == "PLACE"  # the unknown words must all trail
+    # a name, then a country: a company's national branch ("Telenor Norge"); the lexicon abstains
+    assert _labels(lex, "Acme Norge") == [None, None] and _labels(lex, "Smith Norge") == [None, None]
+    assert _labels(lex, "Norge") == ["COUNTRY"] and _labels(lex, "Paris Norge") == ["PLACE", "COUNTRY"]
+    assert _labels(lex, "Acme, Norge") == ["COMPANY", None, "COUNTRY"]  # a comma: an address
+    assert _labels(lex, "Michael Norge")[0] == "GIVEN_NAME"  # after a given name: a person
+    assert _labels(lex, "Acme Jordan") == ["COMPANY", "COUNTRY"]  # a country that is also a person's name
 
 
 def _member_cfg(lex_dir: Path, **extra: object) -> dict[str, object]:
