@@ -218,6 +218,7 @@ class Lexicon:
         self._surname = cats.index("SURNAME") + 1 if "SURNAME" in cats else None
         self._company = cats.index("COMPANY") + 1 if "COMPANY" in cats else None
         self._country = cats.index("COUNTRY") + 1 if "COUNTRY" in cats else None
+        self._city = cats.index("PLACE") + 1 if "PLACE" in cats else None
         place = [cats.index(c) + 1 for c in ("PLACE", "REGION", "COUNTRY") if c in cats]
         self._place_cols = np.array(place, dtype=np.int64)
         #: per key: its person share and its place share (for the "SURNAME, Given" form)
@@ -421,6 +422,9 @@ class Lexicon:
         first = row_at.get(after.start)
         if first is None or self.key_probs[first, self._given] <= 0.02:
             return
+        city = self._city is not None and self.key_probs[first, self._city] > self.key_probs[first, self._given]
+        if city and len(after) == 1:
+            return  # "Le Marais, Paris", "Hackney, London": a district, then its city (an address)
         for i in before:
             row = row_at.get(i)
             if row is None:

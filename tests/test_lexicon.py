@@ -180,6 +180,7 @@ def test_place_title_inverted_placeholder_and_coined_rules(lex: Lexicon) -> None
     assert _labels(lex, "CORBO, VIRGINIA") == ["SURNAME", None, "GIVEN_NAME"]  # case does not matter
     assert _labels(lex, "Virginia") == ["REGION"]
     assert _labels(lex, "Paris, Virginia")[0] == "PLACE"  # a place before the comma: no person rule
+    assert _labels(lex, "Smith, Paris")[2] == "PLACE"  # a city after the comma: a district, then its city
     assert _labels(lex, "Acme, Inc.")[0] == "LEGAL_FORM"  # a legal form after the comma: no person rule
     assert _labels(lex, "anulado") == ["PLACEHOLDER"] and _labels(lex, "SEM NOME") == ["PLACEHOLDER"] * 2
     # coined organisation words: a weak organisation vote on unknown words only
