@@ -169,6 +169,10 @@ def _copy(
             tmp.rename(dest)
         except OSError:
             if not _valid_copy(dest, remote, sha256):  # another worker won the race with a good copy, or not
+                if old is not None and not dest.exists():
+                    with contextlib.suppress(OSError):  # roll back: a failed refresh leaves the old copy
+                        old.rename(dest)
+                        old = None
                 raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)

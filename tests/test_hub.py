@@ -163,6 +163,37 @@ def test_file_uri_member_is_copied_once_verified_and_never_a_hub_id(
         _source(tmp_path, f"file://{tmp_path / 'remote' / 'empty'}")
 
 
+def test_a_failed_refresh_keeps_the_old_copy_in_place(
+    weights: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stale copy is moved aside before the new one is renamed into place; when that rename fails,
+    the old copy goes back (no hidden ``.old-`` folder left, nothing lost) and the error names the URI."""
+    from spark_ner.fetch import local_folder_for
+
+    folder = shutil.copytree(weights[0], tmp_path / "remote" / "bert")
+    monkeypatch.setenv("SPARK_NER_FETCH_DIR", str(tmp_path / "fetched"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    uri = f"file://{folder}"
+    copy = Path(_source(tmp_path, uri)[1].path)
+    assert copy == local_folder_for(uri)
+    before = (copy / "model.safetensors").read_bytes()
+    shutil.copyfile(weights[1] / "model.safetensors", folder / "model.safetensors")  # the remote changed
+    real_rename = Path.rename
+
+    def fail_publish(self: Path, target: Path) -> Path:
+        if ".tmp-" in self.name:
+            raise OSError(28, "No space left on device")
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", fail_publish)
+    with pytest.raises(ModelSourceError, match=f"cannot copy '{uri}'.*No space left on device"):
+        _source(tmp_path, uri)
+    assert (copy / "model.safetensors").read_bytes() == before
+    assert [p.name for p in copy.parent.iterdir()] == [copy.name], "no temporary or set-aside folder is left"
+    monkeypatch.setattr(Path, "rename", real_rename)
+    assert (Path(_source(tmp_path, uri)[1].path) / "model.safetensors").read_bytes() != before
+
+
 def test_uri_and_revision_keys_are_checked(tmp_path: Path, weights: tuple[Path, Path]) -> None:
     with pytest.raises(ConfigError, match=r"models\[0\].path = 'http://x/m': URI scheme 'http' is not supported"):
         load_config(_config(tmp_path, "http://x/m"))
