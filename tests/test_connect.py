@@ -334,6 +334,17 @@ def test_client_without_the_models(  # issue 23
     lines = [x for x in refused["stderr"].splitlines() if "checked where the models are" in x]
     assert len(lines) == 1 and "roberta" in lines[0] and "host" in lines[0] and "Fix:" in lines[0], refused["stderr"]
     assert not (tmp_path / "never.parquet").exists()
+    # `spark-ner check` from that client: what the client lacks is a warning, the executors decide
+    checked = _client(tmp_path, "cli", connect_server, config, "check", "--remote", connect_server,
+                      "--config", str(config), hide=models)  # fmt: skip
+    assert checked["rc"] == 0, checked["stdout"] + checked["stderr"][-2000:]
+    warned = [x for x in checked["stdout"].splitlines() if "not on this machine (the Spark Connect client)" in x]
+    assert len(warned) == 2 and all(x.startswith("warn") for x in warned), checked["stdout"]
+    assert any(x.startswith("ok") and "executors" in x for x in checked["stdout"].splitlines()), checked["stdout"]
+    missing = _client(tmp_path, "cli", connect_server, gone, "check", "--remote", connect_server,
+                      "--config", str(gone), hide=models)  # fmt: skip
+    assert missing["rc"] == 2, missing
+    assert any(x.startswith("PROBLEM") and "executors" in x and "roberta" in x for x in missing["stdout"].splitlines())
 
 
 # ----------------------------------------------------------------------------- pyspark-client only

@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, TextIO
 
@@ -30,6 +30,7 @@ __all__ = [
     "check_config",
     "check_members",
     "check_spark_confs",
+    "client_of_connect",
     "render",
     "run",
 ]
@@ -246,6 +247,22 @@ def wants_spark(args: argparse.Namespace) -> bool:
     return under_spark_submit()
 
 
+def client_of_connect(args: argparse.Namespace) -> bool:
+    """Whether check runs as a Spark Connect client that does not ship its own copies: then the members
+    need not be on this machine (a laptop driving a cluster whose models are in a Volume); they are
+    checked where the models are, as the label job resolves them. Asks no server, starts no JVM."""
+    if args.ship_models or not wants_spark(args):
+        return False
+    from pyspark.sql import SparkSession
+
+    from spark_ner.spark.session import is_connect, remote_url
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return is_connect(active)
+    return remote_url(args.remote) is not None and not args.master
+
+
 def check_spark(args: argparse.Namespace, cfg: Config) -> list[Finding]:
     """The session's confs and, on executors, every member (the same probe the label job runs)."""
     from spark_ner.spark.session import get_session, parse_spark_conf
@@ -277,11 +294,12 @@ def _check_session(spark: Any, cfg: Config, *, ship: bool) -> list[Finding]:
 def probe_executors(spark: Any, cfg: Config, *, ship: bool) -> list[Finding]:
     """Resolve every member on the executors in one small job; one finding for all of them."""
     from spark_ner.models import resolve_members
-    from spark_ner.spark.session import task_slots
-    from spark_ner.spark.ship import check_executors, ship_members
+    from spark_ner.spark.session import is_connect, task_slots
+    from spark_ner.spark.ship import check_executors, resolve_on_executors, ship_members
 
     try:
-        plan = resolve_members(cfg)
+        # a Connect client may hold no models: resolved where they are, as the label job does
+        plan = resolve_on_executors(spark, cfg) if is_connect(spark) and not ship else resolve_members(cfg)
         if ship:
             plan = ship_members(spark, cfg, plan)
         result = check_executors(spark, cfg, plan, task_slots(spark))
@@ -305,7 +323,16 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     stream = out or sys.stdout
     cfg, findings = check_config(args)
     if cfg is not None:
-        findings += check_members(cfg)
+        members = check_members(cfg)
+        if any(f.level == Level.PROBLEM for f in members) and client_of_connect(args):
+            # this machine is only the Connect client: what it lacks is not what the executors lack
+            members = [
+                replace(f, level=Level.WARN, message=f"not on this machine (the Spark Connect client): {f.message}")
+                if f.level == Level.PROBLEM
+                else f
+                for f in members
+            ]
+        findings += members
         if any(f.level == Level.PROBLEM for f in findings):
             findings.append(Finding(Level.WARN, "executors", "not probed: fix the members on this machine first"))
         elif wants_spark(args):
