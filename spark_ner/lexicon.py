@@ -348,7 +348,7 @@ class Lexicon:
             valid[tail] = False
 
     def _place_brand(self, words: list[str], probs: np.ndarray, valid: np.ndarray) -> None:
-        """Abstain on "Tampa Bay Lightning", "Stavanger Oilers": a place, then words no list knows.
+        """Abstain on "Auckland Blues", "Stavanger Oilers": a place, then words no list knows.
 
         The mirror of :meth:`_brand_place`: leading words that read as a place and trailing words that
         are unknown to every list (letters only: "Berlin 10115" is an address) are more often a club or
