@@ -326,6 +326,10 @@ class Lexicon:
             self._brand_country(name_words, matches, p, v)
         return probs, valid
 
+    def _reads_as_place(self, probs: np.ndarray) -> np.ndarray:
+        """Per row of probabilities over :attr:`labels`: at least half of what it says (1 - O) is a place."""
+        return np.asarray(probs[:, self._place_cols].sum(axis=1) >= 0.5 * (1.0 - probs[:, 0]))
+
     def _brand_place(self, words: list[str], probs: np.ndarray, valid: np.ndarray) -> None:
         """Abstain on "Sinch Australia", "n26 france", "Spk Karlsruhe": an unknown head then a place.
 
@@ -343,8 +347,7 @@ class Lexicon:
         if not known or any(not valid[k] for k in alnum if k > known[0]):
             return  # the unknown words must all lead
         tail = np.flatnonzero(valid[known[0] :]) + known[0]
-        p = probs[tail]
-        if (p[:, self._place_cols].sum(axis=1) >= 0.5 * (1.0 - p[:, 0])).all():
+        if self._reads_as_place(probs[tail]).all():
             valid[tail] = False
 
     def _place_brand(self, words: list[str], probs: np.ndarray, valid: np.ndarray) -> None:
@@ -364,8 +367,7 @@ class Lexicon:
         if not all(words[k].isalpha() for k in unknown):
             return
         head = np.flatnonzero(valid[: unknown[0]])
-        p = probs[head]
-        if (p[:, self._place_cols].sum(axis=1) >= 0.5 * (1.0 - p[:, 0])).all():
+        if self._reads_as_place(probs[head]).all():
             valid[head] = False
 
     def _brand_country(
@@ -385,7 +387,7 @@ class Lexicon:
         if matches[0][0] == 0 and self._given is not None and first[self._given] >= 0.3:
             return
         head = [row for _a, b, row in matches if b < len(words)]
-        if any(self._place_share[row] >= 0.5 * (1.0 - self.key_probs[row, 0]) for row in head):
+        if self._reads_as_place(self.key_probs[head]).any():
             return  # a place, then its country: an address
         valid[:] = False
 

@@ -36,7 +36,7 @@ from spark_ner.spark.session import (
     jvm_available,
     parse_spark_conf,
     quote_identifier,
-    remote_url,
+    runs_through_connect,
     session_conf,
     task_slots,
 )
@@ -340,16 +340,6 @@ class Resolved:
         return a.input_format == InputFormat.TABLE or a.output_format != OutputFormat.PARQUET or cache_table
 
 
-def _through_connect(args: LabelArgs) -> bool:
-    """Whether the run's session is (or will be) a Spark Connect one; asks no server, starts no JVM."""
-    from pyspark.sql import SparkSession
-
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        return is_connect(active)
-    return remote_url(args.remote) is not None and not args.master
-
-
 def resolve(args: LabelArgs) -> Resolved:
     """Config, members (one resolution: folders, hub commits, digests) and flags checked, no Spark."""
     cfg = load_config(args.config, overrides=parse_overrides(list(args.overrides)), model_dir=args.model_dir)
@@ -359,7 +349,7 @@ def resolve(args: LabelArgs) -> Resolved:
         )
     # Spark Connect: the client needs only the config; the members are resolved where the models are,
     # on the server's executors (prepare), unless this client ships its own copies
-    plan = None if _through_connect(args) and not args.ship_models else resolve_members(cfg)
+    plan = None if runs_through_connect(args.remote, args.master) and not args.ship_models else resolve_members(cfg)
     if args.cache is not None and args.cache.rstrip("/") in (args.output.rstrip("/"), args.input.rstrip("/")):
         raise CacheError("--cache must be its own location, not the input or the output")
     return Resolved(args, cfg, plan, check_table_format(args.table_format), parse_spark_conf(args.spark_conf))

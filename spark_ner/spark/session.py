@@ -47,6 +47,17 @@ def remote_url(remote: str | None = None) -> str | None:
     return url
 
 
+def runs_through_connect(remote: str | None, master: str | None) -> bool:
+    """Whether a run's session is (or will be) a Spark Connect one: the active session's kind, else
+    ``remote`` (or ``$SPARK_REMOTE``) without ``master``. Asks no server, starts no JVM."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return is_connect(active)
+    return remote_url(remote) is not None and not master
+
+
 def quote_identifier(col: str) -> str:
     """A column name quoted for Spark (dots and spaces are literal, not nested fields)."""
     return "`" + col.replace("`", "``") + "`"

@@ -253,14 +253,9 @@ def client_of_connect(args: argparse.Namespace) -> bool:
     checked where the models are, as the label job resolves them. Asks no server, starts no JVM."""
     if args.ship_models or not wants_spark(args):
         return False
-    from pyspark.sql import SparkSession
+    from spark_ner.spark.session import runs_through_connect
 
-    from spark_ner.spark.session import is_connect, remote_url
-
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        return is_connect(active)
-    return remote_url(args.remote) is not None and not args.master
+    return runs_through_connect(args.remote, args.master)
 
 
 def check_spark(args: argparse.Namespace, cfg: Config) -> list[Finding]:
