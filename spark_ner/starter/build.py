@@ -498,7 +498,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=0,
         help="opt-in: masked-LM pre-training steps for roberta-names on the lexicon's real entries "
-        "(0 = off; 1200 adds ~7 min on one core: see EVALUATION.md)",
+        "(0 = off; 1200 adds ~8 min on one core: see EVALUATION.md)",
     )
 
 
