@@ -479,9 +479,13 @@ class Ensemble:
             start.record()
         with torch.inference_mode():
             c0 = time.thread_time()
-            logits = member.model(input_ids=t_ids, attention_mask=t_mask).logits
+            if member.head is not None:  # the classifier on the picked positions only (models.split_head)
+                hidden = member.encoder(input_ids=t_ids, attention_mask=t_mask)[0]
+                picked = member.head(hidden.reshape(-1, hidden.shape[-1]).index_select(0, t_pos))
+            else:
+                logits = member.model(input_ids=t_ids, attention_mask=t_mask).logits
+                picked = logits.reshape(-1, logits.shape[-1]).index_select(0, t_pos)
             self.stats.add_cpu("model", time.thread_time() - c0)
-            picked = logits.reshape(-1, logits.shape[-1]).index_select(0, t_pos)
         if start is not None:
             done = torch.cuda.Event(enable_timing=True)
             done.record()
@@ -886,6 +890,8 @@ def load_ensemble(cfg: Config | None = None, plan: MemberPlan | None = None) -> 
         for m in members:  # dynamic shapes: batches differ in length; measure with `spark-ner bench` first
             if isinstance(m, Member):
                 m.model = torch.compile(m.model, dynamic=True)
+                if m.encoder is not None:  # what _launch calls when the classifier is split off
+                    m.encoder = torch.compile(m.encoder, dynamic=True)
     version = model_version(cfg, sources)  # equal to plan.model_version: the digests were checked against it
     log.info("ensemble %s ready on %s", version, device)
     return Ensemble(cfg, members, version)

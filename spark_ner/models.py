@@ -545,6 +545,15 @@ class Member:
     device: str
     dtype: Any
     projection: Any  # torch tensor [num_labels, len(TAGS)] on the device, fp32
+    #: the model split as ``head(encoder(...)[0])`` (see :func:`split_head`); None: call ``model`` whole
+    encoder: Any = None
+    head: Any = None
+
+    @property
+    def forward_module(self) -> Any:
+        """The module called once per batch: the encoder when the classifier is split off, else the model
+        (fault injection and spies wrap its ``forward``)."""
+        return self.encoder if self.head is not None else self.model
 
 
 def needs_prefix_space(tokenizer: Any) -> bool:
@@ -617,6 +626,40 @@ def quantize_int8(model: Any) -> Any:
         return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
+def split_head(model: Any) -> tuple[Any, Any] | None:
+    """``(encoder, classifier)`` when ``model``'s logits are ``classifier(encoder(...)[0])``, else None.
+
+    Why: decoding reads one position per word, so the classifier need only run on those rows, not
+    on every token (a name of 25 tokens has ~5 words); on zero-layer members this is ~30% of the
+    forward (issue 22). Token-classification heads of BERT, RoBERTa, XLM-R, DistilBERT, DeBERTa,
+    ELECTRA are dropout + one Linear; architectures with more in their head (ModernBERT's ``head``)
+    fail the check below and keep the whole-model call. The split is checked, not assumed: one
+    probe batch through both ways must give the same logits.
+    """
+    import torch
+
+    encoder = getattr(model, "base_model", None)
+    head = getattr(model, "classifier", None)
+    if encoder is None or encoder is model or not isinstance(head, torch.nn.Module):
+        return None
+    vocab = int(getattr(model.config, "vocab_size", 0) or 0)
+    if vocab < 8:
+        return None
+    device = next(model.parameters()).device
+    probe = (torch.arange(2 * 6, device=device).reshape(2, 6) * 7 + 5) % vocab
+    try:
+        with torch.inference_mode():
+            whole = model(input_ids=probe).logits.float()
+            parts = head(encoder(input_ids=probe)[0]).float()
+    except Exception as exc:  # any architecture whose parts do not take these arguments
+        log.info("classifier not split from %s (%s): the whole model runs", type(model).__name__, exc)
+        return None
+    if whole.shape != parts.shape or not torch.allclose(whole, parts, rtol=1e-3, atol=1e-3):
+        log.info("classifier not split from %s: its head is more than a Linear", type(model).__name__)
+        return None
+    return encoder, head
+
+
 def load_member(
     source: MemberSource, device: str, dtype: Any, allow_pickle: bool = False, int8: bool = False
 ) -> Member:
@@ -652,4 +695,5 @@ def load_member(
         model = quantize_int8(model)
     proj = torch.from_numpy(source.projection).to(device=device, dtype=torch.float32)
     log.info("member %s loaded on %s (%s)", source.name, device, "int8" if int8 else str(dtype).replace("torch.", ""))
-    return Member(source, tokenizer, model, device, dtype, proj)
+    encoder, head = split_head(model) or (None, None)
+    return Member(source, tokenizer, model, device, dtype, proj, encoder, head)

@@ -184,14 +184,14 @@ def test_a_failing_batch_marks_its_rows_and_the_rest_go_on_in_lanes(tiny_config)
     ens = load_ensemble(replace(tiny_config, ensemble=e))
     assert ens.lanes == 2
     member = ens.members[0]
-    forward = member.model.forward
+    forward = member.forward_module.forward
 
     def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
         if kwargs["input_ids"].shape[1] > 12:
             raise RuntimeError("injected fault")
         return forward(*args, **kwargs)
 
-    member.model.forward = flaky
+    member.forward_module.forward = flaky
     long_name = "Maximiliano Alessandro Papadopoulos-Vanderbilt y Wolfeschlegelsteinhausen"
     names = ["Ana Gil", long_name, "Acme Corp", long_name, "Lima"]
     out = ens.label(names)
@@ -365,7 +365,7 @@ def test_cuda_oom_halves_the_batch_down_to_one_row(tiny_config, tiny_ensemble) -
     e = replace(tiny_config.ensemble, batch_size=8, num_threads=1)
     ens = load_ensemble(replace(tiny_config, ensemble=e))
     member = ens.members[0]
-    forward = member.model.forward
+    forward = member.forward_module.forward
     rows_seen: list[int] = []
 
     def oom_above_one_row(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -374,7 +374,7 @@ def test_cuda_oom_halves_the_batch_down_to_one_row(tiny_config, tiny_ensemble) -
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
         return forward(*args, **kwargs)
 
-    member.model.forward = oom_above_one_row
+    member.forward_module.forward = oom_above_one_row
     names = SAMPLE_NAMES[:8]
     out = ens.label(names)
     assert rows_seen[0] == 8 and sorted(set(rows_seen)) == [1, 2, 4, 8]
@@ -393,7 +393,7 @@ def test_cuda_oom_on_a_single_row_marks_only_that_row(tiny_config) -> None:  # t
     e = replace(tiny_config.ensemble, batch_size=8, num_threads=1)
     ens = load_ensemble(replace(tiny_config, ensemble=e))
     member = ens.members[0]
-    forward = member.model.forward
+    forward = member.forward_module.forward
     long_name = "Maximiliano Alessandro Papadopoulos Vanderbilt"
 
     def oom_on_long_rows(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -401,7 +401,7 @@ def test_cuda_oom_on_a_single_row_marks_only_that_row(tiny_config) -> None:  # t
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
         return forward(*args, **kwargs)
 
-    member.model.forward = oom_on_long_rows
+    member.forward_module.forward = oom_on_long_rows
     out = ens.label(["Ana Gil", long_name, "Acme Corp", "Lima"])
     assert out.error.notna().tolist() == [False, True, False, False]
     assert out.error[1].startswith("CUDA out of memory scoring one row of ")
@@ -536,14 +536,14 @@ def test_arrow_columns_hold_the_pandas_rows(tiny_config, tiny_ensemble) -> None:
             assert g == w
     # failed rows: null label, score and entities, the error kept (fault injected like the lanes test)
     ens = _fresh(tiny_config, num_threads=1, batch_size=1)
-    forward = ens.members[0].model.forward
+    forward = ens.members[0].forward_module.forward
 
     def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
         if kwargs["input_ids"].shape[1] > 12:
             raise RuntimeError("injected fault")
         return forward(*args, **kwargs)
 
-    ens.members[0].model.forward = flaky
+    ens.members[0].forward_module.forward = flaky
     long_name = "Maximiliano Alessandro Papadopoulos-Vanderbilt y Wolfeschlegelsteinhausen"
     rows = ens.label_columns(["Ana Gil", long_name, long_name]).to_arrow(arrow_type).to_pylist()
     assert rows[0]["error"] is None and rows[0]["entities"] is not None
@@ -598,3 +598,48 @@ def test_small_batches_fill_one_chunk_and_its_full_forward_batches(tiny_config) 
     for b in batches:
         apart.label(b)
     assert apart.stats.forwards > stream.stats.forwards
+
+
+def test_classifier_on_the_picked_positions_keeps_the_labels(tiny_config) -> None:  # type: ignore[no-untyped-def]
+    """Both tiny members have their classifier split off (run on the words' positions only); the
+    whole-model path gives the same labels and scores."""
+    split = load_ensemble(tiny_config)
+    whole = load_ensemble(tiny_config)
+    members = [m for m, _ in split.transformers()]
+    assert members and all(m.head is not None and m.forward_module is m.encoder for m in members)
+    for m, _ in whole.transformers():
+        m.head = m.encoder = None
+        assert m.forward_module is m.model
+    names = SAMPLE_NAMES * 2 + HOSTILE
+    got, want = split.label(names, members=True), whole.label(names, members=True)
+    check_contract(names, got)
+    assert got.label.tolist() == want.label.tolist()
+    assert got.filter(like="member_label").equals(want.filter(like="member_label"))
+    np.testing.assert_allclose(got.score, want.score, rtol=1e-5, atol=1e-6)
+
+
+def test_a_head_that_is_more_than_a_linear_is_not_split() -> None:
+    """ModernBERT's token-classification head is a dense layer, then the classifier: the probe tells the
+    split logits from the model's, so that member keeps the whole-model call."""
+    import torch
+    from transformers import ModernBertConfig, ModernBertForTokenClassification
+
+    from spark_ner.models import split_head
+
+    torch.manual_seed(0)
+    cfg = ModernBertConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_labels=5,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        cls_token_id=1,
+        sep_token_id=2,
+    )
+    model = ModernBertForTokenClassification(cfg).eval()
+    assert split_head(model) is None
+    assert split_head(torch.nn.Linear(4, 4)) is None  # no encoder, no classifier

@@ -402,6 +402,38 @@ def test_registry_sources_are_read_as_data() -> None:
     assert not any(m.split(".")[0] in ("stdnum", "schwifty", "pycountry") for m in read)
 
 
+def test_sec_listed_companies_are_read_as_data() -> None:
+    """edgartools' SEC ticker file: ~8k US-listed companies (foreign ones through their ADRs), the
+    incorporation and ADR suffixes cut, and the package never imported."""
+    import importlib.util
+
+    if importlib.util.find_spec("edgar") is None:
+        pytest.skip("edgartools is not installed (pip install 'spark-ner[starter]')")
+    from spark_ner.starter import lexicon_data as ld
+
+    assert ld._sec_name("PITNEY BOWES INC /DE/") == "PITNEY BOWES INC"
+    assert ld._sec_name("SOLVAY S A /ADR/") == "SOLVAY S A" and ld._sec_name("AMETEK INC/") == "AMETEK INC"
+    assert ld._sec_name("Rockwool A/S/ADR") == "Rockwool A/S" and ld._sec_name("DATA I/O CORP") == "DATA I/O CORP"
+    assert ld._sec_name("Columbus Acquisition Corp/Cayman Islands") == "Columbus Acquisition Corp"
+    before = set(sys.modules)
+    names = ld.sec_company_names()
+    assert len(names) > 7000 and "Quad/Graphics, Inc." in names
+    assert not any(n.endswith(("/ADR", "/DE/", "/")) for n in names)
+    lists = ld._Lists()
+    lists.add("GIVEN_NAME", "Marcus", 0.9)
+    ld._sec_companies(lists)
+    company = ld.CATEGORIES.index("COMPANY")
+
+    def org(text: str) -> bool:
+        row = lists.scores.get(ld.key_of(text))
+        return row is not None and row[company] > 0
+
+    assert org("Bayerische Motoren Werke") and org("Dollar General")  # bare names of "... AG/ADR", "... CORP"
+    assert org("MARCUS CORP") and not org("Marcus")  # a bare name that is only a person's name is not added
+    read = set(sys.modules) - before
+    assert not any(m == "edgar" or m.startswith("edgar.") for m in read)
+
+
 def test_starter_config_declares_the_lexicon() -> None:
     cfg = load_config()
     lex = [m for m in cfg.models if m.kind == MemberKind.LEXICON]

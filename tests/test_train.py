@@ -546,13 +546,13 @@ def test_training_and_inference_give_a_member_the_same_token_ids(  # type: ignor
     ens = load_ensemble(load_config(conf))
     member = ens.members[0]
     fed: list[list[int]] = []
-    forward = member.model.forward
+    forward = member.forward_module.forward
 
     def spy(*a, **k):  # type: ignore[no-untyped-def]
         fed.extend(k["input_ids"].tolist())
         return forward(*a, **k)
 
-    member.model.forward = spy
+    member.forward_module.forward = spy
     for i, name in enumerate(TRAIN_SERVE_NAMES):
         fed.clear()
         assert ens.label([name]).error[0] is None

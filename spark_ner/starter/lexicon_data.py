@@ -58,7 +58,7 @@ from spark_ner.tokenize import split_name
 logger = logging.getLogger(__name__)
 
 #: Bump when the lists or their scoring change (part of the build's record).
-LEXICON_VERSION = 7
+LEXICON_VERSION = 8
 CATEGORIES: tuple[str, ...] = (
     "GIVEN_NAME",
     "SURNAME",
@@ -106,6 +106,7 @@ SOURCES = (
     "swot",
     "python-stdnum",
     "schwifty",
+    "edgartools",
 )
 #: Cities below this population keep only their main name (alternates of villages are mostly noise).
 ALT_MIN_POPULATION = 5000
@@ -464,6 +465,41 @@ def _companies(lists: _Lists) -> None:
             lists.add("COMPANY", base, 0.8)
 
 
+#: what follows the last "/" of an SEC ticker-file name when it is no part of the name: "/ADR" (a foreign
+#: company's US listing), the state or country of incorporation ("PITNEY BOWES INC /DE/", "... INC/TX",
+#: "... Corp/Cayman Islands"); "Rockwool A/S", "DATA I/O CORP", "Quad/Graphics, Inc." keep theirs
+_SEC_TAIL = re.compile(r"ADR|[A-Za-z]{2,3}|Delaware|Canada|Cayman(?: Islands)?|Marshall Islands")
+
+
+def _sec_name(raw: str) -> str:
+    """``raw`` without the suffixes of :data:`_SEC_TAIL` (up to two: "SOLVAY S A /ADR/", "X Ltd/DE/ADR")."""
+    name = raw.strip()
+    for _ in range(3):
+        head, slash, tail = name.rstrip("/ ").rpartition("/")
+        if not slash or not head.strip() or not _SEC_TAIL.fullmatch(tail.strip()):
+            break
+        name = head.strip()
+    return name.rstrip("/ ")
+
+
+def sec_company_names() -> list[str]:
+    """Companies listed in the US (NYSE, Nasdaq, OTC; ~8k, many of them foreign companies' ADRs) from
+    the SEC's ticker file that ``edgartools`` ships as data (``edgar/reference/data/
+    company_tickers.parquet``): read as a file, the package is never imported. Suffixes that are no
+    part of the name (:data:`_SEC_TAIL`) are cut; distinct, sorted."""
+    import pyarrow.parquet as pq
+
+    path = _pkg_dir("edgar") / "reference" / "data" / "company_tickers.parquet"
+    names = pq.read_table(path, columns=["name"]).column("name").to_pylist()
+    return sorted({n for n in map(_sec_name, filter(None, names)) if n})
+
+
+def _sec_companies(lists: _Lists) -> None:
+    """US-listed companies (:func:`sec_company_names`): the full name and its bare name, as the registries."""
+    for name in sec_company_names():
+        _add_org(lists, name, 0.85)
+
+
 def _legal_forms(lists: _Lists) -> None:
     """Legal forms of every country (cleanco) and the corpus' display forms."""
     from cleanco import termdata
@@ -705,6 +741,7 @@ STEPS = (
     _census,
     _faker_names,
     _companies,
+    _sec_companies,
     _banks,
     _universities,
     _registries,
@@ -781,5 +818,6 @@ __all__ = [
     "key_of",
     "name_texts",
     "registry_organisations",
+    "sec_company_names",
     "source_versions",
 ]

@@ -1137,7 +1137,7 @@ def bench_oom(config: Path | str, names: list[str], cuda: bool, rec: dict[str, A
         if not cuda:
             limit = max(8, big // 8)
             for m, _wt in ens.transformers():
-                orig = m.model.forward
+                orig = m.forward_module.forward
 
                 def forward(*a: Any, _orig: Callable[..., Any] = orig, **kw: Any) -> Any:
                     rows = int((kw["input_ids"] if "input_ids" in kw else a[0]).shape[0])
@@ -1145,7 +1145,7 @@ def bench_oom(config: Path | str, names: list[str], cuda: bool, rec: dict[str, A
                         raise torch.cuda.OutOfMemoryError(f"simulated: {rows} rows > {limit}")
                     return _orig(*a, **kw)
 
-                m.model.forward = forward  # type: ignore[method-assign]
+                m.forward_module.forward = forward  # type: ignore[method-assign]
             rec["simulated_row_limit"] = limit
             t0 = time.perf_counter()
             out = ens.label(names)
