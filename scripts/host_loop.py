@@ -36,7 +36,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         size = replace(TINY, layers=0)
-        path = bench.write_random_config(Path(tmp), bench.name_pool(3000, seed=11), size, "fp32", args.batch_size, device="cpu")
+        path = bench.write_random_config(
+            Path(tmp), bench.name_pool(3000, seed=11), size, "fp32", args.batch_size, device="cpu"
+        )
         ens = bench.gpu_path_ensemble(load_config(path))
         rows = max(2048, 8 * args.batch_size)  # as bench_gpu_path
         for _ in label_arrow_stream(ens, bench.arrow_chunks(bench.host_names(2 * rows, seed=98), rows)):

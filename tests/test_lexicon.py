@@ -434,6 +434,32 @@ def test_sec_listed_companies_are_read_as_data() -> None:
     assert not any(m == "edgar" or m.startswith("edgar.") for m in read)
 
 
+def test_mimesis_companies_and_banks_are_read_as_data() -> None:
+    """mimesis' lists of notable companies and banks of many countries: thousands of names, the
+    package never imported; a bare name that is only a person's name is not added."""
+    import importlib.util
+
+    if importlib.util.find_spec("mimesis") is None:
+        pytest.skip("mimesis is not installed (pip install 'spark-ner[starter]')")
+    from spark_ner.starter import lexicon_data as ld
+
+    before = set(sys.modules)
+    names = ld.mimesis_organisation_names()
+    assert len(names) > 10_000 and {"Givaudan", "Vattenfall", "Commerzbank"} <= set(names)
+    lists = ld._Lists()
+    lists.add("GIVEN_NAME", "Ingrid", 0.9)
+    ld._mimesis_organisations(lists)
+    company = ld.CATEGORIES.index("COMPANY")
+
+    def org(text: str) -> bool:
+        row = lists.scores.get(ld.key_of(text))
+        return row is not None and row[company] > 0
+
+    assert org("Givaudan") and org("Mapfre") and org("Sparkasse KölnBonn")
+    assert not org("Ingrid")  # "Ingrid" is on the list and is a given name
+    assert not any(m == "mimesis" or m.startswith("mimesis.") for m in set(sys.modules) - before)
+
+
 def test_starter_config_declares_the_lexicon() -> None:
     cfg = load_config()
     lex = [m for m in cfg.models if m.kind == MemberKind.LEXICON]

@@ -58,7 +58,7 @@ from spark_ner.tokenize import split_name
 logger = logging.getLogger(__name__)
 
 #: Bump when the lists or their scoring change (part of the build's record).
-LEXICON_VERSION = 8
+LEXICON_VERSION = 9
 CATEGORIES: tuple[str, ...] = (
     "GIVEN_NAME",
     "SURNAME",
@@ -107,6 +107,7 @@ SOURCES = (
     "python-stdnum",
     "schwifty",
     "edgartools",
+    "mimesis",
 )
 #: Cities below this population keep only their main name (alternates of villages are mostly noise).
 ALT_MIN_POPULATION = 5000
@@ -468,6 +469,7 @@ def _companies(lists: _Lists) -> None:
 #: what follows the last "/" of an SEC ticker-file name when it is no part of the name: "/ADR" (a foreign
 #: company's US listing), the state or country of incorporation ("PITNEY BOWES INC /DE/", "... INC/TX",
 #: "... Corp/Cayman Islands"); "Rockwool A/S", "DATA I/O CORP", "Quad/Graphics, Inc." keep theirs
+_SEC_FILE = "edgar/reference/data/company_tickers.parquet"
 _SEC_TAIL = re.compile(r"ADR|[A-Za-z]{2,3}|Delaware|Canada|Cayman(?: Islands)?|Marshall Islands")
 
 
@@ -489,7 +491,15 @@ def sec_company_names() -> list[str]:
     part of the name (:data:`_SEC_TAIL`) are cut; distinct, sorted."""
     import pyarrow.parquet as pq
 
-    path = _pkg_dir("edgar") / "reference" / "data" / "company_tickers.parquet"
+    try:  # by distribution, not by module: another package may also install a top-level "edgar"
+        path = Path(str(importlib.metadata.distribution("edgartools").locate_file(_SEC_FILE)))
+    except importlib.metadata.PackageNotFoundError:
+        path = Path("/nonexistent")
+    if not path.is_file():
+        raise ModuleNotFoundError(
+            f"the lexicon needs {_SEC_FILE} of the registry package edgartools; "
+            "install it with pip install 'spark-ner[starter]'"
+        )
     names = pq.read_table(path, columns=["name"]).column("name").to_pylist()
     return sorted({n for n in map(_sec_name, filter(None, names)) if n})
 
@@ -497,6 +507,37 @@ def sec_company_names() -> list[str]:
 def _sec_companies(lists: _Lists) -> None:
     """US-listed companies (:func:`sec_company_names`): the full name and its bare name, as the registries."""
     for name in sec_company_names():
+        _add_org(lists, name, 0.85)
+
+
+def mimesis_organisation_names() -> list[str]:
+    """Notable companies of ~50 countries (~11k: "Givaudan", "Vattenfall", "Mapfre", "Sonae", "Würth") and
+    their banks (~1.8k), the lists ``mimesis`` ships as data (``mimesis/datasets/<locale>/finance.json``,
+    keys ``company.name`` and ``banks``): read as files, the package is never imported. Raw, distinct,
+    sorted (:func:`_add_org` cleans them; names in a non-Latin script drop out there)."""
+    try:
+        root = Path(str(importlib.metadata.distribution("mimesis").locate_file("mimesis/datasets")))
+    except importlib.metadata.PackageNotFoundError:
+        root = Path("/nonexistent")
+    files = sorted(root.glob("*/finance.json"))
+    if not files:
+        raise ModuleNotFoundError(
+            "the lexicon needs the company and bank lists of the registry package mimesis; "
+            "install it with pip install 'spark-ner[starter]'"
+        )
+    names: set[str] = set()
+    for path in files:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        company = data.get("company")
+        for value in (company.get("name") if isinstance(company, dict) else None, data.get("banks")):
+            if isinstance(value, list):
+                names.update(v for v in value if isinstance(v, str))
+    return sorted(names)
+
+
+def _mimesis_organisations(lists: _Lists) -> None:
+    """Companies and banks of many countries (:func:`mimesis_organisation_names`), as the registries."""
+    for name in mimesis_organisation_names():
         _add_org(lists, name, 0.85)
 
 
@@ -742,6 +783,7 @@ STEPS = (
     _faker_names,
     _companies,
     _sec_companies,
+    _mimesis_organisations,
     _banks,
     _universities,
     _registries,
@@ -816,6 +858,7 @@ __all__ = [
     "build_lexicon",
     "clean_org_name",
     "key_of",
+    "mimesis_organisation_names",
     "name_texts",
     "registry_organisations",
     "sec_company_names",
