@@ -466,10 +466,11 @@ def _companies(lists: _Lists) -> None:
             lists.add("COMPANY", base, 0.8)
 
 
+#: the SEC's ticker file inside the edgartools distribution
+_SEC_FILE = "edgar/reference/data/company_tickers.parquet"
 #: what follows the last "/" of an SEC ticker-file name when it is no part of the name: "/ADR" (a foreign
 #: company's US listing), the state or country of incorporation ("PITNEY BOWES INC /DE/", "... INC/TX",
 #: "... Corp/Cayman Islands"); "Rockwool A/S", "DATA I/O CORP", "Quad/Graphics, Inc." keep theirs
-_SEC_FILE = "edgar/reference/data/company_tickers.parquet"
 _SEC_TAIL = re.compile(r"ADR|[A-Za-z]{2,3}|Delaware|Canada|Cayman(?: Islands)?|Marshall Islands")
 
 
