@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -53,6 +55,14 @@ LABEL_MAP = {
     "PLACEHOLDER": "O",
     "COUNTRY": "LOC",
 }
+
+
+def holds(lists: Any, text: str, category: str) -> bool:
+    """Whether a lexicon build's ``lists`` (``lexicon_data._Lists``) hold ``text`` under ``category``."""
+    from spark_ner.starter.lexicon_data import CATEGORIES, key_of
+
+    row = lists.scores.get(key_of(text))
+    return row is not None and row[CATEGORIES.index(category)] > 0
 
 
 def _row(**scores: float) -> np.ndarray:
@@ -300,11 +310,7 @@ def test_lists_come_from_registry_packages_not_the_outside_check() -> None:
     lists = ld._Lists()
     for step in (ld._admin_regions, ld._cldr, ld._census, ld._legal_forms, ld._org_words):
         step(lists)
-    cats = ld.CATEGORIES
-
-    def has(text: str, cat: str) -> bool:
-        row = lists.scores.get(ld.key_of(text))
-        return row is not None and row[cats.index(cat)] > 0
+    has = partial(holds, lists)
 
     assert has("Dzongkha", "LANGUAGE") and has("Deutsch", "LANGUAGE") and has("Sardinian", "LANGUAGE")
     assert has("Baden-Württemberg", "REGION") and has("Deutschland", "COUNTRY")
@@ -326,10 +332,7 @@ def test_cue_lists_and_new_sources_type_their_words() -> None:
     lists = ld._Lists()
     for step in (ld._industry_words, ld._place_words, ld._titles, ld._placeholders, ld._banks):
         step(lists)
-
-    def has(text: str, cat: str) -> bool:
-        row = lists.scores.get(ld.key_of(text))
-        return row is not None and row[ld.CATEGORIES.index(cat)] > 0
+    has = partial(holds, lists)
 
     assert has("Systems", "ORG_WORD") and has("Sons", "ORG_WORD") and has("Versicherung", "ORG_WORD")
     assert has("Airport", "LOC_WORD") and has("Lake", "LOC_WORD")  # stop words as names, cues here
@@ -365,11 +368,7 @@ def test_registry_organisations_and_learned_organisation_words(monkeypatch: pyte
     lists.add("SURNAME", "Wilson", 0.9)
     for name in ("Nordvik Precision Ltd.", "Helen of Troy", "Wilson, Inc.", "Private", "Qorvo Wireless GmbH"):
         ld._add_org(lists, name, 0.85)
-    cats = ld.CATEGORIES
-
-    def has(text: str, cat: str) -> bool:
-        row = lists.scores.get(ld.key_of(text))
-        return row is not None and row[cats.index(cat)] > 0
+    has = partial(holds, lists)
 
     assert has("Nordvik Precision Ltd.", "COMPANY") and has("Nordvik Precision", "COMPANY")
     assert has("Qorvo Wireless", "COMPANY") and has("Wilson, Inc.", "COMPANY")
@@ -422,11 +421,7 @@ def test_sec_listed_companies_are_read_as_data() -> None:
     lists = ld._Lists()
     lists.add("GIVEN_NAME", "Marcus", 0.9)
     ld._sec_companies(lists)
-    company = ld.CATEGORIES.index("COMPANY")
-
-    def org(text: str) -> bool:
-        row = lists.scores.get(ld.key_of(text))
-        return row is not None and row[company] > 0
+    org = partial(holds, lists, category="COMPANY")
 
     assert org("Bayerische Motoren Werke") and org("Dollar General")  # bare names of "... AG/ADR", "... CORP"
     assert org("MARCUS CORP") and not org("Marcus")  # a bare name that is only a person's name is not added
@@ -449,11 +444,7 @@ def test_mimesis_companies_and_banks_are_read_as_data() -> None:
     lists = ld._Lists()
     lists.add("GIVEN_NAME", "Ingrid", 0.9)
     ld._mimesis_organisations(lists)
-    company = ld.CATEGORIES.index("COMPANY")
-
-    def org(text: str) -> bool:
-        row = lists.scores.get(ld.key_of(text))
-        return row is not None and row[company] > 0
+    org = partial(holds, lists, category="COMPANY")
 
     assert org("Givaudan") and org("Mapfre") and org("Sparkasse KölnBonn")
     assert not org("Ingrid")  # "Ingrid" is on the list and is a given name

@@ -135,6 +135,23 @@ def _pkg_dir(module: str) -> Path:
     return Path(spec.origin).parent
 
 
+def _dist_files(dist: str, pattern: str) -> list[Path]:
+    """The files of the installed distribution ``dist`` that match ``pattern`` (relative to where it is
+    installed), sorted; at least one. Found by distribution, not by module (another package may install a
+    module of the same name); the package is not imported."""
+    try:
+        root = Path(str(importlib.metadata.distribution(dist).locate_file("")))
+    except importlib.metadata.PackageNotFoundError:
+        root = None
+    files = sorted(p for p in root.glob(pattern) if p.is_file()) if root is not None else []
+    if not files:
+        raise ModuleNotFoundError(
+            f"the lexicon needs {pattern} of the registry package {dist}; "
+            "install it with pip install 'spark-ner[starter]'"
+        )
+    return files
+
+
 def key_of(text: str) -> str:
     """The lexicon key of an entry: its words as the runtime splits them, normalised, one space apart."""
     words, _s, _e = split_name(unicodedata.normalize("NFC", text.strip()), MAX_WORDS + 1, case_restore=False)
@@ -492,16 +509,7 @@ def sec_company_names() -> list[str]:
     part of the name (:data:`_SEC_TAIL`) are cut; distinct, sorted."""
     import pyarrow.parquet as pq
 
-    try:  # by distribution, not by module: another package may also install a top-level "edgar"
-        path = Path(str(importlib.metadata.distribution("edgartools").locate_file(_SEC_FILE)))
-    except importlib.metadata.PackageNotFoundError:
-        path = Path("/nonexistent")
-    if not path.is_file():
-        raise ModuleNotFoundError(
-            f"the lexicon needs {_SEC_FILE} of the registry package edgartools; "
-            "install it with pip install 'spark-ner[starter]'"
-        )
-    names = pq.read_table(path, columns=["name"]).column("name").to_pylist()
+    names = pq.read_table(_dist_files("edgartools", _SEC_FILE)[0], columns=["name"]).column("name").to_pylist()
     return sorted({n for n in map(_sec_name, filter(None, names)) if n})
 
 
@@ -516,18 +524,8 @@ def mimesis_organisation_names() -> list[str]:
     their banks (~1.8k), the lists ``mimesis`` ships as data (``mimesis/datasets/<locale>/finance.json``,
     keys ``company.name`` and ``banks``): read as files, the package is never imported. Raw, distinct,
     sorted (:func:`_add_org` cleans them; names in a non-Latin script drop out there)."""
-    try:
-        root = Path(str(importlib.metadata.distribution("mimesis").locate_file("mimesis/datasets")))
-    except importlib.metadata.PackageNotFoundError:
-        root = Path("/nonexistent")
-    files = sorted(root.glob("*/finance.json"))
-    if not files:
-        raise ModuleNotFoundError(
-            "the lexicon needs the company and bank lists of the registry package mimesis; "
-            "install it with pip install 'spark-ner[starter]'"
-        )
     names: set[str] = set()
-    for path in files:
+    for path in _dist_files("mimesis", "mimesis/datasets/*/finance.json"):
         data = json.loads(path.read_text(encoding="utf-8"))
         company = data.get("company")
         for value in (company.get("name") if isinstance(company, dict) else None, data.get("banks")):
