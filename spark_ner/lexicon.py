@@ -39,7 +39,7 @@ import numpy as np
 
 from spark_ner.config import ENTITY_TYPES, TAGS
 from spark_ner.errors import ModelSourceError
-from spark_ner.tokenize import WordSplit
+from spark_ner.tokenize import KeyTable, WordSplit, mix64, word_keys
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +177,92 @@ def write_lexicon(path: Path, entries: dict[str, np.ndarray], categories: tuple[
     tmp.replace(path)
 
 
+#: word flags of the fast path (:meth:`Lexicon._facts`): it has a letter or digit; it is a comma; it may
+#: get the coined-word / acronym vote of ``_coined``; its key form is empty or holds a space (its name
+#: goes through :meth:`Lexicon.match`)
+_ALNUM, _COMMA, _COIN, _ODD = 1, 2, 4, 8
+_MAX_WORD_FACTS = 2_000_000
+
+
+class _WordFacts:
+    """Per distinct word a worker has seen: its one-word key row, its number among the words of keys of
+    several words, the most words of a key it starts, its flags; found by the word's key
+    (``WordSplit.keys``) in a :class:`~spark_ner.tokenize.KeyTable`, so a known word costs no Python."""
+
+    def __init__(self) -> None:
+        self.table = KeyTable()
+        self.row = np.zeros(0, dtype=np.int64)
+        self.mid = np.zeros(0, dtype=np.int64)
+        self.span = np.zeros(0, dtype=np.int64)
+        self.flags = np.zeros(0, dtype=np.uint8)
+        self.size = 0
+
+    def add(
+        self, keys: np.ndarray, row: np.ndarray, mid: np.ndarray, span: np.ndarray, flags: np.ndarray
+    ) -> np.ndarray:
+        """Add distinct new keys with their facts; their slots."""
+        end = self.size + len(keys)
+        number = np.arange(self.size, end)
+        self.table.put(keys, number)
+        if end > len(self.row):  # capacity doubles: adding stays amortised O(1) per word
+            cap = max(end, 2 * len(self.row), 1024)
+            self.row, self.mid, self.span, self.flags = (
+                np.concatenate([a[: self.size], np.zeros(cap - self.size, dtype=a.dtype)])
+                for a in (self.row, self.mid, self.span, self.flags)
+            )
+        self.row[self.size : end] = row
+        self.mid[self.size : end] = mid
+        self.span[self.size : end] = span
+        self.flags[self.size : end] = flags
+        self.size = end
+        return number
+
+
+class _MultiKeys:
+    """The lexicon's keys of several words, found by their words' numbers: a key's hash is a fold of its
+    words' numbers (:func:`_fold`), looked up in a :class:`~spark_ner.tokenize.KeyTable`, and a hit is
+    checked against the key's own numbers (exact, whatever the hash does)."""
+
+    def __init__(self, keys: list[list[str]], rows: list[int]) -> None:
+        self.word_id: dict[str, int] = {}
+        width = max((len(k) for k in keys), default=1)
+        self.ids = np.full((len(keys), width), -1, dtype=np.int64)
+        for m, parts in enumerate(keys):
+            self.ids[m, : len(parts)] = [self.word_id.setdefault(w, len(self.word_id)) for w in parts]
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.lengths = (self.ids >= 0).sum(axis=1)
+        self.table = KeyTable(max(1 << 10, 1 << int(2 * len(keys)).bit_length()))
+        hashes = np.zeros(len(keys), dtype=np.uint64)
+        for length in np.unique(self.lengths).tolist():
+            of = np.flatnonzero(self.lengths == length)
+            hashes[of] = _fold(self.ids[of, :length], length)
+        uniq, first = np.unique(hashes, return_index=True)
+        self.table.put(uniq, first)  # a hash two keys share (none seen): the first; find() checks the words
+
+    def find(self, mid: np.ndarray, at: np.ndarray, length: int) -> np.ndarray:
+        """The key row of the words ``mid[at : at + length]`` for each start in ``at`` (-1: no key)."""
+        window = mid[at[:, None] + np.arange(length)]
+        out = np.full(len(at), -1, dtype=np.int64)
+        ok = (window >= 0).all(axis=1)
+        if not ok.any():
+            return out
+        m = self.table.get(_fold(window[ok], length))
+        hit = np.flatnonzero(ok)[m >= 0]
+        m = m[m >= 0]
+        same = (self.lengths[m] == length) & (self.ids[m, :length] == window[hit]).all(axis=1)
+        out[hit[same]] = self.rows[m[same]]
+        return out
+
+
+def _fold(ids: np.ndarray, length: int) -> np.ndarray:
+    """A uint64 hash of each row of word numbers [N, length] (the length mixed in)."""
+    with np.errstate(over="ignore"):
+        h = np.full(len(ids), length, dtype=np.uint64)
+        for k in range(length):
+            h = mix64(h * np.uint64(0x9E3779B97F4A7C15) + ids[:, k].astype(np.uint64))
+    return h
+
+
 class Lexicon:
     """Loaded lists; :meth:`word_probs` scores the words of many names at once."""
 
@@ -213,7 +299,6 @@ class Lexicon:
             for row in np.flatnonzero((scores[:, col] > 0) & (scores[:, col] >= 0.9 * conf[:, 0])).tolist():
                 self._cues.setdefault(row, (col + 1, float(scores[row, col]), kind))
         person = [cats.index(c) + 1 for c in ("GIVEN_NAME", "SURNAME") if c in cats]
-        self._person_labels = frozenset(person)
         self._given = cats.index("GIVEN_NAME") + 1 if "GIVEN_NAME" in cats else None
         self._surname = cats.index("SURNAME") + 1 if "SURNAME" in cats else None
         self._company = cats.index("COMPANY") + 1 if "COMPANY" in cats else None
@@ -226,16 +311,30 @@ class Lexicon:
         self._place_share = self.key_probs[:, place].sum(axis=1) if place else np.zeros(len(keys), np.float32)
         #: cue rows that are also a person's name ("Mercado", "Cruz", "Sas"): see _apply_cues
         self._also_person = {r for r in self._cues if person and self.key_probs[r, person].sum() > 0}
+        #: per key row: its best reading is a person's name (given name or surname)
+        self._row_personal = np.isin(self.key_probs.argmax(axis=1), person).tolist()
         #: per first word of a multi-word key: the most words a key starting with it has (match tries no
         #: longer spans: most words start no multi-word key, so most positions cost one lookup, not max_words)
         self._span: dict[str, int] = {}
-        for key in keys:
+        multi: list[list[str]] = []
+        multi_rows: list[int] = []
+        for r, key in enumerate(keys):
             first, sep, _ = key.partition(" ")
             if sep:
-                words = key.count(" ") + 1
-                if words > self._span.get(first, 1):
-                    self._span[first] = words
+                parts = key.split(" ")
+                multi.append(parts)
+                multi_rows.append(r)
+                if len(parts) > self._span.get(first, 1):
+                    self._span[first] = len(parts)
+        self._multi = _MultiKeys(multi, multi_rows)
         self._norm: dict[str, str] = {}
+        #: per key row: a cue (see _apply_cues), a country the way _brand_country reads one
+        self._cue_row = np.zeros(len(keys), dtype=bool)
+        self._cue_row[list(self._cues)] = True
+        country = self.key_probs[:, self._country] if self._country is not None else np.zeros(len(keys))
+        self._country_row = np.asarray(country >= 0.5)
+        self._place_row = self._reads_as_place(self.key_probs) if len(place) else np.zeros(len(keys), dtype=bool)
+        self._words = _WordFacts()
         log.info("lexicon %s loaded: %d keys, %d categories", member, len(keys), len(cats))
 
     def _key(self, word: str) -> str:
@@ -285,38 +384,74 @@ class Lexicon:
         return any(row in self._also_person for a, _b, row in matches if a == i)
 
     def word_probs(
-        self, words: list[str], starts: np.ndarray, ends: np.ndarray, bounds: np.ndarray
+        self,
+        words: list[str],
+        starts: np.ndarray,
+        ends: np.ndarray,
+        bounds: np.ndarray,
+        keys: np.ndarray | None = None,
+        fast: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities over :attr:`labels` [W, 1 + categories] and which words it voted on [W]."""
+        """Probabilities over :attr:`labels` [W, 1 + categories] and which words it voted on [W].
+
+        ``keys``: the words' keys (``WordSplit.keys``; computed when None). ``fast``: matching and the
+        rules' opening checks run over all names at once (:meth:`_facts`), and only the names a rule
+        can change, or that hold a word that starts a key of several words, go through the per-name
+        Python below; False sends every name through it (the reference the fast path is tested
+        against). Why: the per-name loop cost ~20 us per name, more than the GPU path's whole host
+        budget per name (issue 22).
+        """
         probs = np.zeros((len(words), len(self.labels)), dtype=np.float32)
         valid = np.zeros(len(words), dtype=bool)
-        spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
-        # pass 1: every name's matches, written in one fancy-indexed copy (not a slice per match)
-        found: list[list[tuple[int, int, int]]] = []
+        n = len(bounds) - 1
+        if fast and len(words):
+            row, mlen, flags, slow = self._fast_match(words, keys, bounds)
+            hit = row >= 0
+            probs[hit] = self.key_probs[row[hit]]
+            valid[hit] = True
+        else:
+            row, mlen, flags = np.full(len(words), -1, dtype=np.int64), np.zeros(0, np.int64), np.zeros(0, np.uint8)
+            slow = np.ones(n, dtype=bool)
+        # pass 1 for the names the vectorised match leaves (or all): their matches, in one fancy-indexed copy
+        found: dict[int, list[tuple[int, int, int]]] = {}
         at: list[int] = []
         rows: list[int] = []
-        for b0, b1 in spans:
+        for k in np.flatnonzero(slow).tolist():
+            b0, b1 = int(bounds[k]), int(bounds[k + 1])
             matches = self.match(words[b0:b1]) if b1 > b0 else []
-            found.append(matches)
-            for i, j, row in matches:
+            found[k] = matches
+            for i, j, r in matches:
                 at.extend(range(b0 + i, b0 + j))
-                rows.extend([row] * (j - i))
+                rows.extend([r] * (j - i))
         if at:
             idx = np.array(at, dtype=np.int64)
             probs[idx] = self.key_probs[np.array(rows, dtype=np.int64)]
             valid[idx] = True
         # pass 2: the rules, each only on the names it can change (the same checks the rules open with)
+        todo = slow | self._rules_may_change(row, mlen, flags, valid, bounds) if fast and len(words) else slow
         coin = self._company is not None
-        for (b0, b1), matches in zip(spans, found, strict=True):
+        todo_names = np.flatnonzero(todo)
+        fast_at = np.flatnonzero(mlen)  # the fast path's matches, as lists: (first word, words, row)
+        first = np.searchsorted(fast_at, bounds[todo_names])
+        stop = np.searchsorted(fast_at, bounds[todo_names + 1])
+        at_l, len_l, row_l = fast_at.tolist(), mlen[fast_at].tolist(), row[fast_at].tolist()
+        for k, m0, m1 in zip(todo_names.tolist(), first.tolist(), stop.tolist(), strict=True):
+            b0, b1 = int(bounds[k]), int(bounds[k + 1])
             if b1 == b0:
                 continue
+            got = found.get(k)  # None: matched by _fast_match
+            matches = (
+                got
+                if got is not None
+                else [(a - b0, a - b0 + n, r) for a, n, r in zip(at_l[m0:m1], len_l[m0:m1], row_l[m0:m1], strict=True)]
+            )
             name_words = words[b0:b1]
             p, v = probs[b0:b1], valid[b0:b1]
             if coin and sum(j - i for i, j, _ in matches) < b1 - b0:
                 self._coined(name_words, p, v)
             if not matches:
                 continue
-            if self._cues and any(row in self._cues for _, _, row in matches):
+            if self._cues and any(r in self._cues for _, _, r in matches):
                 self._apply_cues(name_words, matches, starts[b0:b1], ends[b0:b1], p, v)
             if "," in name_words:
                 self._inverted(name_words, matches, p, v)
@@ -325,6 +460,120 @@ class Lexicon:
             self._place_brand(name_words, p, v)
             self._brand_country(name_words, matches, p, v)
         return probs, valid
+
+    def _fast_match(
+        self, words: list[str], keys: np.ndarray | None, bounds: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """What :meth:`match` finds, for all names at once: per word, the row of the match that covers it
+        (-1: none), the length of the match it starts (0: none), its flags; per name, whether it is left to
+        :meth:`match` (a word whose key form is empty or holds a space). Longest match first, left to
+        right: every position's longest key (one-word keys from the word facts, keys of several words
+        by their words' numbers, :class:`_MultiKeys`), then the greedy walk, one step per word for all
+        names together."""
+        facts = self._facts(words, word_keys(words) if keys is None else keys)
+        table = self._words
+        row1, flags, mid, span = table.row[facts], table.flags[facts], table.mid[facts], table.span[facts]
+        counts = np.diff(bounds)
+        n = len(counts)
+        owner = np.repeat(np.arange(n), counts)
+        slow = np.zeros(n, dtype=bool)
+        slow[owner[flags & _ODD != 0]] = True
+        name_end = bounds[1:][owner]
+        best_len = (row1 >= 0).astype(np.int64)
+        best_row = row1.copy()
+        pos = np.flatnonzero(span > 1)
+        for length in range(int(span.max(initial=1)), 1, -1):
+            p = pos[(span[pos] >= length) & (pos + length <= name_end[pos]) & (best_len[pos] < length)]
+            if len(p):
+                r = self._multi.find(mid, p, length)
+                best_len[p[r >= 0]] = length
+                best_row[p[r >= 0]] = r[r >= 0]
+        mlen = np.zeros(len(words), dtype=np.int64)  # per word: the length of the match it starts
+        cur, stop = bounds[:-1][counts > 0], bounds[1:][counts > 0]
+        while len(cur):  # the greedy walk: the next match is looked for where the last one ends
+            mlen[cur] = best_len[cur]
+            cur = cur + np.maximum(best_len[cur], 1)
+            cur, stop = cur[cur < stop], stop[cur < stop]
+        mlen[slow[owner]] = 0  # left to match()
+        at = np.flatnonzero(mlen)
+        first = np.cumsum(mlen[at]) - mlen[at]
+        covered = np.repeat(at - first, mlen[at]) + np.arange(int(mlen[at].sum()))
+        row = np.full(len(words), -1, dtype=np.int64)
+        row[covered] = np.repeat(best_row[at], mlen[at])
+        return row, mlen, flags, slow
+
+    def _rules_may_change(
+        self, row: np.ndarray, mlen: np.ndarray, flags: np.ndarray, valid: np.ndarray, bounds: np.ndarray
+    ) -> np.ndarray:
+        """Per name: whether a rule of pass 2 may change it, from the checks each rule opens with (a
+        superset: a name marked here goes through the rules, which decide; one not marked is one where
+        every rule returns before it writes)."""
+        n = len(bounds) - 1
+        counts = np.diff(bounds)
+        nonempty = counts > 0
+        first, last = bounds[:-1][nonempty], bounds[1:][nonempty] - 1
+        owner = np.repeat(np.arange(n), counts)
+
+        def any_of(word_mask: np.ndarray) -> np.ndarray:
+            out = np.zeros(n, dtype=bool)
+            out[owner[word_mask]] = True
+            return out
+
+        starts = mlen > 0
+        coined = any_of(~valid & (flags & _COIN != 0)) if self._company is not None else np.zeros(n, dtype=bool)
+        rule = any_of(flags & _COMMA != 0)  # _inverted, _firm; and the three below return on a comma
+        if self._cues:
+            rule |= any_of(starts & self._cue_row[np.maximum(row, 0)])
+        may = np.zeros(len(first), dtype=bool)
+        if len(self._place_cols):
+            place = self._place_row[np.maximum(row, 0)]
+            alnum = flags & _ALNUM != 0
+            # _brand_place: an unknown (or not alphanumeric) first word, every known word a place
+            all_place = ~any_of(valid & alnum & ~place)[nonempty]
+            may |= ~(valid[first] & alnum[first]) & all_place
+            may |= valid[first] & place[first] & ~valid[last]  # _place_brand: a place first, an unknown last
+        if self._country is not None:  # _brand_country: two matches or more, the last one a country
+            n_matches = np.bincount(owner[starts], minlength=n)[nonempty]
+            may |= (n_matches >= 2) & valid[last] & self._country_row[np.maximum(row[last], 0)]
+        rule[nonempty] |= may
+        return coined | (any_of(valid) & rule)
+
+    def _facts(self, words: list[str], keys: np.ndarray) -> np.ndarray:
+        """Each word's slot in the word facts the fast path reads (:class:`_WordFacts`), adding new words."""
+        table = self._words
+        slot = table.table.get(keys)
+        miss = np.flatnonzero(slot < 0)
+        if not len(miss):
+            return slot
+        uniq, first, inverse = np.unique(keys[miss], return_index=True, return_inverse=True)
+        if table.size + len(uniq) > _MAX_WORD_FACTS:  # full: start again with this batch's words
+            self._words = table = _WordFacts()
+            miss = np.arange(len(words))
+            uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        new_words = [words[i] for i in miss[first].tolist()]
+        row = np.empty(len(new_words), dtype=np.int64)
+        mid = np.empty(len(new_words), dtype=np.int64)
+        span = np.empty(len(new_words), dtype=np.int64)
+        flags = np.zeros(len(new_words), dtype=np.uint8)
+        for k, w in enumerate(new_words):
+            norm = self._key(w)
+            row[k] = self.index.get(norm, -1)
+            mid[k] = self._multi.word_id.get(norm, -1)
+            span[k] = self._span.get(norm, 1)
+            f = _ALNUM if any(c.isalnum() for c in w) else 0
+            if w == ",":
+                f |= _COMMA
+            if not norm or any(c.isspace() for c in norm):  # "¨" folds to " ": joined keys would not split back
+                f |= _ODD
+            if w.isalpha() and (
+                (len(w) >= COINED_MIN_LEN and norm.endswith(COINED_SUFFIXES) and norm not in COINED_SUFFIXES)
+                or (w.isupper() and ACRONYM_LEN[0] <= len(w) <= ACRONYM_LEN[1])
+            ):
+                f |= _COIN
+            flags[k] = f
+        number = table.add(uniq, row, mid, span, flags)
+        slot[miss] = number[inverse.reshape(-1)]
+        return slot
 
     def _reads_as_place(self, probs: np.ndarray) -> np.ndarray:
         """Per row of probabilities over :attr:`labels`: at least half of what it says (1 - O) is a place."""
@@ -503,11 +752,11 @@ class Lexicon:
             return
         # words whose best reading is a person's name: with them, a cue that is also a name ("Elvia
         # Mercado", "Ana Cruz") reads as a surname, not as an organisation word
-        personal = np.zeros(len(words), dtype=bool)
+        personal = [False] * len(words)  # (Python lists: names are a few words, NumPy's per-call cost dominates)
         for i, j, row in matches:
-            if int(self.key_probs[row].argmax()) in self._person_labels:
-                personal[i:j] = True
-        trivial = np.array([len(w) == 1 or not w[0].isalnum() for w in words], dtype=bool)  # initials, "&", ","
+            if self._row_personal[row]:
+                personal[i:j] = [True] * (j - i)
+        trivial = [len(w) == 1 or not w[0].isalnum() for w in words]  # initials, "&", ","
         for s0, s1 in self._segments(words, starts, ends):
             if s1 - s0 < 2:
                 continue
@@ -515,9 +764,9 @@ class Lexicon:
             for i, (j, label, strength, kind) in cue_at.items():
                 if not (s0 <= i and j <= s1):
                     continue
-                rest = np.r_[s0:i, j:s1]
-                if not (rest.size and (~trivial[rest]).any()):
-                    continue  # a cue alone in its segment is only itself
+                rest = [*range(s0, i), *range(j, s1)]
+                if all(trivial[r] for r in rest):
+                    continue  # a cue alone in its segment (or with initials and signs) is only itself
                 if kind == "suffix":
                     if j == s1 and i > s0:  # a legal form counts only as the segment's suffix, after a name
                         found.setdefault("suffix", (i, j, label, strength))
@@ -526,7 +775,7 @@ class Lexicon:
                     if i == s0:
                         found.setdefault("title", (i, j, label, strength))
                     continue
-                all_personal = bool((personal | trivial)[rest].all())
+                all_personal = all(personal[r] or trivial[r] for r in rest)
                 if kind == "place" and all_personal:
                     continue  # "Veronica Lake": a place word after a person's name is a surname
                 after_and = i > s0 and words[i - 1].casefold() in _AND_WORDS  # "Smith & Sons", "Ruiz y Asociados"
@@ -569,7 +818,7 @@ class LexiconMember:
 
     def tag_probs(self, split: WordSplit) -> tuple[np.ndarray, np.ndarray]:
         """Canonical tag probabilities [W, len(TAGS)] of the split's words and which ones it voted on [W]."""
-        probs, valid = self.lexicon.word_probs(split.words, split.starts, split.ends, split.bounds)
+        probs, valid = self.lexicon.word_probs(split.words, split.starts, split.ends, split.bounds, split.keys)
         return (probs @ self.projection).astype(np.float32), valid
 
 

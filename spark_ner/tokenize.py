@@ -239,7 +239,7 @@ _BASE = np.uint64(0x9E3779B97F4A7C15)
 _BASE_INV = np.uint64(pow(0x9E3779B97F4A7C15, -1, 1 << 64))
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
+def mix64(x: np.ndarray) -> np.ndarray:
     """splitmix64's finalizer (uint64, wrapping): every input bit reaches every output bit."""
     x = x ^ (x >> np.uint64(30))
     x = x * np.uint64(0xBF58476D1CE4E5B9)
@@ -284,7 +284,7 @@ def span_keys(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray, tag: np.n
         shape = (ends - starts).astype(np.uint64)
         if tag is not None:
             shape = shape | (tag << np.uint64(48))
-        return _mix(poly ^ _mix(shape))
+        return mix64(poly ^ mix64(shape))
 
 
 def word_keys(words: list[str]) -> np.ndarray:
@@ -319,7 +319,7 @@ class KeyTable:
         out = np.full(len(keys), -1, dtype=np.int64)
         mask = np.uint64(len(self.keys) - 1)
         todo = np.arange(len(keys))
-        slot = (_mix(keys) & mask).astype(np.int64)
+        slot = (mix64(keys) & mask).astype(np.int64)
         while len(todo):
             val = self.vals[slot]
             found = (val >= 0) & (self.keys[slot] == keys[todo])
@@ -342,7 +342,7 @@ class KeyTable:
             self.put(old_keys, old_vals)
         mask = len(self.keys) - 1
         todo = np.arange(len(keys))
-        slot = (_mix(keys) & np.uint64(mask)).astype(np.int64)
+        slot = (mix64(keys) & np.uint64(mask)).astype(np.int64)
         while len(todo):
             free = np.flatnonzero(self.vals[slot] < 0)
             _, first = np.unique(slot[free], return_index=True)

@@ -226,6 +226,64 @@ def test_place_title_inverted_placeholder_and_coined_rules(lex: Lexicon) -> None
     assert _labels(lex, "Acme Jordan") == ["COMPANY", "COUNTRY"]  # a country that is also a person's name
 
 
+def _random_names(n: int, seed: int) -> list[str]:
+    """Names put together from the test lexicon's words (one- and several-word keys), unknown words,
+    coined words, acronyms, the rules' signs and separators, in every case, with and without accents."""
+    rng = np.random.default_rng(seed)
+    known = [w for k in ENTRIES for w in k.split(" ")] + ["Sakon Nakhon", "San Juan", "Sem Nome", "Stratford-upon-Avon"]
+    other = ["Qwimby", "Zorblax", "Altronics", "Qualitech", "GTX", "IBM", "Texas", "75011", "J.", "Müller", "Søren"]
+    signs = [",", "&", "and", "y", "c/o", "/", "(", ")", "-", "–", "Inc.", "S.A.", "Mr", "¨", "´", "de", "1"]
+    names = []
+    for _ in range(n):
+        words = rng.choice(known + other + signs, size=int(rng.integers(0, 12))).tolist()
+        form = rng.integers(0, 4)
+        name = " ".join(words)
+        name = name.upper() if form == 1 else name.lower() if form == 2 else name.title() if form == 3 else name
+        names.append(name.replace(" ,", ",") if rng.random() < 0.5 else name)
+    return names
+
+
+def test_fast_matching_gives_what_the_per_name_rules_give(
+    lex: Lexicon, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The vectorised matching and the rules' opening checks (issue 22) change no probability: every
+    rule case of this file and 3,000 random names, against ``fast=False`` (each name through match() and
+    every rule), on a first and a second call (word facts cached), and after the word facts start again."""
+    import spark_ner.lexicon as lexicon_module
+
+    cases = [
+        "Nordvik Systems", "Qwimby International Airport", "Veronica Lake", "Mlle De Sousa", "Corbo, Virginia",
+        "CORBO, VIRGINIA", "Paris, Virginia", "Smith, Paris", "Acme, Inc.", "SEM NOME", "Qualitech Qwimby",
+        "Qwimby GTX", "QWIMBY GTX", "Smith, Ruiz and Corbo", "RUIZ, CORBO Y MULLER", "Smith, John and Ana",
+        "Qwimby Paris", "QWIMBY SAN JUAN", "Qwimby Stratford-upon-Avon", "Qwimby, Sakon Nakhon", "Paris Qwimby",
+        "SAN JUAN QWIMBY ZORBLAX", "Paris 75011", "Paris Qwimby Smith", "Acme Norge", "Michael Norge",
+        "Acme Jordan", "Ana Ruiz c/o Acme S.A.", "Sakon Sakon Nakhon", "¨ Juan", "San ¨ Juan", "", "  ",
+    ]  # fmt: skip
+    names = cases + _random_names(3000, seed=5)
+    sp = split_words(names, 8)
+    want = lex.word_probs(sp.words, sp.starts, sp.ends, sp.bounds, fast=False)
+    for _ in range(2):
+        got = lex.word_probs(sp.words, sp.starts, sp.ends, sp.bounds, sp.keys)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    monkeypatch.setattr(lexicon_module, "_MAX_WORD_FACTS", 50)  # full: the word facts start again
+    for chunk in (names[:40], names[40:400]):
+        part = split_words(chunk, 8)
+        got = lex.word_probs(part.words, part.starts, part.ends, part.bounds)
+        ref = lex.word_probs(part.words, part.starts, part.ends, part.bounds, fast=False)
+        np.testing.assert_array_equal(got[0], ref[0])
+        np.testing.assert_array_equal(got[1], ref[1])
+    assert want[1].any() and not want[1].all()
+    # keys whose words fold to nothing or to a space ("¨" -> " "): such names are left to match()
+    write_lexicon(tmp_path / LEXICON_FILE, {**ENTRIES, "san   juan": _row(REGION=0.7)}, CATS, max_words=6)
+    odd = Lexicon(tmp_path)
+    sp = split_words(["San ¨ Juan", "Ana San ¨ Juan", "San Juan"], 8)
+    got = odd.word_probs(sp.words, sp.starts, sp.ends, sp.bounds)
+    ref = odd.word_probs(sp.words, sp.starts, sp.ends, sp.bounds, fast=False)
+    np.testing.assert_array_equal(got[0], ref[0])
+    assert ref[1][:3].all()  # the odd key matched
+
+
 def _member_cfg(lex_dir: Path, **extra: object) -> dict[str, object]:
     return {
         "name": "lexicon",

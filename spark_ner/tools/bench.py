@@ -1682,8 +1682,54 @@ def executor_config(
     return write_random_config(workdir / "executor-zero", corpus, replace(TINY, layers=0), "fp32", batch_size)
 
 
+def lexicon_folder(cfg: Config) -> Path | None:
+    """The folder of ``cfg``'s first lexicon member, where this machine has it (None: no such member or
+    not built)."""
+    from spark_ner.config import MemberKind
+    from spark_ner.lexicon import lexicon_file
+    from spark_ner.models import locate_member
+
+    for model in cfg.models:
+        if model.kind == MemberKind.LEXICON:
+            folder = locate_member(model)[0]
+            return folder if lexicon_file(folder).is_file() else None
+    return None
+
+
+def bench_lexicon(folder: Path, n: int) -> dict[str, Any]:
+    """Thread CPU per name of the lexicon member's word probabilities (the default vote runs it on the
+    calling thread, beside the GPU's work) over ``n`` demo names: the first call (every word new to it),
+    the same names again, and the per-name reference path (``fast=False``) that the vectorised matching
+    replaced (issue 22)."""
+    from spark_ner.lexicon import Lexicon
+
+    lex = Lexicon(folder)
+    names = name_pool(n, seed=7)
+    split = split_words(names, 64)
+
+    def once(fast: bool) -> float:
+        t = time.thread_time()
+        lex.word_probs(split.words, split.starts, split.ends, split.bounds, split.keys, fast=fast)
+        return (time.thread_time() - t) / n * 1e6
+
+    first = once(True)
+    warm = min(once(True) for _ in range(3))
+    reference = min(once(False) for _ in range(2))
+    return {
+        "names": n,
+        "first_us_per_name": round(first, 1),
+        "warm_us_per_name": round(warm, 1),
+        "reference_us_per_name": round(reference, 1),
+    }
+
+
 def bench_host(
-    n: int, batch_size: int, cores: int, workdir: Path, parts: Collection[str] = ("gpu-path", "lanes", "spark")
+    n: int,
+    batch_size: int,
+    cores: int,
+    workdir: Path,
+    parts: Collection[str] = ("gpu-path", "lanes", "spark"),
+    lexicon: Path | None = None,
 ) -> dict[str, Any]:
     """The host side at GPU rates without a GPU: random members whose compute is small.
 
@@ -1705,6 +1751,12 @@ def bench_host(
         cfg_path = write_random_config(workdir / f"host-{key}", corpus, size, "fp32", batch_size, device="cpu")
         file_cfgs[key] = load_config(cfg_path)  # on the CPU also where a GPU is: the host side is measured
     names = host_names(n, 2)
+    if "lexicon" in parts:
+        if lexicon is None:
+            out["lexicon"] = {"skipped": "the config has no lexicon member built on this machine"}
+        else:
+            out["lexicon"] = bench_lexicon(lexicon, min(n, 50_000))
+        log.info("host lexicon %s", out["lexicon"])
     if "gpu-path" in parts:
         out["gpu_path"] = bench_gpu_path(file_cfgs["0-layer"], n)
         log.info("host gpu-path %s", out["gpu_path"])
@@ -2087,6 +2139,14 @@ def _host_rows(h: dict[str, Any]) -> list[str]:
             f"| device batch plan, padded / real tokens (these names; demo names) | {g['padded_per_real']}; "
             f"{g['demo_names_padded_per_real']} | | | <= 1.10 |"
         )
+    lx = h.get("lexicon")
+    if lx and "skipped" not in lx:
+        rows.append(
+            f"| the lexicon member's word probabilities, one thread, {lx['names']:,} demo names (thread CPU us per "
+            f"name: first call, every word new / again; the per-name reference path) | {lx['first_us_per_name']} / "
+            f"{lx['warm_us_per_name']} | reference {lx['reference_us_per_name']} | "
+            f"{lx['reference_us_per_name'] / max(lx['warm_us_per_name'], 1e-9):.1f}x | |"
+        )
     b = h.get("spark_bound")
     if b:
         rows.append(
@@ -2208,7 +2268,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--host-batch", type=int, default=None, help="ensemble.batch_size for the host and executor sections (1024)"
     )
     parser.add_argument(
-        "--host-parts", default="gpu-path,lanes,spark", help="host section parts: gpu-path, lanes, spark (comma list)"
+        "--host-parts",
+        default="gpu-path,lanes,spark,lexicon",
+        help="host section parts: gpu-path, lanes, spark, lexicon (comma list)",
     )
     parser.add_argument(
         "--executor-procs", default=None, help="processes sharing the device, comma list (default 1,2,4)"
@@ -2360,7 +2422,12 @@ def run(args: argparse.Namespace) -> int:
         ),
         "gpu": gpu,
         "host": lambda rec, dl: bench_host(
-            host_n, host_batch, cores, work, {p.strip() for p in args.host_parts.split(",") if p.strip()}
+            host_n,
+            host_batch,
+            cores,
+            work,
+            {p.strip() for p in args.host_parts.split(",") if p.strip()},
+            lexicon_folder(cfg),
         ),
         "executor": executor,
         "oom": oom,
