@@ -439,6 +439,7 @@ class Ensemble:
         self._tokenizing: ThreadPoolExecutor | None = None
         #: distinct names per pipeline step of ``label`` (None: see ``_chunk_names``)
         self.pipeline_names: int | None = None
+        self._shared_rows: dict[tuple[str, int], dict[str, Any]] = {}  # see _row_inputs
         #: the device batch plan (CUDA): one feeder thread, pipeline steps of four batches (see
         #: ``_chunk_names``). Batches are exact-length on every device (issue 22: padding names of 4-7
         #: tokens to multiples of 8 cost the GPU 1.55x the real FLOPs and an attention mask)
@@ -477,19 +478,38 @@ class Ensemble:
         if cuda and self.stats.time_device:
             start = torch.cuda.Event(enable_timing=True)
             start.record()
+        extra = self._row_inputs(member, ids.shape[1]) if mask is None else {}
         with torch.inference_mode():
             c0 = time.thread_time()
             if member.head is not None:  # the classifier on the picked positions only (models.split_head)
-                hidden = member.encoder(input_ids=t_ids, attention_mask=t_mask)[0]
+                hidden = member.encoder(input_ids=t_ids, attention_mask=t_mask, **extra)[0]
                 picked = member.head(hidden.reshape(-1, hidden.shape[-1]).index_select(0, t_pos))
             else:
-                logits = member.model(input_ids=t_ids, attention_mask=t_mask).logits
+                logits = member.model(input_ids=t_ids, attention_mask=t_mask, **extra).logits
                 picked = logits.reshape(-1, logits.shape[-1]).index_select(0, t_pos)
             self.stats.add_cpu("model", time.thread_time() - c0)
         if start is not None:
             done = torch.cuda.Event(enable_timing=True)
             done.record()
         return _Launched(picked, start, done)
+
+    def _row_inputs(self, member: Member, length: int) -> dict[str, Any]:
+        """The member's shared [1, length] position ids / token types (``models.shared_row_inputs``), made
+        once per length on its device."""
+        if member.row_inputs is None:
+            return {}
+        key = (member.source.name, length)
+        got = self._shared_rows.get(key)
+        if got is None:
+            import torch
+
+            start, names = member.row_inputs
+            row = {
+                "position_ids": torch.arange(start, start + length, device=member.device).unsqueeze(0),
+                "token_type_ids": torch.zeros(1, length, dtype=torch.long, device=member.device),
+            }
+            got = self._shared_rows.setdefault(key, {k: row[k] for k in names})
+        return got
 
     def _score(
         self,

@@ -548,6 +548,9 @@ class Member:
     #: the model split as ``head(encoder(...)[0])`` (see :func:`split_head`); None: call ``model`` whole
     encoder: Any = None
     head: Any = None
+    #: rows of one length (no padding) may take position ids and token types as one shared [1, length]
+    #: row (see :func:`shared_row_inputs`): (the first position id, the arguments), or None
+    row_inputs: tuple[int, tuple[str, ...]] | None = None
 
     @property
     def forward_module(self) -> Any:
@@ -660,6 +663,48 @@ def split_head(model: Any) -> tuple[Any, Any] | None:
     return encoder, head
 
 
+def shared_row_inputs(module: Any) -> tuple[int, tuple[str, ...]] | None:
+    """``(first position id, argument names)`` when ``module`` gives the same output for rows without
+    padding with its position ids (and token types) passed as one [1, length] row as without them.
+
+    Why: left to itself, a BERT or RoBERTa embedding layer builds a [rows x length] token-type tensor and
+    embeds it, and RoBERTa also counts each row's non-padding tokens for its positions: ~25% of a small
+    member's forward on the host (issue 22); a shared row broadcasts instead. Positions start at 0, or
+    after the padding id where the embeddings count from it (RoBERTa, XLM-R). Checked on a probe batch
+    both ways, not assumed; any module that fails keeps its own inputs.
+    """
+    import torch
+
+    base = getattr(module, "base_model", module)
+    emb = getattr(base, "embeddings", None)
+    config = getattr(module, "config", None)
+    vocab = int(getattr(config, "vocab_size", 0) or 0)
+    if emb is None or vocab < 8:
+        return None
+    pad = getattr(emb, "padding_idx", None)
+    start = int(pad) + 1 if pad is not None and hasattr(emb, "create_position_ids_from_input_ids") else 0
+    device = next(module.parameters()).device
+    probe = (torch.arange(2 * 6, device=device).reshape(2, 6) * 7 + 5) % vocab
+    pad_id = getattr(config, "pad_token_id", None)
+    if pad_id is not None:  # rows without padding: no pad id inside
+        probe[probe == pad_id] = (int(pad_id) + 1) % vocab
+    row = {
+        "position_ids": torch.arange(start, start + 6, device=device).unsqueeze(0),
+        "token_type_ids": torch.zeros(1, 6, dtype=torch.long, device=device),
+    }
+    for names in (("position_ids", "token_type_ids"), ("position_ids",)):
+        try:
+            with torch.inference_mode():
+                own = module(input_ids=probe)[0].float()
+                shared = module(input_ids=probe, **{k: row[k] for k in names})[0].float()
+        except Exception:  # a module that does not take these arguments keeps its own
+            continue
+        if own.shape == shared.shape and torch.allclose(own, shared, rtol=1e-5, atol=1e-5):
+            return start, names
+    log.info("%s: position ids and token types left to the model", type(module).__name__)
+    return None
+
+
 def load_member(
     source: MemberSource, device: str, dtype: Any, allow_pickle: bool = False, int8: bool = False
 ) -> Member:
@@ -696,4 +741,5 @@ def load_member(
     proj = torch.from_numpy(source.projection).to(device=device, dtype=torch.float32)
     log.info("member %s loaded on %s (%s)", source.name, device, "int8" if int8 else str(dtype).replace("torch.", ""))
     encoder, head = split_head(model) or (None, None)
-    return Member(source, tokenizer, model, device, dtype, proj, encoder, head)
+    row_inputs = shared_row_inputs(encoder if head is not None else model)
+    return Member(source, tokenizer, model, device, dtype, proj, encoder, head, row_inputs)

@@ -431,6 +431,10 @@ def _grow(arr: np.ndarray, need: int) -> np.ndarray:
 _PROBE_WORDS = ["Smith", "O'Brien", "José", "GARCÍA", "Müller", "&", ",", "1234", "S.A.", "co", "x" * 40, "株式会社"]
 
 
+#: new plain words per call of the fast path (measured: 8,192-16,384 best on a 2 MiB L2, issue 22)
+PLAIN_CHUNK_WORDS = 16_384
+
+
 class WordTokenizer:
     """A member's fast tokenizer behind a word -> token-ids cache with NumPy output.
 
@@ -496,12 +500,12 @@ class WordTokenizer:
             return self._tokenize_rust(words)
         plain = self._plain.accepts(words)
         if plain.all():
-            return self._plain.tokenize(words)
+            return _in_pieces(self._plain, words)
         if not plain.any():
             return self._tokenize_rust(words)
         fast, slow = np.flatnonzero(plain), np.flatnonzero(~plain)
         parts = [
-            (fast, *self._plain.tokenize([words[i] for i in fast.tolist()])),
+            (fast, *_in_pieces(self._plain, [words[i] for i in fast.tolist()])),
             (slow, *self._tokenize_rust([words[i] for i in slow.tolist()])),
         ]
         lens = np.zeros(len(words), dtype=np.int64)
@@ -603,6 +607,15 @@ class PlainWords(Protocol):
     def accepts(self, words: list[str]) -> np.ndarray: ...
 
     def tokenize(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def _in_pieces(plain: PlainWords, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``plain.tokenize`` in pieces of :data:`PLAIN_CHUNK_WORDS` words: its NumPy steps then work on arrays
+    that stay in the CPU's cache (65,536 new words in one piece cost ~1.4x as much)."""
+    if len(words) <= PLAIN_CHUNK_WORDS:
+        return plain.tokenize(words)
+    parts = [plain.tokenize(words[i : i + PLAIN_CHUNK_WORDS]) for i in range(0, len(words), PLAIN_CHUNK_WORDS)]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 _LETTER, _DIGIT, _OTHER = 1, 2, 4

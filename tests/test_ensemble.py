@@ -618,13 +618,46 @@ def test_classifier_on_the_picked_positions_keeps_the_labels(tiny_config) -> Non
     np.testing.assert_allclose(got.score, want.score, rtol=1e-5, atol=1e-6)
 
 
+def test_shared_position_rows_keep_the_labels(tiny_config) -> None:  # type: ignore[no-untyped-def]
+    """Batches of one length give the members their position ids and token types as one shared
+    [1, length] row (``models.shared_row_inputs``: BERT counts from 0, RoBERTa from after its padding
+    id); labels, member labels and scores are those of the members' own inputs."""
+    from spark_ner.tools.bench import host_names
+
+    shared = load_ensemble(tiny_config)
+    own = load_ensemble(tiny_config)
+    members = [m for m, _ in shared.transformers()]
+    pad = members[1].forward_module.embeddings.padding_idx  # RoBERTa's
+    assert [m.row_inputs for m in members] == [
+        (0, ("position_ids", "token_type_ids")),
+        (pad + 1, ("position_ids", "token_type_ids")),
+    ]
+    used: list[bool] = []
+    for m in members:
+        forward = m.forward_module.forward
+
+        def spy(*args, _forward=forward, **kwargs):  # type: ignore[no-untyped-def]
+            used.append("position_ids" in kwargs)
+            return _forward(*args, **kwargs)
+
+        m.forward_module.forward = spy
+    for m, _ in own.transformers():
+        m.row_inputs = None
+    names = host_names(3000, seed=4) + SAMPLE_NAMES + HOSTILE  # many rows of each length: one-length batches
+    got, want = shared.label(names, members=True), own.label(names, members=True)
+    assert any(used) and not all(used)  # one-length batches took the shared row; padded ones did not
+    assert got.label.tolist() == want.label.tolist()
+    assert got.filter(like="member_label").equals(want.filter(like="member_label"))
+    np.testing.assert_allclose(got.score, want.score, rtol=1e-5, atol=1e-6)
+
+
 def test_a_head_that_is_more_than_a_linear_is_not_split() -> None:
     """ModernBERT's token-classification head is a dense layer, then the classifier: the probe tells the
     split logits from the model's, so that member keeps the whole-model call."""
     import torch
     from transformers import ModernBertConfig, ModernBertForTokenClassification
 
-    from spark_ner.models import split_head
+    from spark_ner.models import shared_row_inputs, split_head
 
     torch.manual_seed(0)
     cfg = ModernBertConfig(
@@ -642,4 +675,5 @@ def test_a_head_that_is_more_than_a_linear_is_not_split() -> None:
     )
     model = ModernBertForTokenClassification(cfg).eval()
     assert split_head(model) is None
+    assert shared_row_inputs(torch.nn.Linear(4, 4)) is None  # no embeddings: nothing shared
     assert split_head(torch.nn.Linear(4, 4)) is None  # no encoder, no classifier

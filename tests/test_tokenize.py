@@ -308,10 +308,11 @@ def _minilm_folder() -> Path | None:
 
 
 @pytest.mark.parametrize("member", [0, 1, 2], ids=["bert-wordpiece", "roberta-bpe", "minilm-uncased-wordpiece"])
-def test_plain_word_fast_paths_give_the_rust_ids(tiny_models, member: int) -> None:  # type: ignore[no-untyped-def]
+def test_plain_word_fast_paths_give_the_rust_ids(tiny_models, member: int, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     """New plain words (ASCII letters/digits) skip the Rust pipeline (issue 22): a vectorised WordPiece
     trie, or the BPE model alone. Ids must be exactly the Rust tokenizer's, words of every case and
     length (over max_input_chars_per_word: [UNK]) included; other words still go to Rust."""
+    import spark_ner.tokenize as tokenize_module
     from spark_ner.tokenize import BytePairMerges, WordPieceTrie
 
     folder = _minilm_folder() if member == 2 else tiny_models[member]
@@ -327,6 +328,10 @@ def test_plain_word_fast_paths_give_the_rust_ids(tiny_models, member: int) -> No
     assert flat.tolist() == [t for x in want for t in x]
     # the fast path took the plain words (byte-level BPE: letters only or digits only)
     assert wt.plain_words.accepts(words).sum() > (2300 if member == 1 else 2900)
+    # in pieces (as many new words as a chunk of 32,768 names brings): the same ids, in order
+    monkeypatch.setattr(tokenize_module, "PLAIN_CHUNK_WORDS", 97)
+    again = WordTokenizer(tok, max_length=32).tokenize_words(words)
+    assert again[0].tolist() == lens.tolist() and again[1].tolist() == flat.tolist()
 
 
 def test_key_table_and_word_keys() -> None:
