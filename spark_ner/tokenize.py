@@ -16,6 +16,7 @@ Splitting runs one regular expression over all names at once.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import re
 import unicodedata
@@ -504,9 +505,10 @@ class WordTokenizer:
         if not plain.any():
             return self._tokenize_rust(words)
         fast, slow = np.flatnonzero(plain), np.flatnonzero(~plain)
+        is_plain = plain.tolist()  # itertools.compress: the words picked in C (a comprehension: ~0.3 us each)
         parts = [
-            (fast, *_in_pieces(self._plain, [words[i] for i in fast.tolist()])),
-            (slow, *self._tokenize_rust([words[i] for i in slow.tolist()])),
+            (fast, *_in_pieces(self._plain, list(itertools.compress(words, is_plain)))),
+            (slow, *self._tokenize_rust(list(itertools.compress(words, (~plain).tolist())))),
         ]
         lens = np.zeros(len(words), dtype=np.int64)
         for idx, part_lens, _ in parts:
