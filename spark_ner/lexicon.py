@@ -394,12 +394,12 @@ class Lexicon:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities over :attr:`labels` [W, 1 + categories] and which words it voted on [W].
 
-        ``keys``: the words' keys (``WordSplit.keys``; computed when None). ``fast``: matching and the
-        rules' opening checks run over all names at once (:meth:`_facts`), and only the names a rule
-        can change, or that hold a word that starts a key of several words, go through the per-name
-        Python below; False sends every name through it (the reference the fast path is tested
-        against). Why: the per-name loop cost ~20 us per name, more than the GPU path's whole host
-        budget per name (issue 22).
+        ``keys``: the words' keys (``WordSplit.keys``; computed when None). ``fast``: matching
+        (:meth:`_fast_match`) and the rules' opening checks (:meth:`_rules_may_change`) run over all names
+        at once, and only the names a rule may change go through the per-name Python below; False sends
+        every name through :meth:`match` and every rule (the reference the fast path is tested against).
+        Why: the per-name loop cost ~20 us per name, more than the GPU path's whole host budget per name
+        (issue 22).
         """
         probs = np.zeros((len(words), len(self.labels)), dtype=np.float32)
         valid = np.zeros(len(words), dtype=bool)
@@ -443,7 +443,7 @@ class Lexicon:
             matches = (
                 got
                 if got is not None
-                else [(a - b0, a - b0 + n, r) for a, n, r in zip(at_l[m0:m1], len_l[m0:m1], row_l[m0:m1], strict=True)]
+                else [(a - b0, a - b0 + w, r) for a, w, r in zip(at_l[m0:m1], len_l[m0:m1], row_l[m0:m1], strict=True)]
             )
             name_words = words[b0:b1]
             p, v = probs[b0:b1], valid[b0:b1]
