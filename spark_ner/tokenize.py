@@ -346,9 +346,9 @@ class KeyTable:
         slot = (mix64(keys) & np.uint64(mask)).astype(np.int64)
         while len(todo):
             free = np.flatnonzero(self.vals[slot] < 0)
-            _, first = np.unique(slot[free], return_index=True)
-            win = free[first]  # one key per free slot; the others probe on
-            self.keys[slot[win]] = keys[todo[win]]
+            # one key per free slot: all write, the one whose write stayed wins (no sort), the others probe on
+            self.keys[slot[free]] = keys[todo[free]]
+            win = free[self.keys[slot[free]] == keys[todo[free]]]
             self.vals[slot[win]] = vals[todo[win]]
             rest = np.ones(len(todo), dtype=bool)
             rest[win] = False
