@@ -39,7 +39,7 @@ import numpy as np
 
 from spark_ner.config import ENTITY_TYPES, TAGS
 from spark_ner.errors import ModelSourceError
-from spark_ner.tokenize import KeyTable, WordSplit, mix64, word_keys
+from spark_ner.tokenize import KeyTable, WordSplit, WordVocab, grow, mix64, word_keys
 
 log = logging.getLogger(__name__)
 
@@ -186,36 +186,17 @@ _MAX_WORD_FACTS = 2_000_000
 
 class _WordFacts:
     """Per distinct word a worker has seen: its one-word key row, its number among the words of keys of
-    several words, the most words of a key it starts, its flags; found by the word's key
-    (``WordSplit.keys``) in a :class:`~spark_ner.tokenize.KeyTable`, so a known word costs no Python."""
+    several words, the most words of a key it starts, its flags. Words are numbered by a
+    :class:`~spark_ner.tokenize.WordVocab` (found by their keys, ``WordSplit.keys``: a known word costs
+    no Python), and the facts follow it as a member's token cache does (``WordTokenizer.sync``)."""
 
     def __init__(self) -> None:
-        self.table = KeyTable()
+        self.vocab = WordVocab(max_size=_MAX_WORD_FACTS)
+        self.generation, self.known = self.vocab.generation, 0
         self.row = np.zeros(0, dtype=np.int64)
         self.mid = np.zeros(0, dtype=np.int64)
         self.span = np.zeros(0, dtype=np.int64)
         self.flags = np.zeros(0, dtype=np.uint8)
-        self.size = 0
-
-    def add(
-        self, keys: np.ndarray, row: np.ndarray, mid: np.ndarray, span: np.ndarray, flags: np.ndarray
-    ) -> np.ndarray:
-        """Add distinct new keys with their facts; their slots."""
-        end = self.size + len(keys)
-        number = np.arange(self.size, end)
-        self.table.put(keys, number)
-        if end > len(self.row):  # capacity doubles: adding stays amortised O(1) per word
-            cap = max(end, 2 * len(self.row), 1024)
-            self.row, self.mid, self.span, self.flags = (
-                np.concatenate([a[: self.size], np.zeros(cap - self.size, dtype=a.dtype)])
-                for a in (self.row, self.mid, self.span, self.flags)
-            )
-        self.row[self.size : end] = row
-        self.mid[self.size : end] = mid
-        self.span[self.size : end] = span
-        self.flags[self.size : end] = flags
-        self.size = end
-        return number
 
 
 class _MultiKeys:
@@ -539,18 +520,15 @@ class Lexicon:
         return coined | (any_of(valid) & rule)
 
     def _facts(self, words: list[str], keys: np.ndarray) -> np.ndarray:
-        """Each word's slot in the word facts the fast path reads (:class:`_WordFacts`), adding new words."""
-        table = self._words
-        slot = table.table.get(keys)
-        miss = np.flatnonzero(slot < 0)
-        if not len(miss):
+        """Each word's number in the word facts the fast path reads (:class:`_WordFacts`), adding new words."""
+        facts = self._words
+        slot = facts.vocab.ids(words, keys)
+        if facts.generation != facts.vocab.generation:  # full: it started again with this batch's words
+            facts.generation, facts.known = facts.vocab.generation, 0
+        total = len(facts.vocab)
+        if facts.known == total:
             return slot
-        uniq, first, inverse = np.unique(keys[miss], return_index=True, return_inverse=True)
-        if table.size + len(uniq) > _MAX_WORD_FACTS:  # full: start again with this batch's words
-            self._words = table = _WordFacts()
-            miss = np.arange(len(words))
-            uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        new_words = [words[i] for i in miss[first].tolist()]
+        new_words = facts.vocab.words[facts.known : total]
         row = np.empty(len(new_words), dtype=np.int64)
         mid = np.empty(len(new_words), dtype=np.int64)
         span = np.empty(len(new_words), dtype=np.int64)
@@ -571,8 +549,14 @@ class Lexicon:
             ):
                 f |= _COIN
             flags[k] = f
-        number = table.add(uniq, row, mid, span, flags)
-        slot[miss] = number[inverse.reshape(-1)]
+        facts.row, facts.mid, facts.span, facts.flags = (
+            grow(a, total) for a in (facts.row, facts.mid, facts.span, facts.flags)
+        )
+        facts.row[facts.known : total] = row
+        facts.mid[facts.known : total] = mid
+        facts.span[facts.known : total] = span
+        facts.flags[facts.known : total] = flags
+        facts.known = total
         return slot
 
     def _reads_as_place(self, probs: np.ndarray) -> np.ndarray:

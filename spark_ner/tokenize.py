@@ -420,7 +420,7 @@ class WordVocab:
         return ids
 
 
-def _grow(arr: np.ndarray, need: int) -> np.ndarray:
+def grow(arr: np.ndarray, need: int) -> np.ndarray:
     """``arr`` with room for ``need`` items (capacity doubles: appends stay amortised O(1))."""
     if need <= len(arr):
         return arr
@@ -543,9 +543,9 @@ class WordTokenizer:
         if self._known >= total:
             return
         lens, flat = self.tokenize_words(v.words[self._known : total])
-        self._woff = _grow(self._woff, total)
-        self._wlen = _grow(self._wlen, total)
-        self._buf = _grow(self._buf, self._nbuf + len(flat))
+        self._woff = grow(self._woff, total)
+        self._wlen = grow(self._wlen, total)
+        self._buf = grow(self._buf, self._nbuf + len(flat))
         self._woff[self._known : total] = self._nbuf + np.concatenate([[0], np.cumsum(lens)[:-1]])
         self._wlen[self._known : total] = lens
         self._buf[self._nbuf : self._nbuf + len(flat)] = flat

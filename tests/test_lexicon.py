@@ -249,7 +249,6 @@ def test_fast_matching_gives_what_the_per_name_rules_give(
     """The vectorised matching and the rules' opening checks (issue 22) change no probability: every
     rule case of this file and 3,000 random names, against ``fast=False`` (each name through match() and
     every rule), on a first and a second call (word facts cached), and after the word facts start again."""
-    import spark_ner.lexicon as lexicon_module
 
     cases = [
         "Nordvik Systems", "Qwimby International Airport", "Veronica Lake", "Mlle De Sousa", "Corbo, Virginia",
@@ -266,13 +265,15 @@ def test_fast_matching_gives_what_the_per_name_rules_give(
         got = lex.word_probs(sp.words, sp.starts, sp.ends, sp.bounds, sp.keys)
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
-    monkeypatch.setattr(lexicon_module, "_MAX_WORD_FACTS", 50)  # full: the word facts start again
-    for chunk in (names[:40], names[40:400]):
+    monkeypatch.setattr(lex._words.vocab, "max_size", 50)  # full: the word facts start again
+    fresh = ["Zorblaxia Qwimbyton", "QUALITRONIX, Smith", *_random_names(400, seed=6)]  # new words first
+    for chunk in (fresh[:40], fresh[40:]):
         part = split_words(chunk, 8)
         got = lex.word_probs(part.words, part.starts, part.ends, part.bounds)
         ref = lex.word_probs(part.words, part.starts, part.ends, part.bounds, fast=False)
         np.testing.assert_array_equal(got[0], ref[0])
         np.testing.assert_array_equal(got[1], ref[1])
+    assert lex._words.vocab.generation > 0  # the facts did start again
     assert want[1].any() and not want[1].all()
     # keys whose words fold to nothing or to a space ("¨" -> " "): such names are left to match()
     write_lexicon(tmp_path / LEXICON_FILE, {**ENTRIES, "san   juan": _row(REGION=0.7)}, CATS, max_words=6)
