@@ -629,6 +629,23 @@ def quantize_int8(model: Any) -> Any:
         return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
+def _probe_ids(module: Any) -> Any:
+    """A [2, 6] batch of token ids on ``module``'s device for the load-time checks below (no padding id
+    inside: rows of one length), or None when its config has no vocabulary to draw them from."""
+    import torch
+
+    config = getattr(module, "config", None)
+    vocab = int(getattr(config, "vocab_size", 0) or 0)
+    if vocab < 8:
+        return None
+    device = next(module.parameters()).device
+    probe = (torch.arange(2 * 6, device=device).reshape(2, 6) * 7 + 5) % vocab
+    pad_id = getattr(config, "pad_token_id", None)
+    if pad_id is not None:
+        probe[probe == pad_id] = (int(pad_id) + 1) % vocab
+    return probe
+
+
 def split_head(model: Any) -> tuple[Any, Any] | None:
     """``(encoder, classifier)`` when ``model``'s logits are ``classifier(encoder(...)[0])``, else None.
 
@@ -645,11 +662,9 @@ def split_head(model: Any) -> tuple[Any, Any] | None:
     head = getattr(model, "classifier", None)
     if encoder is None or encoder is model or not isinstance(head, torch.nn.Module):
         return None
-    vocab = int(getattr(model.config, "vocab_size", 0) or 0)
-    if vocab < 8:
+    probe = _probe_ids(model)
+    if probe is None:
         return None
-    device = next(model.parameters()).device
-    probe = (torch.arange(2 * 6, device=device).reshape(2, 6) * 7 + 5) % vocab
     try:
         with torch.inference_mode():
             whole = model(input_ids=probe).logits.float()
@@ -675,19 +690,13 @@ def shared_row_inputs(module: Any) -> tuple[int, tuple[str, ...]] | None:
     """
     import torch
 
-    base = getattr(module, "base_model", module)
-    emb = getattr(base, "embeddings", None)
-    config = getattr(module, "config", None)
-    vocab = int(getattr(config, "vocab_size", 0) or 0)
-    if emb is None or vocab < 8:
+    emb = getattr(getattr(module, "base_model", module), "embeddings", None)
+    probe = _probe_ids(module)
+    if emb is None or probe is None:
         return None
     pad = getattr(emb, "padding_idx", None)
     start = int(pad) + 1 if pad is not None and hasattr(emb, "create_position_ids_from_input_ids") else 0
-    device = next(module.parameters()).device
-    probe = (torch.arange(2 * 6, device=device).reshape(2, 6) * 7 + 5) % vocab
-    pad_id = getattr(config, "pad_token_id", None)
-    if pad_id is not None:  # rows without padding: no pad id inside
-        probe[probe == pad_id] = (int(pad_id) + 1) % vocab
+    device = probe.device
     row = {
         "position_ids": torch.arange(start, start + 6, device=device).unsqueeze(0),
         "token_type_ids": torch.zeros(1, 6, dtype=torch.long, device=device),
