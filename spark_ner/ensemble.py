@@ -382,15 +382,21 @@ def combine(
     if known is not None:
         probs = spread_partial(probs, valid, weights, known)
     w = np.asarray(weights, dtype=np.float32)[:, None, None]
-    stack = np.stack(probs)  # [M, W, 9]
     mask = np.stack(valid)[:, :, None].astype(np.float32)
     wm = w * mask
     total = wm.sum(axis=0)
     any_valid = total[:, 0] > 0
     denom = np.where(total > 0, total, 1.0)
     if strategy == Strategy.MEAN:
-        out = (stack * wm).sum(axis=0) / denom
-    elif strategy == Strategy.MAX:
+        # member by member, in the order a sum over axis 0 adds them: the same floats without the
+        # [M, W, 9] stack and product (issue 22: the warm host side)
+        out = np.multiply(probs[0], wm[0], dtype=np.result_type(*probs, wm))
+        for p, m_w in zip(probs[1:], wm[1:], strict=True):
+            out += p * m_w
+        out /= denom
+        return out.astype(np.float32), any_valid
+    stack = np.stack(probs)  # [M, W, 9]
+    if strategy == Strategy.MAX:
         out = np.where(mask > 0, stack, 0.0).max(axis=0)
         out = out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
     else:  # vote: each member's own best tag, by weight

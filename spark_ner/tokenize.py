@@ -391,6 +391,9 @@ class WordVocab:
         self.max_size = max_size
         self.table = KeyTable()
         self.words: list[str] = []
+        #: per word number, :func:`word_classes` of the word: found once here, not by every member's
+        #: fast path when it tokenizes the new words (issue 22: the cold host side)
+        self.classes = np.zeros(0, dtype=np.uint8)
         self.generation = 0
 
     def __len__(self) -> int:
@@ -415,7 +418,10 @@ class WordVocab:
         number = np.empty(len(uniq), dtype=np.int64)
         number[order] = len(self.words) + np.arange(len(uniq))
         self.table.put(uniq, number)
-        self.words.extend([words[i] for i in miss[first[order]].tolist()])
+        new = [words[i] for i in miss[first[order]].tolist()]
+        self.classes = grow(self.classes, len(self.words) + len(new))
+        self.classes[len(self.words) : len(self.words) + len(new)] = word_classes(new)
+        self.words.extend(new)
         ids[miss] = number[inverse.reshape(-1)]
         return ids
 
@@ -479,8 +485,9 @@ class WordTokenizer:
         return self._plain
 
     # ---------------------------------------------------------------- new words
-    def tokenize_words(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Token ids of each word alone, no special tokens: (tokens per word, flat ids).
+    def tokenize_words(self, words: list[str], classes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids of each word alone, no special tokens: (tokens per word, flat ids). ``classes``:
+        the words' :func:`word_classes` where the caller has them (the shared vocabulary keeps them).
 
         The Rust tokenizer is called on pre-split words, ``_words_per_call`` words per sequence
         (its ``word_ids`` give each token's word), which is what the transformers tokenizer gives
@@ -499,7 +506,7 @@ class WordTokenizer:
             return lens, flat
         if self._plain is None:
             return self._tokenize_rust(words)
-        plain = self._plain.accepts(words)
+        plain = self._plain.accepts(word_classes(words) if classes is None else classes)
         if plain.all():
             return _in_pieces(self._plain, words)
         if not plain.any():
@@ -542,7 +549,7 @@ class WordTokenizer:
         total = len(v.words)
         if self._known >= total:
             return
-        lens, flat = self.tokenize_words(v.words[self._known : total])
+        lens, flat = self.tokenize_words(v.words[self._known : total], v.classes[self._known : total])
         self._woff = grow(self._woff, total)
         self._wlen = grow(self._wlen, total)
         self._buf = grow(self._buf, self._nbuf + len(flat))
@@ -606,7 +613,9 @@ class WordTokenizer:
 class PlainWords(Protocol):
     """A faster way to the Rust tokenizer's ids for the words it ``accepts``."""
 
-    def accepts(self, words: list[str]) -> np.ndarray: ...
+    def accepts(self, classes: np.ndarray) -> np.ndarray:
+        """Which words it takes, from their :func:`word_classes`."""
+        ...
 
     def tokenize(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]: ...
 
@@ -647,10 +656,10 @@ def word_classes(words: list[str]) -> np.ndarray:
     return out
 
 
-def _letters_or_digits(words: list[str]) -> np.ndarray:
-    """Per word: ASCII letters only, or ASCII digits only (what byte-level BPE keeps whole as it is)."""
-    c = word_classes(words)
-    return (c == _LETTER) | (c == _DIGIT)
+def _letters_or_digits(classes: np.ndarray) -> np.ndarray:
+    """Per word (its :func:`word_classes`): ASCII letters only, or ASCII digits only (what byte-level
+    BPE keeps whole as it is)."""
+    return (classes == _LETTER) | (classes == _DIGIT)
 
 
 class WordPieceTrie:
@@ -692,9 +701,8 @@ class WordPieceTrie:
                 self.table[node, self.col[ch]] = nxt
         self.term = np.asarray(term, dtype=np.int64)
 
-    def accepts(self, words: list[str]) -> np.ndarray:
-        c = word_classes(words)
-        return (c > 0) & (c & _OTHER == 0)
+    def accepts(self, classes: np.ndarray) -> np.ndarray:
+        return (classes > 0) & (classes & _OTHER == 0)
 
     def tokenize(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(tokens per word, flat ids) of accepted words."""
@@ -768,8 +776,8 @@ class ModelOnly:
         self.model = model
         self.prefix = prefix  # byte level with add_prefix_space: the space's byte-level character, "Ġ"
 
-    def accepts(self, words: list[str]) -> np.ndarray:
-        return _letters_or_digits(words)
+    def accepts(self, classes: np.ndarray) -> np.ndarray:
+        return _letters_or_digits(classes)
 
     def tokenize(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
         toks = list(map(self.model.tokenize, [self.prefix + w for w in words] if self.prefix else words))
@@ -809,8 +817,8 @@ class BytePairMerges:
     def usable(self) -> bool:
         return bool((self.char_id[_ASCII_ALNUM] >= 0).all()) and (not self.prefix or self.prefix_id >= 0)
 
-    def accepts(self, words: list[str]) -> np.ndarray:
-        return _letters_or_digits(words)
+    def accepts(self, classes: np.ndarray) -> np.ndarray:
+        return _letters_or_digits(classes)
 
     def tokenize(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(tokens per word, flat ids) of accepted words."""
@@ -913,7 +921,7 @@ def plain_words_tokenizer(rust: Any) -> PlainWords | None:
             fast = bpe if bpe.usable() else fast
     if fast is None:
         return None
-    probe = [w for w, ok in zip(_PLAIN_PROBE, fast.accepts(_PLAIN_PROBE), strict=True) if ok]
+    probe = [w for w, ok in zip(_PLAIN_PROBE, fast.accepts(word_classes(_PLAIN_PROBE)), strict=True) if ok]
     encs = rust.encode_batch([[w] for w in probe], is_pretokenized=True, add_special_tokens=False)
     want = [e.ids for e in encs]
     lens, flat = fast.tokenize(probe)

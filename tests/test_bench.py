@@ -183,6 +183,7 @@ def test_bench_host_section_runs_in_process_and_through_spark(tmp_path: Path) ->
     assert any("label" in row["function"] for row in host["profile"])
     g = host["gpu_path"]  # the GPU code path's host side on one thread (issue 22)
     assert 0 < g["warm_model_us_per_name"] < g["warm_cpu_us_per_name"] and g["cold_cpu_us_per_name"] > 0
+    assert 0 <= g["cold_sys_us_per_name"] < g["cold_cpu_us_per_name"] and g["warm_sys_us_per_name"] >= 0
     assert g["padded_per_real"] <= 1.10 and g["demo_names_padded_per_real"] <= 1.10
     assert host["spark_bound"]["ratio"] > 0 and host["spark_bound"]["bound_names_per_s"] > 0
     text = md.read_text()

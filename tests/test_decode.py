@@ -116,3 +116,18 @@ def test_row_argmax_is_numpys_argmax_ties_included() -> None:
         a = rng.integers(0, 3, size=(500, cols)).astype(np.float32)  # many ties: the first wins
         np.testing.assert_array_equal(row_argmax(a), a.argmax(axis=1))
     assert row_argmax(np.zeros((0, 5), np.float32)).shape == (0,)
+
+
+def test_mean_is_the_weighted_sum_over_members_to_the_bit() -> None:
+    """The mean adds member by member (no [M, W, 9] stack): the same floats as the stacked sum it replaced."""
+    rng = np.random.default_rng(3)
+    for m in (1, 2, 3, 5):
+        probs = [rng.dirichlet(np.ones(len(TAGS)), size=500).astype(np.float32) for _ in range(m)]
+        valid = [rng.random(500) > 0.1 for _ in range(m)]
+        weights = rng.random(m).tolist()
+        got, any_valid = combine(probs, valid, weights, Strategy.MEAN)
+        wm = np.asarray(weights, dtype=np.float32)[:, None, None] * np.stack(valid)[:, :, None].astype(np.float32)
+        total = wm.sum(axis=0)
+        want = (np.stack(probs) * wm).sum(axis=0) / np.where(total > 0, total, 1.0)
+        assert got.dtype == np.float32 and np.array_equal(got, want.astype(np.float32))
+        assert any_valid.tolist() == (total[:, 0] > 0).tolist()

@@ -245,6 +245,7 @@ def test_vocab_numbers_words_once_and_members_follow_a_restart(tiny_models) -> N
     vocab = WordVocab(max_size=6)
     assert vocab.ids(["a", "b", "a"]).tolist() == [0, 1, 0]
     assert vocab.ids(["c", "b"]).tolist() == [2, 1] and len(vocab) == 3
+    assert vocab.classes[: len(vocab)].tolist() == [1, 1, 1]  # each word's classes, kept once for all members
     tok = load_tokenizer(str(tiny_models[0]))
     wt = WordTokenizer(tok, max_length=32, vocab=vocab)
     split = split_words(["Smith Acme", "Lopez"], 32)
@@ -252,6 +253,7 @@ def test_vocab_numbers_words_once_and_members_follow_a_restart(tiny_models) -> N
     vocab.ids(["x1", "x2", "x3", "x4"])  # past max_size: numbering starts again
     assert vocab.generation == 1 and len(vocab) == 4
     after = wt.encode(split)  # the member's cache restarts with it; same ids
+    assert vocab.classes[: len(vocab)].tolist() == word_classes(vocab.words).tolist()
     np.testing.assert_array_equal(before.ids, after.ids)
     np.testing.assert_array_equal(before.word_first, after.word_first)
 
@@ -327,7 +329,7 @@ def test_plain_word_fast_paths_give_the_rust_ids(tiny_models, member: int, monke
     assert lens.tolist() == [len(x) for x in want]
     assert flat.tolist() == [t for x in want for t in x]
     # the fast path took the plain words (byte-level BPE: letters only or digits only)
-    assert wt.plain_words.accepts(words).sum() > (2300 if member == 1 else 2900)
+    assert wt.plain_words.accepts(word_classes(words)).sum() > (2300 if member == 1 else 2900)
     # in pieces (as many new words as a chunk of 32,768 names brings): the same ids, in order
     monkeypatch.setattr(tokenize_module, "PLAIN_CHUNK_WORDS", 97)
     again = WordTokenizer(tok, max_length=32).tokenize_words(words)
