@@ -19,6 +19,7 @@ import functools
 import itertools
 import logging
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -391,9 +392,9 @@ class WordVocab:
         self.max_size = max_size
         self.table = KeyTable()
         self.words: list[str] = []
-        #: per word number, :func:`word_classes` of the word: found once here, not by every member's
-        #: fast path when it tokenizes the new words (issue 22: the cold host side)
-        self.classes = np.zeros(0, dtype=np.uint8)
+        self._classes = np.zeros(0, dtype=np.uint8)  # see classes(); filled up to _n_classes
+        self._n_classes = 0
+        self._classes_lock = threading.Lock()  # members sync side by side (Ensemble._encode)
         self.generation = 0
 
     def __len__(self) -> int:
@@ -410,7 +411,7 @@ class WordVocab:
             return ids
         uniq, first, inverse = np.unique(keys[miss], return_index=True, return_inverse=True)
         if len(self.words) + len(uniq) > self.max_size:  # full: start again with this batch's words
-            self.table, self.words = KeyTable(), []
+            self.table, self.words, self._n_classes = KeyTable(), [], 0
             self.generation += 1
             miss = np.arange(len(words))
             uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
@@ -418,12 +419,21 @@ class WordVocab:
         number = np.empty(len(uniq), dtype=np.int64)
         number[order] = len(self.words) + np.arange(len(uniq))
         self.table.put(uniq, number)
-        new = [words[i] for i in miss[first[order]].tolist()]
-        self.classes = grow(self.classes, len(self.words) + len(new))
-        self.classes[len(self.words) : len(self.words) + len(new)] = word_classes(new)
-        self.words.extend(new)
+        self.words.extend([words[i] for i in miss[first[order]].tolist()])
         ids[miss] = number[inverse.reshape(-1)]
         return ids
+
+    def classes(self, lo: int, hi: int) -> np.ndarray:
+        """:func:`word_classes` of words ``lo:hi``, found once per word for all members' plain-word fast
+        paths (each asked for them on its own; issue 22: the cold host side), when first asked. Safe
+        beside other members' calls; the words themselves change only in :meth:`ids`, which the
+        ensemble calls before its members sync."""
+        with self._classes_lock:
+            if hi > self._n_classes:
+                self._classes = grow(self._classes, hi)
+                self._classes[self._n_classes : hi] = word_classes(self.words[self._n_classes : hi])
+                self._n_classes = hi
+            return self._classes[lo:hi]
 
 
 def grow(arr: np.ndarray, need: int) -> np.ndarray:
@@ -549,7 +559,7 @@ class WordTokenizer:
         total = len(v.words)
         if self._known >= total:
             return
-        lens, flat = self.tokenize_words(v.words[self._known : total], v.classes[self._known : total])
+        lens, flat = self.tokenize_words(v.words[self._known : total], v.classes(self._known, total))
         self._woff = grow(self._woff, total)
         self._wlen = grow(self._wlen, total)
         self._buf = grow(self._buf, self._nbuf + len(flat))

@@ -245,7 +245,7 @@ def test_vocab_numbers_words_once_and_members_follow_a_restart(tiny_models) -> N
     vocab = WordVocab(max_size=6)
     assert vocab.ids(["a", "b", "a"]).tolist() == [0, 1, 0]
     assert vocab.ids(["c", "b"]).tolist() == [2, 1] and len(vocab) == 3
-    assert vocab.classes[: len(vocab)].tolist() == [1, 1, 1]  # each word's classes, kept once for all members
+    assert vocab.classes(0, len(vocab)).tolist() == [1, 1, 1]  # each word's classes, found once for all members
     tok = load_tokenizer(str(tiny_models[0]))
     wt = WordTokenizer(tok, max_length=32, vocab=vocab)
     split = split_words(["Smith Acme", "Lopez"], 32)
@@ -253,7 +253,7 @@ def test_vocab_numbers_words_once_and_members_follow_a_restart(tiny_models) -> N
     vocab.ids(["x1", "x2", "x3", "x4"])  # past max_size: numbering starts again
     assert vocab.generation == 1 and len(vocab) == 4
     after = wt.encode(split)  # the member's cache restarts with it; same ids
-    assert vocab.classes[: len(vocab)].tolist() == word_classes(vocab.words).tolist()
+    assert vocab.classes(0, len(vocab)).tolist() == word_classes(vocab.words).tolist()
     np.testing.assert_array_equal(before.ids, after.ids)
     np.testing.assert_array_equal(before.word_first, after.word_first)
 
