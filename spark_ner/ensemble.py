@@ -889,6 +889,28 @@ def configure_threads(cfg: Config) -> int:
     return n
 
 
+def configure_huge_pages(cfg: Config) -> bool | None:
+    """Turn NumPy's transparent huge pages for new arrays on or off (``ensemble.huge_pages``); return
+    the setting before, or None where this NumPy has no such switch.
+
+    Why: on Linux NumPy asks for 2 MB pages (``madvise``) for every array of 4 MB or more. The host
+    side allocates and frees such temporaries in every pipeline step; each comes back as fresh pages,
+    and with THP in ``madvise`` mode (the usual default) the kernel zeroes, and may compact memory
+    for, a whole huge page at each first touch. Measured on the GPU path's host side: 5-14 us per name
+    of kernel time cold, ~30% of its CPU (BENCHMARKS.md, eleventh session). NumPy's documented
+    ``NUMPY_MADVISE_HUGEPAGE`` is read once at import, which in a Spark Python worker happens before
+    any of this package's code runs, so its runtime switch is used. Process-wide, like torch's threads.
+    """
+    import numpy
+
+    core = getattr(numpy, "_core", None) or getattr(numpy, "core", None)  # NumPy 2 / NumPy 1
+    switch = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
+    if switch is None:
+        log.debug("this NumPy has no huge-page switch; ensemble.huge_pages is ignored")
+        return None
+    return bool(switch(cfg.ensemble.huge_pages))
+
+
 def load_ensemble(cfg: Config | None = None, plan: MemberPlan | None = None) -> Ensemble:
     """Check every member (as data), then load and place each one; ready for ``label``.
 
@@ -904,6 +926,7 @@ def load_ensemble(cfg: Config | None = None, plan: MemberPlan | None = None) -> 
     dtype = resolve_dtype(cfg.ensemble.precision, device)
     if device == "cpu":
         configure_threads(cfg)
+    configure_huge_pages(cfg)  # before the members load: their arrays are the first it applies to
     allow = {m.name: m.allow_pickle for m in cfg.models}
     int8 = cfg.ensemble.precision == Precision.INT8
     members: list[Member | LexiconMember] = [

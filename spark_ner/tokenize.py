@@ -559,7 +559,8 @@ class WordTokenizer:
         total = len(v.words)
         if self._known >= total:
             return
-        lens, flat = self.tokenize_words(v.words[self._known : total], v.classes(self._known, total))
+        classes = v.classes(self._known, total) if self._plain is not None else None  # only the fast path reads them
+        lens, flat = self.tokenize_words(v.words[self._known : total], classes)
         self._woff = grow(self._woff, total)
         self._wlen = grow(self._wlen, total)
         self._buf = grow(self._buf, self._nbuf + len(flat))

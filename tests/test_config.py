@@ -42,6 +42,7 @@ MODEL = '[[models]]\nname = "a"\npath = "./a"\n'
         ("[ensemble]\nbatch_size = '3'\n" + MODEL, "ensemble.batch_size must be an integer"),
         ("[ensemble]\nbatch_size = 0\n" + MODEL, "out of range"),
         ("[ensemble]\ncase_restore = 1\n" + MODEL, "true or false"),
+        ("[ensemble]\nhuge_pages = 'off'\n" + MODEL, "ensemble.huge_pages must be true or false"),
         (MODEL + "colour = 'red'\n", "models[0].'colour'"),
         (MODEL + "weight = -1\n", "models[0].weight"),
         (MODEL + "sha256 = 'abc'\n", "64 hex digits"),

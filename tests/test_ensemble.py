@@ -677,3 +677,24 @@ def test_a_head_that_is_more_than_a_linear_is_not_split() -> None:
     assert split_head(model) is None
     assert shared_row_inputs(torch.nn.Linear(4, 4)) is None  # no embeddings: nothing shared
     assert split_head(torch.nn.Linear(4, 4)) is None  # no encoder, no classifier
+
+
+@pytest.mark.parametrize("on", [False, True])
+def test_loading_sets_numpys_huge_pages_as_configured(tiny_config, on) -> None:  # type: ignore[no-untyped-def]
+    """``ensemble.huge_pages`` reaches NumPy's own switch (read back through it), and labels do not depend on it."""
+    from dataclasses import replace
+
+    from spark_ner.ensemble import configure_huge_pages
+
+    core = getattr(np, "_core", None) or np.core  # NumPy 2 / NumPy 1
+    switch = core.multiarray._set_madvise_hugepage
+    before = switch(not on)  # the opposite, so loading has to change it
+    try:
+        ens = load_ensemble(replace(tiny_config, ensemble=replace(tiny_config.ensemble, huge_pages=on)))
+        assert switch(on) is on  # what loading left
+        assert configure_huge_pages(ens.cfg) is on
+        big = np.ones(1 << 21)  # 16 MB: above NumPy's 4 MB threshold, allocated under the setting
+        assert float(big.sum()) == float(1 << 21)
+        assert ens.label(SAMPLE_NAMES).label.notna().all()
+    finally:
+        switch(before)
