@@ -681,7 +681,7 @@ def test_a_head_that_is_more_than_a_linear_is_not_split() -> None:
 
 @pytest.mark.parametrize("on", [False, True])
 def test_loading_sets_numpys_huge_pages_as_configured(tiny_config, on) -> None:  # type: ignore[no-untyped-def]
-    """``ensemble.huge_pages`` reaches NumPy's own switch (read back through it), and labels do not depend on it."""
+    """``ensemble.huge_pages`` reaches NumPy's own switch (read back through it); labels are the same either way."""
     from dataclasses import replace
 
     from spark_ner.ensemble import configure_huge_pages
@@ -695,6 +695,10 @@ def test_loading_sets_numpys_huge_pages_as_configured(tiny_config, on) -> None: 
         assert configure_huge_pages(ens.cfg) is on
         big = np.ones(1 << 21)  # 16 MB: above NumPy's 4 MB threshold, allocated under the setting
         assert float(big.sum()) == float(1 << 21)
-        assert ens.label(SAMPLE_NAMES).label.notna().all()
+        got = ens.label(SAMPLE_NAMES + HOSTILE)
+        other = load_ensemble(replace(tiny_config, ensemble=replace(tiny_config.ensemble, huge_pages=not on)))
+        assert switch(not on) is not on
+        want = other.label(SAMPLE_NAMES + HOSTILE)
+        assert got.label.tolist() == want.label.tolist() and np.array_equal(got.score, want.score, equal_nan=True)
     finally:
         switch(before)
