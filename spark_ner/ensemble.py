@@ -897,9 +897,10 @@ def configure_huge_pages(cfg: Config) -> bool | None:
     side allocates and frees such temporaries in every pipeline step; each comes back as fresh pages,
     and with THP in ``madvise`` mode (the usual default) the kernel zeroes, and may compact memory
     for, a whole huge page at each first touch. Measured on the GPU path's host side, first pass over
-    new names: 10.7-12.3 us per name in the kernel on, 1.6-4.3 off (BENCHMARKS.md, eleventh session). NumPy's documented
-    ``NUMPY_MADVISE_HUGEPAGE`` is read once at import, which in a Spark Python worker happens before
-    any of this package's code runs, so its runtime switch is used. Process-wide, like torch's threads.
+    new names: 10.7-12.3 us per name in the kernel on, 1.6-4.3 off (BENCHMARKS.md, eleventh session).
+    NumPy's documented ``NUMPY_MADVISE_HUGEPAGE`` is read once at import, which in a Spark Python worker
+    happens before any of this package's code runs, so its runtime switch is used. Process-wide, like
+    torch's threads.
     """
     import numpy
 
