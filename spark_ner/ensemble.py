@@ -6,6 +6,7 @@ the contract's columns around it: nulls, dedup, order, errors. Nothing here writ
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -406,6 +407,23 @@ def combine(
     return out.astype(np.float32), any_valid
 
 
+def attention_kernels(cuda: bool) -> Any:
+    """On CUDA, scaled-dot-product attention without the cuDNN kernel; elsewhere nothing changes.
+
+    cuDNN attention builds an execution plan for each new (rows, length) shape, and exact-length
+    batches bring many shapes: on the H200 run of 2026-12-04 fp16 BERT-base + RoBERTa-base scored
+    2.6k-28k names/s with it (fp32, which never takes cuDNN, 10k-16k), and under memory pressure its
+    plan failed as a RuntimeError instead of an out-of-memory error the batch split handles. Flash and
+    memory-efficient attention take any shape with no set-up (issue 22). The switch is torch's
+    process-wide flag, set and restored around each forward on the thread that feeds the device.
+    """
+    if not cuda:
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
+
+
 def tag_probs(logits: Any, projection: Any) -> Any:
     """Canonical tag probabilities [W, len(TAGS)] of picked positions' logits [W, num_labels], in fp32.
 
@@ -446,15 +464,6 @@ class Ensemble:
         #: distinct names per pipeline step of ``label`` (None: see ``_chunk_names``)
         self.pipeline_names: int | None = None
         self._shared_rows: dict[tuple[str, int], dict[str, Any]] = {}  # see _row_inputs
-        #: the device batch plan (CUDA): one feeder thread, pipeline steps of four batches (see
-        #: ``_chunk_names``). Batches are exact-length on every device (issue 22: padding names of 4-7
-        #: tokens to multiples of 8 cost the GPU 1.55x the real FLOPs and an attention mask)
-        self.device_plan = self.device.startswith("cuda")
-
-    def use_device_plan(self) -> None:
-        """Batch as on a GPU whatever the device (``spark-ner bench`` measures the GPU path's host side on
-        a CPU this way)."""
-        self.device_plan = True
 
     def transformers(self) -> list[tuple[Member, WordTokenizer]]:
         """The members that run a model forward (not the lexicon members), with their word tokenizers."""
@@ -485,7 +494,7 @@ class Ensemble:
             start = torch.cuda.Event(enable_timing=True)
             start.record()
         extra = self._row_inputs(member, ids.shape[1]) if mask is None else {}
-        with torch.inference_mode():
+        with torch.inference_mode(), attention_kernels(cuda):
             c0 = time.thread_time()
             if member.head is not None:  # the classifier on the picked positions only (models.split_head)
                 hidden = member.encoder(input_ids=t_ids, attention_mask=t_mask, **extra)[0]

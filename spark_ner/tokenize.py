@@ -993,10 +993,12 @@ def length_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def uniform_batches(lengths: np.ndarray, batch_size: int, min_rows: int = 32) -> list[np.ndarray]:
-    """CPU batches: the rows of one length together, so a batch has no padding and needs no attention
+def uniform_batches(
+    lengths: np.ndarray, batch_size: int, min_rows: int = 32, max_pad: float = 0.10
+) -> list[np.ndarray]:
+    """Device batches: the rows of one length together, so a batch has no padding and needs no attention
     mask (no padded FLOPs; SDPA's unmasked path; no mask built in Python); at most ``batch_size`` rows.
-    Lengths with fewer than ``min_rows`` rows share padded batches (per-call overhead), longest first."""
+    Lengths with fewer than ``min_rows`` rows share padded batches, longest first (see :func:`packed`)."""
     order = np.argsort(-lengths, kind="stable")
     groups = np.split(order, np.flatnonzero(np.diff(lengths[order])) + 1) if len(order) else []
     min_rows = min(min_rows, batch_size)
@@ -1009,7 +1011,27 @@ def uniform_batches(lengths: np.ndarray, batch_size: int, min_rows: int = 32) ->
             small.append(g)
     if small:
         rest = np.concatenate(small)
-        out += [rest[i : i + batch_size] for i in range(0, len(rest), batch_size)]
+        out += packed(rest, lengths[rest], batch_size, min_rows, max_pad)
+    return out
+
+
+def packed(rows: np.ndarray, lens: np.ndarray, batch_size: int, min_rows: int, max_pad: float) -> list[np.ndarray]:
+    """Rows of rare lengths (longest first) in batches padded to their first row: a batch closes at
+    ``batch_size`` rows, or once it holds ``min_rows`` and the next row would take its padding above
+    ``max_pad`` of its real tokens. Why the floor: a forward of a few rows costs a whole launch sequence;
+    why the band: cut at ``batch_size`` alone, 300 names padded 1.6-4.3x (issue 22)."""
+    out: list[np.ndarray] = []
+    start, real, width = 0, 0, 0
+    for i, n in enumerate(lens.tolist()):
+        k = i - start
+        if k and (k >= batch_size or (k >= min_rows and (k + 1) * width > (1 + max_pad) * (real + n))):
+            out.append(rows[start:i])
+            start, real, k = i, 0, 0
+        if k == 0:
+            width = n
+        real += n
+    if len(rows):
+        out.append(rows[start:])
     return out
 
 

@@ -69,7 +69,7 @@ def test_device_plans_size_the_gpu_check() -> None:
     """The full CUDA run is the issue's (100,000 names, batches 256-4,096, fp16 and fp32, 1/2/4 processes);
     --quick shrinks it; without CUDA the members are small and the run takes seconds per section."""
     full = bench.device_plan(cuda=True, quick=False)
-    assert full.names == full.host_names == full.executor_names == 100_000 and full.executor_procs == (1, 2, 4)
+    assert full.names == full.host_names == full.executor_names == 100_000 and full.executor_procs == (1, 2, 4, 8)
     assert full.batches == (256, 1024, 4096) and full.precisions == ("fp16", "fp32")
     assert full.member_size().hidden == 768 and full.member_size().layers == 12
     assert sum(full.boxes.values()) <= 490  # the sections fit the wrapper's default limit
@@ -185,10 +185,14 @@ def test_bench_host_section_runs_in_process_and_through_spark(tmp_path: Path) ->
     assert 0 < g["warm_model_us_per_name"] < g["warm_cpu_us_per_name"] and g["cold_cpu_us_per_name"] > 0
     assert 0 <= g["cold_sys_us_per_name"] < g["cold_cpu_us_per_name"] and g["warm_sys_us_per_name"] >= 0
     assert g["padded_per_real"] <= 1.10 and g["demo_names_padded_per_real"] <= 1.10
+    rv = host["gpu_path_real_vocab"]  # the same loop, members that split names like a real tokenizer
+    assert rv["warm_cpu_us_per_name"] > 0 and rv["padded_per_real"] <= 1.10
+    assert rv["tokens_per_name"] < g["tokens_per_name"] and rv["demo_tokens_per_name"] < g["demo_tokens_per_name"]
     assert host["spark_bound"]["ratio"] > 0 and host["spark_bound"]["bound_names_per_s"] > 0
     text = md.read_text()
     assert "host ceiling (2-layer pair), Spark local[" in text and "Host profile" in text
     assert "GPU code path's host side, one thread" in text and "device batch plan, padded / real" in text
+    assert "the same with real-sized vocabularies" in text
 
 
 def test_gpu_path_measure_runs_the_arrow_loop_on_one_thread(tmp_path: Path) -> None:
@@ -212,3 +216,36 @@ def test_bench_oom_section_halves_the_batch_and_labels_every_row(tmp_path: Path)
     assert oom["simulated"] is True and oom["oom_splits"] > 0 and oom["row_errors"] == 0
     assert oom["rows_labelled"] == oom["rows_out"] == oom["names"] == oom["batch_size"] == 1024
     assert "OOM split: one batch of 1,024 names (simulated OOM, CPU) | 1,024/1,024 rows labelled" in md.read_text()
+
+
+def test_mps_daemon_starts_and_stops_the_control_program(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The executor section's MPS rounds: the control program started as a daemon with the pipe and log
+    folders in the environment the spawned workers inherit, told to quit on exit, the environment
+    restored; no program on PATH: no MPS, and the report says it was not measured."""
+    import os
+
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with bench.mps_daemon(tmp_path / "a") as running:
+        assert running is False
+    calls = tmp_path / "calls.txt"
+    tool = tmp_path / "bin" / "nvidia-cuda-mps-control"
+    tool.parent.mkdir()
+    tool.write_text(f'#!/bin/sh\necho "$* pipe=$CUDA_MPS_PIPE_DIRECTORY" >> {calls}\ncat >> {calls}\n')
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tool.parent}:/usr/bin:/bin")
+    monkeypatch.delenv("CUDA_MPS_PIPE_DIRECTORY", raising=False)
+    with bench.mps_daemon(tmp_path / "b") as running:
+        assert running is True
+        assert os.environ["CUDA_MPS_PIPE_DIRECTORY"] == str(tmp_path / "b" / "pipe")
+    assert "CUDA_MPS_PIPE_DIRECTORY" not in os.environ
+    lines = calls.read_text().splitlines()
+    assert lines[0] == f"-d pipe={tmp_path / 'b' / 'pipe'}" and "quit" in lines[1:]
+    row = {"processes": 4, "rows": 10, "wall_s": 1.0, "names_per_s": 10, "host_cpu_us_per_name": 1.0}
+    row |= {"device_busy_s": None, "device_busy_share": None, "forwards": 2, "padded_per_real": 1.0}
+    ex = {"by_processes": {"4": row}, "by_processes_mps": {"4": row}, "mps": True}
+    ok = {"executor": {"status": "ok"}}
+    table = "\n".join(bench.markdown_table({"executor": ex, "sections": ok}))
+    assert "4 process(es) sharing the device, `label_arrow_stream`" in table
+    assert "4 process(es) sharing the device under MPS" in table
+    ex = {"by_processes": {"4": row}, "mps": False}
+    assert "executor under MPS | not measured" in "\n".join(bench.markdown_table({"executor": ex, "sections": ok}))

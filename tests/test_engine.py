@@ -86,13 +86,13 @@ def test_a_column_that_is_not_strings_is_refused_with_the_fix(array, said) -> No
 
 
 def test_the_device_batch_plan_keeps_labels_and_pads_nothing(tiny_config) -> None:  # type: ignore[no-untyped-def]
-    """The GPU's plan (exact-length batches, a feeder thread, four-batch pipeline steps) on this CPU:
-    the same labels as the CPU plan, and the padded/real token ratio within the issue's 1.10."""
-    e = replace(tiny_config.ensemble, batch_size=8, num_threads=1, cpu_parallel=CpuParallel.OPS)
-    cpu = load_ensemble(replace(tiny_config, ensemble=e))
-    dev = load_ensemble(replace(tiny_config, ensemble=e))
-    dev.use_device_plan()
-    assert dev.device_plan and not cpu.device_plan
+    """The GPU's way (one feeder thread launching every batch, torch on one thread) on this CPU: the
+    same labels as two CPU lanes taking whole batches, and the padded/real token ratio within 1.10."""
+    one = replace(tiny_config.ensemble, batch_size=8, num_threads=1, cpu_parallel=CpuParallel.OPS)
+    lanes = replace(one, num_threads=2, cpu_parallel=CpuParallel.BATCHES)
+    dev = load_ensemble(replace(tiny_config, ensemble=one))
+    cpu = load_ensemble(replace(tiny_config, ensemble=lanes))
+    assert (dev.lanes, cpu.lanes) == (1, 2)
     names = [n for n in NAMES if n] * 3 + [f"{n} {i}" for i, n in enumerate(SAMPLE_NAMES * 20)]
     got, want = dev.label(names, members=True), cpu.label(names, members=True)
     assert got.label.tolist() == want.label.tolist()

@@ -252,7 +252,7 @@ def test_databricks_conf_is_valid_and_documents_gpu_settings(monkeypatch: pytest
     monkeypatch.setenv("SPARK_NER_MODEL_DIR", "/Volumes/main/spark_ner/models")
     cfg = load_config(REPO / "conf" / "databricks.toml")
     assert all(m.path.startswith("/Volumes/main/spark_ner/models/") for m in cfg.models)
-    assert cfg.ensemble.batch_size == 1024
+    assert cfg.ensemble.batch_size == 4096
     text = (REPO / "conf" / "databricks.toml").read_text(encoding="utf-8")
     for key in ("spark.executor.resource.gpu.amount", "spark.task.resource.gpu.amount", "gpu_discovery.sh"):
         assert key in text

@@ -18,6 +18,7 @@ from spark_ner.tokenize import (
     batch_arrays,
     batch_ids,
     length_batches,
+    packed,
     pad_to,
     plan_padding,
     split_name,
@@ -268,6 +269,26 @@ def test_uniform_batches_are_complete_one_length_and_bounded() -> None:
     uniform = [b for b in batches if len(set(lengths[b].tolist())) == 1]
     assert sum(len(b) for b in uniform) >= 1990  # only the rare lengths share a padded batch
     assert uniform_batches(np.array([5, 5, 7]), batch_size=1) == [np.array([2]), np.array([0]), np.array([1])]
+
+
+def test_rare_lengths_share_batches_padded_within_the_band() -> None:
+    """Rows whose length has too few rows for a batch of its own: batches of at least ``min_rows`` rows
+    (a launch each), padded at most 10% where more rows than that are left; every row once."""
+    rng = np.random.default_rng(3)
+    lengths = rng.integers(3, 60, size=300)  # ~5 rows a length: all rare at min_rows 32
+    batches = uniform_batches(lengths, batch_size=1024, min_rows=32)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(300))
+    assert all(len(b) >= 32 for b in batches[:-1]) and all(len(b) <= 1024 for b in batches)
+    for b in batches[:-1]:  # a batch closes once it holds 32 rows and one more would pad it past 10%
+        width, real = int(lengths[b].max()), int(lengths[b].sum())
+        assert len(b) == 32 or len(b) * width <= 1.10 * real
+    padded, real = plan_padding(lengths, batches)
+    cut_at_size = plan_padding(lengths, [np.argsort(-lengths, kind="stable")])[0]
+    assert padded < cut_at_size and padded <= 1.25 * real, (padded, real, cut_at_size)
+    rows = np.arange(5)
+    assert [b.tolist() for b in packed(rows, np.array([9, 9, 5, 5, 5]), 2, 1, 0.10)] == [[0, 1], [2, 3], [4]]
+    assert [b.tolist() for b in packed(rows, np.array([9, 9, 5, 5, 5]), 8, 3, 0.10)] == [[0, 1, 2], [3, 4]]
+    assert packed(rows[:0], np.array([], dtype=np.int64), 8, 3, 0.10) == []
 
 
 def test_split_words_fast_path_is_split_name_too() -> None:
