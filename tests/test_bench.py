@@ -249,3 +249,19 @@ def test_mps_daemon_starts_and_stops_the_control_program(tmp_path: Path, monkeyp
     assert "4 process(es) sharing the device under MPS" in table
     ex = {"by_processes": {"4": row}, "mps": False}
     assert "executor under MPS | not measured" in "\n".join(bench.markdown_table({"executor": ex, "sections": ok}))
+
+
+def test_graph_rows_report_replay_against_eager_and_capture_failures() -> None:
+    """The gpu section's ``graphs`` part (CUDA only): a row per member and shape with the replay, eager and
+    host-launch milliseconds, or why capture failed; without CUDA one row says it was not measured."""
+    shape = {"eager_ms": 5.0, "eager_host_launch_ms": 4.8, "graph_ms": 1.0, "graph_host_launch_ms": 0.02}
+    shape |= {"max_abs_diff": 0.001, "speedup": 5.0}
+    failed = {"eager_ms": 4.0, "eager_host_launch_ms": 3.9, "graph_error": "RuntimeError: capture | x"}
+    g = {"rows": [], "device": "cuda", "graphs": {"by_member": {"bert": {"1024x8": shape, "256x8": failed}}}}
+    table = "\n".join(bench.markdown_table({"gpu": g, "sections": {"gpu": {"status": "ok"}}}))
+    assert "GPU bert fp16 forward, 1024x8 tokens, eager vs CUDA graph replay" in table
+    assert "| graph 1.0 (host 0.02) | eager 5.0 (host launch 4.8) | 5.0x |" in table
+    assert "capture failed: RuntimeError: capture / x" in table
+    g = {"rows": [], "device": "cpu", "graphs": {"not_measured": "no CUDA"}}
+    table = "\n".join(bench.markdown_table({"gpu": g, "sections": {"gpu": {"status": "ok"}}}))
+    assert "CUDA graph replay vs eager forward | not measured: no CUDA" in table

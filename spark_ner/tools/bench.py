@@ -65,7 +65,7 @@ import pandas as pd
 
 from spark_ner.cliargs import add_output_argument
 from spark_ner.config import ENTITY_TYPES, NAME_LABELS, Config, CpuParallel, Precision, load_config
-from spark_ner.ensemble import Ensemble, configure_threads, load_ensemble, worker_threads
+from spark_ner.ensemble import Ensemble, attention_kernels, configure_threads, load_ensemble, worker_threads
 from spark_ner.errors import ConfigError
 from spark_ner.models import canonical_tag
 from spark_ner.tokenize import split_words
@@ -81,7 +81,7 @@ OWN_MEMBERS = frozenset({"gpu", "host", "executor", "oom", "finetune"})
 #: sections whose report rows show what a failed or stopped run of them measured
 PARTIAL_OK = frozenset({"gpu", "finetune"})
 #: parts of the gpu section (``--gpu-parts``)
-GPU_PARTS = ("throughput", "agreement", "spark")
+GPU_PARTS = ("throughput", "agreement", "spark", "graphs")
 MARK_START = "<!-- bench:start -->"
 MARK_END = "<!-- bench:end -->"
 
@@ -996,6 +996,17 @@ def bench_gpu(
     if "agreement" in parts:
         pair: Members = members
         out["label_agreement"] = label_agreement(lambda p, d: pair.config(p, 1024, d), names[: plan.agree_names])
+    if "graphs" in parts:
+        if cuda:
+            try:
+                out["graphs"] = launch_cost(members.config("fp16", 1024, "cuda"))
+            except Exception as exc:  # a measurement: its failure is a figure too
+                log.exception("gpu graphs part failed")
+                out["graphs"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+            finally:
+                _free_cuda(cuda)
+        else:
+            out["graphs"] = {"not_measured": "no CUDA"}
     if "spark" in parts and cuda:
         fp16 = [r for r in rows if r["precision"] == "fp16" and r.get("names_per_s")]
         best = max(fp16, key=lambda r: r["names_per_s"], default=None)
@@ -1098,6 +1109,75 @@ def _throughput_one(
         raise AssertionError(f"{out_rows} rows out, {errors} with an error, for {n} names")
     if row["forward_rows_max"] > batch:  # (fewer is right: exact-length batches hold one length's rows)
         raise AssertionError(f"forward passes of up to {row['forward_rows_max']} rows, configured {batch}")
+
+
+#: (rows, tokens) shapes of the ``graphs`` part: demo names are ~6-8 tokens with specials
+GRAPH_SHAPES = ((256, 8), (1024, 8), (4096, 8))
+
+
+def launch_cost(config: Path | str, shapes: Sequence[tuple[int, int]] = GRAPH_SHAPES, n: int = 20) -> dict[str, Any]:
+    """Each transformer member's forward on CUDA, eager against a CUDA graph replay of the same forward, at
+    fixed (rows, tokens) shapes: wall ms per forward, the host CPU ms the eager forward spends launching its
+    kernels, and the largest logit difference between the two. What a graph per (member, rows, length)
+    bucket would pay before one is built into the ensemble (issue 22, item 3); capture errors are reported.
+    """
+    import torch
+
+    ens = load_ensemble(load_config(str(config)))
+    out: dict[str, Any] = {"forwards": n, "by_member": {}}
+    for member, _ in ens.transformers():
+        model, dev = member.model, member.device
+        vocab = int(model.config.vocab_size)
+        got: dict[str, Any] = {}
+        out["by_member"][member.source.name] = got
+        for rows, length in shapes:
+            key = f"{rows}x{length}"
+            ids = torch.randint(5, vocab, (rows, length), device=dev)
+
+            def forward(x: Any, model: Any = model) -> Any:
+                with attention_kernels(True):
+                    return model(input_ids=x).logits
+
+            rec: dict[str, Any] = {}
+            got[key] = rec
+            with torch.inference_mode():
+                for _ in range(3):
+                    ref = forward(ids)
+                torch.cuda.synchronize()
+                t0, c0 = time.perf_counter(), time.thread_time()
+                for _ in range(n):
+                    forward(ids)
+                launch = time.thread_time() - c0
+                torch.cuda.synchronize()
+                rec["eager_ms"] = round((time.perf_counter() - t0) / n * 1e3, 3)
+                rec["eager_host_launch_ms"] = round(launch / n * 1e3, 3)
+                try:
+                    static = ids.clone()
+                    side = torch.cuda.Stream()
+                    side.wait_stream(torch.cuda.current_stream())
+                    with torch.cuda.stream(side):
+                        for _ in range(3):
+                            forward(static)
+                    torch.cuda.current_stream().wait_stream(side)
+                    graph = torch.cuda.CUDAGraph()
+                    with torch.cuda.graph(graph):
+                        captured = forward(static)
+                    graph.replay()
+                    torch.cuda.synchronize()
+                    rec["max_abs_diff"] = round(float((captured.float() - ref.float()).abs().max()), 5)
+                    t0, c0 = time.perf_counter(), time.thread_time()
+                    for _ in range(n):
+                        graph.replay()
+                    launch = time.thread_time() - c0
+                    torch.cuda.synchronize()
+                    rec["graph_ms"] = round((time.perf_counter() - t0) / n * 1e3, 3)
+                    rec["graph_host_launch_ms"] = round(launch / n * 1e3, 3)
+                    rec["speedup"] = round(rec["eager_ms"] / rec["graph_ms"], 2)
+                    del graph, captured, static
+                except Exception as exc:  # capture is what is being tried: say why it failed
+                    rec["graph_error"] = f"{type(exc).__name__}: {exc}"[:300]
+            log.info("gpu graphs %s %s: %s", member.source.name, key, rec)
+    return out
 
 
 def _free_cuda(cuda: bool) -> None:
@@ -2176,6 +2256,22 @@ def _gpu_rows(g: dict[str, Any]) -> list[str]:
                 f"| GPU label agreement, {what}, share of the same {ag.get('names', 0):,} names | {shown} "
                 "| | | >= 99.5% |"
             )
+    gr = g.get("graphs")
+    if gr and ("not_measured" in gr or "error" in gr):
+        why = str(gr.get("not_measured") or gr["error"]).replace("|", "/")
+        lines.append(f"| GPU CUDA graph replay vs eager forward | not measured: {why} | | | |")
+    for name, by_shape in (gr or {}).get("by_member", {}).items():
+        for shape, rec in by_shape.items():
+            what = f"GPU {name} fp16 forward, {shape} tokens, eager vs CUDA graph replay (ms per forward"
+            eager = f"eager {rec.get('eager_ms')} (host launch {rec.get('eager_host_launch_ms')})"
+            if "graph_ms" in rec:
+                lines.append(
+                    f"| {what}; max logit diff {rec['max_abs_diff']}) | graph {rec['graph_ms']} "
+                    f"(host {rec['graph_host_launch_ms']}) | {eager} | {rec['speedup']}x | |"
+                )
+            else:
+                why = str(rec.get("graph_error", "")).replace("|", "/")
+                lines.append(f"| {what}) | capture failed: {why} | {eager} | | |")
     sp = g.get("spark")
     if sp and "not_measured" in sp:
         lines.append(f"| GPU Spark local mode vs in-process | not measured: {sp['not_measured']} | | | |")
@@ -2390,7 +2486,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--gpu-parts",
         default=",".join(GPU_PARTS),
-        help="gpu section parts: throughput, agreement, spark (comma list; spark needs pyspark)",
+        help="gpu section parts: throughput, agreement, spark, graphs (comma list; spark needs pyspark)",
     )
     parser.add_argument(
         "--quick",
