@@ -188,11 +188,14 @@ def test_bench_host_section_runs_in_process_and_through_spark(tmp_path: Path) ->
     rv = host["gpu_path_real_vocab"]  # the same loop, members that split names like a real tokenizer
     assert rv["warm_cpu_us_per_name"] > 0 and rv["padded_per_real"] <= 1.10
     assert rv["tokens_per_name"] < g["tokens_per_name"] and rv["demo_tokens_per_name"] < g["demo_tokens_per_name"]
-    assert host["spark_bound"]["ratio"] > 0 and host["spark_bound"]["bound_names_per_s"] > 0
+    b = host["spark_bound"]
+    assert b["ratio"] > 0 and b["bound_names_per_s"] > 0 and b["ratio_gpu_path_figure"] > 0
+    assert len(b["host_us_per_name_runs"]) == 3 and b["host_us_per_name"] == min(b["host_us_per_name_runs"]) > 0
     text = md.read_text()
     assert "host ceiling (2-layer pair), Spark local[" in text and "Host profile" in text
     assert "GPU code path's host side, one thread" in text and "device batch plan, padded / real" in text
     assert "the same with real-sized vocabularies" in text
+    assert "measured between the Spark jobs" in text
 
 
 def test_gpu_path_measure_runs_the_arrow_loop_on_one_thread(tmp_path: Path) -> None:

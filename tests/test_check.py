@@ -84,6 +84,11 @@ def test_spark_confs_that_matter(tiny_config_path: Path) -> None:
     assert [f.level for f in bad] == [check.Level.PROBLEM, check.Level.WARN]
     assert all(f.fix for f in bad)
     assert "spark.sql.execution.arrow.maxRecordsPerBatch=2048" in bad[1].line()
+    columnar = "spark.sql.execution.arrow.pythonUDF.columnarInput.enabled"
+    slow = check.check_spark_confs({columnar: "true"}, cfg)
+    assert [f.level for f in slow] == [check.Level.OK, check.Level.OK, check.Level.WARN]
+    assert f"{columnar}=false" in slow[2].line()
+    assert [f.level for f in check.check_spark_confs({columnar: "false"}, cfg)] == [check.Level.OK] * 3
     cuda = load_config(tiny_config_path, overrides={"ensemble.device": "cuda"})
     gpu = check.check_spark_confs({}, cuda)
     assert gpu[-1].level == check.Level.PROBLEM and "spark.task.resource.gpu.amount" in gpu[-1].fix

@@ -83,7 +83,16 @@ def test_parquet_twice_with_summary(spark, tiny_config_path, customers, expected
         if name and len(name.strip()) > 3:
             assert name not in text, "names never appear in the summary"
 
-    second = _run(capsys, **common, mode="overwrite")
+    columnar = "spark.sql.execution.arrow.pythonUDF.columnarInput.enabled"
+    assert first["spark"]["arrow_columnar_input"] == "false", "scored with the UDF's output kept in rows"
+    assert spark.conf.get(columnar, None) is None, "the session's own setting is back after the run"
+
+    spark.conf.set(columnar, "true")  # a session that chose the columnar path keeps it
+    try:
+        second = _run(capsys, **common, mode="overwrite")
+    finally:
+        spark.conf.unset(columnar)
+    assert second["spark"]["arrow_columnar_input"] == "true"
     assert second["rows_out"] == len(NAMES)
     assert_rows_match(labels_by_id(spark.read.parquet(str(out)).collect()), expected)
     assert not [p for p in tmp_path.iterdir() if "spark-ner" in p.name], "no staging left"

@@ -43,11 +43,13 @@ from spark_ner.spark.session import (
 from spark_ner.spark.telemetry import WorkerStatsParam, rows_scored, summarize_executors
 from spark_ner.spark.udf import (
     ARROW_BATCH_KEY,
+    COLUMNAR_INPUT_KEY,
     WORKER_FIELD,
     check_string_column,
     map_ner_labels,
     output_columns,
     recommended_arrow_batch_rows,
+    scoring_sql_conf,
     with_ner_labels,
     worker_records,
 )
@@ -681,6 +683,7 @@ class Summary:
     arrow_batch_rows: int
     connect: bool
     scoring_profile: Mapping[str, Any] | None = None
+    arrow_columnar_input: str | None = None
 
     @property
     def error_rows(self) -> int:
@@ -734,6 +737,8 @@ class Summary:
                 "app_id": self.app_id,
                 "score_partitions": s.partitions,
                 "arrow_batch_rows": self.arrow_batch_rows,
+                # Spark 4.3's columnar-input switch while scoring ("false": the job's own choice, udf.scoring_sql_conf)
+                "arrow_columnar_input": self.arrow_columnar_input,
                 "ensemble_batch_size": self.ensemble_batch_size,
                 "connect": self.connect,
                 # where the per-executor records came from: Spark Connect has no accumulators, so there
@@ -771,6 +776,7 @@ def summarize(spark: SparkSession, prepared: Prepared, scored: Scored, written: 
         master=spark.conf.get("spark.master", None),
         app_id=spark.conf.get("spark.app.id", None),
         arrow_batch_rows=int(spark.conf.get(ARROW_BATCH_KEY) or 0),
+        arrow_columnar_input=spark.conf.get(COLUMNAR_INPUT_KEY, None),
         connect=is_connect(spark),
         scoring_profile=_profile_summary(prepared),
     )
@@ -799,7 +805,7 @@ def run(ns: argparse.Namespace | LabelArgs) -> int:
         _stage(spark, "prepare", "output, name cache, members on the executors, input columns")
         prepared = prepare(spark, resolved, created)
         arrow = str(prepared.arrow_rows) if prepared.arrow_rows else None
-        with session_conf(spark, {ARROW_BATCH_KEY: arrow}):
+        with session_conf(spark, {ARROW_BATCH_KEY: arrow, **scoring_sql_conf(spark)}):
             _stage(spark, "score", "labelling each distinct name once")
             scored = score(spark, prepared, clock)
             try:

@@ -11,6 +11,12 @@ length-bucketed into ``ensemble.batch_size`` forward passes, so a small Arrow ba
 small forward passes. The job still sets :func:`recommended_arrow_batch_rows` (8 x ``batch_size``,
 at least 2,048): fewer, larger batches cost Spark less per row.
 
+Row output. On Spark 4.3, an Arrow UDF over a Parquet scan takes a "columnar input" path that turns
+the UDF's output rows back into on-heap column vectors, which the next operator reads as rows again:
+for the contract's struct (an array of entity structs in it) that extra copy costs the JVM more than
+the columnar input saves. The job therefore scores with :data:`COLUMNAR_INPUT_KEY` off
+(:func:`scoring_sql_conf`) unless the session set it; notebook users can set it themselves.
+
 CPU threads. A CPU worker runs ``spark.task.cpus`` threads (unless ``ensemble.num_threads`` says
 otherwise) as lanes, each taking whole forward passes (``ensemble.cpu_parallel``). With the default
 ``spark.task.cpus=1`` an executor of k cores runs k workers, k ensemble copies; ``spark.task.cpus=k``
@@ -70,6 +76,7 @@ __all__ = [
     "output_columns",
     "recommended_arrow_batch_rows",
     "register_sql",
+    "scoring_sql_conf",
     "with_ner_labels",
 ]
 
@@ -109,6 +116,20 @@ def output_columns(prefix: str = "ner_") -> tuple[str, ...]:
 ARROW_BATCH_KEY = "spark.sql.execution.arrow.maxRecordsPerBatch"
 WORKER_REUSE_KEY = "spark.python.worker.reuse"
 _STRING_DTYPES = ("object", "string", "str")
+
+
+#: Spark 4.3's switch for Arrow UDFs that read columnar batches (see the module docstring); older Spark
+#: has no such key and ignores it
+COLUMNAR_INPUT_KEY = "spark.sql.execution.arrow.pythonUDF.columnarInput.enabled"
+
+
+def scoring_sql_conf(spark: SparkSession) -> dict[str, str | None]:
+    """Runtime SQL confs for the stages that run the UDF: :data:`COLUMNAR_INPUT_KEY` off, unless the
+    session set it (then ``None``: :func:`~spark_ner.spark.session.session_conf` leaves it alone).
+
+    Why: Spark 4.3's columnar-input path converts the output struct rows to column vectors and back; with
+    it off the same labels cost Spark ~3 CPU us less per row (BENCHMARKS.md, "The Spark gap found")."""
+    return {COLUMNAR_INPUT_KEY: None if spark.conf.get(COLUMNAR_INPUT_KEY, None) is not None else "false"}
 
 
 def recommended_arrow_batch_rows(cfg: Config) -> int:

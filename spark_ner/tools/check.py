@@ -183,6 +183,21 @@ def check_spark_confs(conf: Mapping[str, str | None], cfg: Config) -> list[Findi
         )
     else:
         findings.append(Finding(Level.OK, key, f"{rows} rows per Arrow batch (batch_size {cfg.ensemble.batch_size})"))
+    from spark_ner.spark.udf import COLUMNAR_INPUT_KEY
+
+    columnar = (conf.get(COLUMNAR_INPUT_KEY) or "").lower()
+    if columnar == "true":  # unset: the label job turns it off while it scores
+        findings.append(
+            Finding(
+                Level.WARN,
+                COLUMNAR_INPUT_KEY,
+                "true: on Spark 4.3 the UDF's output struct is copied into column vectors and back (scoring ~20% "
+                "slower on 2 cores, BENCHMARKS.md); the label job keeps a setting the session made",
+                f"set {COLUMNAR_INPUT_KEY}=false, or leave it unset for the label job",
+            )
+        )
+    elif columnar == "false":
+        findings.append(Finding(Level.OK, COLUMNAR_INPUT_KEY, "false: the UDF's output stays in rows"))
     gpu_task = conf.get("spark.task.resource.gpu.amount")
     gpu_exec = conf.get("spark.executor.resource.gpu.amount")
     if cfg.ensemble.device == DeviceKind.CUDA and not (gpu_task and gpu_exec):
@@ -274,9 +289,12 @@ def check_spark(args: argparse.Namespace, cfg: Config) -> list[Finding]:
 
 
 def _check_session(spark: Any, cfg: Config, *, ship: bool) -> list[Finding]:
+    from spark_ner.spark.udf import COLUMNAR_INPUT_KEY
+
     keys = (
         "spark.python.worker.reuse",
         "spark.sql.execution.arrow.maxRecordsPerBatch",
+        COLUMNAR_INPUT_KEY,
         "spark.task.resource.gpu.amount",
         "spark.executor.resource.gpu.amount",
     )
