@@ -11,7 +11,7 @@ length-bucketed into ``ensemble.batch_size`` forward passes, so a small Arrow ba
 small forward passes. The job still sets :func:`recommended_arrow_batch_rows` (8 x ``batch_size``,
 at least 2,048): fewer, larger batches cost Spark less per row.
 
-Row output. On Spark 4.3, an Arrow UDF over a Parquet scan takes a "columnar input" path that turns
+Row output. Since Spark 4.2 (SPARK-56350), an Arrow UDF over a Parquet scan takes a "columnar input" path that turns
 the UDF's output rows back into on-heap column vectors, which the next operator reads as rows again:
 for the contract's struct (an array of entity structs in it) that extra copy costs the JVM more than
 the columnar input saves. The job therefore scores with :data:`COLUMNAR_INPUT_KEY` off
@@ -118,7 +118,7 @@ WORKER_REUSE_KEY = "spark.python.worker.reuse"
 _STRING_DTYPES = ("object", "string", "str")
 
 
-#: Spark 4.3's switch for Arrow UDFs that read columnar batches (see the module docstring); older Spark
+#: Spark 4.2+'s switch for Arrow UDFs that read columnar batches (see the module docstring); older Spark
 #: has no such key and ignores it
 COLUMNAR_INPUT_KEY = "spark.sql.execution.arrow.pythonUDF.columnarInput.enabled"
 
@@ -127,7 +127,7 @@ def scoring_sql_conf(spark: SparkSession) -> dict[str, str | None]:
     """Runtime SQL confs for the stages that run the UDF: :data:`COLUMNAR_INPUT_KEY` off, unless the
     session set it (then ``None``: :func:`~spark_ner.spark.session.session_conf` leaves it alone).
 
-    Why: Spark 4.3's columnar-input path converts the output struct rows to column vectors and back; with
+    Why: Spark 4.2+'s columnar-input path converts the output struct rows to column vectors and back; with
     it off the same labels cost Spark ~3 CPU us less per row (BENCHMARKS.md, "The Spark gap found")."""
     return {COLUMNAR_INPUT_KEY: None if spark.conf.get(COLUMNAR_INPUT_KEY, None) is not None else "false"}
 

@@ -191,7 +191,7 @@ def check_spark_confs(conf: Mapping[str, str | None], cfg: Config) -> list[Findi
             Finding(
                 Level.WARN,
                 COLUMNAR_INPUT_KEY,
-                "true: on Spark 4.3 the UDF's output struct is copied into column vectors and back (scoring ~20% "
+                "true: on Spark 4.2+ the UDF's output struct is copied into column vectors and back (scoring ~20% "
                 "slower on 2 cores, BENCHMARKS.md); the label job keeps a setting the session made",
                 f"set {COLUMNAR_INPUT_KEY}=false, or leave it unset for the label job",
             )
