@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -57,10 +58,13 @@ def _run(capsys, **kw: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     return json.loads(out[out.index("{") :])
 
 
-def test_parquet_twice_with_summary(spark, tiny_config_path, customers, expected, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_parquet_twice_with_summary(spark, tiny_config_path, customers, expected, tmp_path, capsys, caplog) -> None:  # type: ignore[no-untyped-def]
     out, summary_path = tmp_path / "labelled", tmp_path / "summary.json"
     common = {"input": customers, "output": out, "config": tiny_config_path, "id_col": "id"}
-    first = _run(capsys, **common, summary=summary_path)
+    columnar = "spark.sql.execution.arrow.pythonUDF.columnarInput.enabled"
+    with caplog.at_level(logging.INFO, logger="spark_ner.spark.udf"):
+        first = _run(capsys, **common, summary=summary_path)
+    assert not [r for r in caplog.records if columnar in r.getMessage()], "the job's own UDF takes the row path"
     assert json.loads(summary_path.read_text()) == first
     rows = spark.read.parquet(str(out)).collect()
     assert set(rows[0].asDict()) == {"id", "name", "region", *NER_COLS}
@@ -83,15 +87,17 @@ def test_parquet_twice_with_summary(spark, tiny_config_path, customers, expected
         if name and len(name.strip()) > 3:
             assert name not in text, "names never appear in the summary"
 
-    columnar = "spark.sql.execution.arrow.pythonUDF.columnarInput.enabled"
     assert first["spark"]["arrow_columnar_input"] == "false", "scored with the UDF's output kept in rows"
     assert spark.conf.get(columnar, None) is None, "the session's own setting is back after the run"
 
-    spark.conf.set(columnar, "true")  # a session that chose the columnar path keeps it
+    spark.conf.set(columnar, "true")  # a session that chose the columnar path keeps it (and is told the fix)
+    caplog.clear()
     try:
-        second = _run(capsys, **common, mode="overwrite")
+        with caplog.at_level(logging.INFO, logger="spark_ner.spark.udf"):
+            second = _run(capsys, **common, mode="overwrite")
     finally:
         spark.conf.unset(columnar)
+    assert [r for r in caplog.records if columnar in r.getMessage()]
     assert second["spark"]["arrow_columnar_input"] == "true"
     assert second["rows_out"] == len(NAMES)
     assert_rows_match(labels_by_id(spark.read.parquet(str(out)).collect()), expected)

@@ -73,6 +73,28 @@ def test_udf_and_sql_match_in_process(spark, tiny_config, customers, expected) -
     assert_rows_match([r.asDict() for r in rows], expected)
 
 
+def test_advice_on_spark_columnar_input(spark, tiny_config, caplog) -> None:  # type: ignore[no-untyped-def]
+    """Building the UDF where Spark 4.2+ would take its columnar-input path logs the fix once; not when
+    the session turned it off (as the label job does while it scores)."""
+    from spark_ner.spark.udf import COLUMNAR_INPUT_KEY, with_ner_labels
+
+    def advised() -> bool:
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="spark_ner.spark.udf"):
+            with_ner_labels("name", tiny_config)
+        return any(COLUMNAR_INPUT_KEY in r.getMessage() for r in caplog.records)
+
+    major, minor = (int(x) for x in spark.version.split(".")[:2])
+    assert spark.conf.get(COLUMNAR_INPUT_KEY, None) is None
+    assert advised() is ((major, minor) >= (4, 2)), spark.version
+    for setting, expected in (("true", True), ("false", False)):
+        spark.conf.set(COLUMNAR_INPUT_KEY, setting)
+        try:
+            assert advised() is expected, setting
+        finally:
+            spark.conf.unset(COLUMNAR_INPUT_KEY)
+
+
 def test_small_arrow_batches_and_empty_partitions(spark, tiny_config, tiny_ensemble, caplog) -> None:  # type: ignore[no-untyped-def]
     """Arrow batches of 2 rows (several per partition, below batch_size: a warning) and
     empty partitions (3 rows over 8 partitions); an empty DataFrame gives an empty result."""

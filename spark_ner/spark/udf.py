@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -439,6 +440,7 @@ def _check_session(cfg: Config) -> None:
             WORKER_REUSE_KEY,
             reuse,
         )
+    _advise_row_output(spark)
     try:
         arrow = int(spark.conf.get(ARROW_BATCH_KEY) or 10000)
     except (ValueError, TypeError):
@@ -450,6 +452,22 @@ def _check_session(cfg: Config) -> None:
             arrow,
             cfg.ensemble.batch_size,
             recommended_arrow_batch_rows(cfg),
+        )
+
+
+def _advise_row_output(spark: SparkSession) -> None:
+    """One INFO line when the UDF will take Spark 4.2+'s columnar-input path (the label job turns it off
+    while it scores, so its own UDFs never log this; a notebook's ``with_ner_labels`` does)."""
+    try:
+        setting = spark.conf.get(COLUMNAR_INPUT_KEY, None)
+        version = tuple(int(x) for x in re.findall(r"\d+", spark.version)[:2])
+    except Exception:  # a server that will not say: nothing to advise
+        return
+    if (setting or "").lower() == "true" or (setting is None and version >= (4, 2)):
+        log.info(
+            "%s is on: Spark copies the label struct into column vectors and back (~20%% slower scoring "
+            "measured on Spark 4.3); set it to false for this session (docs/spark.md, 'Row output')",
+            COLUMNAR_INPUT_KEY,
         )
 
 
