@@ -737,7 +737,7 @@ class Summary:
                 "app_id": self.app_id,
                 "score_partitions": s.partitions,
                 "arrow_batch_rows": self.arrow_batch_rows,
-                # Spark 4.3's columnar-input switch while scoring ("false": the job's own choice, udf.scoring_sql_conf)
+                # Spark 4.2+'s columnar-input switch while scoring ("false": the job's own choice, udf.scoring_sql_conf)
                 "arrow_columnar_input": self.arrow_columnar_input,
                 "ensemble_batch_size": self.ensemble_batch_size,
                 "connect": self.connect,

@@ -11,10 +11,10 @@ length-bucketed into ``ensemble.batch_size`` forward passes, so a small Arrow ba
 small forward passes. The job still sets :func:`recommended_arrow_batch_rows` (8 x ``batch_size``,
 at least 2,048): fewer, larger batches cost Spark less per row.
 
-Row output. Since Spark 4.2 (SPARK-56350), an Arrow UDF over a Parquet scan takes a "columnar input" path that turns
-the UDF's output rows back into on-heap column vectors, which the next operator reads as rows again:
-for the contract's struct (an array of entity structs in it) that extra copy costs the JVM more than
-the columnar input saves. The job therefore scores with :data:`COLUMNAR_INPUT_KEY` off
+Row output. Since Spark 4.2 (SPARK-56350), an Arrow UDF over a Parquet scan takes a "columnar input"
+path that turns the UDF's output rows back into on-heap column vectors, which the next operator reads
+as rows again: for the contract's struct (an array of entity structs in it) that extra copy costs the
+JVM more than the columnar input saves. The job therefore scores with :data:`COLUMNAR_INPUT_KEY` off
 (:func:`scoring_sql_conf`) unless the session set it; notebook users can set it themselves.
 
 CPU threads. A CPU worker runs ``spark.task.cpus`` threads (unless ``ensemble.num_threads`` says
