@@ -113,6 +113,8 @@ class EnsembleConfig:
     num_threads: int = 0
     cpu_parallel: CpuParallel = CpuParallel.BATCHES
     compile: bool = False
+    #: CUDA graphs of the exact-length forwards (spark_ner.graphs); ignored off CUDA
+    cuda_graphs: bool = False
     #: NumPy's transparent huge pages for new arrays (off: see ``ensemble.configure_huge_pages``)
     huge_pages: bool = False
 
@@ -196,7 +198,7 @@ class Config:
         data.pop("spark", None)  # where the scoring stage runs, not what it computes
         if data["calibration"]["method"] == CalibrationMethod.NONE.value:
             data.pop("calibration")  # configs without calibration keep the fingerprint they had
-        for key in ("batch_size", "num_threads", "cpu_parallel", "compile", "device", "huge_pages"):
+        for key in ("batch_size", "num_threads", "cpu_parallel", "compile", "cuda_graphs", "device", "huge_pages"):
             data["ensemble"].pop(key, None)  # speed knobs: same labels
         for m in data["models"]:
             m.pop("path", None)  # where the weights sit does not change them; their digest does
@@ -223,7 +225,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "max_length": (4, 512),
     "num_threads": (0, 4096),
 }
-_BOOLS = {"case_restore", "compile", "huge_pages"}
+_BOOLS = {"case_restore", "compile", "cuda_graphs", "huge_pages"}
 _MODEL_KEYS = {"name", "path", "weight", "sha256", "allow_pickle", "label_map", "revision", "kind", "weights_by_type"}
 _TOP_KEYS = {"ensemble", "models", "model_dir", "calibration", "spark"}
 _CALIBRATION_KEYS = {"method", "slope", "shift"}
@@ -272,6 +274,11 @@ def _parse_ensemble(raw: Any) -> EnsembleConfig:
             if not isinstance(value, bool):
                 raise ConfigError(f"{where} must be true or false, got {_type_name(value)} {value!r}")
             kwargs[key] = value
+    if kwargs.get("compile") and kwargs.get("cuda_graphs"):
+        raise ConfigError(
+            "ensemble.compile = true and ensemble.cuda_graphs = true: choose one (both replace the eager forward). "
+            "Fix: set one of them to false."
+        )
     return EnsembleConfig(**kwargs)
 
 

@@ -45,6 +45,7 @@ from spark_ner.decode import (
     label_names,
     records,
 )
+from spark_ner.graphs import StaticForwards, row_bucket
 from spark_ner.lexicon import LexiconMember, load_lexicon_member, tag_factors
 from spark_ner.models import (
     Member,
@@ -464,6 +465,13 @@ class Ensemble:
         #: distinct names per pipeline step of ``label`` (None: see ``_chunk_names``)
         self.pipeline_names: int | None = None
         self._shared_rows: dict[tuple[str, int], dict[str, Any]] = {}  # see _row_inputs
+        #: the exact-length forwards as CUDA graphs (``ensemble.cuda_graphs``); None: every forward eager
+        self.graphs: StaticForwards | None = None
+        if cfg.ensemble.cuda_graphs:
+            if self.device.startswith("cuda"):
+                self.graphs = StaticForwards(cfg.ensemble.batch_size)
+            else:
+                log.info("ensemble.cuda_graphs is on but the members run on %s: eager forwards", self.device)
 
     def transformers(self) -> list[tuple[Member, WordTokenizer]]:
         """The members that run a model forward (not the lexicon members), with their word tokenizers."""
@@ -494,14 +502,23 @@ class Ensemble:
             start = torch.cuda.Event(enable_timing=True)
             start.record()
         extra = self._row_inputs(member, ids.shape[1]) if mask is None else {}
+        head = member.head  # the classifier on the picked positions only (models.split_head)
+
+        def forward(x: Any) -> Any:  # hidden states (head split off) or logits, [rows, length, *]
+            if head is not None:
+                return member.encoder(input_ids=x, attention_mask=t_mask, **extra)[0]
+            return member.model(input_ids=x, attention_mask=t_mask, **extra).logits
+
         with torch.inference_mode(), attention_kernels(cuda):
             c0 = time.thread_time()
-            if member.head is not None:  # the classifier on the picked positions only (models.split_head)
-                hidden = member.encoder(input_ids=t_ids, attention_mask=t_mask, **extra)[0]
-                picked = member.head(hidden.reshape(-1, hidden.shape[-1]).index_select(0, t_pos))
-            else:
-                logits = member.model(input_ids=t_ids, attention_mask=t_mask, **extra).logits
-                picked = logits.reshape(-1, logits.shape[-1]).index_select(0, t_pos)
+            out = None
+            if self.graphs is not None and mask is None:  # its output is read below, before the next forward
+                out = self.graphs.forward(member.source.name, forward, t_ids)
+            if out is None:
+                out = forward(t_ids)
+            picked = out.reshape(-1, out.shape[-1]).index_select(0, t_pos)
+            if head is not None:
+                picked = head(picked)
             self.stats.add_cpu("model", time.thread_time() - c0)
         if start is not None:
             done = torch.cuda.Event(enable_timing=True)
@@ -593,7 +610,12 @@ class Ensemble:
             return
         with torch.inference_mode():
             picked = launched[0].picked if len(launched) == 1 else torch.cat([la.picked for la in launched])
-            probs = tag_probs(picked, member.projection).cpu()  # the one wait for the device
+            probs = tag_probs(picked, member.projection)
+            if probs.is_cuda:  # the one wait for the device, asleep: a spinning wait takes a core from the
+                done = torch.cuda.Event(blocking=True)  # feeders of the other tasks sharing this GPU
+                done.record()
+                done.synchronize()
+            probs = probs.cpu()
         for la in launched:  # device time from each batch's own events (all done now)
             self.stats.add_forward(la.start.elapsed_time(la.done) / 1000 if la.start is not None else 0.0)
         tok = probs.numpy()
@@ -697,7 +719,8 @@ class Ensemble:
 
     def plan_tokens(self, names: list[str]) -> tuple[int, int]:
         """(padded, real) tokens of the forward batches ``names`` would get, over all members: what the
-        device computes against what it must (the batch plan's waste, computable without a GPU)."""
+        device computes against what it must (the batch plan's waste, computable without a GPU). With
+        CUDA graphs, a one-length batch is computed at its bucket's rows (``graphs.row_bucket``)."""
         ens = self.cfg.ensemble
         split = split_words(names, max_words=ens.max_length, case_restore=ens.case_restore)
         padded = real = 0
@@ -706,8 +729,14 @@ class Ensemble:
                 continue
             lengths = enc.lengths
             real += int(lengths.sum())
-            p, _ = plan_padding(lengths, self._batches(enc, ens.batch_size))
+            batches = self._batches(enc, ens.batch_size)
+            p, _ = plan_padding(lengths, batches)
             padded += p
+            if self.graphs is not None:  # the bucket rows of the unmasked (one-length) batches
+                for rows in batches:
+                    lens = lengths[rows]
+                    if len(rows) and lens.min() == lens.max():
+                        padded += (row_bucket(len(rows), ens.batch_size) - len(rows)) * int(lens[0])
         return padded, real
 
     def _batches(self, enc: Encoded, batch_size: int) -> list[np.ndarray]:

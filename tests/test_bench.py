@@ -66,10 +66,12 @@ def test_label_agreement_says_not_measured_without_cuda(monkeypatch: pytest.Monk
 
 
 def test_device_plans_size_the_gpu_check() -> None:
-    """The full CUDA run is the issue's (100,000 names, batches 256-4,096, fp16 and fp32, 1/2/4 processes);
-    --quick shrinks it; without CUDA the members are small and the run takes seconds per section."""
+    """The full CUDA run is the issue's (100,000 names, batches 256-4,096, fp16 and fp32, 1/2/4 processes;
+    4 and 8 under MPS; fp16 at 1,024 and 4,096 and 1/4 processes again with CUDA graphs); --quick shrinks it;
+    without CUDA the members are small and the run takes seconds per section (no graph rounds)."""
     full = bench.device_plan(cuda=True, quick=False)
-    assert full.names == full.host_names == full.executor_names == 100_000 and full.executor_procs == (1, 2, 4, 8)
+    assert full.names == full.host_names == full.executor_names == 100_000 and full.executor_procs == (1, 2, 4)
+    assert full.executor_mps == (4, 8) and full.graph_batches == (1024, 4096) and full.executor_graphs == (1, 4)
     assert full.batches == (256, 1024, 4096) and full.precisions == ("fp16", "fp32")
     assert full.member_size().hidden == 768 and full.member_size().layers == 12
     assert sum(full.boxes.values()) <= 490  # the sections fit the wrapper's default limit
@@ -78,6 +80,38 @@ def test_device_plans_size_the_gpu_check() -> None:
     cpu = bench.device_plan(cuda=False, quick=True, cpu_fallback=True)
     assert cpu.runs_device_sections and cpu.precisions == ("fp32",) and cpu.member_size().hidden == 64
     assert not bench.device_plan(cuda=False, quick=True).runs_device_sections
+    assert cpu.graph_batches == cpu.executor_graphs == ()  # CUDA graphs need CUDA
+
+
+def test_cuda_graph_rounds_are_reported_apart() -> None:
+    """The gpu section's rows and the executor rounds with ``ensemble.cuda_graphs`` on get rows of their own
+    (with captures, eager forwards and a capture failure), and the fp16/fp32 ratio ignores them."""
+    row = {
+        "names": 1000, "call_rows": 8192, "tokens_per_name": 5.5, "gflop_per_name": 1.9, "achieved_tflops": 90.0,
+        "split_s": {}, "names_per_s": 90_000,
+    }  # fmt: skip
+    captured = {"shapes": 40, "replays": 5000, "eager": 12, "failures": ["x 8x4: RuntimeError: no"]}
+    graph_row = {"precision": "fp16", "batch": 1024, "cuda_graphs": True, **row, "graphs": captured}
+    gpu = {"device": "cuda", "rows": [{"precision": "fp16", "batch": 1024, **row}, graph_row]}
+    text = "\n".join(bench._gpu_rows(gpu))
+    assert "| GPU in-process fp16, batch 1,024 (names/s;" in text
+    assert "| GPU in-process fp16 with CUDA graphs, batch 1,024 (names/s;" in text
+    assert "40 graphs, 5,000 replays, 12 eager forwards; capture failed: x 8x4: RuntimeError: no" in text
+    ex = {"rows": 100, "wall_s": 1.0, "names_per_s": 100, "host_cpu_us_per_name": 9.0, "padded_per_real": 1.0}
+    graphs = {"graph_captures": 30, "graph_replays": 900, "graph_eager": 4, "graph_failures": []}
+    results = {
+        "sections": {"executor": {"status": "timeout"}},  # the rounds that finished are still reported
+        "executor": {
+            "by_processes": {"1": ex},
+            "by_processes_graphs": {"1": {**ex, **graphs}},
+            "by_processes_mps_graphs": {"4": {**ex, **graphs}},
+        },
+    }
+    lines = "\n".join(bench.markdown_table(results))
+    assert "| executor: 1 process(es) sharing the device, `label_arrow_stream`" in lines
+    assert "| executor: 1 process(es) sharing the device, CUDA graphs, `label_arrow_stream`" in lines
+    assert "| executor: 4 process(es) sharing the device under MPS, CUDA graphs," in lines
+    assert lines.count("30 graphs captured, 4 eager forwards") == 2
 
 
 def test_time_box_stops_a_section() -> None:
@@ -104,7 +138,7 @@ def test_a_failing_section_is_recorded_and_the_next_runs(tmp_path: Path) -> None
     assert main([*argv, "--executor-procs", "0", "--quick"]) == 1
     data = json.loads((tmp_path / "o" / "bench.json").read_text())
     assert data["sections_requested"] == ["executor", "oom"]
-    assert data["sections"]["executor"]["status"] == "error" and "executor" not in data
+    assert data["sections"]["executor"]["status"] == "error" and not data["executor"]["by_processes"]
     assert data["sections"]["oom"]["status"] == "ok" and data["oom"]["rows_labelled"] == 1024
     assert "| section `executor` | error |" in md.read_text()
 
@@ -179,23 +213,26 @@ def test_bench_host_section_runs_in_process_and_through_spark(tmp_path: Path) ->
     for pair in host["pairs"].values():
         assert pair["cold_names_per_s"] > 0 and pair["warm_names_per_s"] > 0 and pair["spark_warm_names_per_s"] > 0
         assert 0 < pair["warm_model_us_per_name"] < pair["warm_cpu_us_per_name"]
-    assert host["identity_udf_names_per_s"] > 0
+    assert host["identity_udf_names_per_s"] > 0 and host["identity_udf_keep_input_names_per_s"] > 0
     assert any("label" in row["function"] for row in host["profile"])
     g = host["gpu_path"]  # the GPU code path's host side on one thread (issue 22)
     assert 0 < g["warm_model_us_per_name"] < g["warm_cpu_us_per_name"] and g["cold_cpu_us_per_name"] > 0
     assert 0 <= g["cold_sys_us_per_name"] < g["cold_cpu_us_per_name"] and g["warm_sys_us_per_name"] >= 0
     assert g["padded_per_real"] <= 1.10 and g["demo_names_padded_per_real"] <= 1.10
+    assert g["graphs_padded_per_real"] >= g["padded_per_real"]  # the bucket rows computed like padding
     rv = host["gpu_path_real_vocab"]  # the same loop, members that split names like a real tokenizer
     assert rv["warm_cpu_us_per_name"] > 0 and rv["padded_per_real"] <= 1.10
     assert rv["tokens_per_name"] < g["tokens_per_name"] and rv["demo_tokens_per_name"] < g["demo_tokens_per_name"]
     b = host["spark_bound"]
     assert b["ratio"] > 0 and b["bound_names_per_s"] > 0 and b["ratio_gpu_path_figure"] > 0
+    assert b["ratio_keep_input"] > 0 and b["spark_us_per_row_keep_input"] > 0
     assert len(b["host_us_per_name_runs"]) == 3 and b["host_us_per_name"] == min(b["host_us_per_name_runs"]) > 0
     text = md.read_text()
     assert "host ceiling (2-layer pair), Spark local[" in text and "Host profile" in text
     assert "GPU code path's host side, one thread" in text and "device batch plan, padded / real" in text
     assert "the same with real-sized vocabularies" in text
-    assert "measured between the Spark jobs" in text
+    assert "measured between the Spark jobs" in text and "keeps its input column" in text
+    assert "the same with `ensemble.cuda_graphs`" in text
 
 
 def test_gpu_path_measure_runs_the_arrow_loop_on_one_thread(tmp_path: Path) -> None:
@@ -206,6 +243,7 @@ def test_gpu_path_measure_runs_the_arrow_loop_on_one_thread(tmp_path: Path) -> N
     g = bench.bench_gpu_path(cfg, 300, repeat=1)
     assert g["cold_cpu_us_per_name"] > 0 and g["warm_cpu_us_per_name"] > 0 and g["arrow_rows"] == 2048
     assert g["real_tokens"] > 0 and g["padded_tokens"] <= 1.10 * g["real_tokens"]
+    assert g["graphs_padded_per_real"] >= g["padded_per_real"]
 
 
 def test_bench_oom_section_halves_the_batch_and_labels_every_row(tmp_path: Path) -> None:

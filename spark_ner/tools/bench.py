@@ -67,6 +67,7 @@ from spark_ner.cliargs import add_output_argument
 from spark_ner.config import ENTITY_TYPES, NAME_LABELS, Config, CpuParallel, Precision, load_config
 from spark_ner.ensemble import Ensemble, attention_kernels, configure_threads, load_ensemble, worker_threads
 from spark_ner.errors import ConfigError
+from spark_ner.graphs import StaticForwards
 from spark_ner.models import canonical_tag
 from spark_ner.tokenize import split_words
 
@@ -79,7 +80,7 @@ SECTIONS = (
 #: sections that build their own members: the config's need not exist for them
 OWN_MEMBERS = frozenset({"gpu", "host", "executor", "oom", "finetune"})
 #: sections whose report rows show what a failed or stopped run of them measured
-PARTIAL_OK = frozenset({"gpu", "finetune"})
+PARTIAL_OK = frozenset({"gpu", "finetune", "executor"})
 #: parts of the gpu section (``--gpu-parts``)
 GPU_PARTS = ("throughput", "agreement", "spark", "graphs")
 MARK_START = "<!-- bench:start -->"
@@ -811,6 +812,10 @@ class DevicePlan:
     boxes: Mapping[str, float] = field(default_factory=dict)
     #: process counts run again under NVIDIA MPS (CUDA plans only, where the daemon is on PATH)
     executor_mps: tuple[int, ...] = ()
+    #: CUDA plans: fp16 batch sizes measured again, and process counts (plain and under MPS) run again,
+    #: with ``ensemble.cuda_graphs`` on (spark_ner.graphs)
+    graph_batches: tuple[int, ...] = ()
+    executor_graphs: tuple[int, ...] = ()
 
     @property
     def runs_device_sections(self) -> bool:
@@ -835,16 +840,16 @@ def device_plan(cuda: bool, quick: bool, cpu_fallback: bool = False) -> DevicePl
         return DevicePlan(
             cuda=True, quick=False, cpu_fallback=cpu_fallback, size=GPU_BASE, names=100_000,
             batches=(256, 1024, 4096), precisions=("fp16", "fp32"), agree_names=5000, host_names=100_000,
-            host_batch=1024, executor_names=100_000, executor_procs=(1, 2, 4, 8), oom_names=16_384, ft_batch=128,
-            ft_steps=40, train_steps=40, train_examples=20_000, executor_mps=(4, 8),
-            boxes={"gpu": 150, "host": 60, "executor": 180, "oom": 40, "finetune": 60},
+            host_batch=1024, executor_names=100_000, executor_procs=(1, 2, 4), oom_names=16_384, ft_batch=128,
+            ft_steps=40, train_steps=40, train_examples=20_000, executor_mps=(4, 8), graph_batches=(1024, 4096),
+            executor_graphs=(1, 4), boxes={"gpu": 150, "host": 50, "executor": 170, "oom": 30, "finetune": 50},
         )  # fmt: skip
     if cuda:
         return DevicePlan(
             cuda=True, quick=True, cpu_fallback=cpu_fallback, size=GPU_BASE, names=20_000, batches=(1024,),
             precisions=("fp16", "fp32"), agree_names=5000, host_names=20_000, host_batch=1024,
             executor_names=20_000, executor_procs=(1, 2), oom_names=16_384, ft_batch=128, ft_steps=15,
-            train_steps=15, train_examples=5000,
+            train_steps=15, train_examples=5000, graph_batches=(1024,), executor_graphs=(1,),
             boxes={"gpu": 100, "host": 40, "executor": 70, "oom": 30, "finetune": 40},
         )  # fmt: skip
     # no CUDA: generous boxes, shared CPU machines run 3-4x slower at times
@@ -985,8 +990,21 @@ def bench_gpu(
                 log.exception("gpu %s batch %d failed", precision, batch)
             finally:
                 _free_cuda(cuda)
+    for batch in plan.graph_batches if cuda and "throughput" in parts else ():
+        row = {"precision": "fp16", "batch": batch, "cuda_graphs": True}
+        rows.append(row)
+        if deadline is not None and time.monotonic() > deadline - 10:
+            row["skipped"] = "time box"
+            continue
+        try:
+            _throughput_one(members, row, names, "fp16", cuda, batch, peak16, graphs=True)
+        except Exception as exc:  # a measurement of an opt-in path: its failure is a figure
+            row["error"] = f"{type(exc).__name__}: {exc}"
+            log.exception("gpu fp16 batch %d with CUDA graphs failed", batch)
+        finally:
+            _free_cuda(cuda)
     by: dict[tuple[str, int], float] = {
-        (r["precision"], r["batch"]): r["names_per_s"] for r in rows if "names_per_s" in r
+        (r["precision"], r["batch"]): r["names_per_s"] for r in rows if "names_per_s" in r and not r.get("cuda_graphs")
     }
     out["fp16_over_fp32"] = {
         str(b): round(by[("fp16", b)] / by[("fp32", b)], 2)
@@ -1008,7 +1026,7 @@ def bench_gpu(
         else:
             out["graphs"] = {"not_measured": "no CUDA"}
     if "spark" in parts and cuda:
-        fp16 = [r for r in rows if r["precision"] == "fp16" and r.get("names_per_s")]
+        fp16 = [r for r in rows if r["precision"] == "fp16" and r.get("names_per_s") and not r.get("cuda_graphs")]
         best = max(fp16, key=lambda r: r["names_per_s"], default=None)
         if best is None:
             out["spark"] = {"not_measured": "no fp16 in-process figure to compare with"}
@@ -1031,16 +1049,25 @@ def bench_gpu(
 
 
 def _throughput_one(
-    members: Members, row: dict[str, Any], names: list[str], precision: str, cuda: bool, batch: int, peak: float | None
+    members: Members,
+    row: dict[str, Any],
+    names: list[str],
+    precision: str,
+    cuda: bool,
+    batch: int,
+    peak: float | None,
+    graphs: bool = False,
 ) -> None:
-    """One (precision, batch) figure: a fresh ensemble, warm word caches and kernels, one timed pass.
+    """One (precision, batch) figure: a fresh ensemble, warm word caches and kernels (and with ``graphs``
+    every shape's CUDA graph captured), one timed pass.
 
     Why a fresh load per batch size: the config is the only supported way to set the batch, and a
     forward hook checks that the passes really had that many rows.
     """
     import torch
 
-    cfg = members.config(precision, batch, "cuda" if cuda else "cpu")
+    extra = {"cuda_graphs": True} if graphs else {}
+    cfg = members.config(precision, batch, "cuda" if cuda else "cpu", **extra)
     _free_cuda(cuda)
     base = torch.cuda.memory_allocated() if cuda else 0
     t0 = time.perf_counter()
@@ -1103,7 +1130,9 @@ def _throughput_one(
         row["peak_mem_mb"] = round((torch.cuda.max_memory_allocated() - base) / 2**20)
     if isinstance(sampler, NvmlSampler):
         row.update(sampler.summary())
-    log.info("gpu %s batch %d: %s names/s", precision, batch, f"{rate:,.0f}")
+    if ens.graphs is not None:
+        row["graphs"] = {"shapes": len(ens.graphs), **asdict(ens.graphs.stats)}
+    log.info("gpu %s batch %d%s: %s names/s", precision, batch, " graphs" if graphs else "", f"{rate:,.0f}")
     del ens
     if out_rows != n or errors:
         raise AssertionError(f"{out_rows} rows out, {errors} with an error, for {n} names")
@@ -1544,6 +1573,9 @@ def _spark_host(
         identity = df.select(ident(F.col("name")).alias("name"))
         jobs["identity_udf"] = (identity, None)
         jobs["identity_udf_row_output"] = (identity, None)  # the bound takes the faster of the two
+        # the same UDF with its input column kept beside its output, as the label job's rows are
+        keep = df.select("name", ident(F.col("name")).alias("name_out"))
+        jobs["identity_udf_keep_input_row_output"] = (keep, None)
         seconds: dict[str, list[float]] = {key: [] for key in jobs}
         host_us: list[float] = []
         for r in range(repeat + 2):  # two untimed rounds: both workers see both partitions' words
@@ -1566,6 +1598,7 @@ def _spark_host(
             out["host_us_per_name"] = round(min(host_us), 1)
             out["host_us_per_name_runs"] = [round(x, 1) for x in host_us]
         out["identity_udf"] = max(out["identity_udf"], out.pop("identity_udf_row_output"))
+        out["identity_udf_keep_input"] = out.pop("identity_udf_keep_input_row_output")
     finally:
         if created:
             spark.stop()
@@ -1642,6 +1675,11 @@ def bench_gpu_path(cfg: Config, n: int, repeat: int = 2) -> dict[str, Any]:
     padded, real = ens.plan_tokens(host_names(n, seed=40))
     demo = name_pool(min(n, 50_000), seed=7)
     demo_padded, demo_real = ens.plan_tokens(demo)  # names as they come: 4-7 tokens
+    # the same plans with CUDA graphs' row buckets (ensemble.cuda_graphs): computable without a GPU
+    ens.graphs = StaticForwards(cfg.ensemble.batch_size, capture=False)
+    g_padded, _ = ens.plan_tokens(host_names(n, seed=40))
+    g_demo_padded, _ = ens.plan_tokens(demo)
+    ens.graphs = None
     per_member = max(len(ens.transformers()), 1)
     best_cold = min(cold, key=lambda x: x["cpu_us"])
     best_warm = min(warm, key=lambda x: x["cpu_us"])
@@ -1663,6 +1701,8 @@ def bench_gpu_path(cfg: Config, n: int, repeat: int = 2) -> dict[str, Any]:
         "real_tokens": real,
         "padded_per_real": round(padded / real, 3) if real else None,
         "demo_names_padded_per_real": round(demo_padded / demo_real, 3) if demo_real else None,
+        "graphs_padded_per_real": round(g_padded / real, 3) if real else None,
+        "graphs_demo_names_padded_per_real": round(g_demo_padded / demo_real, 3) if demo_real else None,
         # real tokens per name and member, specials included: what the members' vocabularies make of names
         "tokens_per_name": round(real / n / per_member, 1),
         "demo_tokens_per_name": round(demo_real / max(len(demo), 1) / per_member, 1),
@@ -1711,8 +1751,10 @@ def _executor_run(config: str, names: list[str], rows: int, barrier: Any, result
     if cuda:
         torch.cuda.synchronize()
     padded, real = ens.plan_tokens(names[: min(len(names), 20_000)])
+    graphs = {"shapes": len(ens.graphs), **asdict(ens.graphs.stats)} if ens.graphs is not None else None
     results.put(
         {
+            "graphs": graphs,
             "rows": n,
             "start": t0,
             "end": t1,
@@ -1727,29 +1769,44 @@ def _executor_run(config: str, names: list[str], rows: int, barrier: Any, result
 
 
 def bench_executor(
-    config: str, n: int, procs: Sequence[int], rows: int, mps_procs: Sequence[int] = (), workdir: Path | None = None
+    config: str,
+    n: int,
+    procs: Sequence[int],
+    rows: int,
+    mps_procs: Sequence[int] = (),
+    workdir: Path | None = None,
+    graphs: tuple[str, Sequence[int]] | None = None,
+    rec: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """N processes (as N Spark tasks on one executor) share this machine's device, each labelling its
     share of ``n`` distinct names through ``label_arrow_stream``: summed names/s per device, host CPU
     per name, device-busy seconds from CUDA events, padded/real tokens, kernel launches per forward.
-    ``mps_procs``: the same again under NVIDIA MPS (:func:`mps_daemon`), where the machine has it."""
+    ``graphs``: (a config with ``ensemble.cuda_graphs`` on, process counts) run again with it.
+    ``mps_procs``: the same again under NVIDIA MPS (:func:`mps_daemon`), where the machine has it, eager
+    and (with ``graphs``) with graphs. ``rec`` is filled as rounds finish (a time box keeps them)."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")  # CUDA cannot be forked into children
     names = host_names(n, seed=60)
-    out: dict[str, Any] = {"names": n, "arrow_rows": rows, "by_processes": {}}
+    out: dict[str, Any] = {} if rec is None else rec
+    out.update(names=n, arrow_rows=rows, by_processes={})
     for k in procs:
         out["by_processes"][str(k)] = _executor_round(ctx, config, names, k, rows, profile=k == procs[0])
         log.info("executor %d process(es): %s", k, out["by_processes"][str(k)])
+    graph_config, graph_procs = graphs if graphs is not None else ("", ())
+    for k in graph_procs:
+        got = out.setdefault("by_processes_graphs", {})
+        got[str(k)] = _executor_round(ctx, graph_config, names, k, rows, profile=k == graph_procs[0])
+        log.info("executor %d process(es) with CUDA graphs: %s", k, got[str(k)])
     if mps_procs:
         try:
             with mps_daemon(Path(workdir or tempfile.mkdtemp(prefix="spark-ner-mps-")) / "mps") as running:
                 out["mps"] = running
-                if running:
-                    out["by_processes_mps"] = {}
-                    for k in mps_procs:
-                        out["by_processes_mps"][str(k)] = _executor_round(ctx, config, names, k, rows, profile=False)
-                        log.info("executor %d process(es) under MPS: %s", k, out["by_processes_mps"][str(k)])
+                for key, cfg in (("by_processes_mps_graphs", graph_config), ("by_processes_mps", config)):
+                    for k in mps_procs if running and cfg else ():
+                        got = out.setdefault(key, {})
+                        got[str(k)] = _executor_round(ctx, cfg, names, k, rows, profile=False)
+                        log.info("executor %d process(es) under MPS (%s): %s", k, key, got[str(k)])
         except Exception as exc:  # the plain rounds above stand; say why MPS gave none
             log.exception("executor section: the MPS rounds failed")
             out["mps_error"] = f"{type(exc).__name__}: {exc}"[:300]
@@ -1826,7 +1883,18 @@ def _executor_round(ctx: Any, config: str, names: list[str], k: int, rows: int, 
     total = sum(g["rows"] for g in got)
     busy = [g["device_busy_s"] for g in got if g["device_busy_s"] is not None]
     launches = next((g["launches_per_forward"] for g in got if g["launches_per_forward"] is not None), None)
+    graphs = [g["graphs"] for g in got if g.get("graphs")]
     return {
+        **(
+            {
+                "graph_captures": sum(x["captures"] for x in graphs),
+                "graph_replays": sum(x["replays"] for x in graphs),
+                "graph_eager": sum(x["eager"] for x in graphs),
+                "graph_failures": [f for x in graphs for f in x["failures"]][:3],
+            }
+            if graphs
+            else {}
+        ),
         "processes": k,
         "rows": total,
         "wall_s": round(wall, 3),
@@ -1999,6 +2067,7 @@ def bench_host(
             probe = partial(_warm_cpu_us, run, names)
         s = _spark_host(file_cfgs, names, cores, workdir, host_probe=probe)
         out["identity_udf_names_per_s"] = s["identity_udf"]
+        out["identity_udf_keep_input_names_per_s"] = s["identity_udf_keep_input"]
         out["spark_warm_names_per_s"] = {key: s[key] for key in HOST_PAIRS}
         for key, pair in out["pairs"].items():
             pair["spark_warm_names_per_s"] = s[key]
@@ -2015,6 +2084,11 @@ def bench_host(
                     s["0-layer"] * (out["gpu_path"]["warm_cpu_us_per_name"] + spark_us) / (cores * 1e6), 3
                 ),
                 "spark_us_per_row": round(spark_us, 2),
+                # the bound's Spark share from the identity UDF that keeps its input column, as the job does
+                "spark_us_per_row_keep_input": round(cores * 1e6 / s["identity_udf_keep_input"], 2),
+                "ratio_keep_input": round(
+                    s["0-layer"] * (host_us + cores * 1e6 / s["identity_udf_keep_input"]) / (cores * 1e6), 3
+                ),
                 "bound_names_per_s": round(bound),
                 "zero_layer_names_per_s": s["0-layer"],
                 "ratio": round(s["0-layer"] / bound, 3),
@@ -2113,7 +2187,7 @@ def markdown_table(results: dict[str, Any], extra: Sequence[str] = ()) -> list[s
     """The table of every figure of one run (``extra`` rows at its end), and the host profile below it;
     ``scripts/gpu_check.py`` puts the same lines in gpu_check.md. A failed section gets a line saying how."""
     lines = ["| measure | ours | baseline | ratio | target |", "| --- | --- | --- | --- | --- |"]
-    # a failed section's figures are left out, but for gpu and finetune, whose rows render what they hold
+    # a failed section's figures are left out, but for gpu, finetune and executor (rows of what they hold)
     r = {k: v for k, v in results.items() if k not in SECTIONS or k in PARTIAL_OK or section_ok(results, k)}
     if "roofline" in r:
         lines.append(f"| fp32 matmul roofline (GFLOP/s, {r['threads']} threads) | {_fmt(r['roofline'])} | | | |")
@@ -2201,10 +2275,15 @@ def markdown_table(results: dict[str, Any], extra: Sequence[str] = ()) -> list[s
         lines += _host_rows(r["host"])
     ex = r.get("executor") or {}
     rounds = [(k, e, "") for k, e in ex.get("by_processes", {}).items()]
+    rounds += [(k, e, ", CUDA graphs") for k, e in ex.get("by_processes_graphs", {}).items()]
     rounds += [(k, e, " under MPS") for k, e in ex.get("by_processes_mps", {}).items()]
+    rounds += [(k, e, " under MPS, CUDA graphs") for k, e in ex.get("by_processes_mps_graphs", {}).items()]
     for k, e, mps in rounds:
         busy = f"; device busy {e['device_busy_share']:.0%} of wall (CUDA events)" if e.get("device_busy_share") else ""
         launches = f"; {e['launches_per_forward']} kernel launches per forward" if e.get("launches_per_forward") else ""
+        if "graph_captures" in e:
+            launches += f"; {e['graph_captures']} graphs captured, {e['graph_eager']} eager forwards"
+            launches += f" ({'; '.join(e['graph_failures'])})".replace("|", "/") if e["graph_failures"] else ""
         lines.append(
             f"| executor: {k} process(es) sharing the device{mps}, `label_arrow_stream`, {e['rows']:,} names "
             f"(summed names/s; host CPU us per name; padded/real {e['padded_per_real']}{busy}{launches}) "
@@ -2268,9 +2347,10 @@ def _gpu_rows(g: dict[str, Any]) -> list[str]:
     lines = []
     for row in g["rows"]:
         prec = row["precision"]
+        graphs = " with CUDA graphs" if row.get("cuda_graphs") else ""
         if "names_per_s" not in row:
             why = str(row.get("skipped") or row.get("error", "")).replace("|", "/")
-            lines.append(f"| {where} in-process {prec}, batch {row['batch']:,} | not run: {why} | | | |")
+            lines.append(f"| {where} in-process {prec}{graphs}, batch {row['batch']:,} | not run: {why} | | | |")
             continue
         notes = [
             f"{row['names']:,} names in calls of {row['call_rows']:,} rows",
@@ -2288,9 +2368,13 @@ def _gpu_rows(g: dict[str, Any]) -> list[str]:
             notes.append(f"NVML util mean {row['gpu_util_mean']}% max {row['gpu_util_max']}%")
         sp = row.get("split_s", {})
         notes.append(f"tokenize/forward/decode {sp.get('tokenize')}/{sp.get('forward')}/{sp.get('decode')} s")
+        gr = row.get("graphs")
+        if gr:
+            notes.append(f"{gr['shapes']} graphs, {gr['replays']:,} replays, {gr['eager']} eager forwards")
+            notes += [f"capture failed: {f}".replace("|", "/") for f in gr["failures"][:1]]
         target = ">= 120,000 (H100/H200)" if cuda and prec == "fp16" else ""
         lines.append(
-            f"| {where} in-process {prec}, batch {row['batch']:,} (names/s; {'; '.join(notes)}) "
+            f"| {where} in-process {prec}{graphs}, batch {row['batch']:,} (names/s; {'; '.join(notes)}) "
             f"| {_fmt(row['names_per_s'])} | | | {target} |"
         )
     for b, ratio in g.get("fp16_over_fp32", {}).items():
@@ -2375,6 +2459,11 @@ def _host_rows(h: dict[str, Any]) -> list[str]:
             f"| device batch plan, padded / real tokens (these names; demo names) | {g['padded_per_real']}; "
             f"{g['demo_names_padded_per_real']} | | | <= 1.10 |"
         )
+        if g.get("graphs_padded_per_real") is not None:
+            rows.append(
+                "| the same with `ensemble.cuda_graphs` (one-length batches computed at their row bucket) "
+                f"| {g['graphs_padded_per_real']}; {g['graphs_demo_names_padded_per_real']} | | | <= 1.10 |"
+            )
     rv = h.get("gpu_path_real_vocab")
     if rv:
         rows.append(
@@ -2400,7 +2489,9 @@ def _host_rows(h: dict[str, Any]) -> list[str]:
             f"| Spark local[{c}] zero-layer pair vs the bound {c}e6 / (host {b.get('host_us_per_name', '?')} us "
             f"per name, measured between the Spark jobs, runs {b.get('host_us_per_name_runs', '?')}, + Spark's own "
             f"{b['spark_us_per_row']} us per row) (names/s; with the gpu-path row's warm figure instead: "
-            f"{b.get('ratio_gpu_path_figure', '?')}) | {_fmt(b['zero_layer_names_per_s'])} "
+            f"{b.get('ratio_gpu_path_figure', '?')}; against an identity UDF that keeps its input column, as the "
+            f"job's rows do, {b.get('spark_us_per_row_keep_input', '?')} us per row: "
+            f"{b.get('ratio_keep_input', '?')}) | {_fmt(b['zero_layer_names_per_s'])} "
             f"| bound {_fmt(b['bound_names_per_s'])} | {b['ratio']} | >= 0.85 |"
         )
     for key, p in h["pairs"].items():
@@ -2430,6 +2521,11 @@ def _host_rows(h: dict[str, Any]) -> list[str]:
         rows.append(
             f"| Spark local[{c}] identity Pandas UDF over the same column (names/s): Spark's own bound "
             f"| {_fmt(h['identity_udf_names_per_s'])} | | | |"
+        )
+    if h.get("identity_udf_keep_input_names_per_s"):
+        rows.append(
+            f"| Spark local[{c}] the same identity UDF with the input column kept beside its output (names/s) "
+            f"| {_fmt(h['identity_udf_keep_input_names_per_s'])} | | | |"
         )
     return rows
 
@@ -2658,7 +2754,10 @@ def run(args: argparse.Namespace) -> int:
         cfg_path = executor_config(work, args.executor_size, host_batch, device_members)
         executor_n = args.executor_names or plan.executor_names
         mps = plan.executor_mps if cuda else ()
-        rec.update(bench_executor(str(cfg_path), executor_n, procs, max(2048, 8 * host_batch), mps, work))
+        graphs = None
+        if cuda and plan.executor_graphs and args.executor_size in ("auto", "base"):
+            graphs = (str(device_members().config("fp16", host_batch, cuda_graphs=True)), plan.executor_graphs)
+        bench_executor(str(cfg_path), executor_n, procs, max(2048, 8 * host_batch), mps, work, graphs, rec)
 
     runners: dict[str, Callable[[dict[str, Any], float | None], Any]] = {
         "roofline": lambda rec, dl: round(matmul_gflops(threads), 1),
