@@ -306,3 +306,20 @@ def test_graph_rows_report_replay_against_eager_and_capture_failures() -> None:
     g = {"rows": [], "device": "cpu", "graphs": {"not_measured": "no CUDA"}}
     table = "\n".join(bench.markdown_table({"gpu": g, "sections": {"gpu": {"status": "ok"}}}))
     assert "CUDA graph replay vs eager forward | not measured: no CUDA" in table
+
+
+def test_graph_rows_and_rounds_run_their_code_on_a_cpu(tmp_path: Path) -> None:
+    """The gpu section's graph rows and the executor's graph rounds are CUDA figures; their code runs here
+    with ``cuda_graphs`` on (a CPU: no graphs, eager forwards, every row labelled), so a lent GPU's short
+    run does not meet a mistake in them first."""
+    from spark_ner.tools.random_models import Size
+
+    names = bench.synthetic_names(600, seed=3)[0]
+    members = bench.Members.build(tmp_path / "m", names, Size(**bench.CPU_SMALL))
+    row: dict[str, object] = {"precision": "fp32", "batch": 64, "cuda_graphs": True}
+    bench._throughput_one(members, row, names, "fp32", False, 64, None, graphs=True)
+    assert row["rows_out"] == row["names"] and row["names_per_s"] and "graphs" not in row
+    graphs = str(members.config("fp32", 64, "cpu", cuda_graphs=True))
+    ex = bench.bench_executor(str(members.config("fp32", 64, "cpu")), 600, (), 256, graphs=(graphs, (1,)))
+    got = ex["by_processes_graphs"]["1"]
+    assert ex["by_processes"] == {} and got["rows"] == 600 and "graph_captures" not in got
