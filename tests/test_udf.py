@@ -209,3 +209,35 @@ def test_stats_param_merges_counts_and_peaks() -> None:
     p.addInPlace(acc, {"h:1": {"rows": 2, "loads": 0, "util_max": 40.0, "device": "cpu"}})
     p.addInPlace(acc, {"h:1": {"rows": 1, "loads": 0, "util_max": 10.0, "device": None}})
     assert acc == {"h:1": {"rows": 6, "loads": 1, "util_max": 40.0, "device": "cpu"}}
+
+
+def test_worker_records_count_cuda_graphs_and_the_summary_adds_them(tiny_config) -> None:  # type: ignore[no-untyped-def]
+    """With ``ensemble.cuda_graphs`` (here the CPU's static buffers stand in for the GPU's graphs, whose
+    counters are the same object), each task's record carries the captures and eager forwards since the
+    worker's last record, a reloaded ensemble starts again from 0, and the executor summary sums them."""
+    from spark_ner.ensemble import load_ensemble
+    from spark_ner.graphs import StaticForwards
+    from spark_ner.spark.telemetry import WorkerReport, WorkerStatsParam, summarize_executors
+
+    ens = load_ensemble(tiny_config)
+    report = WorkerReport()
+    assert "graph_captures" not in report.record(ens, 1, 1, 0.1, 1, 0.5)  # no graphs: no fields
+    ens.graphs = StaticForwards(8, capture=False)
+    ens.graphs.stats.captures, ens.graphs.stats.eager = 5, 2
+    first = report.record(ens, 1, 1, 0.1, 1, 0.5)
+    ens.graphs.stats.captures, ens.graphs.stats.eager = 7, 2
+    ens.graphs.stats.failures.append("bert 8x5: RuntimeError: capture")
+    second = report.record(ens, 1, 1, 0.1, 1, 0.5)
+    assert (first["graph_captures"], first["graph_eager"], first["graph_failure"]) == (5, 2, None)
+    assert (second["graph_captures"], second["graph_eager"]) == (2, 0)
+    ens.graphs = StaticForwards(8, capture=False)  # a reloaded ensemble: its own counters
+    ens.graphs.stats.captures = 1
+    third = report.record(ens, 1, 1, 0.1, 1, 0.5)
+    assert third["graph_captures"] == 1
+    p = WorkerStatsParam()
+    acc = p.zero({})
+    for rec in (first, second, third):
+        p.addInPlace(acc, {"h:1": rec})
+    (summary,) = summarize_executors(acc)
+    assert summary["cuda_graph_captures"] == 8 and summary["cuda_graph_eager_forwards"] == 2
+    assert summary["cuda_graph_failure"] == "bert 8x5: RuntimeError: capture"  # a null does not hide it

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: record keys that add up across tasks and workers
-SUM_KEYS: tuple[str, ...] = ("rows", "batches", "busy_s", "loads", "load_s", "util_sum", "util_n", "tasks")
+SUM_KEYS: tuple[str, ...] = (
+    "rows", "batches", "busy_s", "loads", "load_s", "util_sum", "util_n", "tasks", "graph_captures", "graph_eager",
+)  # fmt: skip
 #: record keys that keep their peak
 MAX_KEYS: tuple[str, ...] = ("util_max", "mem_used_mb_max", "torch_max_alloc_mb")
 
@@ -133,6 +135,8 @@ class WorkerReport:
         self.reported_loads = 0
         self.reported_load_s = 0.0
         self.sampler: GpuSampler | None = None
+        #: the CUDA graphs last reported on (a reloaded ensemble brings new ones) and their counts then
+        self.reported_graphs: tuple[Any, int, int] = (None, 0, 0)
 
     def record(
         self, ens: Ensemble, rows: int, batches: int, busy_s: float, loads: int, load_s: float
@@ -161,6 +165,15 @@ class WorkerReport:
         }
         self.reported_loads = loads
         self.reported_load_s = load_s
+        graphs = getattr(ens, "graphs", None)
+        if graphs is not None:  # ensemble.cuda_graphs on a GPU: captures and eager forwards since the last report
+            seen, captures, eager = self.reported_graphs
+            if seen is not graphs:
+                captures = eager = 0
+            st = graphs.stats
+            rec["graph_captures"], rec["graph_eager"] = st.captures - captures, st.eager - eager
+            rec["graph_failure"] = st.failures[0] if st.failures else None
+            self.reported_graphs = (graphs, st.captures, st.eager)
         if device.startswith("cuda"):
             if self.sampler is None:
                 self.sampler = GpuSampler(device)
@@ -230,6 +243,20 @@ def summarize_executors(records: Mapping[str, Mapping[str, Any]]) -> list[dict[s
                 "gpu_mem_used_mb_max": peak("mem_used_mb_max") if cuda else None,
                 "gpu_mem_total_mb": peak("gpu_mem_total_mb") if cuda else None,
                 "torch_max_alloc_mb": peak("torch_max_alloc_mb") if cuda else None,
+                **_graph_summary(recs),
             }
         )
     return out
+
+
+def _graph_summary(recs: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """With ``ensemble.cuda_graphs`` on a GPU: graphs captured, forwards that ran eagerly, and the first
+    capture failure (null: none); nothing otherwise."""
+    with_graphs = [r for r in recs if "graph_captures" in r]
+    if not with_graphs:
+        return {}
+    return {
+        "cuda_graph_captures": sum(int(r.get("graph_captures") or 0) for r in with_graphs),
+        "cuda_graph_eager_forwards": sum(int(r.get("graph_eager") or 0) for r in with_graphs),
+        "cuda_graph_failure": next((r["graph_failure"] for r in with_graphs if r.get("graph_failure")), None),
+    }
