@@ -220,7 +220,7 @@ def test_gpu_report_renders_every_figure() -> None:
     for needle in (
         "Machine: NVIDIA H200 (139.8 GiB, CUDA 12.8, driver 570.1); Intel Xeon, 16 cores",
         "BERT 12x768 (90.1M params, WordPiece vocab 9,000",
-        "| GPU in-process fp16, batch 1,024 (names/s; 100,000 names in calls of 8,192 rows;",
+        "| GPU in-process fp16, batch 1,024 (names/s; 100,000 names in Arrow batches of 8,192 rows through",
         "| 50,000 | | | >= 120,000 (H100/H200) |",
         "MFU 10.6% of 989.0 TFLOP/s (14.0% counting padding)",
         "MFU 10.6% of 67.0 TFLOP/s",
