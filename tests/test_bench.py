@@ -90,15 +90,17 @@ def test_cuda_graph_rounds_are_reported_apart() -> None:
         "names": 1000, "call_rows": 8192, "tokens_per_name": 5.5, "gflop_per_name": 1.9, "achieved_tflops": 90.0,
         "split_s": {}, "names_per_s": 90_000,
     }  # fmt: skip
-    captured = {"shapes": 40, "replays": 5000, "eager": 12, "failures": ["x 8x4: RuntimeError: no"]}
+    failed = ["x 8x4: RuntimeError: no"]
+    captured = {"shapes": 40, "replays": 5000, "eager": 12, "failures": failed, "captures_timed": 0}
     graph_row = {"precision": "fp16", "batch": 1024, "cuda_graphs": True, **row, "graphs": captured}
     gpu = {"device": "cuda", "rows": [{"precision": "fp16", "batch": 1024, **row}, graph_row]}
     text = "\n".join(bench._gpu_rows(gpu))
     assert "| GPU in-process fp16, batch 1,024 (names/s;" in text
     assert "| GPU in-process fp16 with CUDA graphs, batch 1,024 (names/s;" in text
-    assert "40 graphs, 5,000 replays, 12 eager forwards; capture failed: x 8x4: RuntimeError: no" in text
+    assert "40 graphs (0 captured while timed), 5,000 replays, 12 eager forwards; capture failed: x 8x4: Runt" in text
     ex = {"rows": 100, "wall_s": 1.0, "names_per_s": 100, "host_cpu_us_per_name": 9.0, "padded_per_real": 1.0}
-    graphs = {"graph_captures": 30, "graph_replays": 900, "graph_eager": 4, "graph_failures": []}
+    graphs = {"graph_captures": 30, "graph_captures_timed": 1, "graph_replays": 900, "graph_eager": 4}
+    graphs["graph_failures"] = []
     results = {
         "sections": {"executor": {"status": "timeout"}},  # the rounds that finished are still reported
         "executor": {
@@ -111,7 +113,7 @@ def test_cuda_graph_rounds_are_reported_apart() -> None:
     assert "| executor: 1 process(es) sharing the device, `label_arrow_stream`" in lines
     assert "| executor: 1 process(es) sharing the device, CUDA graphs, `label_arrow_stream`" in lines
     assert "| executor: 4 process(es) sharing the device under MPS, CUDA graphs," in lines
-    assert lines.count("30 graphs captured, 4 eager forwards") == 2
+    assert lines.count("30 graphs captured (1 while timed), 4 eager forwards") == 2
 
 
 def test_time_box_stops_a_section() -> None:
