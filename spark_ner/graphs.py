@@ -126,7 +126,8 @@ class StaticForwards:
 
     def _make(self, key: tuple[str, int, int], fn: Callable[[Any], Any], ids: Any) -> _Static | None:
         """A new shape's static ids (the first rows of ``ids`` repeated: valid token ids) and, on CUDA, its
-        graph. A capture that fails turns graphs off for that member (logged once), not the batch."""
+        graph. A capture that fails turns graphs off for that member, one that runs out of memory for that
+        shape (logged); the batch itself then runs eagerly."""
         import torch
 
         member, bucket, _ = key

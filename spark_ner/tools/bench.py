@@ -980,32 +980,21 @@ def bench_gpu(
     )
     rows: list[dict[str, Any]] = []
     out["rows"] = rows
-    for precision in plan.precisions if "throughput" in parts else ():
+    # (precision, batch, CUDA graphs): every precision and batch, then fp16 again with graphs (CUDA only)
+    configs = [(p, b, False) for p in plan.precisions for b in plan.batches]
+    configs += [("fp16", b, True) for b in plan.graph_batches if cuda]
+    for precision, batch, graphs in configs if "throughput" in parts else ():
         peak = peak16 if precision in ("fp16", "bf16") else peak32
-        for batch in plan.batches:
-            row: dict[str, Any] = {"precision": precision, "batch": batch}
-            rows.append(row)
-            if deadline is not None and time.monotonic() > deadline - 10:
-                row["skipped"] = "time box"
-                continue
-            try:
-                _throughput_one(members, row, names, precision, cuda, batch, peak)
-            except Exception as exc:  # one configuration failing must not hide the others
-                row["error"] = f"{type(exc).__name__}: {exc}"
-                log.exception("gpu %s batch %d failed", precision, batch)
-            finally:
-                _free_cuda(cuda)
-    for batch in plan.graph_batches if cuda and "throughput" in parts else ():
-        row = {"precision": "fp16", "batch": batch, "cuda_graphs": True}
+        row: dict[str, Any] = {"precision": precision, "batch": batch, **({"cuda_graphs": True} if graphs else {})}
         rows.append(row)
         if deadline is not None and time.monotonic() > deadline - 10:
             row["skipped"] = "time box"
             continue
         try:
-            _throughput_one(members, row, names, "fp16", cuda, batch, peak16, graphs=True)
-        except Exception as exc:  # a measurement of an opt-in path: its failure is a figure
+            _throughput_one(members, row, names, precision, cuda, batch, peak, graphs)
+        except Exception as exc:  # one configuration failing must not hide the others
             row["error"] = f"{type(exc).__name__}: {exc}"
-            log.exception("gpu fp16 batch %d with CUDA graphs failed", batch)
+            log.exception("gpu %s batch %d%s failed", precision, batch, " with CUDA graphs" if graphs else "")
         finally:
             _free_cuda(cuda)
     by: dict[tuple[str, int], float] = {
@@ -1053,6 +1042,17 @@ def bench_gpu(
     return out
 
 
+def _graph_captures(ens: Ensemble) -> int:
+    """CUDA graphs the ensemble has captured so far (0 without graphs)."""
+    return ens.graphs.stats.captures if ens.graphs is not None else 0
+
+
+def graph_figures(graphs: StaticForwards, captured: int) -> dict[str, Any]:
+    """An ensemble's CUDA graph counters for a report row; ``captures_timed``: captures since ``captured``
+    (taken before the timed pass), i.e. shapes first met while timing, each a device sync and a capture."""
+    return {"shapes": len(graphs), **asdict(graphs.stats), "captures_timed": graphs.stats.captures - captured}
+
+
 def _throughput_one(
     members: Members,
     row: dict[str, Any],
@@ -1095,7 +1095,7 @@ def _throughput_one(
     n = max(chunk, n // chunk * chunk) if n >= chunk else n
     if ens.graphs is not None:  # every shape the timed pass meets captured before it: it times replays
         label_all(ens, names[:n], chunk)
-    captured = ens.graphs.stats.captures if ens.graphs is not None else 0
+    captured = _graph_captures(ens)
     widest: list[int] = []
 
     def count_rows(mod: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -1138,9 +1138,8 @@ def _throughput_one(
         row["peak_mem_mb"] = round((torch.cuda.max_memory_allocated() - base) / 2**20)
     if isinstance(sampler, NvmlSampler):
         row.update(sampler.summary())
-    if ens.graphs is not None:  # captures_timed: shapes first met in the timed pass (each a sync, a capture)
-        row["graphs"] = {"shapes": len(ens.graphs), **asdict(ens.graphs.stats)}
-        row["graphs"]["captures_timed"] = ens.graphs.stats.captures - captured
+    if ens.graphs is not None:
+        row["graphs"] = graph_figures(ens.graphs, captured)
     log.info("gpu %s batch %d%s: %s names/s", precision, batch, " graphs" if graphs else "", f"{rate:,.0f}")
     del ens
     if out_rows != n or errors:
@@ -1743,7 +1742,7 @@ def _executor_run(config: str, names: list[str], rows: int, barrier: Any, result
     warm = len(names) if ens.graphs is not None else min(2 * rows, max(256, len(names)))
     for _ in label_arrow_stream(ens, arrow_chunks(host_names(warm, seed=97), rows)):
         pass
-    captured = ens.graphs.stats.captures if ens.graphs is not None else 0
+    captured = _graph_captures(ens)
     launches = None
     if profile and cuda:  # kernel launches per forward pass, on one pipeline step
         from torch.profiler import ProfilerActivity
@@ -1764,10 +1763,7 @@ def _executor_run(config: str, names: list[str], rows: int, barrier: Any, result
     if cuda:
         torch.cuda.synchronize()
     padded, real = ens.plan_tokens(names[: min(len(names), 20_000)])
-    graphs = None
-    if ens.graphs is not None:
-        graphs = {"shapes": len(ens.graphs), **asdict(ens.graphs.stats)}
-        graphs["captures_timed"] = ens.graphs.stats.captures - captured
+    graphs = graph_figures(ens.graphs, captured) if ens.graphs is not None else None
     results.put(
         {
             "graphs": graphs,
