@@ -47,6 +47,7 @@ import os
 import platform
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -2840,6 +2841,7 @@ def run(args: argparse.Namespace) -> int:
                 _free_cuda(cuda)
         results["total_seconds"] = round(time.monotonic() - started, 1)
         write_json(results, out)  # after every section: a killed run keeps what finished
+    shutil.rmtree(work, ignore_errors=True)  # the sections' tables, members and environments (gigabytes)
     argv = sys.argv[1:]
     command = "spark-ner " + " ".join(argv[argv.index("bench") :] if "bench" in argv else ["bench", *argv])
     write_report(results, out, Path(args.markdown), command)
