@@ -113,7 +113,8 @@ run_tests() {
   ruff format --check spark_ner tests jobs
   mypy spark_ner
   NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet # the docs site: a broken link or a page left out of the nav fails
-  run_pytest "$VENV/bin/python" "$@"
+  # the 25 slowest tests in the log: the suite must stay under ~25 minutes on 2 cores
+  run_pytest "$VENV/bin/python" --durations=25 "$@"
   if [ "$#" -eq 0 ]; then
     compat
   fi
