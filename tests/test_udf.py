@@ -200,6 +200,42 @@ def test_cache_loads_once_per_config_and_device(tiny_config, monkeypatch) -> Non
     EnsembleCache.clear()
 
 
+def test_cache_freezes_what_it_loads_and_frees_what_it_drops(tiny_config, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A reused worker runs ``gc.collect()`` after every task (pyspark's daemon): the cache freezes its
+    loaded copies so that walk skips them, and unfreezes before it drops one, so that a dropped copy's
+    reference cycles (torch modules hold some) are still collected."""
+    import gc
+    import weakref
+
+    from spark_ner import models
+    from spark_ner.config import load_config
+    from spark_ner.spark.udf import EnsembleCache
+
+    class Cyclic:
+        model_version = "fake"
+        device = "cpu"
+
+        def __init__(self) -> None:
+            self.me = self
+
+    def loader(cfg, plan):  # type: ignore[no-untyped-def]
+        return Cyclic()
+
+    EnsembleCache.clear()
+    assert gc.get_freeze_count() == 0
+    monkeypatch.setattr(models, "task_gpu_index", lambda: None)
+    first = EnsembleCache.get(tiny_config, loader=loader)
+    assert gc.get_freeze_count() > 0
+    assert not any(o is first for o in gc.get_objects())  # out of the collector's walk
+    gone = weakref.ref(first)
+    del first
+    for strategy in ("max", "vote"):  # two more configs: at capacity 2 the first copy is dropped
+        EnsembleCache.get(load_config(tiny_config.source, overrides={"ensemble.strategy": strategy}), loader=loader)
+    assert gone() is None, "the dropped copy's reference cycle was frozen, never collected"
+    EnsembleCache.clear()
+    assert gc.get_freeze_count() == 0
+
+
 def test_stats_param_merges_counts_and_peaks() -> None:
     from spark_ner.spark.udf import WorkerStatsParam
 
