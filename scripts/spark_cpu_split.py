@@ -15,16 +15,29 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import psutil
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from spark_ner.config import load_config
+from spark_ner.models import resolve_members
 from spark_ner.spark.session import get_session, session_conf
-from spark_ner.spark.udf import ARROW_BATCH_KEY, recommended_arrow_batch_rows, scoring_sql_conf, with_ner_labels
+from spark_ner.spark.udf import (
+    ARROW_BATCH_KEY,
+    NER_STRUCT,
+    map_ner_labels,
+    ner_arrow_type,
+    recommended_arrow_batch_rows,
+    scoring_sql_conf,
+    with_ner_labels,
+)
 from spark_ner.tools import bench
 from spark_ner.tools.random_models import TINY
 
@@ -45,13 +58,41 @@ def children_cpu() -> tuple[float, float]:
     return jvm, py
 
 
+def prebuilt(entities: bool) -> Callable[[Iterator[pa.Array]], Iterator[pa.Array]]:
+    """An Arrow UDF body returning the contract's struct built from the name alone (one PER entity spanning
+    it, or null entities): what the JVM pays for the struct, with almost no Python work."""
+    out_type = ner_arrow_type()
+    ent_type = out_type.field("entities").type
+
+    def body(batches: Iterator[pa.Array]) -> Iterator[pa.Array]:
+        for arr in batches:
+            m = len(arr)
+            ends = pc.utf8_length(arr).cast(pa.int32())
+            zeros, score = pa.array(np.zeros(m, np.int32)), pa.array(np.full(m, 0.9))
+            one = pa.StructArray.from_arrays(
+                [arr, pa.array(["PER"] * m), zeros, ends, score], fields=list(ent_type.value_type)
+            )
+            ents = pa.ListArray.from_arrays(pa.array(np.arange(m + 1, dtype=np.int32)), one, type=ent_type)
+            cols = [
+                pa.array(["PERSON"] * m),
+                score,
+                pa.array(np.ones(m)),
+                ents if entities else pa.nulls(m, ent_type),
+                pa.array(["minilm-names+roberta-names+lexicon@e7d7c56145bc"] * m),
+                pa.nulls(m, pa.string()),
+            ]
+            yield pa.StructArray.from_arrays(cols, fields=list(out_type))
+
+    return body
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--names", type=int, default=100_000)
     args = parser.parse_args()
     from pyspark.sql import functions as F
-    from pyspark.sql.functions import pandas_udf
+    from pyspark.sql.functions import arrow_udf, pandas_udf
 
     n, work = args.names, args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -68,9 +109,17 @@ def main() -> None:
     spark, _ = get_session(master="local[2]", conf=conf)
     df = spark.read.parquet(str(src))
     ident = pandas_udf(bench._identity_batches, "string")  # type: ignore[call-overload]
+
+    def struct_udf(entities: bool) -> Any:
+        return arrow_udf(prebuilt(entities), NER_STRUCT)
+
+    plan = resolve_members(cfg)
     jobs = {
         "with_ner_labels": (df.transform(with_ner_labels("name", cfg)), True),
+        "map_ner_labels (mapInArrow: flat columns, no struct)": (map_ner_labels(df, "name", cfg, plan), True),
         "identity": (df.select(ident(F.col("name")).alias("name")), False),
+        "Arrow UDF returning a prebuilt contract struct": (df.select(struct_udf(True)(F.col("name"))), False),
+        "the same with null entities": (df.select(struct_udf(False)(F.col("name"))), False),
         "identity keeping its input": (df.select("name", ident(F.col("name")).alias("out")), False),
     }
     runs: dict[str, list[tuple[float, float, float]]] = {k: [] for k in jobs}
