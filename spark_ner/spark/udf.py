@@ -203,7 +203,8 @@ class EnsembleCache:
             if hit is not None:
                 cls._entries.move_to_end(key)
                 return hit
-            for stale in [k for k in cls._entries if k.startswith(f"{base}|")]:
+            stale = [k for k in cls._entries if k.startswith(f"{base}|")]
+            if stale:
                 log.info("evicting this worker's ensemble copy for another device (GPU %s)", gpu)
                 cls._drop(stale)
             if loader is None:
@@ -215,8 +216,8 @@ class EnsembleCache:
             cls.load_seconds += time.perf_counter() - t0
             cls.loads += 1
             cls._entries[key] = ens
-            while len(cls._entries) > cls._capacity:
-                cls._drop(next(iter(cls._entries)))  # the least recently used
+            if len(cls._entries) > cls._capacity:
+                cls._drop(list(cls._entries)[: len(cls._entries) - cls._capacity])  # the least recently used
             cls._settle()
             log.info(
                 "worker %d loaded ensemble %s on %s in %.1fs",
@@ -231,17 +232,15 @@ class EnsembleCache:
     def clear(cls) -> None:
         """Drop every cached ensemble (tests; or to free GPU memory in a long-lived worker)."""
         with cls._lock:
-            gc.unfreeze()
-            cls._entries.clear()
-            gc.collect()
-        _free_cuda()
+            cls._drop(list(cls._entries))
 
     @classmethod
-    def _drop(cls, key: str) -> None:
-        """Drop one copy and free what it held, its reference cycles too (unfrozen first), before the
-        device's cache is emptied: a new copy may be about to load on that device."""
+    def _drop(cls, keys: list[str]) -> None:
+        """Drop these copies and free what they held, their reference cycles too (unfrozen first, one
+        collection for all), before the device's cache is emptied: a new copy may be about to load there."""
         gc.unfreeze()
-        del cls._entries[key]
+        for key in keys:
+            del cls._entries[key]
         gc.collect()
         _free_cuda()
 
