@@ -86,6 +86,25 @@ class CpuParallel(StrEnum):
     OPS = "ops"
 
 
+class Attention(StrEnum):
+    """The attention kernel the members' forwards take (``ensemble.attention``).
+
+    ``auto``: SDPA, on CUDA flash, then memory-efficient, then math; never cuDNN, whose per-shape plans
+    cost more than they save on exact-length batches (docs/gpu.md). ``matmul``: unmasked batches of up to
+    64 tokens as two batched matmuls and a softmax (``models.short_attention``), the rest as ``auto``.
+    ``flash`` / ``efficient`` / ``math`` / ``cudnn``: that SDPA kernel first on CUDA, math after it for
+    shapes it cannot take. A speed knob: kernels differ in the last bits of fp16, not in labels
+    (``spark-ner bench --gpu-parts kernels`` measures both).
+    """
+
+    AUTO = "auto"
+    MATMUL = "matmul"
+    FLASH = "flash"
+    EFFICIENT = "efficient"
+    MATH = "math"
+    CUDNN = "cudnn"
+
+
 class MemberKind(StrEnum):
     """What a member is: a token-classification model, or a gazetteer voting on the same words."""
 
@@ -115,6 +134,8 @@ class EnsembleConfig:
     compile: bool = False
     #: CUDA graphs of the exact-length forwards (spark_ner.graphs); ignored off CUDA
     cuda_graphs: bool = False
+    #: the SDPA kernel CUDA forwards take (``Attention``); ignored off CUDA
+    attention: Attention = Attention.AUTO
     #: NumPy's transparent huge pages for new arrays (off: see ``ensemble.configure_huge_pages``)
     huge_pages: bool = False
 
@@ -198,7 +219,16 @@ class Config:
         data.pop("spark", None)  # where the scoring stage runs, not what it computes
         if data["calibration"]["method"] == CalibrationMethod.NONE.value:
             data.pop("calibration")  # configs without calibration keep the fingerprint they had
-        for key in ("batch_size", "num_threads", "cpu_parallel", "compile", "cuda_graphs", "device", "huge_pages"):
+        for key in (
+            "batch_size",
+            "num_threads",
+            "cpu_parallel",
+            "compile",
+            "cuda_graphs",
+            "attention",
+            "device",
+            "huge_pages",
+        ):
             data["ensemble"].pop(key, None)  # speed knobs: same labels
         for m in data["models"]:
             m.pop("path", None)  # where the weights sit does not change them; their digest does
@@ -219,6 +249,7 @@ _ENUMS: dict[str, type[StrEnum]] = {
     "precision": Precision,
     "device": DeviceKind,
     "cpu_parallel": CpuParallel,
+    "attention": Attention,
 }
 _INT_RANGES: dict[str, tuple[int, int]] = {
     "batch_size": (1, 1 << 20),

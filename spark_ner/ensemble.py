@@ -29,6 +29,7 @@ from spark_ner.config import (
     OUTPUT_FIELDS,
     TAGS,
     Aggregation,
+    Attention,
     Config,
     CpuParallel,
     MemberKind,
@@ -55,6 +56,7 @@ from spark_ner.models import (
     resolve_device,
     resolve_dtype,
     task_cpus,
+    use_attention,
     validate_sources,
 )
 from spark_ner.tokenize import (
@@ -408,21 +410,29 @@ def combine(
     return out.astype(np.float32), any_valid
 
 
-def attention_kernels(cuda: bool) -> Any:
-    """On CUDA, scaled-dot-product attention without the cuDNN kernel; elsewhere nothing changes.
+def attention_kernels(cuda: bool, choice: Attention = Attention.AUTO) -> Any:
+    """On CUDA, the scaled-dot-product attention kernels ``ensemble.attention`` allows; elsewhere nothing.
 
-    cuDNN attention builds an execution plan for each new (rows, length) shape, and exact-length
-    batches bring many shapes: on the H200 run of 2026-12-04 fp16 BERT-base + RoBERTa-base scored
-    2.6k-28k names/s with it (fp32, which never takes cuDNN, 10k-16k), and under memory pressure its
-    plan failed as a RuntimeError instead of an out-of-memory error the batch split handles. Flash and
-    memory-efficient attention take any shape with no set-up (issue 22). The switch is torch's
-    process-wide flag, set and restored around each forward on the thread that feeds the device.
+    ``auto`` leaves cuDNN out: it builds an execution plan for each new (rows, length) shape, and
+    exact-length batches bring many shapes: on the H200 run of 2026-12-04 fp16 BERT-base + RoBERTa-base
+    scored 2.6k-28k names/s with it (fp32, which never takes cuDNN, 10k-16k), and under memory pressure
+    its plan failed as a RuntimeError instead of an out-of-memory error the batch split handles. A named
+    kernel goes first, math after it for shapes it cannot take. The switch is torch's process-wide flag,
+    set and restored around each forward on the thread that feeds the device (issue 22).
     """
     if not cuda:
         return contextlib.nullcontext()
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
+    if choice in (Attention.AUTO, Attention.MATMUL):
+        return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
+    first = {
+        Attention.FLASH: SDPBackend.FLASH_ATTENTION,
+        Attention.EFFICIENT: SDPBackend.EFFICIENT_ATTENTION,
+        Attention.MATH: SDPBackend.MATH,
+        Attention.CUDNN: SDPBackend.CUDNN_ATTENTION,
+    }[choice]
+    return sdpa_kernel(list(dict.fromkeys([first, SDPBackend.MATH])), set_priority=True)
 
 
 def tag_probs(logits: Any, projection: Any) -> Any:
@@ -509,7 +519,7 @@ class Ensemble:
                 return member.encoder(input_ids=x, attention_mask=t_mask, **extra)[0]
             return member.model(input_ids=x, attention_mask=t_mask, **extra).logits
 
-        with torch.inference_mode(), attention_kernels(cuda):
+        with torch.inference_mode(), attention_kernels(cuda, self.cfg.ensemble.attention):
             c0 = time.thread_time()
             out = None
             if self.graphs is not None and mask is None:  # its output is read below, before the next forward
@@ -972,6 +982,11 @@ def load_ensemble(cfg: Config | None = None, plan: MemberPlan | None = None) -> 
         load_lexicon_member(s) if s.kind == MemberKind.LEXICON else load_member(s, device, dtype, allow[s.name], int8)
         for s in sources
     ]
+    short = cfg.ensemble.attention == Attention.MATMUL
+    if short or (cfg.ensemble.cuda_graphs and device.startswith("cuda")):
+        for m in members:
+            if isinstance(m, Member):
+                use_attention(m.model, short)  # the split-off encoder shares the model's config
     if cfg.ensemble.compile:
         import torch
 

@@ -67,11 +67,11 @@ def test_label_agreement_says_not_measured_without_cuda(monkeypatch: pytest.Monk
 
 def test_device_plans_size_the_gpu_check() -> None:
     """The full CUDA run is the issue's (100,000 names, batches 256-4,096, fp16 and fp32, 1/2/4 processes;
-    4 and 8 under MPS; fp16 at 1,024 and 4,096 and 1/4 processes again with CUDA graphs); --quick shrinks it;
+    4 under MPS; fp16 at 1,024 and 4,096 and 1/4 processes again with CUDA graphs); --quick shrinks it;
     without CUDA the members are small and the run takes seconds per section (no graph rounds)."""
     full = bench.device_plan(cuda=True, quick=False)
     assert full.names == full.host_names == full.executor_names == 100_000 and full.executor_procs == (1, 2, 4)
-    assert full.executor_mps == (4, 8) and full.graph_batches == (1024, 4096) and full.executor_graphs == (1, 4)
+    assert full.executor_mps == (4,) and full.graph_batches == (1024, 4096) and full.executor_graphs == (1, 4)
     assert full.batches == (256, 1024, 4096) and full.precisions == ("fp16", "fp32")
     assert full.member_size().hidden == 768 and full.member_size().layers == 12
     assert sum(full.boxes.values()) <= 490  # the sections fit the wrapper's default limit
@@ -81,6 +81,43 @@ def test_device_plans_size_the_gpu_check() -> None:
     assert cpu.runs_device_sections and cpu.precisions == ("fp32",) and cpu.member_size().hidden == 64
     assert not bench.device_plan(cuda=False, quick=True).runs_device_sections
     assert cpu.graph_batches == cpu.executor_graphs == ()  # CUDA graphs need CUDA
+
+
+def test_attention_rows_and_the_kernels_part_are_reported() -> None:
+    """Graph rows run with another ``ensemble.attention`` say which; the ``kernels`` part gives a row per
+    member and shape (each variant's ms, the fastest, a variant's error), the top kernels and the GEMM
+    ceiling; without CUDA it says so."""
+    row = {
+        "names": 1000, "call_rows": 8192, "tokens_per_name": 5.5, "gflop_per_name": 1.9, "achieved_tflops": 90.0,
+        "split_s": {}, "names_per_s": 90_000, "precision": "fp16", "batch": 4096, "cuda_graphs": True,
+    }  # fmt: skip
+    kernels = {
+        "by_member": {
+            "bert": {
+                "non_embedding_params_m": 85.0,
+                "4096x8": {
+                    "auto": {"ms": 27.0, "tflops": 200.0, "max_abs_diff": 0.0},
+                    "matmul": {"ms": 15.0, "tflops": 360.0, "max_abs_diff": 0.002},
+                    "flash": {"error": "RuntimeError: No available kernel"},
+                },
+                "kernels": {"shape": "4096x8", "device_ms": 30.0, "top": [
+                    {"name": "flash_fwd_kernel", "calls": 12, "ms": 13.0, "share": 0.43},
+                ]},
+            }
+        },
+        "gemm": {"32768x768x3072": {"ms": 0.23, "tflops": 678.0}},
+    }  # fmt: skip
+    gpu = {"device": "cuda", "rows": [{**row, "attention": "matmul"}], "kernels": kernels}
+    text = "\n".join(bench._gpu_rows(gpu))
+    assert "| GPU in-process fp16 with CUDA graphs, attention matmul, batch 4,096 (names/s;" in text
+    assert (
+        "auto 27.0 ms (200.0 TFLOP/s, diff 0.0); matmul 15.0 ms" in text and "| best: matmul | auto 27.0 ms |" in text
+    )
+    assert "flash: RuntimeError: No available kernel" in text
+    assert "top CUDA kernels by device time (flash_fwd_kernel 13.0 ms x12 (43%)) | 30.0 ms" in text
+    assert "| GPU plain fp16 GEMM 32768x768x3072 (CUDA graph replay; the FFN's shape) | 678.0 TFLOP/s" in text
+    none = "\n".join(bench._gpu_rows({"device": "cpu", "rows": [], "kernels": {"not_measured": "no CUDA"}}))
+    assert "| GPU forward by attention kernel (CUDA graph replay) | not measured: no CUDA |" in none
 
 
 def test_cuda_graph_rounds_are_reported_apart() -> None:

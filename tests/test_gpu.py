@@ -299,18 +299,25 @@ def test_task_gpu_resource_chooses_the_device(
     assert task_gpu_index() is None
 
 
+@pytest.mark.parametrize("attention", ["auto", "matmul"])
 def test_cuda_graphs_keep_the_labels_and_replay(
-    tiny_models: tuple[Path, Path], tmp_path: Path, cuda_clean: None
+    tiny_models: tuple[Path, Path], tmp_path: Path, cuda_clean: None, attention: str
 ) -> None:
     """``ensemble.cuda_graphs``: the exact-length forwards are captured once per shape and replayed, and
     the frame matches the eager one (bucket rows change GEMM shapes, so scores may move in the last bits
-    of fp16; labels of >= 99% of names the same, as fp16 vs fp32). A second pass captures nothing new."""
+    of fp16; labels of >= 99% of names the same, as fp16 vs fp32). A second pass captures nothing new.
+    With either ``ensemble.attention`` the members run the package's attention (models.use_attention),
+    whose mask stays off under capture when nothing is padded."""
+    from spark_ner.models import SDPA_ATTENTION, SHORT_ATTENTION
+
     names = _names(3000, seed=4)
     eager = _ensemble(tiny_models, tmp_path, batch_size=256)
     want = eager.label(names)
     del eager
-    ens = _ensemble(tiny_models, tmp_path, batch_size=256, cuda_graphs=True)
+    ens = _ensemble(tiny_models, tmp_path, batch_size=256, cuda_graphs=True, attention=attention)
     assert ens.graphs is not None
+    wanted = SHORT_ATTENTION if attention == "matmul" else SDPA_ATTENTION
+    assert {m.model.config._attn_implementation for m, _ in ens.transformers()} == {wanted}
     got = ens.label(names)
     stats = ens.graphs.stats
     assert not stats.failures, stats.failures

@@ -65,11 +65,11 @@ import numpy as np
 import pandas as pd
 
 from spark_ner.cliargs import add_output_argument
-from spark_ner.config import ENTITY_TYPES, NAME_LABELS, Config, CpuParallel, Precision, load_config
+from spark_ner.config import ENTITY_TYPES, NAME_LABELS, Attention, Config, CpuParallel, Precision, load_config
 from spark_ner.ensemble import Ensemble, attention_kernels, configure_threads, load_ensemble, worker_threads
 from spark_ner.errors import ConfigError
 from spark_ner.graphs import StaticForwards
-from spark_ner.models import canonical_tag
+from spark_ner.models import canonical_tag, use_attention
 from spark_ner.tokenize import split_words
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ OWN_MEMBERS = frozenset({"gpu", "host", "executor", "oom", "finetune"})
 #: sections whose report rows show what a failed or stopped run of them measured
 PARTIAL_OK = frozenset({"gpu", "finetune", "executor"})
 #: parts of the gpu section (``--gpu-parts``)
-GPU_PARTS = ("throughput", "agreement", "spark", "graphs")
+GPU_PARTS = ("throughput", "agreement", "spark", "graphs", "kernels")
 MARK_START = "<!-- bench:start -->"
 MARK_END = "<!-- bench:end -->"
 
@@ -821,6 +821,8 @@ class DevicePlan:
     #: CUDA plans: fp16 batch sizes measured again, and process counts (plain and under MPS) run again,
     #: with ``ensemble.cuda_graphs`` on (spark_ner.graphs)
     graph_batches: tuple[int, ...] = ()
+    #: ``ensemble.attention`` choices the CUDA-graph rows run with (``--attention``)
+    attentions: tuple[str, ...] = ("auto",)
     executor_graphs: tuple[int, ...] = ()
 
     @property
@@ -847,8 +849,8 @@ def device_plan(cuda: bool, quick: bool, cpu_fallback: bool = False) -> DevicePl
             cuda=True, quick=False, cpu_fallback=cpu_fallback, size=GPU_BASE, names=100_000,
             batches=(256, 1024, 4096), precisions=("fp16", "fp32"), agree_names=5000, host_names=100_000,
             host_batch=1024, executor_names=100_000, executor_procs=(1, 2, 4), oom_names=16_384, ft_batch=128,
-            ft_steps=40, train_steps=40, train_examples=20_000, executor_mps=(4, 8), graph_batches=(1024, 4096),
-            executor_graphs=(1, 4), boxes={"gpu": 150, "host": 50, "executor": 190, "oom": 30, "finetune": 50},
+            ft_steps=40, train_steps=40, train_examples=20_000, executor_mps=(4,), graph_batches=(1024, 4096),
+            executor_graphs=(1, 4), boxes={"gpu": 170, "host": 50, "executor": 180, "oom": 30, "finetune": 50},
         )  # fmt: skip
     if cuda:
         return DevicePlan(
@@ -982,17 +984,19 @@ def bench_gpu(
     rows: list[dict[str, Any]] = []
     out["rows"] = rows
     # (precision, batch, CUDA graphs): every precision and batch, then fp16 again with graphs (CUDA only)
-    configs = [(p, b, False) for p in plan.precisions for b in plan.batches]
-    configs += [("fp16", b, True) for b in plan.graph_batches if cuda]
-    for precision, batch, graphs in configs if "throughput" in parts else ():
+    configs = [(p, b, False, "auto") for p in plan.precisions for b in plan.batches]
+    configs += [("fp16", b, True, a) for a in plan.attentions for b in plan.graph_batches if cuda]
+    for precision, batch, graphs, attention in configs if "throughput" in parts else ():
         peak = peak16 if precision in ("fp16", "bf16") else peak32
         row: dict[str, Any] = {"precision": precision, "batch": batch, **({"cuda_graphs": True} if graphs else {})}
+        if attention != "auto":
+            row["attention"] = attention
         rows.append(row)
         if deadline is not None and time.monotonic() > deadline - 10:
             row["skipped"] = "time box"
             continue
         try:
-            _throughput_one(members, row, names, precision, cuda, batch, peak, graphs)
+            _throughput_one(members, row, names, precision, cuda, batch, peak, graphs, attention)
         except Exception as exc:  # one configuration failing must not hide the others
             row["error"] = f"{type(exc).__name__}: {exc}"
             log.exception("gpu %s batch %d%s failed", precision, batch, " with CUDA graphs" if graphs else "")
@@ -1020,6 +1024,17 @@ def bench_gpu(
                 _free_cuda(cuda)
         else:
             out["graphs"] = {"not_measured": "no CUDA"}
+    if "kernels" in parts:
+        if cuda:
+            try:
+                out["kernels"] = kernel_probe(members.config("fp16", 1024, "cuda"))
+            except Exception as exc:  # a measurement: its failure is a figure too
+                log.exception("gpu kernels part failed")
+                out["kernels"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+            finally:
+                _free_cuda(cuda)
+        else:
+            out["kernels"] = {"not_measured": "no CUDA"}
     if "spark" in parts and cuda:
         fp16 = [r for r in rows if r["precision"] == "fp16" and r.get("names_per_s") and not r.get("cuda_graphs")]
         best = max(fp16, key=lambda r: r["names_per_s"], default=None)
@@ -1063,6 +1078,7 @@ def _throughput_one(
     batch: int,
     peak: float | None,
     graphs: bool = False,
+    attention: str = "auto",
 ) -> None:
     """One (precision, batch) figure: a fresh ensemble, warm word caches and kernels (and with ``graphs``
     every shape's CUDA graph captured), one timed pass.
@@ -1072,7 +1088,9 @@ def _throughput_one(
     """
     import torch
 
-    extra = {"cuda_graphs": True} if graphs else {}
+    extra: dict[str, Any] = {"cuda_graphs": True} if graphs else {}
+    if attention != "auto":
+        extra["attention"] = attention
     cfg = members.config(precision, batch, "cuda" if cuda else "cpu", **extra)
     _free_cuda(cuda)
     base = torch.cuda.memory_allocated() if cuda else 0
@@ -1190,31 +1208,144 @@ def launch_cost(config: Path | str, shapes: Sequence[tuple[int, int]] = GRAPH_SH
                 rec["eager_ms"] = round((time.perf_counter() - t0) / n * 1e3, 3)
                 rec["eager_host_launch_ms"] = round(launch / n * 1e3, 3)
                 try:
-                    static = ids.clone()
-                    side = torch.cuda.Stream()
-                    side.wait_stream(torch.cuda.current_stream())
-                    with torch.cuda.stream(side):
-                        for _ in range(3):
-                            forward(static)
-                    torch.cuda.current_stream().wait_stream(side)
-                    graph = torch.cuda.CUDAGraph()
-                    with torch.cuda.graph(graph):
-                        captured = forward(static)
-                    graph.replay()
-                    torch.cuda.synchronize()
+                    captured, rec["graph_ms"], rec["graph_host_launch_ms"] = replay_ms(forward, ids.clone(), n)
                     rec["max_abs_diff"] = round(float((captured.float() - ref.float()).abs().max()), 5)
-                    t0, c0 = time.perf_counter(), time.thread_time()
-                    for _ in range(n):
-                        graph.replay()
-                    launch = time.thread_time() - c0
-                    torch.cuda.synchronize()
-                    rec["graph_ms"] = round((time.perf_counter() - t0) / n * 1e3, 3)
-                    rec["graph_host_launch_ms"] = round(launch / n * 1e3, 3)
                     rec["speedup"] = round(rec["eager_ms"] / rec["graph_ms"], 2)
-                    del graph, captured, static
+                    del captured
                 except Exception as exc:  # capture is what is being tried: say why it failed
                     rec["graph_error"] = f"{type(exc).__name__}: {exc}"[:300]
             log.info("gpu graphs %s %s: %s", member.source.name, key, rec)
+    return out
+
+
+def replay_ms(forward: Callable[[Any], Any], static: Any, n: int) -> tuple[Any, float, float]:
+    """Capture ``forward(static)`` as a CUDA graph (warmed on a side stream first) and replay it ``n``
+    times: (its output, wall ms per replay, host CPU ms per replay). Capture errors propagate."""
+    import torch
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            forward(static)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        captured = forward(static)
+    graph.replay()
+    torch.cuda.synchronize()
+    t0, c0 = time.perf_counter(), time.thread_time()
+    for _ in range(n):
+        graph.replay()
+    launch = time.thread_time() - c0
+    torch.cuda.synchronize()
+    wall = (time.perf_counter() - t0) / n * 1e3
+    out = captured.clone()
+    del graph, captured
+    return out, round(wall, 3), round(launch / n * 1e3, 3)
+
+
+#: attention variants of the ``kernels`` part: transformers' own SDPA (what CUDA graphs captured before
+#: ``models.unpadded_mask``), then the ensemble's (``models.use_attention``) as ``ensemble.attention`` =
+#: auto, matmul, and SDPA restricted to one kernel
+ATTENTION_VARIANTS = ("transformers-sdpa", "auto", "matmul", "flash", "efficient", "math", "cudnn")
+#: (rows, tokens) shapes of the ``kernels`` part: demo names, and names with two new words
+KERNEL_SHAPES = ((1024, 8), (4096, 8), (4096, 12))
+
+
+def kernel_probe(config: Path | str, shapes: Sequence[tuple[int, int]] = KERNEL_SHAPES, n: int = 20) -> dict[str, Any]:
+    """Where a graph-replayed fp16 forward's GPU time goes at names' tiny lengths (issue 22): each
+    transformer member's replay ms under each attention variant (``ATTENTION_VARIANTS``) with its largest
+    logit difference from the first and its FLOP rate, a plain fp16 GEMM of the FFN's shape as the
+    ceiling, and the top CUDA kernels of one eager forward by device time.
+    """
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    backends = {
+        "flash": SDPBackend.FLASH_ATTENTION,
+        "efficient": SDPBackend.EFFICIENT_ATTENTION,
+        "math": SDPBackend.MATH,
+        "cudnn": SDPBackend.CUDNN_ATTENTION,
+    }
+    ens = load_ensemble(load_config(str(config)))
+    out: dict[str, Any] = {"forwards": n, "by_member": {}, "gemm": {}}
+    for member, _ in ens.transformers():
+        model, dev = member.model, member.device
+        cfg = model.config
+        params = sum(p.numel() for name, p in model.named_parameters() if "embeddings" not in name)
+        got: dict[str, Any] = {"non_embedding_params_m": round(params / 1e6, 1)}
+        out["by_member"][member.source.name] = got
+        for rows, length in shapes:
+            key = f"{rows}x{length}"
+            ids = torch.randint(5, int(cfg.vocab_size), (rows, length), device=dev)
+            rec: dict[str, Any] = {}
+            got[key] = rec
+            ref = None
+            for variant in ATTENTION_VARIANTS:
+
+                def forward(x: Any, model: Any = model, variant: str = variant) -> Any:
+                    pick = backends.get(variant)
+                    with attention_kernels(True) if pick is None else sdpa_kernel([pick]):
+                        return model(input_ids=x).logits
+
+                try:
+                    if variant == "transformers-sdpa":
+                        model.set_attn_implementation("sdpa")
+                    elif not use_attention(model, short=variant == "matmul"):
+                        raise RuntimeError("models.use_attention: not taken by this model / transformers")
+                    with torch.inference_mode():
+                        logits, ms, _host = replay_ms(forward, ids.clone(), n)
+                    ref = logits if ref is None else ref
+                    tflops = 2 * params * rows * length / (ms / 1e3) / 1e12
+                    rec[variant] = {
+                        "ms": ms,
+                        "tflops": round(tflops, 1),
+                        "max_abs_diff": round(float((logits.float() - ref.float()).abs().max()), 5),
+                    }
+                except Exception as exc:  # a backend that cannot take this shape is a figure too
+                    rec[variant] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
+                finally:
+                    model.set_attn_implementation("sdpa")
+                    _free_cuda(True)
+            log.info("gpu kernels %s %s: %s", member.source.name, key, rec)
+        rows, length = shapes[-1]
+        ids = torch.randint(5, int(cfg.vocab_size), (rows, length), device=dev)
+        with torch.inference_mode(), attention_kernels(True):
+            model(input_ids=ids)
+            torch.cuda.synchronize()
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+                model(input_ids=ids)
+                torch.cuda.synchronize()
+        events = [e for e in prof.key_averages() if e.device_time_total > 0]
+        events.sort(key=lambda e: -e.device_time_total)
+        total = sum(e.device_time_total for e in events) or 1.0
+        got["kernels"] = {
+            "shape": f"{rows}x{length}",
+            "device_ms": round(total / 1e3, 3),
+            "top": [
+                {
+                    "name": e.key[:90],
+                    "calls": e.count,
+                    "ms": round(e.device_time_total / 1e3, 3),
+                    "share": round(e.device_time_total / total, 3),
+                }
+                for e in events[:12]
+            ],
+        }
+        log.info("gpu kernels %s top: %s", member.source.name, got["kernels"])
+    hidden = int(ens.transformers()[0][0].model.config.hidden_size) if ens.transformers() else 768
+    for rows, length in shapes:
+        tokens = rows * length
+        a = torch.randn(tokens, hidden, device="cuda", dtype=torch.float16)
+        b = torch.randn(hidden, 4 * hidden, device="cuda", dtype=torch.float16)
+        _o, ms, _h = replay_ms(partial(torch.matmul, other=b), a, 50)
+        out["gemm"][f"{tokens}x{hidden}x{4 * hidden}"] = {
+            "ms": ms,
+            "tflops": round(2 * tokens * hidden * 4 * hidden / (ms / 1e3) / 1e12, 1),
+        }
+    log.info("gpu kernels gemm: %s", out["gemm"])
+    del ens
     return out
 
 
@@ -2363,6 +2494,7 @@ def _gpu_rows(g: dict[str, Any]) -> list[str]:
     for row in g["rows"]:
         prec = row["precision"]
         graphs = " with CUDA graphs" if row.get("cuda_graphs") else ""
+        graphs += f", attention {row['attention']}" if row.get("attention") else ""
         if "names_per_s" not in row:
             why = str(row.get("skipped") or row.get("error", "")).replace("|", "/")
             lines.append(f"| {where} in-process {prec}{graphs}, batch {row['batch']:,} | not run: {why} | | | |")
@@ -2422,6 +2554,7 @@ def _gpu_rows(g: dict[str, Any]) -> list[str]:
             else:
                 why = str(rec.get("graph_error", "")).replace("|", "/")
                 lines.append(f"| {what}) | capture failed: {why} | {eager} | | |")
+    lines += _kernel_rows(g.get("kernels"))
     sp = g.get("spark")
     if sp and "not_measured" in sp:
         lines.append(f"| GPU Spark local mode vs in-process | not measured: {sp['not_measured']} | | | |")
@@ -2430,6 +2563,46 @@ def _gpu_rows(g: dict[str, Any]) -> list[str]:
             f"| GPU Spark local mode fp16, batch {sp['batch']:,}, scoring stage (names/s); GPU util {sp['gpu_util']} "
             f"| {_fmt(sp['names_per_s'])} | in-process {_fmt(sp['in_process_names_per_s'])} | {sp['ratio']} "
             "| >= 0.8 |"
+        )
+    return lines
+
+
+def _kernel_rows(k: dict[str, Any] | None) -> list[str]:
+    """Rows of the gpu section's ``kernels`` part: replay ms per attention variant, GEMM ceiling, top kernels."""
+    if not k:
+        return []
+    if "not_measured" in k or "error" in k:
+        why = str(k.get("not_measured") or k["error"]).replace("|", "/")
+        return [f"| GPU forward by attention kernel (CUDA graph replay) | not measured: {why} | | | |"]
+    lines = []
+    for name, by_shape in k.get("by_member", {}).items():
+        for shape, rec in by_shape.items():
+            if not isinstance(rec, dict) or shape == "kernels":
+                continue
+            cells = []
+            for variant, r in rec.items():
+                if "ms" in r:
+                    cells.append(f"{variant} {r['ms']} ms ({r['tflops']} TFLOP/s, diff {r['max_abs_diff']})")
+                else:
+                    cells.append(f"{variant}: {str(r.get('error', '')).replace('|', '/')[:80]}")
+            timed = {v: r["ms"] for v, r in rec.items() if "ms" in r}
+            best = min(timed, key=lambda v: timed[v]) if timed else "-"
+            base = next((f"{v} {ms} ms" for v, ms in timed.items()), "-")  # the first: what came before
+            lines.append(
+                f"| GPU {name} fp16 forward, {shape} tokens, CUDA graph replay by attention kernel "
+                f"({'; '.join(cells)}) | best: {best} | {base} | | |"
+            )
+        top = by_shape.get("kernels")
+        if top:
+            listed = "; ".join(f"{t['name']} {t['ms']} ms x{t['calls']} ({100 * t['share']:.0f}%)" for t in top["top"])
+            lines.append(
+                f"| GPU {name} fp16 eager forward {top['shape']}: top CUDA kernels by device time "
+                f"({listed.replace('|', '/')}) | {top['device_ms']} ms | | | |"
+            )
+    for shape, r in k.get("gemm", {}).items():
+        lines.append(
+            f"| GPU plain fp16 GEMM {shape} (CUDA graph replay; the FFN's shape) | {r['tflops']} TFLOP/s "
+            f"| {r['ms']} ms | | |"
         )
     return lines
 
@@ -2650,7 +2823,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--gpu-parts",
         default=",".join(GPU_PARTS),
-        help="gpu section parts: throughput, agreement, spark, graphs (comma list; spark needs pyspark)",
+        help="gpu section parts: throughput, agreement, spark, graphs, kernels (comma list; spark needs pyspark)",
+    )
+    parser.add_argument(
+        "--gpu-batches",
+        default=None,
+        help="batch sizes of the gpu section's rows, eager and CUDA-graph alike (comma list; default the plan's)",
+    )
+    parser.add_argument(
+        "--attention",
+        default="auto",
+        help="ensemble.attention choices the gpu section's CUDA-graph rows run with (comma list; default auto)",
     )
     parser.add_argument(
         "--quick",
@@ -2692,13 +2875,17 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     sections = _comma(args.sections, "--sections", SECTIONS)
     gpu_parts = _comma(args.gpu_parts, "--gpu-parts", GPU_PARTS)
+    attentions = tuple(_comma(args.attention, "--attention", [a.value for a in Attention]))
     if args.budget_s is not None and args.budget_s <= 0:
         raise ConfigError(f"--budget-s: got {args.budget_s}. Fix: a number of seconds above 0, or leave it out")
     cfg: Config = load_config(args.config)
     config_path = cfg.source
     cores = args.cores or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     cuda = torch.cuda.is_available()
-    plan = device_plan(cuda, args.quick, args.cpu_fallback)
+    plan = replace(device_plan(cuda, args.quick, args.cpu_fallback), attentions=attentions)
+    if args.gpu_batches:
+        batches = tuple(int(x) for x in args.gpu_batches.split(",") if x.strip())
+        plan = replace(plan, batches=batches, graph_batches=batches if plan.graph_batches else ())
     host_n = args.host_names or plan.host_names
     host_batch = args.host_batch or plan.host_batch
     procs = (
