@@ -927,7 +927,12 @@ def cpu_lanes(cfg: Config, device: str) -> int:
 
 
 def configure_threads(cfg: Config) -> int:
-    """Set torch's intra-op threads (1 when lanes run whole batches); return the worker's threads."""
+    """Set torch's intra-op threads (1 when lanes run whole batches); return the worker's threads.
+
+    On a GPU worker too: torch's default is a thread per core in every process, so N Spark tasks
+    sharing a GPU would run N x cores threads for their few CPU-side ops (staging copies) on the task's
+    cores. Process-wide, as torch's setting is.
+    """
     import torch
 
     n = worker_threads(cfg)
@@ -973,8 +978,7 @@ def load_ensemble(cfg: Config | None = None, plan: MemberPlan | None = None) -> 
     sources = validate_sources(cfg, plan)
     device = resolve_device(cfg.ensemble.device)
     dtype = resolve_dtype(cfg.ensemble.precision, device)
-    if device == "cpu":
-        configure_threads(cfg)
+    configure_threads(cfg)  # on a GPU too: N workers per GPU must not each start a thread per core
     configure_huge_pages(cfg)  # before the members load: their arrays are the first it applies to
     allow = {m.name: m.allow_pickle for m in cfg.models}
     int8 = cfg.ensemble.precision == Precision.INT8

@@ -308,6 +308,7 @@ def test_cuda_graphs_keep_the_labels_and_replay(
     of fp16; labels of >= 99% of names the same, as fp16 vs fp32). A second pass captures nothing new.
     With either ``ensemble.attention`` the members run the package's attention (models.use_attention),
     whose mask stays off under capture when nothing is padded."""
+    from spark_ner.ensemble import worker_threads
     from spark_ner.models import SDPA_ATTENTION, SHORT_ATTENTION
 
     names = _names(3000, seed=4)
@@ -316,6 +317,7 @@ def test_cuda_graphs_keep_the_labels_and_replay(
     del eager
     ens = _ensemble(tiny_models, tmp_path, batch_size=256, cuda_graphs=True, attention=attention)
     assert ens.graphs is not None
+    assert torch.get_num_threads() == worker_threads(ens.cfg)  # ensemble.num_threads applies on a GPU too
     wanted = SHORT_ATTENTION if attention == "matmul" else SDPA_ATTENTION
     assert {m.model.config._attn_implementation for m, _ in ens.transformers()} == {wanted}
     got = ens.label(names)
