@@ -151,6 +151,10 @@ def test_cuda_graph_rounds_are_reported_apart() -> None:
     assert "| executor: 1 process(es) sharing the device, CUDA graphs, `label_arrow_stream`" in lines
     assert "| executor: 4 process(es) sharing the device under MPS, CUDA graphs," in lines
     assert lines.count("30 graphs captured (1 while timed), 4 eager forwards") == 2
+    results["executor"]["graph_attention"] = "matmul"  # `--attention auto,matmul`: the rounds ran the last
+    lines = "\n".join(bench.markdown_table(results))
+    assert "| executor: 1 process(es) sharing the device, CUDA graphs, attention matmul, `label_arrow_stream`" in lines
+    assert "| executor: 4 process(es) sharing the device under MPS, CUDA graphs, attention matmul," in lines
 
 
 def test_time_box_stops_a_section() -> None:

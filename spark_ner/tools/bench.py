@@ -2420,9 +2420,11 @@ def markdown_table(results: dict[str, Any], extra: Sequence[str] = ()) -> list[s
         lines += _host_rows(r["host"])
     ex = r.get("executor") or {}
     rounds = [(k, e, "") for k, e in ex.get("by_processes", {}).items()]
-    rounds += [(k, e, ", CUDA graphs") for k, e in ex.get("by_processes_graphs", {}).items()]
+    att = ex.get("graph_attention", "auto")
+    graphs = ", CUDA graphs" + ("" if att == "auto" else f", attention {att}")
+    rounds += [(k, e, graphs) for k, e in ex.get("by_processes_graphs", {}).items()]
     rounds += [(k, e, " under MPS") for k, e in ex.get("by_processes_mps", {}).items()]
-    rounds += [(k, e, " under MPS, CUDA graphs") for k, e in ex.get("by_processes_mps_graphs", {}).items()]
+    rounds += [(k, e, f" under MPS{graphs}") for k, e in ex.get("by_processes_mps_graphs", {}).items()]
     for k, e, mps in rounds:
         busy = f"; device busy {e['device_busy_share']:.0%} of wall (CUDA events)" if e.get("device_busy_share") else ""
         launches = f"; {e['launches_per_forward']} kernel launches per forward" if e.get("launches_per_forward") else ""
@@ -2961,7 +2963,13 @@ def run(args: argparse.Namespace) -> int:
         mps = plan.executor_mps if cuda else ()
         graphs = None
         if cuda and plan.executor_graphs and args.executor_size in ("auto", "base"):
-            graphs = (str(device_members().config("fp16", host_batch, cuda_graphs=True)), plan.executor_graphs)
+            # the last --attention choice: with `--attention auto,matmul` the graph rounds run matmul
+            extra = {} if plan.attentions[-1] == "auto" else {"attention": plan.attentions[-1]}
+            rec["graph_attention"] = plan.attentions[-1]
+            graphs = (
+                str(device_members().config("fp16", host_batch, cuda_graphs=True, **extra)),
+                plan.executor_graphs,
+            )
         bench_executor(str(cfg_path), executor_n, procs, max(2048, 8 * host_batch), mps, work, graphs, rec)
 
     runners: dict[str, Callable[[dict[str, Any], float | None], Any]] = {
