@@ -110,3 +110,31 @@ def test_attention_key_and_the_ensemble_labels(tiny_config_path) -> None:  # typ
     pd.testing.assert_series_equal(a["label"], b["label"])
     pd.testing.assert_series_equal(a["score"], b["score"], atol=1e-5, rtol=1e-4)
     assert a["entities"].tolist() == b["entities"].tolist()
+
+
+def test_the_package_attention_passes_no_mask_where_transformers_would_build_one(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """transformers 5.17 does not skip the all-ones mask while a CUDA stream captures (its
+    ``_ignore_bidirectional_mask_sdpa`` says no then), and SDPA with a mask cannot take flash attention.
+    Made to say no here as under capture: transformers' SDPA then gets a mask, the package's none."""
+    import transformers.masking_utils as masking
+
+    seen: list[bool] = []
+    real = torch.nn.functional.scaled_dot_product_attention
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(kwargs.get("attn_mask") is None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(masking, "_ignore_bidirectional_mask_sdpa", lambda *a, **k: False)
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    model = _tiny("bert")
+    ids = torch.randint(5, 120, (4, 7))
+    with torch.inference_mode():
+        want = model(input_ids=ids).logits
+    assert seen and not any(seen)  # transformers' own: a mask in every layer
+    seen.clear()
+    assert use_attention(model, short=False)
+    with torch.inference_mode():
+        got = model(input_ids=ids).logits
+    assert seen and all(seen)  # the package's: none
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
