@@ -134,7 +134,7 @@ class EnsembleConfig:
     compile: bool = False
     #: CUDA graphs of the exact-length forwards (spark_ner.graphs); ignored off CUDA
     cuda_graphs: bool = False
-    #: the SDPA kernel CUDA forwards take (``Attention``); ignored off CUDA
+    #: the members' attention kernel (``Attention``): SDPA backends on CUDA; ``matmul`` on any device
     attention: Attention = Attention.AUTO
     #: NumPy's transparent huge pages for new arrays (off: see ``ensemble.configure_huge_pages``)
     huge_pages: bool = False

@@ -432,7 +432,11 @@ def attention_kernels(cuda: bool, choice: Attention = Attention.AUTO) -> Any:
         Attention.MATH: SDPBackend.MATH,
         Attention.CUDNN: SDPBackend.CUDNN_ATTENTION,
     }[choice]
-    return sdpa_kernel(list(dict.fromkeys([first, SDPBackend.MATH])), set_priority=True)
+    allowed = list(dict.fromkeys([first, SDPBackend.MATH]))
+    try:
+        return sdpa_kernel(allowed, set_priority=True)
+    except TypeError:  # torch < 2.6: no priorities; torch's own order (flash, efficient, math) decides
+        return sdpa_kernel(allowed)
 
 
 def tag_probs(logits: Any, projection: Any) -> Any:
@@ -926,7 +930,7 @@ def cpu_lanes(cfg: Config, device: str) -> int:
     return worker_threads(cfg)
 
 
-def configure_threads(cfg: Config) -> int:
+def configure_threads(cfg: Config, device: str = "cpu") -> int:
     """Set torch's intra-op threads (1 when lanes run whole batches); return the worker's threads.
 
     On a GPU worker too: torch's default is a thread per core in every process, so N Spark tasks
@@ -936,7 +940,7 @@ def configure_threads(cfg: Config) -> int:
     import torch
 
     n = worker_threads(cfg)
-    intra = 1 if cpu_lanes(cfg, "cpu") > 1 else n
+    intra = 1 if cpu_lanes(cfg, device) > 1 else n  # on a GPU no lanes: the worker's threads per op
     if torch.get_num_threads() != intra:
         torch.set_num_threads(intra)
     return n
@@ -978,7 +982,7 @@ def load_ensemble(cfg: Config | None = None, plan: MemberPlan | None = None) -> 
     sources = validate_sources(cfg, plan)
     device = resolve_device(cfg.ensemble.device)
     dtype = resolve_dtype(cfg.ensemble.precision, device)
-    configure_threads(cfg)  # on a GPU too: N workers per GPU must not each start a thread per core
+    configure_threads(cfg, device)  # on a GPU too: N workers per GPU must not each start a thread per core
     configure_huge_pages(cfg)  # before the members load: their arrays are the first it applies to
     allow = {m.name: m.allow_pickle for m in cfg.models}
     int8 = cfg.ensemble.precision == Precision.INT8

@@ -716,9 +716,12 @@ def shared_row_inputs(module: Any) -> tuple[int, tuple[str, ...]] | None:
 
 #: transformers attention-interface names :func:`use_attention` registers: SDPA, and :func:`short_attention`
 SDPA_ATTENTION = "spark_ner_sdpa"
-SHORT_ATTENTION = "spark_ner_matmul"
+SHORT_ATTENTION = "spark_ner_sdpa_matmul"  # "sdpa" in it: transformers checks the model supports SDPA
 #: the longest sequence :func:`short_attention` computes itself; longer ones go to SDPA
 SHORT_ATTENTION_MAX = 64
+#: keyword arguments :func:`short_attention` may be given and still compute itself (they do not change
+#: attention); any other one that is set sends the call to SDPA
+_SHORT_IGNORED = frozenset({"is_causal", "position_ids", "output_attentions"})
 
 
 def unpadded_mask(**kwargs: Any) -> Any:
@@ -757,8 +760,9 @@ def short_attention(
     Why: at names' 5-15 tokens SDPA's fused kernels work in tiles of 64-128 positions: on the H200 run
     of 2026-12-04 flash attention took 42% of an fp16 BERT-base forward's device time at 4,096 x 12
     tokens, more than all its GEMMs. Here the scores are [rows, heads, length, length], a few MB; the
-    softmax runs in fp32. Masked or longer batches, training, and causal or grouped-query attention go
-    to transformers' SDPA function unchanged. Query/key/value are [rows, heads, length, head_dim]; the
+    softmax runs in fp32. Masked or longer batches, training, causal or grouped-query attention, and
+    any other argument the model passes (a position bias, attention sinks, a soft cap, a window) go to
+    transformers' SDPA function unchanged. Query/key/value are [rows, heads, length, head_dim]; the
     output is [rows, length, heads, head_dim], as SDPA's.
     """
     import torch
@@ -771,13 +775,14 @@ def short_attention(
         or kwargs.get("is_causal")
         or getattr(module, "is_causal", False)
         or key.shape[1] != query.shape[1]
+        or any(v is not None and v is not False for k, v in kwargs.items() if k not in _SHORT_IGNORED)
     ):
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
     scale = query.shape[-1] ** -0.5 if scaling is None else scaling
-    scores = torch.matmul(query, key.transpose(-1, -2))
-    probs = torch.softmax(scores.float() * scale, dim=-1).to(query.dtype)
+    scores = torch.matmul(query * scale, key.transpose(-1, -2))  # scaled first: fp16 headroom, as SDPA
+    probs = torch.softmax(scores.float(), dim=-1).to(query.dtype)
     return torch.matmul(probs, value).transpose(1, 2).contiguous(), None
 
 

@@ -71,7 +71,16 @@ def test_short_attention_computes_only_unmasked_short_inference_batches(monkeypa
     short_attention(module, long, long, long, None)
     short_attention(module, q, q, q, torch.zeros(3, 1, 7, 7, dtype=torch.bool))
     short_attention(module.train(), q, q, q, None)
-    assert calls == ["sdpa"] * 3
+    module.eval()
+    # arguments that change attention (T5's position bias, attention sinks, a soft cap, a window): SDPA's
+    short_attention(module, q, q, q, None, position_bias=torch.zeros(1, 4, 7, 7))
+    short_attention(module, q, q, q, None, s_aux=torch.zeros(4))
+    with pytest.raises(ValueError, match="softcap"):  # transformers' SDPA says it cannot: as without us
+        short_attention(module, q, q, q, None, softcap=30.0)
+    short_attention(module, q, q, q, None, sliding_window=4)
+    assert calls == ["sdpa"] * 7
+    short_attention(module, q, q, q, None, is_causal=False, position_ids=torch.arange(7), output_attentions=False)
+    assert calls == ["sdpa"] * 7  # these change nothing: its own path
 
 
 def test_unpadded_mask_is_none_only_for_an_unpadded_bidirectional_forward() -> None:
@@ -138,3 +147,20 @@ def test_the_package_attention_passes_no_mask_where_transformers_would_build_one
         got = model(input_ids=ids).logits
     assert seen and all(seen)  # the package's: none
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+
+
+def test_gpu_workers_get_the_tasks_threads_not_one(tiny_config_path) -> None:  # type: ignore[no-untyped-def]
+    """``ensemble.num_threads`` on a GPU worker: its threads run torch's ops (no CPU lanes there), so the
+    worker's threads, not the 1 a CPU worker's lanes each take."""
+    from spark_ner.ensemble import configure_threads, cpu_lanes, worker_threads
+
+    before = torch.get_num_threads()
+    cfg = load_config(tiny_config_path, overrides={"ensemble.num_threads": 2, "ensemble.cpu_parallel": "batches"})
+    try:
+        assert cpu_lanes(cfg, "cpu") == 2
+        configure_threads(cfg, "cpu")
+        assert torch.get_num_threads() == 1  # CPU: two lanes of one thread each
+        configure_threads(cfg, "cuda:0")
+        assert torch.get_num_threads() == worker_threads(cfg) == 2
+    finally:
+        torch.set_num_threads(before)

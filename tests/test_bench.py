@@ -366,3 +366,17 @@ def test_graph_rows_and_rounds_run_their_code_on_a_cpu(tmp_path: Path) -> None:
     ex = bench.bench_executor(str(members.config("fp32", 64, "cpu")), 600, (), 256, graphs=(graphs, (1,)))
     got = ex["by_processes_graphs"]["1"]
     assert ex["by_processes"] == {} and got["rows"] == 600 and "graph_captures" not in got
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [("--attention", ",", "--attention: got ','"), ("--attention", "fast", "--attention: unknown fast"),
+     ("--gpu-batches", "abc", "--gpu-batches: got 'abc'"), ("--gpu-batches", "0", "whole numbers above 0")],
+)  # fmt: skip
+def test_bench_refuses_bad_attention_and_batches(tmp_path: Path, capsys, flag: str, value: str, says: str) -> None:  # type: ignore[no-untyped-def]
+    from spark_ner.cli import main
+
+    argv = ["bench", "--output", str(tmp_path / "o"), "--sections", "host", flag, value]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Fix" in err

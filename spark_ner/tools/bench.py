@@ -1027,7 +1027,8 @@ def bench_gpu(
     if "kernels" in parts:
         if cuda:
             try:
-                out["kernels"] = kernel_probe(members.config("fp16", 1024, "cuda"))
+                out["kernels"] = {}
+                kernel_probe(members.config("fp16", 1024, "cuda"), out=out["kernels"])
             except Exception as exc:  # a measurement: its failure is a figure too
                 log.exception("gpu kernels part failed")
                 out["kernels"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
@@ -1253,11 +1254,17 @@ ATTENTION_VARIANTS = ("transformers-sdpa", "auto", "matmul", "flash", "efficient
 KERNEL_SHAPES = ((1024, 8), (4096, 8), (4096, 12))
 
 
-def kernel_probe(config: Path | str, shapes: Sequence[tuple[int, int]] = KERNEL_SHAPES, n: int = 20) -> dict[str, Any]:
+def kernel_probe(
+    config: Path | str,
+    shapes: Sequence[tuple[int, int]] = KERNEL_SHAPES,
+    n: int = 20,
+    out: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Where a graph-replayed fp16 forward's GPU time goes at names' tiny lengths (issue 22): each
     transformer member's replay ms under each attention variant (``ATTENTION_VARIANTS``) with its largest
     logit difference from the first and its FLOP rate, a plain fp16 GEMM of the FFN's shape as the
-    ceiling, and the top CUDA kernels of one eager forward by device time.
+    ceiling, and the top CUDA kernels of one eager forward by device time. ``out`` is filled as figures
+    come (a time box or a failure keeps them); a failing profile or GEMM is reported in its place.
     """
     import torch
     from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -1269,7 +1276,8 @@ def kernel_probe(config: Path | str, shapes: Sequence[tuple[int, int]] = KERNEL_
         "cudnn": SDPBackend.CUDNN_ATTENTION,
     }
     ens = load_ensemble(load_config(str(config)))
-    out: dict[str, Any] = {"forwards": n, "by_member": {}, "gemm": {}}
+    out = {} if out is None else out
+    out.update(forwards=n, by_member={}, gemm={})
     for member, _ in ens.transformers():
         model, dev = member.model, member.device
         cfg = model.config
@@ -1306,47 +1314,64 @@ def kernel_probe(config: Path | str, shapes: Sequence[tuple[int, int]] = KERNEL_
                 except Exception as exc:  # a backend that cannot take this shape is a figure too
                     rec[variant] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
                 finally:
-                    model.set_attn_implementation("sdpa")
+                    with contextlib.suppress(Exception):  # back to what the member was loaded with
+                        model.set_attn_implementation("sdpa")
                     _free_cuda(True)
             log.info("gpu kernels %s %s: %s", member.source.name, key, rec)
-        rows, length = shapes[-1]
-        ids = torch.randint(5, int(cfg.vocab_size), (rows, length), device=dev)
-        with torch.inference_mode(), attention_kernels(True):
-            model(input_ids=ids)
-            torch.cuda.synchronize()
-            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-                model(input_ids=ids)
-                torch.cuda.synchronize()
-        events = [e for e in prof.key_averages() if e.device_time_total > 0]
-        events.sort(key=lambda e: -e.device_time_total)
-        total = sum(e.device_time_total for e in events) or 1.0
-        got["kernels"] = {
-            "shape": f"{rows}x{length}",
-            "device_ms": round(total / 1e3, 3),
-            "top": [
-                {
-                    "name": e.key[:90],
-                    "calls": e.count,
-                    "ms": round(e.device_time_total / 1e3, 3),
-                    "share": round(e.device_time_total / total, 3),
-                }
-                for e in events[:12]
-            ],
-        }
+        try:
+            got["kernels"] = _top_kernels(model, int(cfg.vocab_size), dev, shapes[-1])
+        except Exception as exc:  # a measurement: its failure is a figure too
+            got["kernels"] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
         log.info("gpu kernels %s top: %s", member.source.name, got["kernels"])
     hidden = int(ens.transformers()[0][0].model.config.hidden_size) if ens.transformers() else 768
     for rows, length in shapes:
         tokens = rows * length
-        a = torch.randn(tokens, hidden, device="cuda", dtype=torch.float16)
-        b = torch.randn(hidden, 4 * hidden, device="cuda", dtype=torch.float16)
-        _o, ms, _h = replay_ms(partial(torch.matmul, other=b), a, 50)
-        out["gemm"][f"{tokens}x{hidden}x{4 * hidden}"] = {
-            "ms": ms,
-            "tflops": round(2 * tokens * hidden * 4 * hidden / (ms / 1e3) / 1e12, 1),
-        }
+        key = f"{tokens}x{hidden}x{4 * hidden}"
+        try:
+            a = torch.randn(tokens, hidden, device="cuda", dtype=torch.float16)
+            b = torch.randn(hidden, 4 * hidden, device="cuda", dtype=torch.float16)
+            _o, ms, _h = replay_ms(partial(torch.matmul, other=b), a, 50)
+            flops = 2 * tokens * hidden * 4 * hidden
+            out["gemm"][key] = {"ms": ms, "tflops": round(flops / (ms / 1e3) / 1e12, 1)}
+        except Exception as exc:  # a measurement: its failure is a figure too
+            out["gemm"][key] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
     log.info("gpu kernels gemm: %s", out["gemm"])
     del ens
     return out
+
+
+def _top_kernels(model: Any, vocab: int, device: str, shape: tuple[int, int], top: int = 12) -> dict[str, Any]:
+    """The CUDA kernels of one eager forward at ``shape`` (rows, tokens), by device time (torch profiler)."""
+    import torch
+
+    rows, length = shape
+    ids = torch.randint(5, vocab, (rows, length), device=device)
+    with torch.inference_mode(), attention_kernels(True):
+        model(input_ids=ids)
+        torch.cuda.synchronize()
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+            model(input_ids=ids)
+            torch.cuda.synchronize()
+
+    def device_us(e: Any) -> float:  # torch < 2.4 names it cuda_time_total
+        got = getattr(e, "device_time_total", None)
+        return float(got if got is not None else getattr(e, "cuda_time_total", 0.0))
+
+    events = sorted((e for e in prof.key_averages() if device_us(e) > 0), key=device_us, reverse=True)
+    total = sum(device_us(e) for e in events) or 1.0
+    return {
+        "shape": f"{rows}x{length}",
+        "device_ms": round(total / 1e3, 3),
+        "top": [
+            {
+                "name": e.key[:90],
+                "calls": e.count,
+                "ms": round(device_us(e) / 1e3, 3),
+                "share": round(device_us(e) / total, 3),
+            }
+            for e in events[:top]
+        ],
+    }
 
 
 def _free_cuda(cuda: bool) -> None:
@@ -2878,6 +2903,8 @@ def run(args: argparse.Namespace) -> int:
     sections = _comma(args.sections, "--sections", SECTIONS)
     gpu_parts = _comma(args.gpu_parts, "--gpu-parts", GPU_PARTS)
     attentions = tuple(_comma(args.attention, "--attention", [a.value for a in Attention]))
+    if not attentions:
+        raise ConfigError(f"--attention: got {args.attention!r}. Fix: one or more of auto, matmul, ... (comma list)")
     if args.budget_s is not None and args.budget_s <= 0:
         raise ConfigError(f"--budget-s: got {args.budget_s}. Fix: a number of seconds above 0, or leave it out")
     cfg: Config = load_config(args.config)
@@ -2886,7 +2913,12 @@ def run(args: argparse.Namespace) -> int:
     cuda = torch.cuda.is_available()
     plan = replace(device_plan(cuda, args.quick, args.cpu_fallback), attentions=attentions)
     if args.gpu_batches:
-        batches = tuple(int(x) for x in args.gpu_batches.split(",") if x.strip())
+        try:
+            batches = tuple(int(x) for x in args.gpu_batches.split(",") if x.strip())
+        except ValueError:
+            raise ConfigError(f"--gpu-batches: got {args.gpu_batches!r}. Fix: whole numbers, e.g. 1024,4096") from None
+        if not batches or min(batches) < 1:
+            raise ConfigError(f"--gpu-batches: got {args.gpu_batches!r}. Fix: whole numbers above 0, e.g. 1024,4096")
         plan = replace(plan, batches=batches, graph_batches=batches if plan.graph_batches else ())
     host_n = args.host_names or plan.host_names
     host_batch = args.host_batch or plan.host_batch
