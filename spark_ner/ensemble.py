@@ -46,7 +46,7 @@ from spark_ner.decode import (
     label_names,
     records,
 )
-from spark_ner.graphs import StaticForwards, row_bucket
+from spark_ner.graphs import CAPTURE_AFTER, StaticForwards, row_bucket
 from spark_ner.lexicon import LexiconMember, load_lexicon_member, tag_factors
 from spark_ner.models import (
     Member,
@@ -483,7 +483,7 @@ class Ensemble:
         self.graphs: StaticForwards | None = None
         if cfg.ensemble.cuda_graphs:
             if self.device.startswith("cuda"):
-                self.graphs = StaticForwards(cfg.ensemble.batch_size)
+                self.graphs = StaticForwards(cfg.ensemble.batch_size, capture_after=CAPTURE_AFTER)
             else:
                 log.info("ensemble.cuda_graphs is on but the members run on %s: eager forwards", self.device)
 

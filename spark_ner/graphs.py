@@ -31,6 +31,12 @@ ROW_STEP = 128
 #: graphs one worker keeps (all members): beyond, new shapes run eagerly. Each keeps its output (rows x
 #: length x hidden) in the shared pool: BERT-base fp16 at 1,024 rows of 8 tokens is 12 MB
 MAX_GRAPHS = 160
+#: a shape is captured the time it is met for the CAPTURE_AFTER-th time (the ensemble's setting on CUDA);
+#: before, it runs eagerly. Why: names with new words bring rare lengths, and a shape met once costs a
+#: capture (two warm-up forwards, the capture, the graph's set-up: several forwards' time) for nothing;
+#: on the H200 run of 2026-12-04 the executor section's graph rounds captured 15-42 shapes while timed
+#: and ran slower than eager (26,054 vs 33,920 names/s at one process). A shape met twice is met again.
+CAPTURE_AFTER = 2
 
 
 def row_bucket(rows: int, batch_size: int) -> int:
@@ -49,7 +55,8 @@ class GraphStats:
 
     captures: int = 0
     replays: int = 0
-    #: forwards that ran eagerly although graphs are on: a masked batch, a full cache, a failed capture
+    #: forwards that ran eagerly although graphs are on: a masked batch, a full cache, a failed capture,
+    #: a shape not yet met ``capture_after`` times
     eager: int = 0
     padded_tokens: int = 0  # tokens computed in rows above the batches' own (bucket rounding)
     failures: list[str] = field(default_factory=list)
@@ -67,20 +74,27 @@ class _Static:
 class StaticForwards:
     """Forward passes at static shapes, keyed by (member, rows bucket, length).
 
-    ``capture=True`` (CUDA): the first batch of a shape warms the forward on a side stream, captures it
-    into a graph (all graphs share one memory pool) and replays it; later batches copy their ids into the
-    static input and replay. ``capture=False``: the same static buffers and rounding, the forward run
-    eagerly on them (how the CPU tests check that bucket rows change no output).
+    ``capture=True`` (CUDA): the ``capture_after``-th batch of a shape (earlier ones run eagerly) warms the
+    forward on a side stream, captures it into a graph (all graphs share one memory pool) and replays it;
+    later batches copy their ids into the static input and replay. ``capture=False``: the same static
+    buffers and rounding, the forward run eagerly on them (how the CPU tests check that bucket rows change
+    no output).
 
     A graph's output stays valid until the next replay of any graph (the pool is shared): the caller
     must enqueue what reads it (``index_select`` of the picked positions) before its next forward, on
     the same stream. One thread at a time (a lock makes it so).
     """
 
-    def __init__(self, batch_size: int, capture: bool = True, max_graphs: int = MAX_GRAPHS) -> None:
+    def __init__(
+        self, batch_size: int, capture: bool = True, max_graphs: int = MAX_GRAPHS, capture_after: int = 1
+    ) -> None:
+        if capture_after < 1:
+            raise ValueError(f"StaticForwards: capture_after must be 1 or more, got {capture_after}")
         self.batch_size = batch_size
         self.capture = capture
         self.max_graphs = max_graphs
+        self.capture_after = capture_after
+        self._met: dict[tuple[str, int, int], int] = {}  # shapes not made yet: times met
         self.stats = GraphStats()
         self._shapes: dict[tuple[str, int, int], _Static] = {}
         self._pool: Any = None
@@ -106,6 +120,11 @@ class StaticForwards:
             if static is None:
                 if len(self._shapes) >= self.max_graphs or key in self._skip:
                     return self._eager()
+                met = self._met.get(key, 0) + 1
+                if met < self.capture_after:
+                    self._met[key] = met
+                    return self._eager()
+                self._met.pop(key, None)
                 static = self._make(key, fn, ids)
                 if static is None:
                     return self._eager()

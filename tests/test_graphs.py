@@ -66,6 +66,23 @@ def test_static_forwards_beyond_their_cap_say_eager() -> None:
     assert (len(sf), sf.stats.eager) == (2, 2)
 
 
+def test_a_shape_is_made_the_capture_after_th_time_it_is_met() -> None:
+    """One-off shapes (rare lengths of names with new words) run eagerly and cost no capture; the second
+    time a shape is met it is made, and from then on it is reused."""
+    sf = StaticForwards(batch_size=64, capture=False, capture_after=2)
+    three, five = torch.ones(5, 3, dtype=torch.long), torch.ones(9, 5, dtype=torch.long)
+    assert sf.forward("m", _rowwise, three) is None and len(sf) == 0  # met once: eager
+    assert sf.forward("m", _rowwise, five) is None
+    got = sf.forward("m", _rowwise, three)  # met twice: made
+    assert got is not None and len(sf) == 1
+    torch.testing.assert_close(got, _rowwise(three), rtol=0, atol=0)
+    assert sf.forward("m", _rowwise, torch.ones(7, 3, dtype=torch.long)) is not None  # the same bucket (8, 3)
+    assert sf.forward("other", _rowwise, three) is None  # per member
+    assert (len(sf), sf.stats.eager) == (1, 3)
+    with pytest.raises(ValueError, match="capture_after must be 1 or more, got 0"):
+        StaticForwards(batch_size=8, capture_after=0)
+
+
 def _names(n: int, seed: int) -> list[str]:
     rng = np.random.default_rng(seed)
     words = [*" ".join(SAMPLE_NAMES).split(), "Acme", "Corp", "Lopez", "Bank", "Street", "Mary", "Ltd"]
