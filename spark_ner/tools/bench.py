@@ -981,6 +981,18 @@ def bench_gpu(
         fp32_matmul_precision=torch.get_float32_matmul_precision(),
         tf32_matmul_allowed=bool(torch.backends.cuda.matmul.allow_tf32),
     )
+    if "kernels" in parts:  # first: short, and what a time box must not cut
+        if cuda:
+            try:
+                out["kernels"] = {}
+                kernel_probe(members.config("fp16", 1024, "cuda"), out=out["kernels"])
+            except Exception as exc:  # a measurement: its failure is a figure too
+                log.exception("gpu kernels part failed")
+                out["kernels"]["error"] = f"{type(exc).__name__}: {exc}"[:300]  # what it measured stays
+            finally:
+                _free_cuda(cuda)
+        else:
+            out["kernels"] = {"not_measured": "no CUDA"}
     rows: list[dict[str, Any]] = []
     out["rows"] = rows
     # (precision, batch, CUDA graphs): every precision and batch, then fp16 again with graphs (CUDA only)
@@ -1024,18 +1036,6 @@ def bench_gpu(
                 _free_cuda(cuda)
         else:
             out["graphs"] = {"not_measured": "no CUDA"}
-    if "kernels" in parts:
-        if cuda:
-            try:
-                out["kernels"] = {}
-                kernel_probe(members.config("fp16", 1024, "cuda"), out=out["kernels"])
-            except Exception as exc:  # a measurement: its failure is a figure too
-                log.exception("gpu kernels part failed")
-                out["kernels"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-            finally:
-                _free_cuda(cuda)
-        else:
-            out["kernels"] = {"not_measured": "no CUDA"}
     if "spark" in parts and cuda:
         fp16 = [r for r in rows if r["precision"] == "fp16" and r.get("names_per_s") and not r.get("cuda_graphs")]
         best = max(fp16, key=lambda r: r["names_per_s"], default=None)
@@ -2600,10 +2600,10 @@ def _kernel_rows(k: dict[str, Any] | None) -> list[str]:
     """Rows of the gpu section's ``kernels`` part: replay ms per attention variant, GEMM ceiling, top kernels."""
     if not k:
         return []
+    lines = []
     if "not_measured" in k or "error" in k:
         why = str(k.get("not_measured") or k["error"]).replace("|", "/")
-        return [f"| GPU forward by attention kernel (CUDA graph replay) | not measured: {why} | | | |"]
-    lines = []
+        lines.append(f"| GPU forward by attention kernel (CUDA graph replay) | not measured: {why} | | | |")
     for name, by_shape in k.get("by_member", {}).items():
         for shape, rec in by_shape.items():
             if not isinstance(rec, dict) or shape == "kernels":
