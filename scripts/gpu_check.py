@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The report of ``bash scripts/gpu_check.sh [--quick] [--cpu] [--out DIR]``: gpu_check.json and gpu_check.md.
 
-The wrapper runs ``spark-ner bench --sections gpu,host,executor,oom,finetune --cpu-fallback`` (every figure
+The wrapper runs ``spark-ner bench --sections gpu,oom,finetune,host,executor --cpu-fallback`` (every figure
 is measured there, in ``spark_ner/tools/bench.py``: one harness, issue 22), then ``pytest -m gpu
 tests/test_gpu.py``, then this script. Flags of the wrapper: ``--quick`` (small sizes: a short GPU fix-up
 run; the CI test with ``--cpu``), ``--cpu`` (hide the GPUs), ``--out DIR`` (default ``$OUT``, else

@@ -49,7 +49,7 @@ started=$SECONDS
 bench_s=$((limit - 100))  # 100 s left for `pytest -m gpu` (~25 s on an H200) and the report
 rm -f "$out/bench.json"
 timeout --kill-after=15 "$bench_s" "$py" -m spark_ner.cli -v bench \
-  --sections gpu,host,executor,oom,finetune --gpu-parts throughput,agreement,graphs,kernels \
+  --sections gpu,oom,finetune,host,executor --gpu-parts throughput,agreement,graphs,kernels \
   --attention auto,matmul --host-parts gpu-path,lanes \
   --cpu-fallback --budget-s $((bench_s - 15)) --output "$out" --markdown "$out/bench.md" \
   ${bench_flags[@]+"${bench_flags[@]}"} >/dev/null
