@@ -67,11 +67,11 @@ def test_label_agreement_says_not_measured_without_cuda(monkeypatch: pytest.Monk
 
 def test_device_plans_size_the_gpu_check() -> None:
     """The full CUDA run is the issue's (100,000 names, batches 256-4,096, fp16 and fp32, 1/2/4 processes;
-    4 under MPS; fp16 at 1,024 and 4,096 and 1/4 processes again with CUDA graphs); --quick shrinks it;
+    4 under MPS; fp16 at 1,024 and 4,096 and 4 processes again with CUDA graphs); --quick shrinks it;
     without CUDA the members are small and the run takes seconds per section (no graph rounds)."""
     full = bench.device_plan(cuda=True, quick=False)
     assert full.names == full.host_names == full.executor_names == 100_000 and full.executor_procs == (1, 2, 4)
-    assert full.executor_mps == (4,) and full.graph_batches == (1024, 4096) and full.executor_graphs == (1, 4)
+    assert full.executor_mps == (4,) and full.graph_batches == (1024, 4096) and full.executor_graphs == (4,)
     assert full.batches == (256, 1024, 4096) and full.precisions == ("fp16", "fp32")
     assert full.member_size().hidden == 768 and full.member_size().layers == 12
     assert sum(full.boxes.values()) <= 490  # the sections fit the wrapper's default limit

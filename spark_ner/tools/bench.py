@@ -850,7 +850,7 @@ def device_plan(cuda: bool, quick: bool, cpu_fallback: bool = False) -> DevicePl
             batches=(256, 1024, 4096), precisions=("fp16", "fp32"), agree_names=5000, host_names=100_000,
             host_batch=1024, executor_names=100_000, executor_procs=(1, 2, 4), oom_names=16_384, ft_batch=128,
             ft_steps=40, train_steps=40, train_examples=20_000, executor_mps=(4,), graph_batches=(1024, 4096),
-            executor_graphs=(1, 4), boxes={"gpu": 170, "host": 50, "executor": 180, "oom": 30, "finetune": 50},
+            executor_graphs=(4,), boxes={"gpu": 200, "host": 50, "executor": 150, "oom": 30, "finetune": 50},
         )  # fmt: skip
     if cuda:
         return DevicePlan(
@@ -1252,7 +1252,7 @@ def replay_ms(forward: Callable[[Any], Any], static: Any, n: int) -> tuple[Any, 
 #: auto, matmul, and SDPA restricted to one kernel
 ATTENTION_VARIANTS = ("transformers-sdpa", "auto", "matmul", "flash", "efficient", "math", "cudnn")
 #: (rows, tokens) shapes of the ``kernels`` part: demo names, and names with two new words
-KERNEL_SHAPES = ((1024, 8), (4096, 8), (4096, 12))
+KERNEL_SHAPES = ((4096, 8), (4096, 12))
 
 
 def kernel_probe(
