@@ -410,6 +410,19 @@ def combine(
     return out.astype(np.float32), any_valid
 
 
+def sdpa_backend(choice: Attention) -> Any:
+    """The SDPA kernel an ``ensemble.attention`` choice names (a ``torch.nn.attention.SDPBackend``), or
+    None for ``auto`` and ``matmul``, which leave the choice among flash, efficient and math to torch."""
+    from torch.nn.attention import SDPBackend
+
+    return {
+        Attention.FLASH: SDPBackend.FLASH_ATTENTION,
+        Attention.EFFICIENT: SDPBackend.EFFICIENT_ATTENTION,
+        Attention.MATH: SDPBackend.MATH,
+        Attention.CUDNN: SDPBackend.CUDNN_ATTENTION,
+    }.get(choice)
+
+
 def attention_kernels(cuda: bool, choice: Attention = Attention.AUTO) -> Any:
     """On CUDA, the scaled-dot-product attention kernels ``ensemble.attention`` allows; elsewhere nothing.
 
@@ -424,14 +437,9 @@ def attention_kernels(cuda: bool, choice: Attention = Attention.AUTO) -> Any:
         return contextlib.nullcontext()
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    if choice in (Attention.AUTO, Attention.MATMUL):
+    first = sdpa_backend(choice)
+    if first is None:
         return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
-    first = {
-        Attention.FLASH: SDPBackend.FLASH_ATTENTION,
-        Attention.EFFICIENT: SDPBackend.EFFICIENT_ATTENTION,
-        Attention.MATH: SDPBackend.MATH,
-        Attention.CUDNN: SDPBackend.CUDNN_ATTENTION,
-    }[choice]
     allowed = list(dict.fromkeys([first, SDPBackend.MATH]))
     try:
         return sdpa_kernel(allowed, set_priority=True)

@@ -720,8 +720,8 @@ SHORT_ATTENTION = "spark_ner_sdpa_matmul"  # "sdpa" in it: transformers checks t
 #: the longest sequence :func:`short_attention` computes itself; longer ones go to SDPA
 SHORT_ATTENTION_MAX = 64
 #: keyword arguments :func:`short_attention` may be given and still compute itself (they do not change
-#: attention); any other one that is set sends the call to SDPA
-_SHORT_IGNORED = frozenset({"is_causal", "position_ids", "output_attentions"})
+#: attention); any other one that is set (``is_causal=True`` too) sends the call to SDPA
+_SHORT_IGNORED = frozenset({"position_ids", "output_attentions"})
 
 
 def unpadded_mask(**kwargs: Any) -> Any:
@@ -772,7 +772,6 @@ def short_attention(
         attention_mask is not None
         or query.shape[-2] > SHORT_ATTENTION_MAX
         or module.training
-        or kwargs.get("is_causal")
         or getattr(module, "is_causal", False)
         or key.shape[1] != query.shape[1]
         or any(v is not None and v is not False for k, v in kwargs.items() if k not in _SHORT_IGNORED)

@@ -66,7 +66,14 @@ import pandas as pd
 
 from spark_ner.cliargs import add_output_argument
 from spark_ner.config import ENTITY_TYPES, NAME_LABELS, Attention, Config, CpuParallel, Precision, load_config
-from spark_ner.ensemble import Ensemble, attention_kernels, configure_threads, load_ensemble, worker_threads
+from spark_ner.ensemble import (
+    Ensemble,
+    attention_kernels,
+    configure_threads,
+    load_ensemble,
+    sdpa_backend,
+    worker_threads,
+)
 from spark_ner.errors import ConfigError
 from spark_ner.graphs import StaticForwards
 from spark_ner.models import canonical_tag, use_attention
@@ -1249,8 +1256,8 @@ def replay_ms(forward: Callable[[Any], Any], static: Any, n: int) -> tuple[Any, 
 
 #: attention variants of the ``kernels`` part: transformers' own SDPA (what CUDA graphs captured before
 #: ``models.unpadded_mask``), then the ensemble's (``models.use_attention``) as ``ensemble.attention`` =
-#: auto, matmul, and SDPA restricted to one kernel
-ATTENTION_VARIANTS = ("transformers-sdpa", "auto", "matmul", "flash", "efficient", "math", "cudnn")
+#: auto, matmul, and SDPA restricted to each kernel a choice names (``ensemble.sdpa_backend``)
+ATTENTION_VARIANTS = ("transformers-sdpa", *(a.value for a in Attention))
 #: (rows, tokens) shapes of the ``kernels`` part: demo names, and names with two new words
 KERNEL_SHAPES = ((4096, 8), (4096, 12))
 
@@ -1268,14 +1275,8 @@ def kernel_probe(
     come (a time box or a failure keeps them); a failing profile or GEMM is reported in its place.
     """
     import torch
-    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.nn.attention import sdpa_kernel
 
-    backends = {
-        "flash": SDPBackend.FLASH_ATTENTION,
-        "efficient": SDPBackend.EFFICIENT_ATTENTION,
-        "math": SDPBackend.MATH,
-        "cudnn": SDPBackend.CUDNN_ATTENTION,
-    }
     ens = load_ensemble(load_config(str(config)))
     out = {} if out is None else out
     out.update(forwards=n, by_member={}, gemm={})
@@ -1294,8 +1295,8 @@ def kernel_probe(
             for variant in ATTENTION_VARIANTS:
 
                 def forward(x: Any, model: Any = model, variant: str = variant) -> Any:
-                    pick = backends.get(variant)
-                    with attention_kernels(True) if pick is None else sdpa_kernel([pick]):
+                    pick = None if variant == "transformers-sdpa" else sdpa_backend(Attention(variant))
+                    with attention_kernels(True) if pick is None else sdpa_kernel([pick]):  # that kernel alone
                         return model(input_ids=x).logits
 
                 try:
