@@ -131,8 +131,7 @@ def member_outputs(
         known[m.name] = member.projection.sum(axis=0) > 0
         if hide is not None and hide[0].any():
             rows, keys = hide
-            for k in keys:
-                member.lexicon.index.pop(k, None)
+            member.lexicon.hide(keys)
             p_m, v_m = member.tag_probs(split)
             word_rows = np.repeat(rows, np.diff(split.bounds))
             probs[m.name] = np.where(word_rows[:, None], p_m, probs[m.name])

@@ -31,6 +31,7 @@ import hashlib
 import logging
 import unicodedata
 import zipfile
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,63 @@ FIRM_CONF = 0.85
 SEPARATORS = frozenset({"/", "(", ")", "[", "]", "|", ";", ":", "attn", "dba", "aka", "t/a", "c/o", "@"})
 _DASHES = frozenset({"-", "–", "—"})
 _AND_WORDS = frozenset({"&", "+", "and", "y", "e", "et", "und", "en"})
+
+
+#: The word-shape model (issue 25): for a word no list holds, the type its letters suggest ("Corteva",
+#: "Harsco": a company; "Usaquén": a place). Character n-grams of the word's key, hashed into buckets
+#: (:func:`shape_ngrams`), averaged embeddings, one linear layer; trained by ``build-models`` on the
+#: lists' own one-word entries (``spark_ner.starter.shape``) and stored in the lexicon file.
+SHAPE_NGRAMS = (2, 3, 4, 5)
+SHAPE_BUCKET_BITS = 18
+#: the categories the shape model chooses between, in its output order
+SHAPE_CATEGORIES = ("SURNAME", "PLACE", "COMPANY")
+#: words shorter than this (key letters) get no shape vote: too few n-grams to say anything
+SHAPE_MIN_LEN = 3
+#: how sure the shape vote is (the rest is O: the other members decide), and where it votes
+#: (``Lexicon._shape``): chosen on dev (EVALUATION.md)
+SHAPE_CONF = 0.5
+SHAPE_SCOPE = "any"
+
+
+def shape_ngrams(keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Hashed character n-grams of each key ("<key>", n in :data:`SHAPE_NGRAMS`): bucket ids (int64, all
+    keys' n-grams in order) and each key's count. Stable across processes and machines (no Python
+    ``hash``): the build and every worker must give a word the same buckets."""
+    text = [f"<{k}>" for k in keys]
+    lengths = np.fromiter((len(t) for t in text), dtype=np.int64, count=len(text))
+    if not len(text):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    cps = np.frombuffer("".join(text).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    owner = np.repeat(np.arange(len(text)), lengths)
+    ids: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
+    with np.errstate(over="ignore"):
+        for n in SHAPE_NGRAMS:
+            if len(cps) < n:
+                continue
+            start = np.flatnonzero(owner[: len(cps) - n + 1] == owner[n - 1 :])
+            h = np.full(len(start), n, dtype=np.uint64)
+            for j in range(n):
+                h = mix64(h * np.uint64(0x9E3779B97F4A7C15) + cps[start + j])
+            ids.append((h >> np.uint64(64 - SHAPE_BUCKET_BITS)).astype(np.int64))
+            owners.append(owner[start])
+    flat_owner = np.concatenate(owners)
+    order = np.argsort(flat_owner, kind="stable")
+    return np.concatenate(ids)[order], np.bincount(flat_owner, minlength=len(text)).astype(np.int64)
+
+
+def shape_probs(table: np.ndarray, out: np.ndarray, keys: list[str]) -> np.ndarray:
+    """The shape model's probabilities [len(keys), len(SHAPE_CATEGORIES)]: mean n-gram embedding
+    (``table`` [buckets, dim]), then ``out`` [dim + 1, categories] (the last row is the bias), softmax."""
+    ids, counts = shape_ngrams(keys)
+    if not len(keys):
+        return np.zeros((0, out.shape[1]), dtype=np.float32)
+    sums = np.add.reduceat(table[ids].astype(np.float32), np.cumsum(counts) - counts, axis=0)
+    mean = sums / np.maximum(counts, 1)[:, None]
+    logits = mean @ out[:-1] + out[-1]
+    logits -= logits.max(axis=1, keepdims=True)
+    e = np.exp(logits)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 #: Letters that carry their mark inside them (NFKD leaves them whole), folded the way legacy systems
@@ -146,8 +204,15 @@ def read_header(folder: Path, member: str) -> LexiconHeader:
     return LexiconHeader(categories, n_keys, max_words, _sha256(path))
 
 
-def write_lexicon(path: Path, entries: dict[str, np.ndarray], categories: tuple[str, ...], max_words: int) -> None:
-    """Write ``entries`` (key -> uint8 scores per category) as a lexicon file, byte-for-byte reproducible.
+def write_lexicon(
+    path: Path,
+    entries: dict[str, np.ndarray],
+    categories: tuple[str, ...],
+    max_words: int,
+    shape: tuple[np.ndarray, np.ndarray] | None = None,
+) -> None:
+    """Write ``entries`` (key -> uint8 scores per category) as a lexicon file, byte-for-byte reproducible;
+    ``shape``: the word-shape model's (table, out) (:func:`shape_probs`), stored beside the lists.
 
     Keys are sorted and the zip members carry a fixed timestamp, so the same lists give the same
     sha256 (the digest that goes into ``model_version``).
@@ -166,6 +231,8 @@ def write_lexicon(path: Path, entries: dict[str, np.ndarray], categories: tuple[
         "keys": np.frombuffer("\n".join(keys).encode("utf-8"), dtype=np.uint8),
         "scores": scores,
     }
+    if shape is not None:
+        arrays["shape_table"], arrays["shape_out"] = shape[0].astype(np.float16), shape[1].astype(np.float32)
     tmp = path.with_suffix(".npz.tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, arr in arrays.items():
@@ -179,8 +246,8 @@ def write_lexicon(path: Path, entries: dict[str, np.ndarray], categories: tuple[
 
 #: word flags of the fast path (:meth:`Lexicon._facts`): it has a letter or digit; it is a comma; it may
 #: get the coined-word / acronym vote of ``_coined``; its key form is empty or holds a space (its name
-#: goes through :meth:`Lexicon.match`)
-_ALNUM, _COMMA, _COIN, _ODD = 1, 2, 4, 8
+#: goes through :meth:`Lexicon.match`); it may get the shape vote (:meth:`Lexicon._shape`)
+_ALNUM, _COMMA, _COIN, _ODD, _SHAPE = 1, 2, 4, 8, 16
 _MAX_WORD_FACTS = 2_000_000
 
 
@@ -197,6 +264,7 @@ class _WordFacts:
         self.mid = np.zeros(0, dtype=np.int64)
         self.span = np.zeros(0, dtype=np.int64)
         self.flags = np.zeros(0, dtype=np.uint8)
+        self.shape = np.zeros((0, len(SHAPE_CATEGORIES)), dtype=np.float32)
 
 
 class _MultiKeys:
@@ -255,6 +323,10 @@ class Lexicon:
                 self.max_words = int(z["max_words"][0])
                 keys = z["keys"].tobytes().decode("utf-8").split("\n")
                 scores = z["scores"].astype(np.float32) / 255.0
+                #: the word-shape model (None in a lexicon built without one: no shape vote)
+                self.shape_model: tuple[np.ndarray, np.ndarray] | None = (
+                    (z["shape_table"], z["shape_out"].astype(np.float32)) if "shape_table" in z.files else None
+                )
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise ModelSourceError(f"member {member!r}: cannot read lexicon {path}: {exc}") from None
         if len(keys) != len(scores):
@@ -315,8 +387,22 @@ class Lexicon:
         country = self.key_probs[:, self._country] if self._country is not None else np.zeros(len(keys))
         self._country_row = np.asarray(country >= 0.5)
         self._place_row = self._reads_as_place(self.key_probs) if len(place) else np.zeros(len(keys), dtype=bool)
+        shape_cols = [cats.index(c) + 1 for c in SHAPE_CATEGORIES if c in cats]
+        if self.shape_model is not None and len(shape_cols) != len(SHAPE_CATEGORIES):
+            raise ModelSourceError(
+                f"member {member!r}: {path} has a shape model but not its categories {SHAPE_CATEGORIES}"
+            )
+        self._shape_cols = np.array(shape_cols, dtype=np.int64)
         self._words = _WordFacts()
         log.info("lexicon %s loaded: %d keys, %d categories", member, len(keys), len(cats))
+
+    def hide(self, keys: Collection[str]) -> None:
+        """Make the lists not hold ``keys`` (normalised keys, one or several words): a dev-time check scores
+        names as if no list held them. The word facts start again (they cache each word's key row)."""
+        rows = [self.index.pop(k) for k in keys if k in self.index]
+        if rows:
+            self._multi.rows[np.isin(self._multi.rows, rows)] = -1
+        self._words = _WordFacts()
 
     def _key(self, word: str) -> str:
         norm = self._norm.get(word)
@@ -385,8 +471,9 @@ class Lexicon:
         probs = np.zeros((len(words), len(self.labels)), dtype=np.float32)
         valid = np.zeros(len(words), dtype=bool)
         n = len(bounds) - 1
-        if fast and len(words):
-            row, mlen, flags, slow = self._fast_match(words, keys, bounds)
+        slot = self._facts(words, word_keys(words) if keys is None else keys) if len(words) else None
+        if fast and slot is not None:
+            row, mlen, flags, slow = self._fast_match(slot, bounds)
             hit = row >= 0
             probs[hit] = self.key_probs[row[hit]]
             valid[hit] = True
@@ -408,6 +495,7 @@ class Lexicon:
             idx = np.array(at, dtype=np.int64)
             probs[idx] = self.key_probs[np.array(rows, dtype=np.int64)]
             valid[idx] = True
+        listed = valid.copy()  # the words a list holds (before the rules)
         # pass 2: the rules, each only on the names it can change (the same checks the rules open with)
         todo = slow | self._rules_may_change(row, mlen, flags, valid, bounds) if fast and len(words) else slow
         coin = self._company is not None
@@ -440,10 +528,12 @@ class Lexicon:
             self._brand_place(name_words, p, v)
             self._place_brand(name_words, p, v)
             self._brand_country(name_words, matches, p, v)
+        if self.shape_model is not None and slot is not None:
+            self._shape(slot, bounds, listed, probs, valid)
         return probs, valid
 
     def _fast_match(
-        self, words: list[str], keys: np.ndarray | None, bounds: np.ndarray
+        self, facts: np.ndarray, bounds: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """What :meth:`match` finds, for all names at once: per word, the row of the match that covers it
         (-1: none), the length of the match it starts (0: none), its flags; per name, whether it is left to
@@ -451,7 +541,6 @@ class Lexicon:
         right: every position's longest key (one-word keys from the word facts, keys of several words
         by their words' numbers, :class:`_MultiKeys`), then the greedy walk, one step per word for all
         names together."""
-        facts = self._facts(words, word_keys(words) if keys is None else keys)
         table = self._words
         row1, flags, mid, span = table.row[facts], table.flags[facts], table.mid[facts], table.span[facts]
         counts = np.diff(bounds)
@@ -469,7 +558,7 @@ class Lexicon:
                 r = self._multi.find(mid, p, length)
                 best_len[p[r >= 0]] = length
                 best_row[p[r >= 0]] = r[r >= 0]
-        mlen = np.zeros(len(words), dtype=np.int64)  # per word: the length of the match it starts
+        mlen = np.zeros(len(facts), dtype=np.int64)  # per word: the length of the match it starts
         cur, stop = bounds[:-1][counts > 0], bounds[1:][counts > 0]
         while len(cur):  # the greedy walk: the next match is looked for where the last one ends
             mlen[cur] = best_len[cur]
@@ -479,7 +568,7 @@ class Lexicon:
         at = np.flatnonzero(mlen)
         first = np.cumsum(mlen[at]) - mlen[at]
         covered = np.repeat(at - first, mlen[at]) + np.arange(int(mlen[at].sum()))
-        row = np.full(len(words), -1, dtype=np.int64)
+        row = np.full(len(facts), -1, dtype=np.int64)
         row[covered] = np.repeat(best_row[at], mlen[at])
         return row, mlen, flags, slow
 
@@ -548,7 +637,13 @@ class Lexicon:
                 or (w.isupper() and ACRONYM_LEN[0] <= len(w) <= ACRONYM_LEN[1])
             ):
                 f |= _COIN
+            elif row[k] < 0 and w.isalpha() and len(norm) >= SHAPE_MIN_LEN and norm.isalpha() and " " not in norm:
+                f |= _SHAPE
             flags[k] = f
+        shape = np.zeros((len(new_words), len(SHAPE_CATEGORIES)), dtype=np.float32)
+        if self.shape_model is not None:
+            todo = np.flatnonzero(flags & _SHAPE).tolist()
+            shape[todo] = shape_probs(*self.shape_model, [self._key(new_words[k]) for k in todo])
         facts.row, facts.mid, facts.span, facts.flags = (
             grow(a, total) for a in (facts.row, facts.mid, facts.span, facts.flags)
         )
@@ -556,6 +651,8 @@ class Lexicon:
         facts.mid[facts.known : total] = mid
         facts.span[facts.known : total] = span
         facts.flags[facts.known : total] = flags
+        facts.shape = grow(facts.shape, total)
+        facts.shape[facts.known : total] = shape
         facts.known = total
         return slot
 
@@ -623,6 +720,28 @@ class Lexicon:
         if self._reads_as_place(self.key_probs[head]).any():
             return  # a place, then its country: an address
         valid[:] = False
+
+    def _shape(
+        self, slot: np.ndarray, bounds: np.ndarray, listed: np.ndarray, probs: np.ndarray, valid: np.ndarray
+    ) -> None:
+        """The shape model's vote on the words no list holds and no rule decided ("Corteva": a company by its
+        letters), weak (:data:`SHAPE_CONF`): the other members decide with it. :data:`SHAPE_SCOPE` "alone":
+        only in names where no word is in a list (a name with a listed word is the lists' and the rules'
+        to read); "any": in every name. Both chosen between on dev (EVALUATION.md)."""
+        words = self._words
+        vote = (words.flags[slot] & _SHAPE != 0) & ~valid
+        if SHAPE_SCOPE == "alone":
+            owner = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
+            has_listed = np.zeros(len(bounds) - 1, dtype=bool)
+            has_listed[owner[listed]] = True
+            vote &= ~has_listed[owner]
+        at = np.flatnonzero(vote)
+        if not len(at):
+            return
+        probs[at] = 0.0
+        probs[at[:, None], self._shape_cols] = SHAPE_CONF * words.shape[slot[at]]
+        probs[at, 0] = 1.0 - SHAPE_CONF
+        valid[at] = True
 
     def _coined(self, words: list[str], probs: np.ndarray, valid: np.ndarray) -> None:
         """A weak organisation vote on unknown coined words ("Altronics", "Qualitech")."""

@@ -437,10 +437,10 @@ class WordVocab:
 
 
 def grow(arr: np.ndarray, need: int) -> np.ndarray:
-    """``arr`` with room for ``need`` items (capacity doubles: appends stay amortised O(1))."""
+    """``arr`` with room for ``need`` items (rows of a 2-D array; capacity doubles: appends stay amortised O(1))."""
     if need <= len(arr):
         return arr
-    out = np.zeros(max(need, 2 * len(arr), 1024), dtype=arr.dtype)
+    out = np.zeros((max(need, 2 * len(arr), 1024), *arr.shape[1:]), dtype=arr.dtype)
     out[: len(arr)] = arr
     return out
 

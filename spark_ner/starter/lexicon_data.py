@@ -58,7 +58,7 @@ from spark_ner.tokenize import split_name
 logger = logging.getLogger(__name__)
 
 #: Bump when the lists or their scoring change (part of the build's record).
-LEXICON_VERSION = 9
+LEXICON_VERSION = 10
 CATEGORIES: tuple[str, ...] = (
     "GIVEN_NAME",
     "SURNAME",
@@ -818,8 +818,11 @@ def name_texts(skip: Collection[str] = ()) -> list[str]:
     return list(lists.texts.values())
 
 
-def build_lexicon(out_dir: Path) -> dict[str, Any]:
-    """Write ``out_dir/lexicon.npz`` and ``out_dir/lexicon.json`` (counts, sources); return the record."""
+def build_lexicon(out_dir: Path, shape_exclude: Collection[str] = ()) -> dict[str, Any]:
+    """Write ``out_dir/lexicon.npz`` and ``out_dir/lexicon.json`` (counts, sources); return the record.
+
+    ``shape_exclude``: keys the word-shape model must not learn from (a dev set's own words, so that it
+    can be scored on them as on words no list holds; the lists keep them)."""
     t0 = time.perf_counter()
     lists = _Lists()
     for step in (*STEPS, *LATE_STEPS):
@@ -831,15 +834,21 @@ def build_lexicon(out_dir: Path) -> dict[str, Any]:
     _person_like_places(lists)
     entries = {k: np.round(_best_per_type(v) * 255).astype(np.uint8) for k, v in lists.scores.items()}
     entries = {k: v for k, v in entries.items() if v.any()}  # a key left with no reading would vote O
+    from spark_ner.starter.shape import shape_examples, train_shape
+
+    keys = sorted(entries)
+    words, labels = shape_examples(keys, np.stack([entries[k] for k in keys]), CATEGORIES, set(shape_exclude))
+    shape = train_shape(words, labels)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_lexicon(out_dir / LEXICON_FILE, entries, CATEGORIES, MAX_WORDS)
+    write_lexicon(out_dir / LEXICON_FILE, entries, CATEGORIES, MAX_WORDS, shape)
     record = {
         "version": LEXICON_VERSION,
         "keys": len(entries),
         "categories": dict(lists.counts),
         "category_types": CATEGORY_TYPES,
         "sources": source_versions(),
+        "shape_words": len(words),
         "sha256": lexicon_digest(out_dir),
         "seconds": round(time.perf_counter() - t0, 1),
     }
