@@ -109,11 +109,18 @@ def lexicon_hide(keys: list[str], names: list[str], share: float) -> tuple[np.nd
 
 
 def member_outputs(
-    config: str, names: list[str], cache: Path, tag: str, hide: tuple[np.ndarray, set[str]] | None = None
+    config: str,
+    names: list[str],
+    cache: Path,
+    tag: str,
+    hide: tuple[np.ndarray, set[str]] | None = None,
+    shape_vote: bool = False,
 ) -> dict[str, Any]:
     """Each member's word probabilities for ``names`` (transformers cached by config digest and split tag).
 
-    ``hide`` = (rows, keys): on those rows the lexicon member votes as if ``keys`` were not in its lists."""
+    ``hide`` = (rows, keys): on those rows the lexicon member votes as if ``keys`` were not in its lists;
+    ``shape_vote``: the hidden words may get the lexicon's shape vote (only fair with a shape model that
+    never saw them: ``Lexicon.hide``, ``scripts/shape_dev.py``)."""
     path = Path(config).expanduser().resolve()
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
     cfg = parse_config(raw, source=str(path), base_dir=path.parent)
@@ -131,7 +138,7 @@ def member_outputs(
         known[m.name] = member.projection.sum(axis=0) > 0
         if hide is not None and hide[0].any():
             rows, keys = hide
-            member.lexicon.hide(keys)
+            member.lexicon.hide(keys, shape_vote=shape_vote)
             p_m, v_m = member.tag_probs(split)
             word_rows = np.repeat(rows, np.diff(split.bounds))
             probs[m.name] = np.where(word_rows[:, None], p_m, probs[m.name])

@@ -102,7 +102,7 @@ def main() -> int:
             lexicon_module.SHAPE_SCOPE, lexicon_module.SHAPE_CONF = scope, float(conf)
         for k, build in enumerate(args.build):
             config = fair_config(Path(build), args.fair_lexicon, args.fair_lexicon / f"config_{k}.toml")
-            d = cs.member_outputs(str(config), names, args.cache, "dev", hide)
+            d = cs.member_outputs(str(config), names, args.cache, "dev", hide, shape_vote=True)
             rows.append({"variant": variant, "build": build, **score(frame, cs.vote(d, weights, by_type))})
             log.info("%s", {k: round(v, 4) if isinstance(v, float) else v for k, v in rows[-1].items()})
     table = pd.DataFrame(rows).groupby("variant", sort=False).mean(numeric_only=True).round(4)

@@ -79,7 +79,7 @@ _AND_WORDS = frozenset({"&", "+", "and", "y", "e", "et", "und", "en"})
 #: "Harsco": a company; "Usaquén": a place). Character n-grams of the word's key, hashed into buckets
 #: (:func:`shape_ngrams`), averaged embeddings, one linear layer; trained by ``build-models`` on the
 #: lists' own one-word entries (``spark_ner.starter.shape``) and stored in the lexicon file.
-SHAPE_NGRAMS = (2, 3, 4, 5)
+SHAPE_NGRAMS = (2, 3, 4, 5)  # 2 first: "<" + key + ">" has at least one, so every key has an n-gram
 SHAPE_BUCKET_BITS = 18
 #: the categories the shape model chooses between, in its output order
 SHAPE_CATEGORIES = ("SURNAME", "PLACE", "COMPANY")
@@ -99,7 +99,7 @@ def shape_ngrams(keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.fromiter((len(t) for t in text), dtype=np.int64, count=len(text))
     if not len(text):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    cps = np.frombuffer("".join(text).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    cps = np.frombuffer("".join(text).encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.uint64)
     owner = np.repeat(np.arange(len(text)), lengths)
     ids: list[np.ndarray] = []
     owners: list[np.ndarray] = []
@@ -215,7 +215,8 @@ def write_lexicon(
     ``shape``: the word-shape model's (table, out) (:func:`shape_probs`), stored beside the lists.
 
     Keys are sorted and the zip members carry a fixed timestamp, so the same lists give the same
-    sha256 (the digest that goes into ``model_version``).
+    sha256 (the digest that goes into ``model_version``). The shape model is trained deterministically
+    (one thread, a fixed seed): the same on one machine and torch; another CPU's kernels may round it apart.
     """
     import io
 
@@ -233,6 +234,7 @@ def write_lexicon(
     }
     if shape is not None:
         arrays["shape_table"], arrays["shape_out"] = shape[0].astype(np.float16), shape[1].astype(np.float32)
+        arrays["shape_ngrams"] = np.array(SHAPE_NGRAMS, dtype=np.int32)
     tmp = path.with_suffix(".npz.tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, arr in arrays.items():
@@ -324,13 +326,23 @@ class Lexicon:
                 keys = z["keys"].tobytes().decode("utf-8").split("\n")
                 scores = z["scores"].astype(np.float32) / 255.0
                 #: the word-shape model (None in a lexicon built without one: no shape vote)
-                self.shape_model: tuple[np.ndarray, np.ndarray] | None = (
-                    (z["shape_table"], z["shape_out"].astype(np.float32)) if "shape_table" in z.files else None
-                )
+                self.shape_model: tuple[np.ndarray, np.ndarray] | None = None
+                if "shape_table" in z.files:
+                    self.shape_model = (z["shape_table"], z["shape_out"].astype(np.float32))
+                    ngrams = tuple(int(n) for n in z["shape_ngrams"]) if "shape_ngrams" in z.files else ()
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise ModelSourceError(f"member {member!r}: cannot read lexicon {path}: {exc}") from None
         if len(keys) != len(scores):
             raise ModelSourceError(f"member {member!r}: {path} holds {len(keys)} keys but {len(scores)} score rows")
+        if self.shape_model is not None:
+            table, out = self.shape_model
+            want = ((1 << SHAPE_BUCKET_BITS, out.shape[0] - 1), (out.shape[0], len(SHAPE_CATEGORIES)), SHAPE_NGRAMS)
+            if (table.shape, out.shape, ngrams) != want:
+                raise ModelSourceError(
+                    f"member {member!r}: {path}'s shape model (table {table.shape}, output {out.shape}, n-grams "
+                    f"{ngrams}) is not the one this spark_ner hashes words for ({want}). Fix: rebuild the lexicon "
+                    "with this spark_ner (`spark-ner build-models`)."
+                )
         self.index: dict[str, int] = dict(zip(keys, range(len(keys)), strict=True))
         #: the member's labels: index 0 is O, then the categories (plain IO labels)
         self.labels: tuple[str, ...] = ("O", *self.categories)
@@ -393,15 +405,22 @@ class Lexicon:
                 f"member {member!r}: {path} has a shape model but not its categories {SHAPE_CATEGORIES}"
             )
         self._shape_cols = np.array(shape_cols, dtype=np.int64)
+        self._no_shape: set[str] = set()  # keys hidden from the lists and from the shape vote (hide)
         self._words = _WordFacts()
         log.info("lexicon %s loaded: %d keys, %d categories", member, len(keys), len(cats))
 
-    def hide(self, keys: Collection[str]) -> None:
+    def hide(self, keys: Collection[str], shape_vote: bool = False) -> None:
         """Make the lists not hold ``keys`` (normalised keys, one or several words): a dev-time check scores
-        names as if no list held them. The word facts start again (they cache each word's key row)."""
+        names as if no list held them. The word facts start again (they cache each word's key row).
+
+        ``shape_vote``: whether a hidden one-word key may still get the shape vote. Off by default: the
+        shape model learned from the lists, so it has seen the hidden keys, and its vote on them would be
+        a leak. On only with a shape model built without them (``scripts/shape_dev.py --fair-lexicon``)."""
         rows = [self.index.pop(k) for k in keys if k in self.index]
         if rows:
             self._multi.rows[np.isin(self._multi.rows, rows)] = -1
+        if not shape_vote:
+            self._no_shape.update(k for k in keys if " " not in k)
         self._words = _WordFacts()
 
     def _key(self, word: str) -> str:
@@ -637,7 +656,13 @@ class Lexicon:
                 or (w.isupper() and ACRONYM_LEN[0] <= len(w) <= ACRONYM_LEN[1])
             ):
                 f |= _COIN
-            elif row[k] < 0 and w.isalpha() and len(norm) >= SHAPE_MIN_LEN and norm.isalpha() and " " not in norm:
+            elif (
+                row[k] < 0
+                and w.isalpha()
+                and len(norm) >= SHAPE_MIN_LEN
+                and norm.isalpha()
+                and norm not in self._no_shape
+            ):
                 f |= _SHAPE
             flags[k] = f
         shape = np.zeros((len(new_words), len(SHAPE_CATEGORIES)), dtype=np.float32)
@@ -729,7 +754,7 @@ class Lexicon:
         only in names where no word is in a list (a name with a listed word is the lists' and the rules'
         to read); "any": in every name. Both chosen between on dev (EVALUATION.md)."""
         words = self._words
-        vote = (words.flags[slot] & _SHAPE != 0) & ~valid
+        vote = (words.flags[slot] & _SHAPE != 0) & ~listed & ~valid  # not a word of a key of several words
         if SHAPE_SCOPE == "alone":
             owner = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
             has_listed = np.zeros(len(bounds) - 1, dtype=bool)

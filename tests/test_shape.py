@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import spark_ner.starter.shape as shape_mod
+from spark_ner.errors import ModelSourceError
 from spark_ner.lexicon import (
     LEXICON_FILE,
     SHAPE_BUCKET_BITS,
@@ -201,3 +202,42 @@ def test_hidden_keys_are_not_found_by_either_path(tmp_path: Path) -> None:
         probs, valid = lex.word_probs(sp.words, sp.starts, sp.ends, sp.bounds, sp.keys, fast=fast)
         assert valid.tolist() == [False, False, True, True, True]  # "Juan" alone is a given name
         assert probs[2].argmax() == lex.labels.index("GIVEN_NAME")
+
+
+def test_words_of_a_listed_key_of_several_words_get_no_shape_vote(
+    trained: tuple[np.ndarray, np.ndarray, dict[str, list[str]]], tmp_path: Path
+) -> None:
+    """ "Qwimbu San Juan": the brand-then-place rule makes the lexicon abstain on "San Juan" (a place key);
+    "San" is no one-word key, but a list holds it inside "san juan", so the shape vote leaves it alone."""
+    lex = _lexicon(tmp_path / "lex", trained[:2])
+    sp = split_words(["Qwimbu San Juan"], 8)
+    for fast in (True, False):
+        _probs, valid = lex.word_probs(sp.words, sp.starts, sp.ends, sp.bounds, sp.keys, fast=fast)
+        assert valid.tolist() == [True, False, False]
+
+
+def test_hidden_words_get_the_shape_vote_only_when_told(
+    trained: tuple[np.ndarray, np.ndarray, dict[str, list[str]]], tmp_path: Path
+) -> None:
+    """The shape model learned from the lists, hidden keys included: by default a hidden word gets no shape
+    vote (it would be a leak in the dev checks); ``shape_vote=True`` is for a model that never saw them."""
+    sp = split_words(["Paris"], 8)
+    for shape_vote, want in ((False, [False]), (True, [True])):
+        lex = _lexicon(tmp_path / f"lex{shape_vote}", trained[:2])
+        lex.hide(["paris"], shape_vote=shape_vote)
+        for fast in (True, False):
+            assert lex.word_probs(sp.words, sp.starts, sp.ends, sp.bounds, sp.keys, fast=fast)[1].tolist() == want
+
+
+def test_a_shape_model_hashed_another_way_is_refused(
+    trained: tuple[np.ndarray, np.ndarray, dict[str, list[str]]], tmp_path: Path
+) -> None:
+    lex = _lexicon(tmp_path / "lex", trained[:2])
+    assert lex.shape_model is not None
+    with np.load(tmp_path / "lex" / LEXICON_FILE) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["shape_ngrams"] = np.array([3, 4], dtype=np.int32)
+    (tmp_path / "odd").mkdir()
+    np.savez(tmp_path / "odd" / LEXICON_FILE, **arrays)
+    with pytest.raises(ModelSourceError, match=r"n-grams .* is not the one this spark_ner hashes words for"):
+        Lexicon(tmp_path / "odd")
