@@ -14,7 +14,10 @@ The lists are one file, ``lexicon.npz`` (NumPy arrays only, read with ``allow_pi
   mapped to the canonical types by the member's ``label_map`` like any member's labels;
 * ``keys``: newline-joined normalised keys (:func:`normalize_word` per word, words joined by one
   space; a key may span several words);
-* ``scores``: uint8 [keys, categories], 0..255 = how strongly a key is an entity of a category.
+* ``scores``: uint8 [keys, categories], 0..255 = how strongly a key is an entity of a category;
+* optional, the word-shape model (:func:`shape_probs`): ``shape_table`` float16 [2**SHAPE_BUCKET_BITS, dim],
+  ``shape_out`` float32 [dim + 1, len(SHAPE_CATEGORIES)] and ``shape_ngrams`` (the n-gram sizes it was hashed
+  with, checked at load). Without them, words no list holds get no vote.
 
 Matching: longest match over each name's words (at most ``max_words`` per key). A matched word
 gets ``p(category) = conf * s**3 / sum(s**3)`` and ``p(O) = 1 - conf``, where ``conf`` is the key's
@@ -22,7 +25,8 @@ best score (cubed shares: a city of millions outweighs a rare surname of the sam
 Cue categories (``SUFFIX_CUES``: legal forms; ``INSIDE_CUES``: organisation words) make a segment
 of the name an organisation: a legal form that ends a segment after a name ("Acme, Inc."), or an
 organisation word inside one ("Hospital San Juan"). Segments end at ``c/o``, ``attn``, ``/``,
-brackets and spaced dashes, so "Ana Ruiz c/o Acme S.A." keeps its person.
+brackets and spaced dashes, so "Ana Ruiz c/o Acme S.A." keeps its person. A word no list holds gets a
+weak vote for the kind its letters suggest (:meth:`Lexicon._shape`, issue 25).
 """
 
 from __future__ import annotations
