@@ -44,7 +44,7 @@ import numpy as np
 
 from spark_ner.config import ENTITY_TYPES, TAGS
 from spark_ner.errors import ModelSourceError
-from spark_ner.tokenize import KeyTable, WordSplit, WordVocab, grow, mix64, word_keys
+from spark_ner.tokenize import KeyTable, WordSplit, WordVocab, code_points, grow, mix64, word_keys
 
 log = logging.getLogger(__name__)
 
@@ -103,20 +103,17 @@ def shape_ngrams(keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.fromiter((len(t) for t in text), dtype=np.int64, count=len(text))
     if not len(text):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    cps = np.frombuffer("".join(text).encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.uint64)
+    cps = code_points("".join(text)).astype(np.uint64)
     owner = np.repeat(np.arange(len(text)), lengths)
     ids: list[np.ndarray] = []
     owners: list[np.ndarray] = []
-    with np.errstate(over="ignore"):
-        for n in SHAPE_NGRAMS:
-            if len(cps) < n:
-                continue
-            start = np.flatnonzero(owner[: len(cps) - n + 1] == owner[n - 1 :])
-            h = np.full(len(start), n, dtype=np.uint64)
-            for j in range(n):
-                h = mix64(h * np.uint64(0x9E3779B97F4A7C15) + cps[start + j])
-            ids.append((h >> np.uint64(64 - SHAPE_BUCKET_BITS)).astype(np.int64))
-            owners.append(owner[start])
+    for n in SHAPE_NGRAMS:
+        if len(cps) < n:
+            continue
+        start = np.flatnonzero(owner[: len(cps) - n + 1] == owner[n - 1 :])
+        h = _fold(cps[start[:, None] + np.arange(n)], n)  # the hash of the keys of several words, on letters
+        ids.append((h >> np.uint64(64 - SHAPE_BUCKET_BITS)).astype(np.int64))
+        owners.append(owner[start])
     flat_owner = np.concatenate(owners)
     order = np.argsort(flat_owner, kind="stable")
     return np.concatenate(ids)[order], np.bincount(flat_owner, minlength=len(text)).astype(np.int64)
@@ -645,6 +642,8 @@ class Lexicon:
         mid = np.empty(len(new_words), dtype=np.int64)
         span = np.empty(len(new_words), dtype=np.int64)
         flags = np.zeros(len(new_words), dtype=np.uint8)
+        shape_at: list[int] = []  # the new words the shape vote may reach, and their keys
+        shape_keys: list[str] = []
         for k, w in enumerate(new_words):
             norm = self._key(w)
             row[k] = self.index.get(norm, -1)
@@ -668,11 +667,12 @@ class Lexicon:
                 and norm not in self._no_shape
             ):
                 f |= _SHAPE
+                shape_at.append(k)
+                shape_keys.append(norm)
             flags[k] = f
         shape = np.zeros((len(new_words), len(SHAPE_CATEGORIES)), dtype=np.float32)
-        if self.shape_model is not None:
-            todo = np.flatnonzero(flags & _SHAPE).tolist()
-            shape[todo] = shape_probs(*self.shape_model, [self._key(new_words[k]) for k in todo])
+        if self.shape_model is not None and shape_at:
+            shape[shape_at] = shape_probs(*self.shape_model, shape_keys)
         facts.row, facts.mid, facts.span, facts.flags = (
             grow(a, total) for a in (facts.row, facts.mid, facts.span, facts.flags)
         )

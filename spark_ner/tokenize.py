@@ -300,7 +300,7 @@ def code_points(text: str) -> np.ndarray:
     """``text``'s code points: uint8 when it is ASCII (one byte each), else uint32 (lone surrogates kept)."""
     if text.isascii():
         return np.frombuffer(text.encode("ascii"), dtype=np.uint8)
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")  # little-endian on any host
 
 
 class KeyTable:
