@@ -26,7 +26,8 @@ Cue categories (``SUFFIX_CUES``: legal forms; ``INSIDE_CUES``: organisation word
 of the name an organisation: a legal form that ends a segment after a name ("Acme, Inc."), or an
 organisation word inside one ("Hospital San Juan"). Segments end at ``c/o``, ``attn``, ``/``,
 brackets and spaced dashes, so "Ana Ruiz c/o Acme S.A." keeps its person. A word no list holds gets a
-weak vote for the kind its letters suggest (:meth:`Lexicon._shape`, issue 25).
+weak vote for the kind its letters suggest (:meth:`Lexicon._shape`, issue 25). A town, then a plural
+nickname ("Boston Bruins") is a club (:meth:`Lexicon._place_club`).
 """
 
 from __future__ import annotations
@@ -73,6 +74,28 @@ ACRONYM_LEN = (3, 5)
 INVERTED_CONF = 0.95
 #: "Horton, Burns and Gutierrez": how sure the listed-surnames form makes the lexicon of a firm
 FIRM_CONF = 0.85
+#: "Boston Bruins", "Toronto Maple Leafs": a place, then a plural nickname of one or two words, is a club
+#: (``Lexicon._place_club``); how sure that form makes the lexicon of an organisation. Chosen on dev.
+CLUB_CONF = 0.8
+CLUB_TAIL_MAX = 2
+#: a nickname's last word ends in "s" but not in these ("Damascus", "Paris", "Ross": not plurals)
+CLUB_NOT_PLURAL = ("ss", "us", "is")
+CLUB_MIN_LEN = 4
+#: plurals that name a kind of place, not a club ("Ahwatukee Foothills", "Miami Gardens"), beside the lists'
+#: place words
+CLUB_PLACE_PLURALS = frozenset(
+    {
+        "foothills", "heights", "hills", "springs", "falls", "gardens", "woods", "meadows", "estates", "acres",
+        "lakes", "pines", "oaks", "palms", "shores", "sands", "flats", "plains", "ridges", "highlands", "lowlands",
+        "keys", "isles", "islands", "villas", "terraces", "commons", "crossings", "landings", "narrows", "rapids",
+        "docks", "quays", "towers", "fields", "parks", "mews", "downs", "moors", "banks", "bluffs", "cliffs",
+        "dunes", "glades", "groves", "hollows", "knolls", "marshes", "mills", "orchards", "ponds", "shoals",
+        "slopes", "summits", "trails", "vales", "valleys", "vistas", "waters", "cottages", "apartments", "lofts",
+        "suites", "homes", "halls", "courts", "gates", "chambers",
+    }
+)  # fmt: skip
+#: a nickname's last word that the lists hold as a person's name this surely (1 - O) is a surname
+CLUB_SURE_PERSON = 0.6
 #: Words that end a segment of a name ("Ana Ruiz c/o Acme S.A.": the cue does not reach "Ana Ruiz").
 SEPARATORS = frozenset({"/", "(", ")", "[", "]", "|", ";", ":", "attn", "dba", "aka", "t/a", "c/o", "@"})
 _DASHES = frozenset({"-", "–", "—"})
@@ -93,6 +116,12 @@ SHAPE_MIN_LEN = 3
 #: (``Lexicon._shape``): chosen on dev (EVALUATION.md)
 SHAPE_CONF = 0.5
 SHAPE_SCOPE = "any"
+
+
+def is_plural_word(word: str, key: str) -> bool:
+    """Whether a word may be a club's plural nickname ("Bruins", "Leafs", "RHINOS"): letters, ending in
+    "s" but not in :data:`CLUB_NOT_PLURAL`, at least :data:`CLUB_MIN_LEN` letters."""
+    return word.isalpha() and len(key) >= CLUB_MIN_LEN and key.endswith("s") and not key.endswith(CLUB_NOT_PLURAL)
 
 
 def shape_ngrams(keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -249,8 +278,9 @@ def write_lexicon(
 
 #: word flags of the fast path (:meth:`Lexicon._facts`): it has a letter or digit; it is a comma; it may
 #: get the coined-word / acronym vote of ``_coined``; its key form is empty or holds a space (its name
-#: goes through :meth:`Lexicon.match`); it may get the shape vote (:meth:`Lexicon._shape`)
-_ALNUM, _COMMA, _COIN, _ODD, _SHAPE = 1, 2, 4, 8, 16
+#: goes through :meth:`Lexicon.match`); it may get the shape vote (:meth:`Lexicon._shape`); it may end a
+#: club's plural nickname (:meth:`Lexicon._place_club`)
+_ALNUM, _COMMA, _COIN, _ODD, _SHAPE, _PLURAL = 1, 2, 4, 8, 16, 32
 _MAX_WORD_FACTS = 2_000_000
 
 
@@ -546,6 +576,7 @@ class Lexicon:
                 self._inverted(name_words, matches, p, v)
                 self._firm(name_words, matches, p, v)
             self._brand_place(name_words, p, v)
+            self._place_club(name_words, matches, p, v)
             self._place_brand(name_words, p, v)
             self._brand_country(name_words, matches, p, v)
         if self.shape_model is not None and slot is not None:
@@ -622,6 +653,7 @@ class Lexicon:
             all_place = ~any_of(valid & alnum & ~place)[nonempty]
             may |= ~(valid[first] & alnum[first]) & all_place
             may |= valid[first] & place[first] & ~valid[last]  # _place_brand: a place first, an unknown last
+            may |= valid[first] & place[first] & (flags[last] & _PLURAL != 0)  # _place_club: then a plural
         if self._country is not None:  # _brand_country: two matches or more, the last one a country
             n_matches = np.bincount(owner[starts], minlength=n)[nonempty]
             may |= (n_matches >= 2) & valid[last] & self._country_row[np.maximum(row[last], 0)]
@@ -652,6 +684,8 @@ class Lexicon:
             f = _ALNUM if any(c.isalnum() for c in w) else 0
             if w == ",":
                 f |= _COMMA
+            if is_plural_word(w, norm):
+                f |= _PLURAL
             if not norm or any(c.isspace() for c in norm):  # "¨" folds to " ": joined keys would not split back
                 f |= _ODD
             if w.isalpha() and (
@@ -728,6 +762,53 @@ class Lexicon:
         head = np.flatnonzero(valid[: unknown[0]])
         if self._reads_as_place(probs[head]).all():
             valid[head] = False
+
+    def _place_club(
+        self, words: list[str], matches: list[tuple[int, int, int]], probs: np.ndarray, valid: np.ndarray
+    ) -> None:
+        """Vote organisation on "Boston Bruins", "Toronto Maple Leafs": a club named after its town.
+
+        Leading words that read as a place (not a country), then one or two words that end in a plural
+        (:func:`is_plural_word`) and are not a place, a place word ("Heights", "Foothills":
+        :data:`CLUB_PLACE_PLURALS`), a surname the lists are sure of ("Dallas Hughes") or a patronymic
+        ("Williams": "William" is a given name). The lists
+        know the town, not the club; the form says organisation more often than place or person. A comma,
+        a digit or a sign keeps the other readings. Chosen on dev (EVALUATION.md)."""
+        if self._company is None or not len(self._place_cols) or len(words) < 2:
+            return
+        if not is_plural_word(words[-1], self._key(words[-1])) or self._key(words[-1]) in CLUB_PLACE_PLURALS:
+            return
+        if any(not w.isalpha() and w != "." for w in words):
+            return  # "Boston 02115 Suites", "Paris, Texas", "Smith & Sons"
+        row_at = {i: (a, b, row) for a, b, row in matches for i in range(a, b)}
+        if len(words) - 1 in row_at:  # "Hughes", "Simmons": a surname the lists are sure of
+            last = self.key_probs[row_at[len(words) - 1][2]]
+            if 1.0 - last[0] >= CLUB_SURE_PERSON and self._person_share[row_at[len(words) - 1][2]] >= 0.4:
+                return
+        if self._given is not None:
+            singular = self.index.get(self._key(words[-1])[:-1], -1)
+            if singular >= 0 and self.key_probs[singular, self._given] >= 0.3:
+                return  # "Williams", "Roberts", "Evans": a given name's patronymic
+        for tail in range(1, CLUB_TAIL_MAX + 1):
+            h = len(words) - tail
+            head = [i for i in range(h) if words[i] != "."]
+            if not head:
+                return
+            if any(i not in row_at or row_at[i][1] > h for i in head):
+                continue  # a head word no list holds, or a key that runs into the nickname
+            head_rows = sorted({row_at[i][2] for i in head})
+            if not self._reads_as_place(self.key_probs[head_rows]).all():
+                continue
+            if self._country_row[head_rows].any():
+                return  # "Netherlands Antilles": a country's part, not a town's club
+            tail_rows = [row_at[i][2] for i in range(h, len(words)) if i in row_at]
+            if any(r in self._cues or self._place_row[r] for r in tail_rows):
+                return  # "Chicago Heights", "Palm Springs": a place
+            probs[:] = 0.0
+            probs[:, self._company] = CLUB_CONF
+            probs[:, 0] = 1.0 - CLUB_CONF
+            valid[:] = True
+            return
 
     def _brand_country(
         self, words: list[str], matches: list[tuple[int, int, int]], probs: np.ndarray, valid: np.ndarray

@@ -106,6 +106,12 @@ ENTRIES = {
     "norge": _row(COUNTRY=1.0),
     "jordan": _row(COUNTRY=0.8, GIVEN_NAME=0.6),
     "michael": _row(GIVEN_NAME=1.0),
+    "boston": _row(PLACE=0.9, GIVEN_NAME=0.6),
+    "bruins": _row(SURNAME=0.55),  # a surname on some list, not one the lists are sure of
+    "hughes": _row(SURNAME=0.9),
+    "evans": _row(SURNAME=0.5),
+    "evan": _row(GIVEN_NAME=1.0),
+    "heights": _row(LOC_WORD=0.85),
 }
 
 
@@ -226,12 +232,30 @@ def test_place_title_inverted_placeholder_and_coined_rules(lex: Lexicon) -> None
     assert _labels(lex, "Acme Jordan") == ["COMPANY", "COUNTRY"]  # a country that is also a person's name
 
 
+def test_place_then_plural_nickname_is_a_club(lex: Lexicon) -> None:
+    """ "Boston Bruins": a place, then a plural nickname of one or two words, is a club (the lexicon votes
+    organisation on the whole name); a surname, a patronymic, a place word, a comma, a digit: not."""
+    assert _labels(lex, "Boston Bruins") == ["COMPANY"] * 2
+    assert _labels(lex, "Paris Qwimbys") == ["COMPANY"] * 2 and _labels(lex, "SAN JUAN QWIMBYS") == ["COMPANY"] * 3
+    assert _labels(lex, "Paris Zorblax Qwimbys") == ["COMPANY"] * 3  # a nickname of two words
+    assert _labels(lex, "Paris Zorblax Blax Qwimbys") == [None] * 4  # three: not a nickname (_place_brand abstains)
+    assert _labels(lex, "Boston Hughes")[1] == "SURNAME"  # a surname the lists are sure of
+    assert _labels(lex, "Boston Evans")[1] == "SURNAME"  # Evan + s: a patronymic
+    assert _labels(lex, "Boston Heights")[1] == "LOC_WORD"  # a place word
+    assert _labels(lex, "Paris Qwimbus") == [None, None]  # "-us": not a plural (_place_brand abstains)
+    assert _labels(lex, "Paris, Qwimbys")[0] == "PLACE" and _labels(lex, "Paris 3 Qwimbys")[0] == "PLACE"
+    assert _labels(lex, "Smith Qwimbys")[0] == "SURNAME"  # not a place first
+    assert _labels(lex, "Qwimby Qwimbys") == [None, None]
+    assert _labels(lex, "Norge Qwimbys") == [None, None]  # a country first: not a club (_place_brand abstains)
+
+
 def _random_names(n: int, seed: int) -> list[str]:
     """Names put together from the test lexicon's words (one- and several-word keys), unknown words,
     coined words, acronyms, the rules' signs and separators, in every case, with and without accents."""
     rng = np.random.default_rng(seed)
     known = [w for k in ENTRIES for w in k.split(" ")] + ["Sakon Nakhon", "San Juan", "Sem Nome", "Stratford-upon-Avon"]
     other = ["Qwimby", "Zorblax", "Altronics", "Qualitech", "GTX", "IBM", "Texas", "75011", "J.", "Müller", "Søren"]
+    other += ["Qwimbys", "Zorblaxes", "Bruins", "Hughes", "Evans"]
     signs = [",", "&", "and", "y", "c/o", "/", "(", ")", "-", "–", "Inc.", "S.A.", "Mr", "¨", "´", "de", "1"]
     names = []
     for _ in range(n):
@@ -257,6 +281,8 @@ def test_fast_matching_gives_what_the_per_name_rules_give(
         "Qwimby Paris", "QWIMBY SAN JUAN", "Qwimby Stratford-upon-Avon", "Qwimby, Sakon Nakhon", "Paris Qwimby",
         "SAN JUAN QWIMBY ZORBLAX", "Paris 75011", "Paris Qwimby Smith", "Acme Norge", "Michael Norge",
         "Acme Jordan", "Ana Ruiz c/o Acme S.A.", "Sakon Sakon Nakhon", "¨ Juan", "San ¨ Juan", "", "  ",
+        "Boston Bruins", "SAN JUAN QWIMBYS", "Paris Zorblax Qwimbys", "Boston Hughes", "Boston Evans",
+        "Boston Heights", "Paris Qwimbus", "Paris 3 Qwimbys", "St. Paris Qwimbys", "Norge Qwimbys",
     ]  # fmt: skip
     names = cases + _random_names(3000, seed=5)
     sp = split_words(names, 8)
@@ -394,6 +420,8 @@ def test_cue_lists_and_new_sources_type_their_words() -> None:
     has = partial(holds, lists)
 
     assert has("Systems", "ORG_WORD") and has("Sons", "ORG_WORD") and has("Versicherung", "ORG_WORD")
+    assert has("FC", "ORG_WORD") and has("Olympique", "ORG_WORD") and has("Rovers", "ORG_WORD")  # sports clubs
+    assert not has("SC", "ORG_WORD") and not has("CA", "ORG_WORD")  # "Columbia SC", "Fresno CA": addresses
     assert has("Airport", "LOC_WORD") and has("Lake", "LOC_WORD")  # stop words as names, cues here
     assert has("Mlle", "TITLE") and has("Mr.", "TITLE") and not has("Me", "TITLE")
     assert has("anulado", "PLACEHOLDER") and has("sem nome", "PLACEHOLDER") and has("zzzz", "PLACEHOLDER")

@@ -58,7 +58,7 @@ from spark_ner.tokenize import split_name
 logger = logging.getLogger(__name__)
 
 #: Bump when the lists or their scoring change (part of the build's record).
-LEXICON_VERSION = 10
+LEXICON_VERSION = 11
 CATEGORIES: tuple[str, ...] = (
     "GIVEN_NAME",
     "SURNAME",
@@ -701,8 +701,19 @@ def _company_words(lists: _Lists) -> None:
         lists.add("ORG_WORD", word, 0.85)
 
 
+#: Words that mark a sports club ("FC Barcelona", "Olympique Lyonnais", "Bristol Rovers"): club designators
+#: of three letters or more, and "FC" / "FK"; other two-letter ones ("SC", "SK", "CA", "IL") are also
+#: states' and provinces' codes after a city, or a person's initials. Chosen on dev (EVALUATION.md).
+CLUB_WORDS = (
+    "FC", "AFC", "FK", "HNK", "SpVgg", "VfB", "VfL", "TSV", "FSV", "SSV", "TuS", "IFK", "AIK", "Olympique",
+    "Sporting", "Athletic", "United", "Rovers", "Wanderers", "Hotspur", "Borussia", "Eintracht", "Dinamo",
+    "Dynamo", "Lokomotiv", "Hapoel", "Maccabi", "Calcio", "Clube", "Futebol", "Fotball", "Futbol", "Fútbol",
+    "Sports", "Belediyespor",
+)  # fmt: skip
+
+
 def _industry_words(lists: _Lists) -> None:
-    for word in INDUSTRY_WORDS:
+    for word in (*INDUSTRY_WORDS, *CLUB_WORDS):
         lists.add("ORG_WORD", word, 0.9)
 
 
