@@ -282,6 +282,9 @@ def write_lexicon(
 #: club's plural nickname (:meth:`Lexicon._place_club`)
 _ALNUM, _COMMA, _COIN, _ODD, _SHAPE, _PLURAL = 1, 2, 4, 8, 16, 32
 _MAX_WORD_FACTS = 2_000_000
+#: per key row bits (``Lexicon._row_bits``): it reads as a place; as a country; it is a person's name the lists
+#: are sure of (:data:`CLUB_SURE_PERSON`); it is a given name (share >= 0.3)
+_ROW_PLACE, _ROW_COUNTRY, _ROW_SURE_PERSON, _ROW_GIVEN = 1, 2, 4, 8
 
 
 class _WordFacts:
@@ -430,6 +433,12 @@ class Lexicon:
         country = self.key_probs[:, self._country] if self._country is not None else np.zeros(len(keys))
         self._country_row = np.asarray(country >= 0.5)
         self._place_row = self._reads_as_place(self.key_probs) if len(place) else np.zeros(len(keys), dtype=bool)
+        # per key row, one byte of _ROW_* bits (bytes: a rule reads a few rows per name, and NumPy's per-item
+        # cost would dominate; a byte per key, not a Python list's eight)
+        sure = (1.0 - self.key_probs[:, 0] >= CLUB_SURE_PERSON) & (self._person_share >= 0.4)
+        given = self.key_probs[:, self._given] >= 0.3 if self._given is not None else np.zeros(len(keys), bool)
+        bits = self._place_row * _ROW_PLACE | self._country_row * _ROW_COUNTRY | sure * _ROW_SURE_PERSON
+        self._row_bits: bytes = (bits | given * _ROW_GIVEN).astype(np.uint8).tobytes()
         shape_cols = [cats.index(c) + 1 for c in SHAPE_CATEGORIES if c in cats]
         if self.shape_model is not None and len(shape_cols) != len(SHAPE_CATEGORIES):
             raise ModelSourceError(
@@ -554,7 +563,13 @@ class Lexicon:
         first = np.searchsorted(fast_at, bounds[todo_names])
         stop = np.searchsorted(fast_at, bounds[todo_names + 1])
         at_l, len_l, row_l = fast_at.tolist(), mlen[fast_at].tolist(), row[fast_at].tolist()
-        for k, m0, m1 in zip(todo_names.tolist(), first.tolist(), stop.tolist(), strict=True):
+        # _place_club opens with its last word's own checks, which the word facts hold (_PLURAL): a name of the
+        # fast path whose last word has no such flag is one where it returns at once (a call saved per name)
+        if len(flags):
+            club = (flags[np.maximum(bounds[todo_names + 1] - 1, 0)] & _PLURAL != 0).tolist()
+        else:
+            club = [True] * len(todo_names)
+        for k, m0, m1, club_may in zip(todo_names.tolist(), first.tolist(), stop.tolist(), club, strict=True):
             b0, b1 = int(bounds[k]), int(bounds[k + 1])
             if b1 == b0:
                 continue
@@ -576,7 +591,8 @@ class Lexicon:
                 self._inverted(name_words, matches, p, v)
                 self._firm(name_words, matches, p, v)
             self._brand_place(name_words, p, v)
-            self._place_club(name_words, matches, p, v)
+            if club_may or got is not None:
+                self._place_club(name_words, matches, p, v)
             self._place_brand(name_words, p, v)
             self._brand_country(name_words, matches, p, v)
         if self.shape_model is not None and slot is not None:
@@ -684,7 +700,7 @@ class Lexicon:
             f = _ALNUM if any(c.isalnum() for c in w) else 0
             if w == ",":
                 f |= _COMMA
-            if is_plural_word(w, norm):
+            if self._nickname_word(w, norm, int(row[k])):
                 f |= _PLURAL
             if not norm or any(c.isspace() for c in norm):  # "¨" folds to " ": joined keys would not split back
                 f |= _ODD
@@ -763,6 +779,18 @@ class Lexicon:
         if self._reads_as_place(probs[head]).all():
             valid[head] = False
 
+    def _nickname_word(self, word: str, key: str, row: int) -> bool:
+        """Whether a name's last word may end a club's nickname (the checks of :meth:`_place_club` that read
+        the word alone, ``row`` its one-word key row or -1; also the fast path's ``_PLURAL`` flag): a plural
+        (:func:`is_plural_word`), not a place plural (:data:`CLUB_PLACE_PLURALS`), not a surname the lists are
+        sure of ("Hughes", "Simmons"), not a given name's patronymic ("Williams", "Evans")."""
+        if not is_plural_word(word, key) or key in CLUB_PLACE_PLURALS:
+            return False
+        if row >= 0 and self._row_bits[row] & _ROW_SURE_PERSON:
+            return False
+        singular = self.index.get(key[:-1], -1)
+        return singular < 0 or not self._row_bits[singular] & _ROW_GIVEN
+
     def _place_club(
         self, words: list[str], matches: list[tuple[int, int, int]], probs: np.ndarray, valid: np.ndarray
     ) -> None:
@@ -774,21 +802,16 @@ class Lexicon:
         ("Williams": "William" is a given name). The lists
         know the town, not the club; the form says organisation more often than place or person. A comma,
         a digit or a sign keeps the other readings. Chosen on dev (EVALUATION.md)."""
-        if self._company is None or not len(self._place_cols) or len(words) < 2:
+        if len(words) < 2 or self._company is None or not len(self._place_cols):
             return
-        if not is_plural_word(words[-1], self._key(words[-1])) or self._key(words[-1]) in CLUB_PLACE_PLURALS:
-            return
+        key = self._key(words[-1])
+        if not key.endswith("s") or not self._nickname_word(words[-1], key, self.index.get(key, -1)):
+            return  # (the first test is the cheap one: most names the rules look at end in no plural)
+        if not matches or matches[0][0] != 0 or not self._row_bits[matches[0][2]] & _ROW_PLACE:
+            return  # the first word is no place (or no list holds it)
         if any(not w.isalpha() and w != "." for w in words):
             return  # "Boston 02115 Suites", "Paris, Texas", "Smith & Sons"
         row_at = {i: (a, b, row) for a, b, row in matches for i in range(a, b)}
-        if len(words) - 1 in row_at:  # "Hughes", "Simmons": a surname the lists are sure of
-            last = self.key_probs[row_at[len(words) - 1][2]]
-            if 1.0 - last[0] >= CLUB_SURE_PERSON and self._person_share[row_at[len(words) - 1][2]] >= 0.4:
-                return
-        if self._given is not None:
-            singular = self.index.get(self._key(words[-1])[:-1], -1)
-            if singular >= 0 and self.key_probs[singular, self._given] >= 0.3:
-                return  # "Williams", "Roberts", "Evans": a given name's patronymic
         for tail in range(1, CLUB_TAIL_MAX + 1):
             h = len(words) - tail
             head = [i for i in range(h) if words[i] != "."]
@@ -796,13 +819,13 @@ class Lexicon:
                 return
             if any(i not in row_at or row_at[i][1] > h for i in head):
                 continue  # a head word no list holds, or a key that runs into the nickname
-            head_rows = sorted({row_at[i][2] for i in head})
-            if not self._reads_as_place(self.key_probs[head_rows]).all():
+            head_rows = {row_at[i][2] for i in head}
+            if not all(self._row_bits[r] & _ROW_PLACE for r in head_rows):
                 continue
-            if self._country_row[head_rows].any():
+            if any(self._row_bits[r] & _ROW_COUNTRY for r in head_rows):
                 return  # "Netherlands Antilles": a country's part, not a town's club
             tail_rows = [row_at[i][2] for i in range(h, len(words)) if i in row_at]
-            if any(r in self._cues or self._place_row[r] for r in tail_rows):
+            if any(r in self._cues or self._row_bits[r] & _ROW_PLACE for r in tail_rows):
                 return  # "Chicago Heights", "Palm Springs": a place
             probs[:] = 0.0
             probs[:, self._company] = CLUB_CONF
