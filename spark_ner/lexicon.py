@@ -799,9 +799,9 @@ class Lexicon:
         Leading words that read as a place (not a country), then one or two words that end in a plural
         (:func:`is_plural_word`) and are not a place, a place word ("Heights", "Foothills":
         :data:`CLUB_PLACE_PLURALS`), a surname the lists are sure of ("Dallas Hughes") or a patronymic
-        ("Williams": "William" is a given name). The lists
-        know the town, not the club; the form says organisation more often than place or person. A comma,
-        a digit or a sign keeps the other readings. Chosen on dev (EVALUATION.md)."""
+        ("Williams": "William" is a given name). The lists know the town, not the club; the form says
+        organisation more often than place or person. A comma, a digit or a sign keeps the other readings.
+        Chosen on dev (EVALUATION.md)."""
         if len(words) < 2 or self._company is None or not len(self._place_cols):
             return
         key = self._key(words[-1])
