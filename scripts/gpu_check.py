@@ -114,8 +114,8 @@ def markdown(res: dict[str, Any]) -> str:
             f"({b['params_m']}M params, WordPiece vocab {b['vocab']:,} trained on the names) + RoBERTa "
             f"{r['layers']}x{r['hidden']} ({r['params_m']}M params, byte-level BPE vocab {r['vocab']:,}). "
             f"Names: distinct synthetic customer names (`synthetic_names`: persons, households, companies, "
-            f"places, junk; 12% ALL CAPS); host and executor names: {bench.get('names_source')} plus two "
-            "never-seen words each."
+            f"places, junk; 12% ALL CAPS); host names: {bench.get('names_source')} plus two never-seen words "
+            f"each; executor names: {(bench.get('executor') or {}).get('names_from', 'as the host names')}."
         )
     # the bench's own table, with the statuses above (a section the bench never finished says so)
     view = {"machine": m, **bench, "sections": {k: v for k, v in res["sections"].items() if k != "pytest_gpu"}}

@@ -363,9 +363,12 @@ def test_graph_rows_and_rounds_run_their_code_on_a_cpu(tmp_path: Path) -> None:
     bench._throughput_one(members, row, names, "fp32", False, 64, None, graphs=True)
     assert row["rows_out"] == row["names"] and row["names_per_s"] and "graphs" not in row
     graphs = str(members.config("fp32", 64, "cpu", cuda_graphs=True))
-    ex = bench.bench_executor(str(members.config("fp32", 64, "cpu")), 600, (), 256, graphs=(graphs, (1,)))
+    ex = bench.bench_executor(str(members.config("fp32", 64, "cpu")), 600, (), 256, graphs=(graphs, (1,)), names=names)
     got = ex["by_processes_graphs"]["1"]
     assert ex["by_processes"] == {} and got["rows"] == 600 and "graph_captures" not in got
+    assert ex["names_from"] == "the gpu section's names"  # the same names as the gpu section's rows (issue 22)
+    with pytest.raises(ValueError, match="600 names given for n = 601"):
+        bench.bench_executor(str(members.config("fp32", 64, "cpu")), 601, (1,), 256, names=names)
 
 
 @pytest.mark.parametrize(

@@ -1949,19 +1949,25 @@ def bench_executor(
     workdir: Path | None = None,
     graphs: tuple[str, Sequence[int]] | None = None,
     rec: dict[str, Any] | None = None,
+    names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """N processes (as N Spark tasks on one executor) share this machine's device, each labelling its
     share of ``n`` distinct names through ``label_arrow_stream``: summed names/s per device, host CPU
     per name, device-busy seconds from CUDA events, padded/real tokens, kernel launches per forward.
+    ``names``: the first ``n`` of these (the gpu section's, so that both measure the same names, as issue 22
+    asks); without them, :func:`host_names` (two never-seen words each: about twice the tokens per name).
     ``graphs``: (a config with ``ensemble.cuda_graphs`` on, process counts) run again with it.
     ``mps_procs``: the same again under NVIDIA MPS (:func:`mps_daemon`), where the machine has it, eager
     and (with ``graphs``) with graphs. ``rec`` is filled as rounds finish (a time box keeps them)."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")  # CUDA cannot be forked into children
-    names = host_names(n, seed=60)
+    if names is not None and len(names) < n:
+        raise ValueError(f"bench_executor: {len(names):,} names given for n = {n:,}. Fix: pass n names or more.")
+    names_from = "the gpu section's names" if names is not None else "demo names with two never-seen words each"
+    names = list(names[:n]) if names is not None else host_names(n, seed=60)
     out: dict[str, Any] = {} if rec is None else rec
-    out.update(names=n, arrow_rows=rows, by_processes={})
+    out.update(names=n, names_from=names_from, arrow_rows=rows, by_processes={})
     for k in procs:
         out["by_processes"][str(k)] = _executor_round(ctx, config, names, k, rows, profile=k == procs[0])
         log.info("executor %d process(es): %s", k, out["by_processes"][str(k)])
@@ -2462,6 +2468,7 @@ def markdown_table(results: dict[str, Any], extra: Sequence[str] = ()) -> list[s
             launches += f" ({'; '.join(e['graph_failures'])})".replace("|", "/") if e["graph_failures"] else ""
         lines.append(
             f"| executor: {k} process(es) sharing the device{mps}, `label_arrow_stream`, {e['rows']:,} names "
+            f"({ex.get('names_from', 'demo names with two never-seen words each')}) "
             f"(summed names/s; host CPU us per name; padded/real {e['padded_per_real']}{busy}{launches}) "
             f"| {_fmt(e['names_per_s'])}; {e['host_cpu_us_per_name']} us | | | >= 100,000 on a GPU |"
         )
@@ -3005,7 +3012,11 @@ def run(args: argparse.Namespace) -> int:
                 str(device_members().config("fp16", host_batch, cuda_graphs=True, **extra)),
                 plan.executor_graphs,
             )
-        bench_executor(str(cfg_path), executor_n, procs, max(2048, 8 * host_batch), mps, work, graphs, rec)
+        # the same names as the gpu section's throughput rows (more of the same generator where it needs more)
+        same = device_names()[0]
+        same = same if len(same) >= executor_n else synthetic_names(executor_n, seed=0)[0]
+        rows = max(2048, 8 * host_batch)
+        bench_executor(str(cfg_path), executor_n, procs, rows, mps, work, graphs, rec, names=same)
 
     runners: dict[str, Callable[[dict[str, Any], float | None], Any]] = {
         "roofline": lambda rec, dl: round(matmul_gflops(threads), 1),
