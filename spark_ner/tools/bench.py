@@ -1940,6 +1940,12 @@ def _executor_run(config: str, names: list[str], rows: int, barrier: Any, result
     )
 
 
+#: which names an executor run labelled (``bench_executor``'s ``names_from``; a report of an older run, without
+#: the key, used the second)
+EXECUTOR_NAMES_GPU = "the gpu section's names"
+EXECUTOR_NAMES_HOST = "demo names with two never-seen words each"
+
+
 def bench_executor(
     config: str,
     n: int,
@@ -1964,7 +1970,7 @@ def bench_executor(
     ctx = mp.get_context("spawn")  # CUDA cannot be forked into children
     if names is not None and len(names) < n:
         raise ValueError(f"bench_executor: {len(names):,} names given for n = {n:,}. Fix: pass n names or more.")
-    names_from = "the gpu section's names" if names is not None else "demo names with two never-seen words each"
+    names_from = EXECUTOR_NAMES_GPU if names is not None else EXECUTOR_NAMES_HOST
     names = list(names[:n]) if names is not None else host_names(n, seed=60)
     out: dict[str, Any] = {} if rec is None else rec
     out.update(names=n, names_from=names_from, arrow_rows=rows, by_processes={})
@@ -2468,7 +2474,7 @@ def markdown_table(results: dict[str, Any], extra: Sequence[str] = ()) -> list[s
             launches += f" ({'; '.join(e['graph_failures'])})".replace("|", "/") if e["graph_failures"] else ""
         lines.append(
             f"| executor: {k} process(es) sharing the device{mps}, `label_arrow_stream`, {e['rows']:,} names "
-            f"({ex.get('names_from', 'demo names with two never-seen words each')}) "
+            f"({ex.get('names_from', EXECUTOR_NAMES_HOST)}) "
             f"(summed names/s; host CPU us per name; padded/real {e['padded_per_real']}{busy}{launches}) "
             f"| {_fmt(e['names_per_s'])}; {e['host_cpu_us_per_name']} us | | | >= 100,000 on a GPU |"
         )
