@@ -17,7 +17,10 @@ The lists are one file, ``lexicon.npz`` (NumPy arrays only, read with ``allow_pi
 * ``scores``: uint8 [keys, categories], 0..255 = how strongly a key is an entity of a category;
 * optional, the word-shape model (:func:`shape_probs`): ``shape_table`` float16 [2**SHAPE_BUCKET_BITS, dim],
   ``shape_out`` float32 [dim + 1, len(SHAPE_CATEGORIES)] and ``shape_ngrams`` (the n-gram sizes it was hashed
-  with, checked at load). Without them, words no list holds get no vote.
+  with, checked at load). Without them, words no list holds get no vote;
+* optional, ``lone_company``: newline-joined one-word keys that are a listed or registered company's bare
+  name and a surname ("danaher", "nordstrom"): a name of that one word alone is the company
+  (:meth:`Lexicon._lone_company`); inside a longer name the word keeps its surname reading.
 
 Matching: longest match over each name's words (at most ``max_words`` per key). A matched word
 gets ``p(category) = conf * s**3 / sum(s**3)`` and ``p(O) = 1 - conf``, where ``conf`` is the key's
@@ -27,7 +30,8 @@ of the name an organisation: a legal form that ends a segment after a name ("Acm
 organisation word inside one ("Hospital San Juan"). Segments end at ``c/o``, ``attn``, ``/``,
 brackets and spaced dashes, so "Ana Ruiz c/o Acme S.A." keeps its person. A word no list holds gets a
 weak vote for the kind its letters suggest (:meth:`Lexicon._shape`, issue 25). A town, then a plural
-nickname ("Boston Bruins") is a club (:meth:`Lexicon._place_club`).
+nickname ("Boston Bruins") is a club (:meth:`Lexicon._place_club`); a company's surname-like bare name
+alone ("Danaher") is the company (:meth:`Lexicon._lone_company`).
 """
 
 from __future__ import annotations
@@ -240,9 +244,12 @@ def write_lexicon(
     categories: tuple[str, ...],
     max_words: int,
     shape: tuple[np.ndarray, np.ndarray] | None = None,
+    lone_company: Collection[str] = (),
 ) -> None:
     """Write ``entries`` (key -> uint8 scores per category) as a lexicon file, byte-for-byte reproducible;
-    ``shape``: the word-shape model's (table, out) (:func:`shape_probs`), stored beside the lists.
+    ``shape``: the word-shape model's (table, out) (:func:`shape_probs`), stored beside the lists;
+    ``lone_company``: one-word keys of ``entries`` a name of that word alone reads as a company
+    (:meth:`Lexicon._lone_company`).
 
     Keys are sorted and the zip members carry a fixed timestamp, so the same lists give the same
     sha256 (the digest that goes into ``model_version``). The shape model is trained deterministically
@@ -262,6 +269,12 @@ def write_lexicon(
         "keys": np.frombuffer("\n".join(keys).encode("utf-8"), dtype=np.uint8),
         "scores": scores,
     }
+    lone = sorted(set(lone_company))
+    bad = [k for k in lone if k not in entries or " " in k]
+    if bad:
+        raise ValueError(f"lone_company keys must be one-word keys of the entries, not {bad[:5]}")
+    if lone:
+        arrays["lone_company"] = np.frombuffer("\n".join(lone).encode("utf-8"), dtype=np.uint8)
     if shape is not None:
         arrays["shape_table"], arrays["shape_out"] = shape[0].astype(np.float16), shape[1].astype(np.float32)
         arrays["shape_ngrams"] = np.array(SHAPE_NGRAMS, dtype=np.int32)
@@ -283,8 +296,9 @@ def write_lexicon(
 _ALNUM, _COMMA, _COIN, _ODD, _SHAPE, _PLURAL = 1, 2, 4, 8, 16, 32
 _MAX_WORD_FACTS = 2_000_000
 #: per key row bits (``Lexicon._row_bits``): it reads as a place; as a country; it is a person's name the lists
-#: are sure of (:data:`CLUB_SURE_PERSON`); it is a given name (share >= 0.3)
-_ROW_PLACE, _ROW_COUNTRY, _ROW_SURE_PERSON, _ROW_GIVEN = 1, 2, 4, 8
+#: are sure of (:data:`CLUB_SURE_PERSON`); it is a given name (share >= 0.3); alone, it is a company (the file's
+#: ``lone_company``)
+_ROW_PLACE, _ROW_COUNTRY, _ROW_SURE_PERSON, _ROW_GIVEN, _ROW_LONE = 1, 2, 4, 8, 16
 
 
 class _WordFacts:
@@ -358,6 +372,7 @@ class Lexicon:
                 self.categories: tuple[str, ...] = tuple(str(c) for c in z["categories"])
                 self.max_words = int(z["max_words"][0])
                 keys = z["keys"].tobytes().decode("utf-8").split("\n")
+                lone = z["lone_company"].tobytes().decode("utf-8").split("\n") if "lone_company" in z.files else []
                 scores = z["scores"].astype(np.float32) / 255.0
                 #: the word-shape model (None in a lexicon built without one: no shape vote)
                 self.shape_model: tuple[np.ndarray, np.ndarray] | None = None
@@ -438,6 +453,10 @@ class Lexicon:
         sure = (1.0 - self.key_probs[:, 0] >= CLUB_SURE_PERSON) & (self._person_share >= 0.4)
         given = self.key_probs[:, self._given] >= 0.3 if self._given is not None else np.zeros(len(keys), bool)
         bits = self._place_row * _ROW_PLACE | self._country_row * _ROW_COUNTRY | sure * _ROW_SURE_PERSON
+        #: per key row: a name of that one word alone is a company ("Danaher"; :meth:`_lone_company`)
+        self._lone_row = np.zeros(len(keys), dtype=bool)
+        self._lone_row[[self.index[k] for k in lone if k in self.index]] = True
+        bits |= self._lone_row * _ROW_LONE
         self._row_bits: bytes = (bits | given * _ROW_GIVEN).astype(np.uint8).tobytes()
         shape_cols = [cats.index(c) + 1 for c in SHAPE_CATEGORIES if c in cats]
         if self.shape_model is not None and len(shape_cols) != len(SHAPE_CATEGORIES):
@@ -595,6 +614,7 @@ class Lexicon:
                 self._place_club(name_words, matches, p, v)
             self._place_brand(name_words, p, v)
             self._brand_country(name_words, matches, p, v)
+            self._lone_company(name_words, matches, p, v)
         if self.shape_model is not None and slot is not None:
             self._shape(slot, bounds, listed, probs, valid)
         return probs, valid
@@ -674,6 +694,9 @@ class Lexicon:
             n_matches = np.bincount(owner[starts], minlength=n)[nonempty]
             may |= (n_matches >= 2) & valid[last] & self._country_row[np.maximum(row[last], 0)]
         rule[nonempty] |= may
+        if self._company is not None:  # _lone_company: one word with letters or digits, a lone company's key
+            alnum_words = np.bincount(owner[flags & _ALNUM != 0], minlength=n)
+            rule |= (alnum_words == 1) & any_of(valid & self._lone_row[np.maximum(row, 0)] & (mlen == 1))
         return coined | (any_of(valid) & rule)
 
     def _facts(self, words: list[str], keys: np.ndarray) -> np.ndarray:
@@ -853,6 +876,27 @@ class Lexicon:
         if self._reads_as_place(self.key_probs[head]).any():
             return  # a place, then its country: an address
         valid[:] = False
+
+    def _lone_company(
+        self, words: list[str], matches: list[tuple[int, int, int]], probs: np.ndarray, valid: np.ndarray
+    ) -> None:
+        """Vote organisation on "Danaher", "Nordstrom", "HEINEKEN": a name that is one word, a listed or
+        registered company's bare name that is also a surname (the file's ``lone_company``, chosen at build:
+        not a given name, not a place). A customer table's lone surname is rarer than a company's bare
+        name; inside a longer name ("Anna Nordstrom") the word keeps its surname reading. Chosen on dev
+        (EVALUATION.md)."""
+        if self._company is None or len(matches) != 1:
+            return
+        i, j, row = matches[0]
+        if j != i + 1 or not self._row_bits[row] & _ROW_LONE:
+            return
+        if any(any(c.isalnum() for c in w) for k, w in enumerate(words) if k != i):
+            return  # another word: not a name of one word
+        conf = 1.0 - float(self.key_probs[row, 0])
+        probs[i] = 0.0
+        probs[i, self._company] = conf
+        probs[i, 0] = 1.0 - conf
+        valid[i] = True
 
     def _shape(
         self, slot: np.ndarray, bounds: np.ndarray, listed: np.ndarray, probs: np.ndarray, valid: np.ndarray

@@ -112,13 +112,17 @@ ENTRIES = {
     "evans": _row(SURNAME=0.5),
     "evan": _row(GIVEN_NAME=1.0),
     "heights": _row(LOC_WORD=0.85),
+    "danaher": _row(SURNAME=0.8, COMPANY=0.8),  # a company's bare name and a surname
+    "nordstrom": _row(SURNAME=0.9),  # the same, the company kept out of the rows (lexicon_data)
 }
+#: the test lexicon's one-word keys a name of that word alone reads as a company
+LONE = ("danaher", "nordstrom")
 
 
 @pytest.fixture(scope="module")
 def lex_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("lexicon")
-    write_lexicon(folder / LEXICON_FILE, ENTRIES, CATS, max_words=6)
+    write_lexicon(folder / LEXICON_FILE, ENTRIES, CATS, max_words=6, lone_company=LONE)
     return folder
 
 
@@ -135,7 +139,7 @@ def _labels(lex: Lexicon, name: str) -> list[str | None]:
 
 
 def test_file_is_reproducible_and_its_digest_is_the_sha256(tmp_path: Path, lex_dir: Path) -> None:
-    write_lexicon(tmp_path / LEXICON_FILE, dict(reversed(list(ENTRIES.items()))), CATS, max_words=6)
+    write_lexicon(tmp_path / LEXICON_FILE, dict(reversed(list(ENTRIES.items()))), CATS, 6, lone_company=LONE[::-1])
     again = (tmp_path / LEXICON_FILE).read_bytes()
     assert again == (lex_dir / LEXICON_FILE).read_bytes()
     assert lexicon_digest(lex_dir) == hashlib.sha256(again).hexdigest()
@@ -249,13 +253,31 @@ def test_place_then_plural_nickname_is_a_club(lex: Lexicon) -> None:
     assert _labels(lex, "Norge Qwimbys") == [None, None]  # a country first: not a club (_place_brand abstains)
 
 
+def test_a_lone_company_word_is_the_company(lex: Lexicon, tmp_path: Path) -> None:
+    """ "Danaher", "NORDSTROM": a name of that one word alone is the company, at the key's confidence;
+    inside a longer name the word keeps its surname reading; a lexicon file without the list: no rule."""
+    assert _labels(lex, "Danaher") == ["COMPANY"] and _labels(lex, "NORDSTROM") == ["COMPANY"]
+    assert _labels(lex, "Nordstrom.") == ["COMPANY", None] and _labels(lex, '"Nordstrom"')[1] == "COMPANY"
+    sp = split_words(["Nordstrom"], 8)
+    probs, _ = lex.word_probs(sp.words, sp.starts, sp.ends, sp.bounds)
+    assert probs[0, lex.labels.index("COMPANY")] == pytest.approx(0.9, abs=0.01)  # the surname's confidence
+    assert _labels(lex, "Ana Nordstrom") == ["GIVEN_NAME", "SURNAME"]
+    assert _labels(lex, "Nordstrom, Ana") == ["SURNAME", None, "GIVEN_NAME"]
+    assert _labels(lex, "Nordstrom 3")[0] == "SURNAME" and _labels(lex, "Nordstrom & Danaher")[0] == "SURNAME"
+    assert _labels(lex, "Smith") == ["SURNAME"] and _labels(lex, "Muller") == ["SURNAME"]  # not on the list
+    write_lexicon(tmp_path / LEXICON_FILE, ENTRIES, CATS, max_words=6)
+    assert _labels(Lexicon(tmp_path), "Nordstrom") == ["SURNAME"]
+    with pytest.raises(ValueError, match="one-word keys"):
+        write_lexicon(tmp_path / LEXICON_FILE, ENTRIES, CATS, max_words=6, lone_company=["san juan"])
+
+
 def _random_names(n: int, seed: int) -> list[str]:
     """Names put together from the test lexicon's words (one- and several-word keys), unknown words,
     coined words, acronyms, the rules' signs and separators, in every case, with and without accents."""
     rng = np.random.default_rng(seed)
     known = [w for k in ENTRIES for w in k.split(" ")] + ["Sakon Nakhon", "San Juan", "Sem Nome", "Stratford-upon-Avon"]
     other = ["Qwimby", "Zorblax", "Altronics", "Qualitech", "GTX", "IBM", "Texas", "75011", "J.", "Müller", "Søren"]
-    other += ["Qwimbys", "Zorblaxes", "Bruins", "Hughes", "Evans"]
+    other += ["Qwimbys", "Zorblaxes", "Bruins", "Hughes", "Evans", "Danaher", "NORDSTROM"]
     signs = [",", "&", "and", "y", "c/o", "/", "(", ")", "-", "–", "Inc.", "S.A.", "Mr", "¨", "´", "de", "1"]
     names = []
     for _ in range(n):
@@ -283,6 +305,7 @@ def test_fast_matching_gives_what_the_per_name_rules_give(
         "Acme Jordan", "Ana Ruiz c/o Acme S.A.", "Sakon Sakon Nakhon", "¨ Juan", "San ¨ Juan", "", "  ",
         "Boston Bruins", "SAN JUAN QWIMBYS", "Paris Zorblax Qwimbys", "Boston Hughes", "Boston Evans",
         "Boston Heights", "Paris Qwimbus", "Paris 3 Qwimbys", "St. Paris Qwimbys", "Norge Qwimbys",
+        "Danaher", "NORDSTROM", "Nordstrom.", "Ana Nordstrom", "Nordstrom, Ana", "Nordstrom 3", "(Danaher)",
     ]  # fmt: skip
     names = cases + _random_names(3000, seed=5)
     sp = split_words(names, 8)
@@ -468,6 +491,28 @@ def test_registry_organisations_and_learned_organisation_words(monkeypatch: pyte
     ld._company_words(lists)
     assert has("Precision", "ORG_WORD") and not has("Helen", "ORG_WORD") and not has("Nordvik", "ORG_WORD")
     assert not has("Frankfurter", "ORG_WORD")  # a place's adjective ("Frankfurter Buchmesse" is an event)
+
+
+def test_lone_companies_are_bare_names_that_are_only_surnames() -> None:
+    """The file's ``lone_company``: one-word bare names of companies whose entry is a surname and nothing
+    else of a person or a place: "Nordstrom" (kept out of the rows as a surname), "Danaher" (a listed
+    company's row); not "Marcus" (a given name), "Dover" (a place), "Acme" (no surname)."""
+    pytest.importorskip("cleanco")
+    from spark_ner.starter import lexicon_data as ld
+
+    lists = ld._Lists()
+    lists.add("SURNAME", "Nordstrom", 0.9)
+    lists.add("SURNAME", "Danaher", 0.8)
+    lists.add("COMPANY", "Danaher", 0.8)
+    lists.add("GIVEN_NAME", "Marcus", 0.9)
+    lists.add("SURNAME", "Marcus", 0.5)
+    lists.add("SURNAME", "Dover", 0.5)
+    lists.add("PLACE", "Dover", 0.8)
+    for name in ("Nordstrom Inc.", "Danaher Corp", "Marcus Corp", "Dover Corp", "Acme Ltd", "Nordvik Precision"):
+        ld._add_org(lists, name, 0.85)
+    entries = {k: np.round(ld._best_per_type(v) * 255).astype(np.uint8) for k, v in lists.scores.items()}
+    assert ld.lone_companies(lists, entries) == ["danaher", "nordstrom"]
+    assert not holds(lists, "Nordstrom", "COMPANY")  # the rows keep the surname ("Anna Nordstrom")
 
 
 def test_registry_sources_are_read_as_data() -> None:

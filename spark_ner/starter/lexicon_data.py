@@ -58,7 +58,7 @@ from spark_ner.tokenize import split_name
 logger = logging.getLogger(__name__)
 
 #: Bump when the lists or their scoring change (part of the build's record).
-LEXICON_VERSION = 11
+LEXICON_VERSION = 12
 CATEGORIES: tuple[str, ...] = (
     "GIVEN_NAME",
     "SURNAME",
@@ -170,6 +170,9 @@ class _Lists:
         #: key -> the first text added under it, as written (only when ``record``: the masked-LM text)
         self.texts: dict[str, str] | None = {} if record else None
         self.counts = dict.fromkeys(CATEGORIES, 0)
+        #: one-word keys of companies' bare names (listed, registered), whatever else the word is: those that
+        #: end up a surname and nothing else become the file's ``lone_company`` (:func:`lone_companies`)
+        self.bare_companies: set[str] = set()
         self._stop = self._stop_words()
 
     @staticmethod
@@ -394,6 +397,8 @@ def _add_org(lists: _Lists, name: str, score: float) -> None:
     key = key_of(name)
     base = basename(name).strip(" ,;'\"")
     bkey = key_of(base) if base else ""
+    if bkey and " " not in bkey and len(base) >= 3:
+        lists.bare_companies.add(bkey)
     if bkey == key:  # no legal form: the name itself is the bare name
         if not _names_or_places(lists, key):
             lists.add("COMPANY", name, score)
@@ -481,6 +486,9 @@ def _companies(lists: _Lists) -> None:
         base = basename(name).strip(" ,")
         if base and base != name and len(base) >= 3:
             lists.add("COMPANY", base, 0.8)
+        bkey = key_of(base) if base else ""
+        if bkey and " " not in bkey and len(base) >= 3:
+            lists.bare_companies.add(bkey)
 
 
 #: the SEC's ticker file inside the edgartools distribution
@@ -770,6 +778,20 @@ def _person_like_places(lists: _Lists) -> None:
             row[g] = max(row[g], float(row[place].max()))
 
 
+def lone_companies(lists: _Lists, entries: dict[str, np.ndarray]) -> list[str]:
+    """The one-word keys a name of that word alone reads as a company (``Lexicon._lone_company``): a
+    company's bare name ("Danaher", "Nordstrom", "Heineken") whose entry is a surname and nothing else of a
+    person or a place (not a given name: "Marcus" alone is a person; not a place: "Dover" alone is the
+    town), and no cue ("Service"). Sorted."""
+    col = {c: CATEGORIES.index(c) for c in CATEGORIES}
+    others = [col[c] for c in CATEGORIES if c not in ("SURNAME", "COMPANY")]
+    return sorted(
+        k
+        for k in lists.bare_companies
+        if (row := entries.get(k)) is not None and row[col["SURNAME"]] > 0 and not row[others].any()
+    )
+
+
 def _best_per_type(row: np.ndarray) -> np.ndarray:
     """Keep each canonical type's best category only: a name on two person lists is not twice a person."""
     out = np.zeros_like(row)
@@ -852,7 +874,8 @@ def build_lexicon(out_dir: Path, shape_exclude: Collection[str] = ()) -> dict[st
     shape = train_shape(words, labels)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_lexicon(out_dir / LEXICON_FILE, entries, CATEGORIES, MAX_WORDS, shape)
+    lone = lone_companies(lists, entries)
+    write_lexicon(out_dir / LEXICON_FILE, entries, CATEGORIES, MAX_WORDS, shape, lone_company=lone)
     record = {
         "version": LEXICON_VERSION,
         "keys": len(entries),
@@ -860,6 +883,7 @@ def build_lexicon(out_dir: Path, shape_exclude: Collection[str] = ()) -> dict[st
         "category_types": CATEGORY_TYPES,
         "sources": source_versions(),
         "shape_words": len(words),
+        "lone_companies": len(lone),
         "sha256": lexicon_digest(out_dir),
         "seconds": round(time.perf_counter() - t0, 1),
     }
@@ -877,6 +901,7 @@ __all__ = [
     "build_lexicon",
     "clean_org_name",
     "key_of",
+    "lone_companies",
     "mimesis_organisation_names",
     "name_texts",
     "registry_organisations",
