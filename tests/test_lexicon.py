@@ -494,9 +494,10 @@ def test_registry_organisations_and_learned_organisation_words(monkeypatch: pyte
 
 
 def test_lone_companies_are_bare_names_that_are_only_surnames() -> None:
-    """The file's ``lone_company``: one-word bare names of companies whose entry is a surname and nothing
-    else of a person or a place: "Nordstrom" (kept out of the rows as a surname), "Danaher" (a listed
-    company's row); not "Marcus" (a given name), "Dover" (a place), "Acme" (no surname)."""
+    """The file's ``lone_company``: one-word bare names of companies whose entry is also a surname or a small
+    place, and nothing else: "Nordstrom" (kept out of the rows as a surname), "Danaher" (a listed company's
+    row), "Hershey" (a town); not "Marcus" (a given name), "Dover" (a city), "Nokia" (a country's reading),
+    "Acme" (nothing but the company)."""
     pytest.importorskip("cleanco")
     from spark_ner.starter import lexicon_data as ld
 
@@ -507,11 +508,14 @@ def test_lone_companies_are_bare_names_that_are_only_surnames() -> None:
     lists.add("GIVEN_NAME", "Marcus", 0.9)
     lists.add("SURNAME", "Marcus", 0.5)
     lists.add("SURNAME", "Dover", 0.5)
-    lists.add("PLACE", "Dover", 0.8)
-    for name in ("Nordstrom Inc.", "Danaher Corp", "Marcus Corp", "Dover Corp", "Acme Ltd", "Nordvik Precision"):
+    lists.add("PLACE", "Dover", 0.8)  # a city (~30,000 people)
+    lists.add("PLACE", "Hershey", 0.7)  # a town (~1,000 people)
+    lists.add("COUNTRY", "Nokia", 0.7)  # (not one, but a country's reading is never a lone company's)
+    names = ("Nordstrom Inc.", "Danaher Corp", "Marcus Corp", "Dover Corp", "Acme Ltd", "Nordvik Precision")
+    for name in (*names, "Hershey Co", "Nokia Oyj"):
         ld._add_org(lists, name, 0.85)
     entries = {k: np.round(ld._best_per_type(v) * 255).astype(np.uint8) for k, v in lists.scores.items()}
-    assert ld.lone_companies(lists, entries) == ["danaher", "nordstrom"]
+    assert ld.lone_companies(lists, entries) == ["danaher", "hershey", "nordstrom"]
     assert not holds(lists, "Nordstrom", "COMPANY")  # the rows keep the surname ("Anna Nordstrom")
 
 

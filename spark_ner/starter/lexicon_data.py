@@ -778,18 +778,29 @@ def _person_like_places(lists: _Lists) -> None:
             row[g] = max(row[g], float(row[place].max()))
 
 
+#: ``lone_companies``: the highest place score a lone company's key may have: a town of up to ~5,600 people
+#: (``_places``: 0.45 + 0.08 * log10(population)), a county's bare name; a city or a country keeps its reading.
+#: Chosen on dev (0.75 and 0.78, a town of ~15,000, gave the same; the milder kept)
+LONE_PLACE_MAX = 0.75
+
+
 def lone_companies(lists: _Lists, entries: dict[str, np.ndarray]) -> list[str]:
     """The one-word keys a name of that word alone reads as a company (``Lexicon._lone_company``): a
-    company's bare name ("Danaher", "Nordstrom", "Heineken") whose entry is a surname and nothing else of a
-    person or a place (not a given name: "Marcus" alone is a person; not a place: "Dover" alone is the
-    town), and no cue ("Service"). Sorted."""
+    company's bare name ("Danaher", "Nordstrom", "Heineken", "Hershey") whose entry is also a surname or a small
+    place (:data:`LONE_PLACE_MAX`), and nothing else: not a given name ("Marcus" alone is a person), a city
+    ("Dover" alone is the town), a country, a language or a cue ("Service"). Sorted."""
     col = {c: CATEGORIES.index(c) for c in CATEGORIES}
-    others = [col[c] for c in CATEGORIES if c not in ("SURNAME", "COMPANY")]
-    return sorted(
-        k
-        for k in lists.bare_companies
-        if (row := entries.get(k)) is not None and row[col["SURNAME"]] > 0 and not row[others].any()
-    )
+    others = [col[c] for c in CATEGORIES if c not in ("SURNAME", "COMPANY", "PLACE", "REGION")]
+    most = round(LONE_PLACE_MAX * 255)
+    out = []
+    for k in lists.bare_companies:
+        row = entries.get(k)
+        if row is None or row[others].any():
+            continue
+        place = max(int(row[col["PLACE"]]), int(row[col["REGION"]]))
+        if (row[col["SURNAME"]] > 0 or place > 0) and place <= most:
+            out.append(k)
+    return sorted(out)
 
 
 def _best_per_type(row: np.ndarray) -> np.ndarray:
