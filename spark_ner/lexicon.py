@@ -19,7 +19,7 @@ The lists are one file, ``lexicon.npz`` (NumPy arrays only, read with ``allow_pi
   ``shape_out`` float32 [dim + 1, len(SHAPE_CATEGORIES)] and ``shape_ngrams`` (the n-gram sizes it was hashed
   with, checked at load). Without them, words no list holds get no vote;
 * optional, ``lone_company``: newline-joined one-word keys that are a listed or registered company's bare
-  name and a surname or a small town ("danaher", "nordstrom", "hershey"): a name of that one word alone is
+  name and a surname or a small town ("danaher", "nordstrom", "kellogg"): a name of that one word alone is
   the company (:meth:`Lexicon._lone_company`); inside a longer name the word keeps its other reading.
 
 Matching: longest match over each name's words (at most ``max_words`` per key). A matched word
@@ -880,10 +880,10 @@ class Lexicon:
     def _lone_company(
         self, words: list[str], matches: list[tuple[int, int, int]], probs: np.ndarray, valid: np.ndarray
     ) -> None:
-        """Vote organisation on "Danaher", "Nordstrom", "HERSHEY": a name that is one word, a listed or
+        """Vote organisation on "Danaher", "Nordstrom", "KELLOGG": a name that is one word, a listed or
         registered company's bare name that is also a surname or a small town (the file's ``lone_company``,
         chosen at build: not a given name, a city, a country). A customer table's lone surname or village is
-        rarer than a company's bare name; inside a longer name ("Anna Nordstrom", "Hershey, PA") the word
+        rarer than a company's bare name; inside a longer name ("Anna Nordstrom", "Kellogg, Idaho") the word
         keeps its other reading. Chosen on dev (EVALUATION.md)."""
         if self._company is None or len(matches) != 1:
             return

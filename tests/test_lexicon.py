@@ -496,7 +496,7 @@ def test_registry_organisations_and_learned_organisation_words(monkeypatch: pyte
 def test_lone_companies_are_bare_names_that_are_only_surnames() -> None:
     """The file's ``lone_company``: one-word bare names of companies whose entry is also a surname or a small
     place, and nothing else: "Nordstrom" (kept out of the rows as a surname), "Danaher" (a listed company's
-    row), "Hershey" (a town); not "Marcus" (a given name), "Dover" (a city), "Nokia" (a country's reading),
+    row), "Kellogg" (a town); not "Marcus" (a given name), "Dover" (a city), "Nokia" (a country's reading),
     "Acme" (nothing but the company)."""
     pytest.importorskip("cleanco")
     from spark_ner.starter import lexicon_data as ld
@@ -509,13 +509,13 @@ def test_lone_companies_are_bare_names_that_are_only_surnames() -> None:
     lists.add("SURNAME", "Marcus", 0.5)
     lists.add("SURNAME", "Dover", 0.5)
     lists.add("PLACE", "Dover", 0.8)  # a city (~30,000 people)
-    lists.add("PLACE", "Hershey", 0.7)  # a town (~1,000 people)
+    lists.add("PLACE", "Kellogg", 0.7)  # a town (~1,000 people)
     lists.add("COUNTRY", "Nokia", 0.7)  # (not one, but a country's reading is never a lone company's)
     names = ("Nordstrom Inc.", "Danaher Corp", "Marcus Corp", "Dover Corp", "Acme Ltd", "Nordvik Precision")
-    for name in (*names, "Hershey Co", "Nokia Oyj"):
+    for name in (*names, "Kellogg Co", "Nokia Oyj"):
         ld._add_org(lists, name, 0.85)
     entries = {k: np.round(ld._best_per_type(v) * 255).astype(np.uint8) for k, v in lists.scores.items()}
-    assert ld.lone_companies(lists, entries) == ["danaher", "hershey", "nordstrom"]
+    assert ld.lone_companies(lists, entries) == ["danaher", "kellogg", "nordstrom"]
     assert not holds(lists, "Nordstrom", "COMPANY")  # the rows keep the surname ("Anna Nordstrom")
 
 

@@ -786,7 +786,7 @@ LONE_PLACE_MAX = 0.75
 
 def lone_companies(lists: _Lists, entries: dict[str, np.ndarray]) -> list[str]:
     """The one-word keys a name of that word alone reads as a company (``Lexicon._lone_company``): a
-    company's bare name ("Danaher", "Nordstrom", "Heineken", "Hershey") whose entry is also a surname or a small
+    company's bare name ("Danaher", "Nordstrom", "Heineken", "Kellogg") whose entry is also a surname or a small
     place (:data:`LONE_PLACE_MAX`), and nothing else: not a given name ("Marcus" alone is a person), a city
     ("Dover" alone is the town), a country, a language or a cue ("Service"). Sorted."""
     col = {c: CATEGORIES.index(c) for c in CATEGORIES}
