@@ -30,8 +30,8 @@ of the name an organisation: a legal form that ends a segment after a name ("Acm
 organisation word inside one ("Hospital San Juan"). Segments end at ``c/o``, ``attn``, ``/``,
 brackets and spaced dashes, so "Ana Ruiz c/o Acme S.A." keeps its person. A word no list holds gets a
 weak vote for the kind its letters suggest (:meth:`Lexicon._shape`, issue 25). A town, then a plural
-nickname ("Boston Bruins") is a club (:meth:`Lexicon._place_club`); a company's surname-like bare name
-alone ("Danaher") is the company (:meth:`Lexicon._lone_company`).
+nickname ("Boston Bruins") is a club (:meth:`Lexicon._place_club`); a company's bare name alone that is
+also a surname or a small town ("Danaher", "Kellogg") is the company (:meth:`Lexicon._lone_company`).
 """
 
 from __future__ import annotations

@@ -171,9 +171,16 @@ class _Lists:
         self.texts: dict[str, str] | None = {} if record else None
         self.counts = dict.fromkeys(CATEGORIES, 0)
         #: one-word keys of companies' bare names (listed, registered), whatever else the word is: those that
-        #: end up a surname and nothing else become the file's ``lone_company`` (:func:`lone_companies`)
+        #: end up a surname or a small place and nothing else become the file's ``lone_company``
+        #: (:func:`lone_companies`)
         self.bare_companies: set[str] = set()
         self._stop = self._stop_words()
+
+    def note_bare_company(self, base: str) -> None:
+        """Remember a company's bare name (legal form cut) when it is one word (:attr:`bare_companies`)."""
+        key = key_of(base) if base else ""
+        if key and " " not in key and len(base) >= 3:
+            self.bare_companies.add(key)
 
     @staticmethod
     def _stop_words() -> set[str]:
@@ -397,8 +404,7 @@ def _add_org(lists: _Lists, name: str, score: float) -> None:
     key = key_of(name)
     base = basename(name).strip(" ,;'\"")
     bkey = key_of(base) if base else ""
-    if bkey and " " not in bkey and len(base) >= 3:
-        lists.bare_companies.add(bkey)
+    lists.note_bare_company(base)
     if bkey == key:  # no legal form: the name itself is the bare name
         if not _names_or_places(lists, key):
             lists.add("COMPANY", name, score)
@@ -486,9 +492,7 @@ def _companies(lists: _Lists) -> None:
         base = basename(name).strip(" ,")
         if base and base != name and len(base) >= 3:
             lists.add("COMPANY", base, 0.8)
-        bkey = key_of(base) if base else ""
-        if bkey and " " not in bkey and len(base) >= 3:
-            lists.bare_companies.add(bkey)
+        lists.note_bare_company(base)
 
 
 #: the SEC's ticker file inside the edgartools distribution
