@@ -27,10 +27,14 @@ GIVEN = ("Anna", "John", "Maria", "Peter")
 
 def lone_names(lexicon: Path) -> list[str]:
     """The SEC's and mimesis' bare company names whose key the lexicon file lists as a lone company."""
-    from cleanco import basename
-
     from spark_ner.lexicon import LEXICON_FILE
-    from spark_ner.starter.lexicon_data import clean_org_name, key_of, mimesis_organisation_names, sec_company_names
+    from spark_ner.starter.lexicon_data import (
+        bare_name,
+        clean_org_name,
+        key_of,
+        mimesis_organisation_names,
+        sec_company_names,
+    )
 
     with np.load(lexicon / LEXICON_FILE, allow_pickle=False) as z:
         if "lone_company" not in z.files:
@@ -39,7 +43,7 @@ def lone_names(lexicon: Path) -> list[str]:
     seen: dict[str, str] = {}
     for raw in (*sec_company_names(), *mimesis_organisation_names()):
         name = clean_org_name(raw)
-        base = basename(name).strip(" ,;'\"") if name else ""
+        base = bare_name(name) if name else ""
         key = key_of(base) if base else ""
         if key in lone:
             seen.setdefault(key, base)

@@ -493,7 +493,7 @@ def test_registry_organisations_and_learned_organisation_words(monkeypatch: pyte
     assert not has("Frankfurter", "ORG_WORD")  # a place's adjective ("Frankfurter Buchmesse" is an event)
 
 
-def test_lone_companies_are_bare_names_that_are_only_surnames() -> None:
+def test_lone_companies_are_bare_names_that_are_also_a_surname_or_a_small_town() -> None:
     """The file's ``lone_company``: one-word bare names of companies whose entry is also a surname or a small
     place, and nothing else: "Nordstrom" (kept out of the rows as a surname), "Danaher" (a listed company's
     row), "Kellogg" (a town); not "Marcus" (a given name), "Dover" (a city), "Nokia" (a country's reading),

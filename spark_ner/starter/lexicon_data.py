@@ -393,16 +393,22 @@ def clean_org_name(name: str) -> str:
     return name if key and key not in _NOT_ORGS else ""
 
 
+def bare_name(name: str) -> str:
+    """A cleaned organisation name (:func:`clean_org_name`) without its legal form, as the lists keep it
+    ("Danaher Corp" -> "Danaher")."""
+    from cleanco import basename
+
+    return basename(name).strip(" ,;'\"")
+
+
 def _add_org(lists: _Lists, name: str, score: float) -> None:
     """One registered organisation name: the full name, and its bare name (legal form stripped) unless
     that is only names or places ("Lassen Research" stays, "Helen of Troy" and "Wilson" do not)."""
-    from cleanco import basename
-
     name = clean_org_name(name)
     if not name:
         return
     key = key_of(name)
-    base = basename(name).strip(" ,;'\"")
+    base = bare_name(name)
     bkey = key_of(base) if base else ""
     lists.note_bare_company(base)
     if bkey == key:  # no legal form: the name itself is the bare name
@@ -913,6 +919,7 @@ __all__ = [
     "LEXICON_VERSION",
     "MAX_WORDS",
     "RegistryOrg",
+    "bare_name",
     "build_lexicon",
     "clean_org_name",
     "key_of",
