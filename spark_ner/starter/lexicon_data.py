@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from spark_ner.lexicon import LEXICON_FILE, lexicon_digest, normalize_word, write_lexicon
+from spark_ner.starter.legal_forms import basename
 from spark_ner.starter.vocab import (
     CONJ,
     COUNTRY_EXONYMS,
@@ -396,8 +397,6 @@ def clean_org_name(name: str) -> str:
 def bare_name(name: str) -> str:
     """A cleaned organisation name (:func:`clean_org_name`) without its legal form, as the lists keep it
     ("Danaher Corp" -> "Danaher")."""
-    from cleanco import basename
-
     return basename(name).strip(" ,;'\"")
 
 
@@ -487,7 +486,6 @@ def _registries(lists: _Lists) -> None:
 
 def _companies(lists: _Lists) -> None:
     """Listed companies (pytickersymbols): full names and their bare names without the legal form."""
-    from cleanco import basename
     from pytickersymbols import PyTickerSymbols
 
     for stock in PyTickerSymbols().get_all_stocks():

@@ -153,9 +153,11 @@ def strip_legal_form(name: str) -> str:
     """``"Acme Holdings, Inc."`` -> ``"Acme Holdings"``: the name without its trailing legal form
     (cleanco's basename, as the corpus strips them; unchanged when it has none or cleanco is absent)."""
     try:
-        from cleanco import basename
+        import cleanco  # noqa: F401  (the starter extra)
     except ImportError:  # the starter extra is not installed: no slice without a legal form
         return name
+    from spark_ner.starter.legal_forms import basename
+
     base = basename(name).strip(" ,")
     return base if base and any(c.isalnum() for c in base) else name
 
