@@ -11,6 +11,7 @@ import pytest
 
 from spark_ner.starter import corpus
 from spark_ner.starter.corpus import entity_key, generate_names, is_valid_bio, registry_org_pool
+from spark_ner.starter.legal_forms import bare
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("stdnum") is None or importlib.util.find_spec("schwifty") is None,
@@ -44,7 +45,7 @@ def test_pool_leaves_out_notes_odd_names_and_bare_surnames() -> None:
     names = {n for n, _c, _s in pool}
     assert not any(n.endswith("-alt-") or "(" in n or "%" in n for n in names)
     assert all(len(n.split()) <= 8 for n in names)
-    keys = {entity_key(corpus._bare(n)) for n in names}
+    keys = {entity_key(bare(n)) for n in names}
     assert "miller" not in keys and "wilson" not in keys  # "Miller & Co." would teach that a surname is a company
     assert len(keys) == len(pool)  # one name per entity
 
@@ -73,5 +74,5 @@ def test_the_same_entity_keeps_one_key_with_or_without_its_legal_form() -> None:
         keys.setdefault(rec.keys[0], set()).add(rec.name)
     several = [k for k, names in keys.items() if len(names) > 1]
     assert several  # the same entity came in more than one form, under one key
-    assert corpus._bare("Shenzhen Colorwin Optical Technology Co.,Ltd") == "Shenzhen Colorwin Optical Technology"
+    assert bare("Shenzhen Colorwin Optical Technology Co.,Ltd") == "Shenzhen Colorwin Optical Technology"
     assert corpus._title_words("BANCO DI CREDITO COOPERATIVO CMC") == "Banco di Credito Cooperativo CMC"

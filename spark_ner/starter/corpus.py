@@ -51,7 +51,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spark_ner.config import ENTITY_TYPES, NAME_LABELS, TAGS
-from spark_ner.starter.legal_forms import basename
+from spark_ner.starter.legal_forms import bare, strip_legal_form
 from spark_ner.starter.vocab import (
     ABBREV,
     CLEANCO_DISPLAY,
@@ -667,15 +667,9 @@ def _cleanco_forms(iso: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-@functools.lru_cache(maxsize=65536)
-def _basename(name: str) -> str:
-    base = basename(name).strip(" ,")
-    return base if base and any(c.isalnum() for c in base) else name
-
-
 def _legal_variant(rng: Rng, name: str, iso: str) -> str:
     """Add, strip, abbreviate or expand a legal form (it stays inside the ORG span)."""
-    base = _basename(name)
+    base = strip_legal_form(name)
     has_form = base != name
     r = rng.random()
     if has_form and r < 0.35:
@@ -715,7 +709,7 @@ def _org_sample(rng: Rng, v: _Vocab, text: str, key: str, source: str, iso: str,
 
 def gen_ticker(rng: Rng, v: _Vocab) -> _Sample:
     name, iso = rng.choice(v.tickers)
-    key = "ORG:" + entity_key(_basename(name))
+    key = "ORG:" + entity_key(strip_legal_form(name))
     text = name if rng.random() < 0.45 else _legal_variant(rng, name, iso)
     return _style(rng, _org_sample(rng, v, text, key, "tickers", iso, 0.15), accents=0.05)
 
@@ -723,7 +717,7 @@ def gen_ticker(rng: Rng, v: _Vocab) -> _Sample:
 def gen_faker_company(rng: Rng, v: _Vocab) -> _Sample:
     loc = _pick_locale(rng, v, company=True)
     name = rng.choice(loc.companies)
-    key = "ORG:" + entity_key(_basename(name))
+    key = "ORG:" + entity_key(strip_legal_form(name))
     text = name if rng.random() < 0.5 else _legal_variant(rng, name, loc.country)
     s = _org_sample(rng, v, text, key, f"faker:company:{loc.code}", loc.country, 0.05)
     return _style(rng, s)
@@ -761,27 +755,11 @@ def _registry_candidates() -> tuple[tuple[str, tuple[str, ...], tuple[str, str, 
         name = _REGISTRY_NOTE_RE.sub("", org.name).strip(" ,-")
         if len(name) < 3 or not _REGISTRY_NAME_RE.fullmatch(name) or len(name.split()) > _REGISTRY_MAX_WORDS:
             continue
-        bare = _bare(name)
-        words = tuple(w for w in re.split(r"[\s,.&'\-/+!]+", entity_key(bare)) if w)
+        key = entity_key(bare(name))
+        words = tuple(w for w in re.split(r"[\s,.&'\-/+!]+", key) if w)
         family, _, kind = org.source.partition(":")  # "stdnum:oui" -> "registry:oui:stdnum"
-        out.append(("ORG:" + entity_key(bare), words, (name, org.country, f"registry:{kind}:{family}")))
+        out.append(("ORG:" + key, words, (name, org.country, f"registry:{kind}:{family}")))
     return tuple(out)
-
-
-#: "Co.,Ltd", "Networks,Inc." as registries write them
-_LEGAL_GLUE_RE = re.compile(r"(?<=[.\w]),(?=[A-Za-z])")
-
-
-def _bare(name: str) -> str:
-    """The name without its legal forms, stripped until none is left ("X Technology Co.,Ltd" -> "X Technology";
-    cleanco needs the space after the comma)."""
-    name = _LEGAL_GLUE_RE.sub(", ", name)
-    for _ in range(3):
-        base = _basename(name)
-        if base == name:
-            break
-        name = base
-    return name
 
 
 _PARTICLE_RE = re.compile(
@@ -804,12 +782,12 @@ def gen_registry_org(rng: Rng, v: _Vocab) -> _Sample | None:
     if not v.registry_orgs:
         return None
     name, iso, source = v.registry_orgs[rng.randrange(len(v.registry_orgs))]
-    key = "ORG:" + entity_key(_bare(name))
+    key = "ORG:" + entity_key(bare(name))
     if name.isupper() and rng.random() < 0.6:
         name = _title_words(name)
     r = rng.random()
     if r < 0.7:
-        text = _bare(name)
+        text = bare(name)
     elif r < 0.85:
         text = name
     else:
@@ -1040,7 +1018,7 @@ def gen_mixed(rng: Rng, v: _Vocab) -> _Sample:
     person = f"{' '.join(p.given)} {' '.join(p.surnames)}"
     loc = _pick_locale(rng, v, company=True)
     org = rng.choice(loc.companies)
-    okey = "ORG:" + entity_key(_basename(org))
+    okey = "ORG:" + entity_key(strip_legal_form(org))
     s = _Sample("mixed", p.loc.country)
     r = rng.random()
     if r < 0.2:

@@ -11,6 +11,7 @@ order, and so is the result (``tests/test_corpus.py`` compares the two on regist
 from __future__ import annotations
 
 import functools
+import re
 
 #: (position in cleanco's term order, number of words, the words) of the terms ending with a word
 _Terms = dict[str, tuple[tuple[int, int, list[str]], ...]]
@@ -47,3 +48,26 @@ def basename(name: str) -> str:
         else:
             break
     return strip_tail(" ".join(words))
+
+
+@functools.lru_cache(maxsize=65536)
+def strip_legal_form(name: str) -> str:
+    """:func:`basename` without a trailing comma or space; ``name`` itself where nothing alphanumeric is left."""
+    base = basename(name).strip(" ,")
+    return base if base and any(c.isalnum() for c in base) else name
+
+
+#: "Co.,Ltd", "Networks,Inc." as registries write them
+_LEGAL_GLUE_RE = re.compile(r"(?<=[.\w]),(?=[A-Za-z])")
+
+
+def bare(name: str) -> str:
+    """The name without its legal forms, stripped until none is left ("X Technology Co.,Ltd" -> "X Technology";
+    cleanco needs the space after the comma)."""
+    name = _LEGAL_GLUE_RE.sub(", ", name)
+    for _ in range(3):
+        base = strip_legal_form(name)
+        if base == name:
+            break
+        name = base
+    return name

@@ -156,10 +156,9 @@ def strip_legal_form(name: str) -> str:
         import cleanco  # noqa: F401  (the starter extra)
     except ImportError:  # the starter extra is not installed: no slice without a legal form
         return name
-    from spark_ner.starter.legal_forms import basename
+    from spark_ner.starter import legal_forms
 
-    base = basename(name).strip(" ,")
-    return base if base and any(c.isalnum() for c in base) else name
+    return legal_forms.strip_legal_form(name)
 
 
 def form_slices(frame: pd.DataFrame, name_col: str = "name", label_col: str = "label") -> dict[str, pd.DataFrame]:
