@@ -514,7 +514,7 @@ def test_lone_companies_are_bare_names_that_are_also_a_surname_or_a_small_town()
     names = ("Nordstrom Inc.", "Danaher Corp", "Marcus Corp", "Dover Corp", "Acme Ltd", "Nordvik Precision")
     for name in (*names, "Kellogg Co", "Nokia Oyj"):
         ld._add_org(lists, name, 0.85)
-    entries = {k: np.round(ld._best_per_type(v) * 255).astype(np.uint8) for k, v in lists.scores.items()}
+    entries = ld.quantised_entries(lists)
     assert ld.lone_companies(lists, entries) == ["danaher", "kellogg", "nordstrom"]
     assert not holds(lists, "Nordstrom", "COMPANY")  # the rows keep the surname ("Anna Nordstrom")
 

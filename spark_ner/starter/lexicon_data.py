@@ -811,18 +811,29 @@ def lone_companies(lists: _Lists, entries: dict[str, np.ndarray]) -> list[str]:
     return sorted(out)
 
 
-def _best_per_type(row: np.ndarray) -> np.ndarray:
-    """Keep each canonical type's best category only: a name on two person lists is not twice a person."""
-    out = np.zeros_like(row)
-    for typ in set(CATEGORY_TYPES.values()):
+def _best_per_type(rows: np.ndarray) -> np.ndarray:
+    """Keep each canonical type's best category only, per row (the first on a tie): a name on two person
+    lists is not twice a person. Cue categories are kept as they are."""
+    out = np.zeros_like(rows)
+    at = np.arange(len(rows))
+    for typ in sorted(set(CATEGORY_TYPES.values())):
         cols = [i for i, c in enumerate(CATEGORIES) if CATEGORY_TYPES[c] == typ and c not in CUE_CATEGORIES]
         if cols:
-            best = cols[int(np.argmax(row[cols]))]
-            out[best] = row[best]
-    for cue in CUE_CATEGORIES:
-        i = CATEGORIES.index(cue)
-        out[i] = row[i]
+            best = np.asarray(cols)[np.argmax(rows[:, cols], axis=1)]
+            out[at, best] = rows[at, best]
+    cues = [CATEGORIES.index(cue) for cue in CUE_CATEGORIES]
+    out[:, cues] = rows[:, cues]
     return out
+
+
+def quantised_entries(lists: _Lists) -> dict[str, np.ndarray]:
+    """Each key's row as the file stores it (each type's best category, 0-255); keys left with no reading
+    are dropped (they would vote O). Vectorised: the lists hold ~750,000 keys."""
+    keys = list(lists.scores)
+    if not keys:
+        return {}
+    rows = np.round(_best_per_type(np.stack([lists.scores[k] for k in keys])) * 255).astype(np.uint8)
+    return {k: row for k, row in zip(keys, rows, strict=True) if row.any()}
 
 
 STEPS = (
@@ -884,8 +895,7 @@ def build_lexicon(out_dir: Path, shape_exclude: Collection[str] = ()) -> dict[st
             "lexicon: %s in %.1fs (%d keys)", step.__name__.lstrip("_"), time.perf_counter() - t, len(lists.scores)
         )
     _person_like_places(lists)
-    entries = {k: np.round(_best_per_type(v) * 255).astype(np.uint8) for k, v in lists.scores.items()}
-    entries = {k: v for k, v in entries.items() if v.any()}  # a key left with no reading would vote O
+    entries = quantised_entries(lists)
     from spark_ner.starter.shape import shape_examples, train_shape
 
     keys = sorted(entries)
