@@ -60,7 +60,10 @@ def transformer_outputs(
     if not trans:
         return {}, {}
     key = json.dumps([[m.name, m.path, m.sha256, dict(m.label_map)] for m in trans]) + repr(cfg.ensemble)
-    digest = hashlib.sha256((key + "\n".join(names)).encode()).hexdigest()[:16]
+    e = cfg.ensemble  # the words the members see (a change of the split makes a new entry, not a stale one)
+    split = split_words(names, e.max_length, e.case_restore, e.trim_punctuation)
+    words = "\x1f".join(split.words) + split.starts.tobytes().hex() + split.bounds.tobytes().hex()
+    digest = hashlib.sha256((key + "\n".join(names) + words).encode()).hexdigest()[:16]
     file = cache / f"{tag}-{digest}.npz"
     if file.is_file():
         with np.load(file, allow_pickle=False) as z:
@@ -127,7 +130,7 @@ def member_outputs(
     trans = [m for m in cfg.models if m.kind == MemberKind.TRANSFORMER]
     lexes = [m for m in cfg.models if m.kind == MemberKind.LEXICON]
     ens = cfg.ensemble
-    split = split_words(names, max_words=ens.max_length, case_restore=ens.case_restore)
+    split = split_words(names, ens.max_length, ens.case_restore, ens.trim_punctuation)
     probs, valid = transformer_outputs(raw, path.parent, str(path), names, cache, tag)
     known = {}
     for m in trans:

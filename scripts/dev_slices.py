@@ -71,7 +71,7 @@ def outputs(raw: dict[str, Any], base: Path, names: list[str], cache: Path, tag:
     trans = [m for m in cfg.models if m.kind == MemberKind.TRANSFORMER]
     lexes = [m for m in cfg.models if m.kind == MemberKind.LEXICON]
     ens = cfg.ensemble
-    split = split_words(names, max_words=ens.max_length, case_restore=ens.case_restore)
+    split = split_words(names, ens.max_length, ens.case_restore, ens.trim_punctuation)
     probs, valid = transformer_outputs(raw, base, "dev_slices", names, cache, tag)
     known: dict[str, np.ndarray] = {m.name: inspect_member(m).projection.sum(axis=0) > 0 for m in trans}
     lex_seconds = 0.0

@@ -1,10 +1,12 @@
 """How wrapping punctuation moves name-level labels: the union hold-out dev as written, quoted, in brackets,
 with a trailing full stop and with a trailing comma.
 
-    python scripts/punctuation_dev.py --dev /tmp/holdout/union.parquet --config /tmp/holdout/starter_v12.toml
+    python scripts/punctuation_dev.py --dev /tmp/holdout/union.parquet --config /tmp/holdout/starter_v12.toml [--off]
 
 Why: customer tables carry names as CSV exports left them ("\\"Danaher\\"", "(Danaher)", "Danaher."), and the
-trained members read the punctuation as words (EVALUATION.md, "Not done"). The lexicon is not masked here, so
+trained members read the punctuation as words unless ``ensemble.trim_punctuation`` drops it (EVALUATION.md,
+"Wrapping punctuation"); ``--off`` scores each form with it off too, ``--cut`` with the ends stripped
+before scoring (the bound a fix can reach). The lexicon is not masked here, so
 "as written" reads higher than the hold-out checks' masked figures; the forms are compared with each other.
 A dev-time tool: not part of the package.
 """
@@ -53,15 +55,19 @@ def main() -> None:
     parser.add_argument(
         "--cut", action="store_true", help="also score each form with edge punctuation cut first (the fix's bound)"
     )
+    parser.add_argument("--off", action="store_true", help="also score each form with ensemble.trim_punctuation off")
     args = parser.parse_args()
     frame = pd.read_parquet(args.dev)
     frame = frame[frame["name"].str.strip().str.len() > 0]
     names, gold = frame["name"].tolist(), frame["label"].to_numpy()
     one = np.array([len(n.split()) == 1 for n in names])
     ens = load_ensemble(load_config(args.config))
-    runs = [(form, wrap, False) for form, wrap in FORMS.items()]
-    runs += [(f"{form}, cut", wrap, True) for form, wrap in FORMS.items()] if args.cut else []
-    for form, wrap, cut in runs:
+    runs = [(form, wrap, False, ens) for form, wrap in FORMS.items()]
+    if args.off:
+        off = load_ensemble(load_config(args.config, overrides={"ensemble.trim_punctuation": False}))
+        runs += [(f"{form}, trim off", wrap, False, off) for form, wrap in FORMS.items()]
+    runs += [(f"{form}, cut", wrap, True, ens) for form, wrap in FORMS.items()] if args.cut else []
+    for form, wrap, cut, ens in runs:
         t = time.perf_counter()
         texts = [wrap(n) for n in names]
         if cut:  # what a fix could reach: the quotes, brackets and trailing stops cut before scoring

@@ -129,6 +129,8 @@ class EnsembleConfig:
     precision: Precision = Precision.AUTO
     device: DeviceKind = DeviceKind.AUTO
     case_restore: bool = True
+    #: drop the quotes, brackets and separators at a name's two ends before scoring (tokenize.EDGE_PUNCTUATION)
+    trim_punctuation: bool = True
     num_threads: int = 0
     cpu_parallel: CpuParallel = CpuParallel.BATCHES
     compile: bool = False
@@ -256,7 +258,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "max_length": (4, 512),
     "num_threads": (0, 4096),
 }
-_BOOLS = {"case_restore", "compile", "cuda_graphs", "huge_pages"}
+_BOOLS = {"case_restore", "trim_punctuation", "compile", "cuda_graphs", "huge_pages"}
 _MODEL_KEYS = {"name", "path", "weight", "sha256", "allow_pickle", "label_map", "revision", "kind", "weights_by_type"}
 _TOP_KEYS = {"ensemble", "models", "model_dir", "calibration", "spark"}
 _CALIBRATION_KEYS = {"method", "slope", "shift"}

@@ -675,7 +675,7 @@ class Ensemble:
         that feeds the GPU); returns at once, so the caller can prepare the next names meanwhile."""
         t0 = time.perf_counter()
         ens = self.cfg.ensemble
-        split = split_words(names, max_words=ens.max_length, case_restore=ens.case_restore)
+        split = split_words(names, ens.max_length, ens.case_restore, ens.trim_punctuation)
         encs = self._encode(split)
         errors: list[str | None] = [None] * len(names)
         member_probs = [np.zeros((len(split.words), len(TAGS)), dtype=np.float32) for _ in self.members]
@@ -744,7 +744,7 @@ class Ensemble:
         device computes against what it must (the batch plan's waste, computable without a GPU). With
         CUDA graphs, a one-length batch is computed at its bucket's rows (``graphs.row_bucket``)."""
         ens = self.cfg.ensemble
-        split = split_words(names, max_words=ens.max_length, case_restore=ens.case_restore)
+        split = split_words(names, ens.max_length, ens.case_restore, ens.trim_punctuation)
         padded = real = 0
         for enc in self._encode(split):
             if enc is None:

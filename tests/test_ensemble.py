@@ -91,6 +91,33 @@ def test_all_caps_scored_as_title_case_with_original_spans(tiny_ensemble) -> Non
         assert "JOHN SMITH"[ent["start"] : ent["end"]] == ent["text"] and ent["text"].isupper()
 
 
+def test_wrapping_punctuation_is_dropped_with_spans_on_the_original(tiny_config, tiny_ensemble) -> None:  # type: ignore[no-untyped-def]
+    """Exports wrap names in quotes and brackets and end them with separators: the members see the name
+    alone (same label and score as the bare name), the entity texts carry no quote; a stop that ends an
+    abbreviation ("S.A.") stays a word. With ``ensemble.trim_punctuation`` off, the members read them."""
+    from dataclasses import replace
+
+    bare = "John Smith"
+    wrapped = [
+        '"John Smith"',
+        "(John Smith)",
+        "John Smith.",
+        "John Smith,",
+        "\u201cJohn Smith\u201d",
+        "('John Smith');",
+    ]
+    more = ["Acme S.A.", "Acme S.A", "()", '"']
+    out = tiny_ensemble.label([bare, *wrapped, *more])
+    check_contract([bare, *wrapped, *more], out)
+    for i, name in enumerate(wrapped, start=1):
+        assert out.label[i] == out.label[0] and out.score[i] == pytest.approx(out.score[0]), name
+        assert [e["text"] for e in out.entities[i]] == [e["text"] for e in out.entities[0]], name
+        assert [e["start"] for e in out.entities[i]] == [e["start"] + name.index("J") for e in out.entities[0]], name
+    assert out.score[7] != pytest.approx(out.score[8])  # "S.A." keeps its stop: the members read it
+    off = load_ensemble(replace(tiny_config, ensemble=replace(tiny_config.ensemble, trim_punctuation=False)))
+    assert off.label(['"John Smith"']).score[0] != pytest.approx(out.score[1])
+
+
 def test_nul_characters_do_not_merge_distinct_names(tiny_ensemble) -> None:  # type: ignore[no-untyped-def]
     # pandas.factorize hashes "a\x00b" and "a\x00c" as one value; dedup must not
     before = tiny_ensemble.stats.names_scored

@@ -181,14 +181,14 @@ HARD_WORDS = [
 ]  # fmt: skip
 
 
-def _old_split(names: list[str], max_words: int, case_restore: bool = True) -> WordSplit:
+def _old_split(names: list[str], max_words: int, case_restore: bool = True, trim: bool = False) -> WordSplit:
     """split_words as it was (one name at a time): the reference for the joined-string version."""
     words: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
     bounds = np.zeros(len(names) + 1, dtype=np.int64)
     for i, name in enumerate(names):
-        w, s, e = split_name(name, max_words, case_restore)
+        w, s, e = split_name(name, max_words, case_restore, trim)
         words += w
         starts += s
         ends += e
@@ -229,17 +229,45 @@ def test_split_words_is_split_name_for_every_name() -> None:
     import random
 
     rng = random.Random(18)
-    alphabet = "aZé\u0301 \n\t,&'’-._ßİǆ株\u200b\xa0\x00O1Ⅻ"
+    alphabet = "aZé\u0301 \n\t,&'’-._ßİǆ株\u200b\xa0\x00O1Ⅻ\"()[];:«»“”‚\U0001f600"
     names = [*SAMPLE_NAMES, "", " ", "  a  ", "JOHN O'BRIEN", "ǅemal ǆ", "a " * 3000, "x" * 5000 + " y z"]
+    names += ['"a b"', "(Acme Corp.)", "Corp.", "S.A.", "...", "()", "x.", "ab.", "a b.", "é.", '" ab "', "1."]
+    names += ["a (b)", "(a) b", '"a" "b"', '("a")', "a (b).", "(a", "a)", "« a »", "( )"]
     names += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(3000)]
     no_underscore = [n for n in names if "_" not in n]  # the text without "_" takes the faster expression
-    for max_words, case_restore, some in itertools.product((32, 3, 1), (True, False), (names, no_underscore)):
-        want, got = _old_split(some, max_words, case_restore), split_words(some, max_words, case_restore)
+    ascii_only = [n for n in names if n.isascii()]
+    for max_words, case_restore, trim, some in itertools.product(
+        (32, 3, 1), (True, False), (False, True), (names, no_underscore, ascii_only)
+    ):
+        want, got = _old_split(some, max_words, case_restore, trim), split_words(some, max_words, case_restore, trim)
         assert got.words == want.words
         for a, b in ((got.starts, want.starts), (got.ends, want.ends), (got.bounds, want.bounds)):
             np.testing.assert_array_equal(a, b)
         assert got.starts.dtype == np.int32 and got.bounds.dtype == np.int64
     assert split_words([], 32).bounds.tolist() == [0]
+
+
+def test_trim_drops_edge_punctuation_but_not_an_abbreviations_stop() -> None:
+    def words(name: str) -> list[str]:
+        return split_name(name, 99, case_restore=False, trim=True)[0]
+
+    for name in ['"Danaher"', "(Danaher)", "Danaher.", "Danaher,", "[Danaher];", "«Danaher»", "'Danaher'", "Danaher.)"]:
+        assert words(name) == ["Danaher"], name
+    assert words('"John Smith"') == ["John", "Smith"]
+    assert split_name('"John Smith"', 99, trim=True)[1:] == ([1, 6], [5, 11])  # offsets into the original
+    assert words("Acme S.A.,") == ["Acme", "S", ".", "A", "."]  # a stop after <= 3 letters: an abbreviation's
+    assert words("John Q.") == ["John", "Q", "."] and words("Kretek Jr.") == ["Kretek", "Jr", "."]
+    assert words("Akdeniz Tic.") == ["Akdeniz", "Tic", "."] and words("Acme Corp.") == ["Acme", "Corp"]
+    assert words("Danaher .") == ["Danaher"]  # a detached stop is no abbreviation's
+    assert words("O'Brien & Sons") == ["O'Brien", "&", "Sons"]  # inside a name nothing goes
+    # a bracket or quote whose partner stays inside is kept; wrapping pairs go, nested ones too
+    assert words("Romero (Mexico)") == ["Romero", "(", "Mexico", ")"]
+    assert words('Dwayne "The Rock"') == ["Dwayne", '"', "The", "Rock", '"']
+    assert words('"Acme" Ltd') == ['"', "Acme", '"', "Ltd"] and words("Acme (UK).") == ["Acme", "(", "UK", ")"]
+    assert words('("Danaher")') == ["Danaher"] and words("\u201cDanaher\u201d") == ["Danaher"]
+    assert words("...") == [".", ".", "."] and words("()") == ["(", ")"]  # nothing else left: all kept
+    assert words("") == [] and words("  ") == []
+    assert split_name('"a b c"', 2, case_restore=False, trim=True)[0] == ["a", "b"]  # dropped before the max_words cut
 
 
 def test_vocab_numbers_words_once_and_members_follow_a_restart(tiny_models) -> None:  # type: ignore[no-untyped-def]

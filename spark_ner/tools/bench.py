@@ -346,7 +346,7 @@ def encoder_flops(model_config: Any, tokens: np.ndarray) -> np.ndarray:
 def ensemble_flops_per_name(ens: Ensemble, names: list[str]) -> float:
     """Mean FLOPs per name over all members, from their configs and the names' real token counts."""
     cfg = ens.cfg.ensemble
-    split = split_words(names, cfg.max_length, cfg.case_restore)
+    split = split_words(names, cfg.max_length, cfg.case_restore, cfg.trim_punctuation)
     total = 0.0
     for member, wt in ens.transformers():  # a lexicon member runs no forward pass
         total += float(encoder_flops(member.model.config, wt.encode(split).lengths).mean())
@@ -367,13 +367,13 @@ def bench_tokenize(ens: Ensemble, names: list[str]) -> dict[str, Any]:
     # the project's path, warm word cache (names reuse a small vocabulary: the cache is the point)
     fresh = [type(wt)(wt.tokenizer, wt.max_length) for _, wt in ens.transformers()]
     t = time.perf_counter()
-    split = split_words(names, cfg.max_length, cfg.case_restore)
+    split = split_words(names, cfg.max_length, cfg.case_restore, cfg.trim_punctuation)
     for wt in fresh:
         wt.encode(split)
     cold = time.perf_counter() - t
 
     def ours() -> None:
-        sp = split_words(names, cfg.max_length, cfg.case_restore)
+        sp = split_words(names, cfg.max_length, cfg.case_restore, cfg.trim_punctuation)
         for wt in fresh:
             wt.encode(sp)
 
@@ -652,7 +652,7 @@ def ensemble_flops(ens: Any, names: list[str]) -> dict[str, float]:
     from spark_ner.tokenize import split_words, uniform_batches
 
     e = ens.cfg.ensemble
-    split = split_words(names, e.max_length, e.case_restore)
+    split = split_words(names, e.max_length, e.case_restore, e.trim_punctuation)
     real = padded = tokens = 0.0
     for member, wt in ens.transformers():  # a lexicon member runs no forward pass
         lengths = wt.encode(split).lengths
@@ -1110,7 +1110,7 @@ def _throughput_one(
     row["member_dtypes"] = sorted({str(next(m.model.parameters()).dtype) for m, _ in ens.transformers()})
     # the word caches hold every name's words (steady state of a long job); then kernels and allocator
     e = ens.cfg.ensemble
-    split = split_words(names, e.max_length, e.case_restore)
+    split = split_words(names, e.max_length, e.case_restore, e.trim_punctuation)
     for _, wt in ens.transformers():
         wt.encode(split)
     chunk = chunk_rows(batch)

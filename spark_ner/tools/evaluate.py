@@ -146,7 +146,11 @@ def normalize_labels(values: Sequence[Any]) -> list[str | None]:
 
 #: The rewritten forms :func:`form_slices` makes of a labelled split (issue 25): what customer tables
 #: do to names that the corpus holds cleanly.
-SLICES = ("org-no-legal-form", "accents-stripped", "upper", "lower")
+SLICES = ("org-no-legal-form", "accents-stripped", "upper", "lower", "wrapped")
+
+#: how the ``wrapped`` slice wraps a split's names, row ``i`` taking ``WRAPS[i % 4]``: as CSV exports and
+#: hand-typed tables leave them (quoted, in brackets, a trailing full stop or comma)
+WRAPS = ('"{}"', "({})", "{}.", "{},")
 
 
 def strip_legal_form(name: str) -> str:
@@ -168,7 +172,8 @@ def form_slices(frame: pd.DataFrame, name_col: str = "name", label_col: str = "l
     Each slice rewrites the same gold names: ``org-no-legal-form`` every organisation without its
     legal form (all of them, the ones that never had one too: "organisations without a legal form");
     ``accents-stripped`` every name that has accents, without them (``lexicon.fold_accents``: "Łódź"
-    -> "Lodz"); ``upper`` and ``lower`` every name in capitals / small letters. Gold labels are
+    -> "Lodz"); ``upper`` and ``lower`` every name in capitals / small letters; ``wrapped`` every name
+    quoted, in brackets, with a full stop or a comma after it, in turn (:data:`WRAPS`). Gold labels are
     unchanged; a ``changed`` column says which rows the rewrite altered. Other columns are kept.
     """
     from spark_ner.lexicon import fold_accents
@@ -180,12 +185,16 @@ def form_slices(frame: pd.DataFrame, name_col: str = "name", label_col: str = "l
         "accents-stripped": (frame[names.map(lambda n: fold_accents(n) != n)], fold_accents),
         "upper": (frame, str.upper),
         "lower": (frame, str.lower),
+        "wrapped": (frame, None),
     }
     out: dict[str, pd.DataFrame] = {}
     for name in SLICES:
         part, fn = rewrite[name]
         part = part.copy()
-        new = [fn(str(n)) for n in part[name_col]]
+        if fn is None:
+            new = [WRAPS[i % len(WRAPS)].format(n) for i, n in enumerate(part[name_col].astype(str))]
+        else:
+            new = [fn(str(n)) for n in part[name_col]]
         part["changed"] = [a != b for a, b in zip(new, part[name_col].astype(str), strict=True)]
         part[name_col] = new
         out[name] = part.reset_index(drop=True)
@@ -547,7 +556,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--slices",
         action="store_true",
         help="also score the gold names rewritten: organisations without their legal form, accents stripped, "
-        "ALL CAPS, all lower (metrics.json 'slices', a table in report.md)",
+        "ALL CAPS, all lower, wrapped in quotes, brackets, a trailing stop or comma (metrics.json 'slices', "
+        "a table in report.md)",
     )
     log_with = parser.add_argument(
         "--log-with",
