@@ -194,27 +194,27 @@ def split_words(names: Sequence[str], max_words: int, case_restore: bool = True,
     lengths = np.fromiter(map(len, names), dtype=np.int64, count=n)
     name_start = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
     owner = np.searchsorted(name_start, starts, side="right") - 1
+    counts = np.bincount(owner, minlength=n).astype(np.int64)
     # the word strings: a space before every word that begins right after a non-space character
     inside = starts[1:][word_char[starts[1:] - 1]] if len(starts) else starts
     spaced = np.insert(codes, inside, 32)
+    drop = _edge_words(codes, flags, starts, ends, owner, counts) if trim and len(starts) else None
+    if drop is not None:  # edge punctuation (one character each) becomes a space: str.split skips it
+        gone = starts[drop]
+        spaced[gone + np.searchsorted(inside, gone, side="right")] = 32
+        keep = ~drop
+        owner, starts, ends = owner[keep], starts[keep], ends[keep]
+        counts = np.bincount(owner, minlength=n).astype(np.int64)
     text = spaced.tobytes().decode("ascii" if ascii_only else "utf-32-le", "strict" if ascii_only else "surrogatepass")
     words = text.split()
     if len(words) != len(starts):  # cannot happen: the classes are str.isspace's
         raise AssertionError(f"split_words: {len(words)} words for {len(starts)} word starts")
-    counts = np.bincount(owner, minlength=n).astype(np.int64)
     if ascii_only:
         byte_starts, byte_ends = starts.copy(), ends.copy()
     else:  # UTF-8 bytes per character: 1-4 by code point (a passed-through surrogate takes 3)
         width = 1 + (codes >= 0x80).astype(np.int64) + (codes >= 0x800) + (codes >= 0x10000)
         at = np.concatenate([[0], np.cumsum(width)])
         byte_starts, byte_ends = at[starts], at[ends]
-    if trim and len(starts):
-        inner = np.flatnonzero(~_edge_words(codes, flags, starts, ends, owner, counts))
-        if len(inner) < len(starts):
-            words = [words[i] for i in inner.tolist()]
-            owner, starts, ends = owner[inner], starts[inner], ends[inner]
-            byte_starts, byte_ends = byte_starts[inner], byte_ends[inner]
-            counts = np.bincount(owner, minlength=n).astype(np.int64)
     starts -= name_start[owner]
     ends -= name_start[owner]
     if len(counts) and int(counts.max()) > max_words:
@@ -244,15 +244,47 @@ def _edge_table() -> np.ndarray:
 
 def _edge_words(
     codes: np.ndarray, flags: np.ndarray, starts: np.ndarray, ends: np.ndarray, owner: np.ndarray, counts: np.ndarray
-) -> np.ndarray:
+) -> np.ndarray | None:
     """Which words (``starts``/``ends`` into the joined text) are a name's edge punctuation: the runs of
     :data:`EDGE_PUNCTUATION` words at its start and at its end, bar a trailing full stop that ends an
     abbreviation and a bracket or quote whose partner stays inside (:data:`BRACKET_KINDS`); none of a name
-    whose words would all go. :func:`_trim_edges` over all names at once."""
+    whose words would all go. None when no word goes. :func:`_trim_edges` over all names at once.
+
+    Only names whose first or last word is such a character can lose one, so the runs are worked out on
+    those names' words alone (most batches: none, or a few names ending in "Corp.")."""
+    at = np.concatenate([[0], np.cumsum(counts)])  # each name's first word, and the end
+    has = counts > 0
+    ends_of = np.concatenate([at[:-1][has], at[1:][has] - 1])  # first and last word of every name
+    one = (ends[ends_of] - starts[ends_of]) == 1
+    c = codes[starts[ends_of]]
+    if not (one & _edge_of(c)).any():
+        return None
+    cand = np.zeros(len(counts), dtype=bool)
+    cand[owner[ends_of[one & _edge_of(c)]]] = True
+    sub = np.flatnonzero(cand[owner])  # the candidate names' words, names whole and in order
+    drop_sub = _edge_runs(codes, flags, starts[sub], ends[sub], owner[sub], np.where(cand, counts, 0))
+    if not drop_sub.any():
+        return None
+    drop = np.zeros(len(starts), dtype=bool)
+    drop[sub[drop_sub]] = True
+    return drop
+
+
+def _edge_of(c: np.ndarray) -> np.ndarray:
+    """Is each code point one of :data:`EDGE_PUNCTUATION`?"""
+    if c.dtype == np.uint8:
+        return _edge_table()[c]  # type: ignore[no-any-return]
+    return _edge_table()[np.minimum(c, 0xFFFF)] & (c <= 0xFFFF)  # type: ignore[no-any-return]
+
+
+def _edge_runs(
+    codes: np.ndarray, flags: np.ndarray, starts: np.ndarray, ends: np.ndarray, owner: np.ndarray, counts: np.ndarray
+) -> np.ndarray:
+    """:func:`_edge_words` on whole names' words (``counts``: each name's words among them, 0 for the rest)."""
     first = starts[:-1]
     one = (ends - starts) == 1
     c = codes[starts]
-    edge = one & (_edge_table()[c] if c.dtype == np.uint8 else _edge_table()[np.minimum(c, 0xFFFF)] & (c <= 0xFFFF))
+    edge = one & _edge_of(c)
     trail = edge.copy()
     # a full stop right after a short word of letters or digits of the same name ends an abbreviation
     abbrev = np.zeros(len(starts), dtype=bool)
@@ -264,7 +296,7 @@ def _edge_words(
         & ((ends[:-1] - first) <= ABBREVIATION_MAX)
     )
     trail &= ~abbrev
-    at = np.concatenate([[0], np.cumsum(counts)])  # each name's first word, and the end
+    at = np.concatenate([[0], np.cumsum(counts)])  # each name's first word among these, and the end
     idx = np.arange(len(starts))
 
     def runs(lead_ok: np.ndarray, trail_ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
