@@ -255,12 +255,11 @@ def _edge_words(
     at = np.concatenate([[0], np.cumsum(counts)])  # each name's first word, and the end
     has = counts > 0
     ends_of = np.concatenate([at[:-1][has], at[1:][has] - 1])  # first and last word of every name
-    one = (ends[ends_of] - starts[ends_of]) == 1
-    c = codes[starts[ends_of]]
-    if not (one & _edge_of(c)).any():
+    at_end = ((ends[ends_of] - starts[ends_of]) == 1) & _edge_of(codes[starts[ends_of]])
+    if not at_end.any():
         return None
     cand = np.zeros(len(counts), dtype=bool)
-    cand[owner[ends_of[one & _edge_of(c)]]] = True
+    cand[owner[ends_of[at_end]]] = True
     sub = np.flatnonzero(cand[owner])  # the candidate names' words, names whole and in order
     drop_sub = _edge_runs(codes, flags, starts[sub], ends[sub], owner[sub], np.where(cand, counts, 0))
     if not drop_sub.any():
