@@ -2,6 +2,7 @@
 with a trailing full stop and with a trailing comma.
 
     python scripts/punctuation_dev.py --dev /tmp/holdout/union.parquet --config /tmp/holdout/starter_v12.toml [--off]
+    python scripts/punctuation_dev.py --dev ... --config ... --bounds 0,1,2,3,4,5
 
 Why: customer tables carry names as CSV exports left them ("\\"Danaher\\"", "(Danaher)", "Danaher."), and the
 trained members read the punctuation as words unless ``ensemble.trim_punctuation`` drops it (EVALUATION.md,
@@ -56,12 +57,27 @@ def main() -> None:
         "--cut", action="store_true", help="also score each form with edge punctuation cut first (the fix's bound)"
     )
     parser.add_argument("--off", action="store_true", help="also score each form with ensemble.trim_punctuation off")
+    parser.add_argument(
+        "--bounds",
+        default="",
+        metavar="N,N,...",
+        help="instead, for each bound on tokenize.ABBREVIATION_MAX, score the names as written and with a full stop",
+    )
     args = parser.parse_args()
     frame = pd.read_parquet(args.dev)
     frame = frame[frame["name"].str.strip().str.len() > 0]
     names, gold = frame["name"].tolist(), frame["label"].to_numpy()
     one = np.array([len(n.split()) == 1 for n in names])
     ens = load_ensemble(load_config(args.config))
+    if args.bounds:  # how the trailing full stop's bound was chosen (EVALUATION.md, "Wrapping punctuation")
+        import spark_ner.tokenize as tokenize
+
+        for bound in (int(b) for b in args.bounds.split(",")):
+            tokenize.ABBREVIATION_MAX = bound
+            for form in ("as written", "trailing full stop"):
+                got = ens.label([FORMS[form](n) for n in names])["label"].to_numpy()
+                sys.stdout.write(f"ABBREVIATION_MAX {bound} {form:20} macro-F1 {macro_f1(gold, got):.4f}\n")
+        return
     runs = [(form, wrap, False, ens) for form, wrap in FORMS.items()]
     if args.off:
         off = load_ensemble(load_config(args.config, overrides={"ensemble.trim_punctuation": False}))
