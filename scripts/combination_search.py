@@ -33,10 +33,10 @@ import pandas as pd
 
 from spark_ner.config import ENTITY_TYPES, NAME_LABELS, MemberKind, Strategy, parse_config
 from spark_ner.decode import decode, label_names
-from spark_ner.ensemble import combine, load_ensemble
+from spark_ner.ensemble import combine, load_ensemble, split_names
 from spark_ner.lexicon import load_lexicon_member, tag_factors
 from spark_ner.models import inspect_member
-from spark_ner.tokenize import split_words
+from spark_ner.tokenize import WordSplit
 from spark_ner.tools.evaluate import classification_metrics
 
 log = logging.getLogger("combination_search")
@@ -51,17 +51,17 @@ TYPE_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 def transformer_outputs(
-    raw: dict[str, Any], base: Path, source: str, names: list[str], cache: Path, tag: str
+    raw: dict[str, Any], base: Path, source: str, names: list[str], split: WordSplit, cache: Path, tag: str
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The transformer members' word probabilities and validity for ``names``, cached in ``cache`` keyed by
-    their pins, the ensemble settings and the names (the lexicon is scored live by the callers)."""
+    their pins, the ensemble settings, the names and ``split``, their words as the members see them
+    (``split_names``: a change of the split makes a new entry, not a stale one; the lexicon is scored live
+    by the callers)."""
     cfg = parse_config(raw, source=source, base_dir=base)
     trans = [m for m in cfg.models if m.kind == MemberKind.TRANSFORMER]
     if not trans:
         return {}, {}
     key = json.dumps([[m.name, m.path, m.sha256, dict(m.label_map)] for m in trans]) + repr(cfg.ensemble)
-    e = cfg.ensemble  # the words the members see (a change of the split makes a new entry, not a stale one)
-    split = split_words(names, e.max_length, e.case_restore, e.trim_punctuation)
     words = "\x1f".join(split.words) + split.starts.tobytes().hex() + split.bounds.tobytes().hex()
     digest = hashlib.sha256((key + "\n".join(names) + words).encode()).hexdigest()[:16]
     file = cache / f"{tag}-{digest}.npz"
@@ -130,8 +130,8 @@ def member_outputs(
     trans = [m for m in cfg.models if m.kind == MemberKind.TRANSFORMER]
     lexes = [m for m in cfg.models if m.kind == MemberKind.LEXICON]
     ens = cfg.ensemble
-    split = split_words(names, ens.max_length, ens.case_restore, ens.trim_punctuation)
-    probs, valid = transformer_outputs(raw, path.parent, str(path), names, cache, tag)
+    split = split_names(names, ens)
+    probs, valid = transformer_outputs(raw, path.parent, str(path), names, split, cache, tag)
     known = {}
     for m in trans:
         known[m.name] = inspect_member(m).projection.sum(axis=0) > 0

@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from combination_search import transformer_outputs, vote
 
 from spark_ner.config import DEFAULT_CONFIG_PATH, NAME_LABELS, MemberKind, parse_config
+from spark_ner.ensemble import split_names
 from spark_ner.lexicon import load_lexicon_member
 from spark_ner.models import inspect_member
-from spark_ner.tokenize import split_words
 from spark_ner.tools.evaluate import classification_metrics, form_slices
 
 log = logging.getLogger("dev_slices")
@@ -71,8 +71,8 @@ def outputs(raw: dict[str, Any], base: Path, names: list[str], cache: Path, tag:
     trans = [m for m in cfg.models if m.kind == MemberKind.TRANSFORMER]
     lexes = [m for m in cfg.models if m.kind == MemberKind.LEXICON]
     ens = cfg.ensemble
-    split = split_words(names, ens.max_length, ens.case_restore, ens.trim_punctuation)
-    probs, valid = transformer_outputs(raw, base, "dev_slices", names, cache, tag)
+    split = split_names(names, ens)
+    probs, valid = transformer_outputs(raw, base, "dev_slices", names, split, cache, tag)
     known: dict[str, np.ndarray] = {m.name: inspect_member(m).projection.sum(axis=0) > 0 for m in trans}
     lex_seconds = 0.0
     for m in lexes:

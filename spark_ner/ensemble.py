@@ -32,6 +32,7 @@ from spark_ner.config import (
     Attention,
     Config,
     CpuParallel,
+    EnsembleConfig,
     MemberKind,
     Precision,
     Strategy,
@@ -74,7 +75,16 @@ from spark_ner.tokenize import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DistinctNames", "Ensemble", "Prediction", "combine", "cpu_lanes", "load_ensemble", "worker_threads"]
+__all__ = [
+    "DistinctNames",
+    "Ensemble",
+    "Prediction",
+    "combine",
+    "cpu_lanes",
+    "load_ensemble",
+    "split_names",
+    "worker_threads",
+]
 #: new words per member above which the members tokenize side by side (threads of their own)
 _PARALLEL_SYNC_WORDS = 2048
 
@@ -372,6 +382,12 @@ def spread_partial(
             q[:, tags] = p[:, src : src + 1] * share
         out.append(q)
     return out
+
+
+def split_names(names: Sequence[str], cfg: EnsembleConfig) -> WordSplit:
+    """The words the members see of ``names`` under ``cfg`` (``max_length``, ``case_restore``,
+    ``trim_punctuation``): one definition for the ensemble, the bench and the dev scripts."""
+    return split_words(names, cfg.max_length, cfg.case_restore, cfg.trim_punctuation)
 
 
 def combine(
@@ -675,7 +691,7 @@ class Ensemble:
         that feeds the GPU); returns at once, so the caller can prepare the next names meanwhile."""
         t0 = time.perf_counter()
         ens = self.cfg.ensemble
-        split = split_words(names, ens.max_length, ens.case_restore, ens.trim_punctuation)
+        split = split_names(names, ens)
         encs = self._encode(split)
         errors: list[str | None] = [None] * len(names)
         member_probs = [np.zeros((len(split.words), len(TAGS)), dtype=np.float32) for _ in self.members]
@@ -744,7 +760,7 @@ class Ensemble:
         device computes against what it must (the batch plan's waste, computable without a GPU). With
         CUDA graphs, a one-length batch is computed at its bucket's rows (``graphs.row_bucket``)."""
         ens = self.cfg.ensemble
-        split = split_words(names, ens.max_length, ens.case_restore, ens.trim_punctuation)
+        split = split_names(names, ens)
         padded = real = 0
         for enc in self._encode(split):
             if enc is None:

@@ -234,14 +234,6 @@ def split_words(names: Sequence[str], max_words: int, case_restore: bool = True,
     )
 
 
-@functools.cache
-def _edge_table() -> np.ndarray:
-    """``EDGE_PUNCTUATION`` as a lookup table over the Basic Multilingual Plane."""
-    table = np.zeros(0x10000, dtype=bool)
-    table[[ord(c) for c in EDGE_PUNCTUATION]] = True
-    return table
-
-
 def _edge_words(
     codes: np.ndarray, flags: np.ndarray, starts: np.ndarray, ends: np.ndarray, owner: np.ndarray, counts: np.ndarray
 ) -> np.ndarray | None:
@@ -255,7 +247,7 @@ def _edge_words(
     at = np.concatenate([[0], np.cumsum(counts)])  # each name's first word, and the end
     has = counts > 0
     ends_of = np.concatenate([at[:-1][has], at[1:][has] - 1])  # first and last word of every name
-    at_end = ((ends[ends_of] - starts[ends_of]) == 1) & _edge_of(codes[starts[ends_of]])
+    at_end = ((ends[ends_of] - starts[ends_of]) == 1) & ((flags[starts[ends_of]] & _EDGE) != 0)
     if not at_end.any():
         return None
     cand = np.zeros(len(counts), dtype=bool)
@@ -269,21 +261,13 @@ def _edge_words(
     return drop
 
 
-def _edge_of(c: np.ndarray) -> np.ndarray:
-    """Is each code point one of :data:`EDGE_PUNCTUATION`?"""
-    if c.dtype == np.uint8:
-        return _edge_table()[c]  # type: ignore[no-any-return]
-    return _edge_table()[np.minimum(c, 0xFFFF)] & (c <= 0xFFFF)  # type: ignore[no-any-return]
-
-
 def _edge_runs(
     codes: np.ndarray, flags: np.ndarray, starts: np.ndarray, ends: np.ndarray, owner: np.ndarray, counts: np.ndarray
 ) -> np.ndarray:
     """:func:`_edge_words` on whole names' words (``counts``: each name's words among them, 0 for the rest)."""
     first = starts[:-1]
-    one = (ends - starts) == 1
     c = codes[starts]
-    edge = one & _edge_of(c)
+    edge = ((ends - starts) == 1) & ((flags[starts] & _EDGE) != 0)
     trail = edge.copy()
     # a full stop right after a short word of letters or digits of the same name ends an abbreviation
     abbrev = np.zeros(len(starts), dtype=bool)
@@ -304,8 +288,8 @@ def _edge_runs(
         return inner_lead[idx + 1] == inner_lead[at[owner]], inner_trail[at[owner + 1]] == inner_trail[idx]
 
     lead_run, trail_run = runs(edge, trail)
-    wide = c.astype(np.int64)
-    kind = np.where(one & (wide <= 0xFFFF), _kind_table()[np.minimum(wide, 0xFFFF)], 0).astype(np.int64)
+    kind = np.zeros(len(starts), dtype=np.int64)  # every bracket and quote is edge punctuation (in the BMP)
+    kind[edge] = _kind_table()[c[edge]]
     ends_kind = (kind > 0) & (lead_run | trail_run)
     if ends_kind.any():  # a bracket or quote at an end whose partner stays inside the name is kept
         n_kinds = len(BRACKET_KINDS) + 1
@@ -333,8 +317,9 @@ def _kind_table() -> np.ndarray:
 
 
 # character classes of split_words: a word character (the expression's ``_ALNUM``), an apostrophe that
-# may join two words, whitespace (``\s``, str.isspace), and str.isupper/islower/Lt of the one character
-_WORD, _APOS, _SPACE, _UPPER, _LOWER, _TITLE = 1, 2, 4, 8, 16, 32
+# may join two words, whitespace (``\s``, str.isspace), str.isupper/islower/Lt of the one character, and
+# one of :data:`EDGE_PUNCTUATION` (``trim``)
+_WORD, _APOS, _SPACE, _UPPER, _LOWER, _TITLE, _EDGE = 1, 2, 4, 8, 16, 32, 64
 
 
 def _flags_of_chars(codes: Iterable[int]) -> np.ndarray:
@@ -347,6 +332,7 @@ def _flags_of_chars(codes: Iterable[int]) -> np.ndarray:
         f |= _UPPER if c.isupper() else 0
         f |= _LOWER if c.islower() else 0
         f |= _TITLE if unicodedata.category(c) == "Lt" else 0
+        f |= _EDGE if c in EDGE_PUNCTUATION else 0
         out.append(f)
     return np.asarray(out, dtype=np.uint8)
 

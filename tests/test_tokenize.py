@@ -11,6 +11,8 @@ from conftest import SAMPLE_NAMES
 
 from spark_ner.models import load_tokenizer
 from spark_ner.tokenize import (
+    BRACKET_KINDS,
+    EDGE_PUNCTUATION,
     Encoded,
     WordSplit,
     WordTokenizer,
@@ -266,6 +268,7 @@ def test_trim_drops_edge_punctuation_but_not_an_abbreviations_stop() -> None:
     assert words('"Acme" Ltd') == ['"', "Acme", '"', "Ltd"] and words("Acme (UK).") == ["Acme", "(", "UK", ")"]
     assert words('("Danaher")') == ["Danaher"] and words("\u201cDanaher\u201d") == ["Danaher"]
     assert words("...") == [".", ".", "."] and words("()") == ["(", ")"]  # nothing else left: all kept
+    assert set("".join(BRACKET_KINDS)) <= set(EDGE_PUNCTUATION)  # split_words reads kinds of edge words only
     assert words("") == [] and words("  ") == []
     assert split_name('"a b c"', 2, case_restore=False, trim=True)[0] == ["a", "b"]  # dropped before the max_words cut
 

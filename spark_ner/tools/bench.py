@@ -72,6 +72,7 @@ from spark_ner.ensemble import (
     configure_threads,
     load_ensemble,
     sdpa_backend,
+    split_names,
     worker_threads,
 )
 from spark_ner.errors import ConfigError
@@ -346,7 +347,7 @@ def encoder_flops(model_config: Any, tokens: np.ndarray) -> np.ndarray:
 def ensemble_flops_per_name(ens: Ensemble, names: list[str]) -> float:
     """Mean FLOPs per name over all members, from their configs and the names' real token counts."""
     cfg = ens.cfg.ensemble
-    split = split_words(names, cfg.max_length, cfg.case_restore, cfg.trim_punctuation)
+    split = split_names(names, cfg)
     total = 0.0
     for member, wt in ens.transformers():  # a lexicon member runs no forward pass
         total += float(encoder_flops(member.model.config, wt.encode(split).lengths).mean())
@@ -367,13 +368,13 @@ def bench_tokenize(ens: Ensemble, names: list[str]) -> dict[str, Any]:
     # the project's path, warm word cache (names reuse a small vocabulary: the cache is the point)
     fresh = [type(wt)(wt.tokenizer, wt.max_length) for _, wt in ens.transformers()]
     t = time.perf_counter()
-    split = split_words(names, cfg.max_length, cfg.case_restore, cfg.trim_punctuation)
+    split = split_names(names, cfg)
     for wt in fresh:
         wt.encode(split)
     cold = time.perf_counter() - t
 
     def ours() -> None:
-        sp = split_words(names, cfg.max_length, cfg.case_restore, cfg.trim_punctuation)
+        sp = split_names(names, cfg)
         for wt in fresh:
             wt.encode(sp)
 
@@ -649,10 +650,10 @@ def peak_tflops(gpu: str | None) -> tuple[float | None, float | None]:
 
 def ensemble_flops(ens: Any, names: list[str]) -> dict[str, float]:
     """Model FLOPs for labelling ``names`` once: on real tokens, and on the padded batches run."""
-    from spark_ner.tokenize import split_words, uniform_batches
+    from spark_ner.tokenize import uniform_batches
 
     e = ens.cfg.ensemble
-    split = split_words(names, e.max_length, e.case_restore, e.trim_punctuation)
+    split = split_names(names, e)
     real = padded = tokens = 0.0
     for member, wt in ens.transformers():  # a lexicon member runs no forward pass
         lengths = wt.encode(split).lengths
@@ -1110,7 +1111,7 @@ def _throughput_one(
     row["member_dtypes"] = sorted({str(next(m.model.parameters()).dtype) for m, _ in ens.transformers()})
     # the word caches hold every name's words (steady state of a long job); then kernels and allocator
     e = ens.cfg.ensemble
-    split = split_words(names, e.max_length, e.case_restore, e.trim_punctuation)
+    split = split_names(names, e)
     for _, wt in ens.transformers():
         wt.encode(split)
     chunk = chunk_rows(batch)

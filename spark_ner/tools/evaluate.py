@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
@@ -180,21 +180,19 @@ def form_slices(frame: pd.DataFrame, name_col: str = "name", label_col: str = "l
 
     names = frame[name_col].astype(str)
     orgs = frame[frame[label_col].astype(str).str.upper().isin(("ORGANIZATION", "ORG"))]
-    rewrite: dict[str, tuple[pd.DataFrame, Any]] = {
-        "org-no-legal-form": (orgs, strip_legal_form),
-        "accents-stripped": (frame[names.map(lambda n: fold_accents(n) != n)], fold_accents),
-        "upper": (frame, str.upper),
-        "lower": (frame, str.lower),
-        "wrapped": (frame, None),
+    # each rewrite of a slice's row: (its position in the slice, its name) -> the name rewritten
+    rewrite: dict[str, tuple[pd.DataFrame, Callable[[int, str], str]]] = {
+        "org-no-legal-form": (orgs, lambda _, n: strip_legal_form(n)),
+        "accents-stripped": (frame[names.map(lambda n: fold_accents(n) != n)], lambda _, n: fold_accents(n)),
+        "upper": (frame, lambda _, n: n.upper()),
+        "lower": (frame, lambda _, n: n.lower()),
+        "wrapped": (frame, lambda i, n: WRAPS[i % len(WRAPS)].format(n)),
     }
     out: dict[str, pd.DataFrame] = {}
     for name in SLICES:
         part, fn = rewrite[name]
         part = part.copy()
-        if fn is None:
-            new = [WRAPS[i % len(WRAPS)].format(n) for i, n in enumerate(part[name_col].astype(str))]
-        else:
-            new = [fn(str(n)) for n in part[name_col]]
+        new = [fn(i, str(n)) for i, n in enumerate(part[name_col])]
         part["changed"] = [a != b for a, b in zip(new, part[name_col].astype(str), strict=True)]
         part[name_col] = new
         out[name] = part.reset_index(drop=True)
