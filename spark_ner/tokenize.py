@@ -211,10 +211,13 @@ def split_words(names: Sequence[str], max_words: int, case_restore: bool = True,
         raise AssertionError(f"split_words: {len(words)} words for {len(starts)} word starts")
     if ascii_only:
         byte_starts, byte_ends = starts.copy(), ends.copy()
-    else:  # UTF-8 bytes per character: 1-4 by code point (a passed-through surrogate takes 3)
-        width = 1 + (codes >= 0x80).astype(np.int64) + (codes >= 0x800) + (codes >= 0x10000)
-        at = np.concatenate([[0], np.cumsum(width)])
-        byte_starts, byte_ends = at[starts], at[ends]
+    else:  # a character's UTF-8 bytes: 1-4 by code point (a passed-through surrogate takes 3); offsets move
+        # by the extra bytes of the non-ASCII characters before them (few: no pass over every character)
+        wide = np.flatnonzero(codes >= 0x80)
+        c = codes[wide]
+        extra = np.concatenate([[0], np.cumsum(1 + (c >= 0x800).astype(np.int64) + (c >= 0x10000))])
+        byte_starts = starts + extra[np.searchsorted(wide, starts)]
+        byte_ends = ends + extra[np.searchsorted(wide, ends)]
     starts -= name_start[owner]
     ends -= name_start[owner]
     if len(counts) and int(counts.max()) > max_words:

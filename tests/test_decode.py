@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from spark_ner.config import TAGS, Strategy
-from spark_ner.decode import decode, entity_records, label_names, row_argmax
+from spark_ner.decode import decode, decode_labels, entity_records, label_names, row_argmax
 from spark_ner.ensemble import combine
 from spark_ner.tokenize import split_words
 
@@ -116,6 +116,73 @@ def test_row_argmax_is_numpys_argmax_ties_included() -> None:
         a = rng.integers(0, 3, size=(500, cols)).astype(np.float32)  # many ties: the first wins
         np.testing.assert_array_equal(row_argmax(a), a.argmax(axis=1))
     assert row_argmax(np.zeros((0, 5), np.float32)).shape == (0,)
+    a = rng.integers(0, 3, size=(300, 5)).astype(np.float32)
+    np.testing.assert_array_equal(row_argmax(np.asfortranarray(a)), a.argmax(axis=1))  # type-major, as decode
+    wide = rng.random((50, 200)).astype(np.float32)  # past the int8 running index: NumPy's argmax
+    np.testing.assert_array_equal(row_argmax(wide), wide.argmax(axis=1))
+
+
+def reference_decode(probs: np.ndarray, valid: np.ndarray, bounds: np.ndarray, starts: np.ndarray, ends: np.ndarray):  # type: ignore[no-untyped-def]
+    """The decoding rules word by word, name by name, in plain Python (the module docstring's)."""
+    labels, scores, ents = [], [], []
+    for i in range(len(bounds) - 1):
+        prev, cur = 0, None
+        mine: list[list[float]] = []  # [type, start, end, score sum, words]
+        o_scores = []
+        for w in range(int(bounds[i]), int(bounds[i + 1])):
+            tp = [float(probs[w, 0])] + [float(probs[w, 2 * t + 1] + probs[w, 2 * t + 2]) for t in range(4)]
+            t = int(np.argmax(tp)) if valid[w] else 0
+            if valid[w]:
+                o_scores.append(tp[0])
+            if t and (t != prev or probs[w, 2 * t - 1] > probs[w, 2 * t]):
+                cur = [t, int(starts[w]), int(ends[w]), tp[t], 1]
+                mine.append(cur)
+            elif t:
+                assert cur is not None
+                cur[2], cur[3], cur[4] = int(ends[w]), cur[3] + tp[t], cur[4] + 1
+            prev = t
+        cover = [0.0] * 5
+        for t, a, b, _, _ in mine:
+            cover[int(t)] += b - a
+        label = int(np.argmax(cover[1:])) + 1 if max(cover[1:]) > 0 else 0
+        if label:
+            chars = [(e[2] - e[1], e[3] / e[4]) for e in mine if e[0] == label]
+            scores.append(sum(c * s for c, s in chars) / sum(c for c, _ in chars))
+        else:
+            scores.append(sum(o_scores) / len(o_scores) if o_scores else 1.0)
+        labels.append(label)
+        ents += [(i, int(e[0]), int(e[1]), int(e[2]), e[3] / e[4]) for e in mine]
+    return labels, scores, ents
+
+
+def test_decode_is_the_word_by_word_rules() -> None:
+    """The vectorised decoder against :func:`reference_decode` on random probabilities, invalid words and
+    names of 0-6 words; ``decode_labels`` (a member's label alone) gives the same labels."""
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        n = 400
+        counts = rng.integers(0, 7, size=n)
+        bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        w = int(bounds[-1])
+        lens = rng.integers(1, 6, size=w)
+        starts = np.zeros(w, np.int64)
+        for i in range(n):  # words of a name one space apart
+            at = 0
+            for j in range(int(bounds[i]), int(bounds[i + 1])):
+                starts[j], at = at, at + int(lens[j]) + 1
+        ends = starts + lens
+        probs = rng.dirichlet(np.full(len(TAGS), 0.3), size=w).astype(np.float32)
+        valid = rng.random(w) > 0.1
+        dec = decode(probs, valid, bounds, starts, ends)
+        labels, scores, ents = reference_decode(probs, valid, bounds, starts, ends)
+        assert dec.label.tolist() == labels
+        np.testing.assert_allclose(dec.score, scores, rtol=1e-5)
+        got = list(
+            zip(dec.ent_name.tolist(), dec.ent_type.tolist(), dec.ent_start.tolist(), dec.ent_end.tolist(), strict=True)
+        )
+        assert got == [e[:4] for e in ents]
+        np.testing.assert_allclose(dec.ent_score, [e[4] for e in ents], rtol=1e-5)
+        assert decode_labels(probs, valid, bounds, starts, ends).tolist() == labels
 
 
 def test_mean_is_the_weighted_sum_over_members_to_the_bit() -> None:

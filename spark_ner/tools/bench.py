@@ -1828,11 +1828,14 @@ def gpu_path_runner(cfg: Config, n: int) -> tuple[Ensemble, Callable[[list[str]]
     return ens, run
 
 
-def bench_gpu_path(cfg: Config, n: int, repeat: int = 2) -> dict[str, Any]:
+def bench_gpu_path(cfg: Config, n: int, repeat: int = 3) -> dict[str, Any]:
     """Host CPU per name of the GPU code path on one thread: :func:`gpu_path_ensemble` fed Arrow batches
     through ``label_arrow_stream`` (what the Spark UDF runs), ``n`` distinct names with two never-seen
     words each (cold word cache), then the same names again (warm). With zero-layer members the
-    forward is nearly free, so this is what one Python process spends per name around a GPU."""
+    forward is nearly free, so this is what one Python process spends per name around a GPU.
+
+    Best of ``repeat`` rounds (each new names cold, then warm), as the bench's other timed rows: this
+    machine's speed drifts by ~10% within minutes (the toy forward alone 4.5-5.9 us per name)."""
     ens, run = gpu_path_runner(cfg, n)
     rows = max(2048, 8 * cfg.ensemble.batch_size)  # recommended_arrow_batch_rows
     cold, warm = [], []
