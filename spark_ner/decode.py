@@ -139,10 +139,10 @@ def _name_label(
     return label, wsum, lab_cover
 
 
-def _ent_ends(ends: np.ndarray, ent_words: np.ndarray, eid: np.ndarray) -> np.ndarray:
-    """Each entity's end: its last word's (words of an entity are consecutive, ends grow within a name)."""
+def _last_words(ent_words: np.ndarray, eid: np.ndarray) -> np.ndarray:
+    """Each entity's last word (words of an entity are consecutive; eid runs 0..n_ent-1 in order)."""
     last = np.flatnonzero(np.concatenate([eid[1:] != eid[:-1], [True]])) if len(eid) else eid
-    return ends[ent_words[last]].astype(np.int64)  # eid runs 0..n_ent-1 in order: one last word each
+    return ent_words[last]
 
 
 def decode(
@@ -153,6 +153,21 @@ def decode(
     ends: np.ndarray,
 ) -> Decoded:
     """Decode flat word probabilities ``probs`` [W, 9] of names split at ``bounds`` [N+1]."""
+    return _decode_words(probs, valid, bounds, starts, ends)[0]
+
+
+def decode_split(probs: np.ndarray, valid: np.ndarray, split: WordSplit) -> tuple[Decoded, EntityTexts]:
+    """:func:`decode` of ``split``'s words, and its entities' texts as byte ranges of the names' UTF-8: an
+    entity begins where its first word begins and ends where its last word ends (the word indices the
+    decoder has; finding them again by offsets cost two binary searches per entity, issue 22)."""
+    dec, first, last = _decode_words(probs, valid, split.bounds, split.starts, split.ends)
+    return dec, EntityTexts(split.utf8, split.byte_starts[first], split.byte_ends[last], split.surrogates)
+
+
+def _decode_words(
+    probs: np.ndarray, valid: np.ndarray, bounds: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[Decoded, np.ndarray, np.ndarray]:
+    """:func:`decode`, and each entity's first and last word."""
     n = len(bounds) - 1
     w = len(probs)
     tp, wtype, begins, ent_words, eid, rows = _entities(probs, valid, bounds)
@@ -161,8 +176,10 @@ def decode(
     wscore = tp.T.reshape(-1).take(wtype * w + rows) if w else np.zeros(0, np.float32)  # tp is type-major
     ent_name = word_name[begins]
     ent_type = wtype[begins]
-    ent_start = starts[begins].astype(np.int64)
-    ent_end = _ent_ends(ends, ent_words, eid)
+    first = np.flatnonzero(begins)
+    last = _last_words(ent_words, eid)
+    ent_start = starts[first].astype(np.int64)
+    ent_end = ends[last].astype(np.int64)
     ssum = np.bincount(eid, weights=wscore[ent_words], minlength=n_ent)
     scnt = np.bincount(eid, minlength=n_ent)
     ent_score = ssum / np.maximum(scnt, 1)
@@ -177,7 +194,7 @@ def decode(
     o_cnt = np.bincount(word_name[valid], minlength=n) if w else np.zeros(n)
     none_score = np.divide(o_sum, o_cnt, out=np.ones(n), where=o_cnt > 0)
     score = np.where(label == 0, none_score, score)
-    return Decoded(label.astype(np.int8), score, ent_name, ent_type, ent_start, ent_end, ent_score)
+    return Decoded(label.astype(np.int8), score, ent_name, ent_type, ent_start, ent_end, ent_score), first, last
 
 
 def decode_labels(
@@ -189,7 +206,7 @@ def decode_labels(
     _, wtype, begins, ent_words, eid, _ = _entities(probs, valid, bounds)
     word_name = np.repeat(np.arange(n), np.diff(bounds))
     ent_start = starts[begins].astype(np.int64)
-    chars = (_ent_ends(ends, ent_words, eid) - ent_start).astype(np.float64)
+    chars = (ends[_last_words(ent_words, eid)] - ent_start).astype(np.float64)
     label, _, _ = _name_label(n, word_name[begins], wtype[begins], chars, None)
     return label.astype(np.int8)
 
@@ -280,14 +297,3 @@ class EntityTexts:
             np.concatenate([p.end + o for p, o in zip(parts, shift, strict=False)] or [np.zeros(0, np.int64)]),
             any(p.surrogates for p in parts),
         )
-
-
-def entity_utf8(dec: Decoded, split: WordSplit) -> EntityTexts:
-    """:class:`EntityTexts` of ``dec``'s entities from the words' character and byte offsets: an entity
-    begins where its first word begins and ends where its last word ends (found by key, in order)."""
-    n = len(split.bounds) - 1
-    owner = np.repeat(np.arange(n, dtype=np.int64), np.diff(split.bounds)) << 32
-    ent = dec.ent_name.astype(np.int64) << 32
-    first = np.searchsorted(owner + split.starts, ent + dec.ent_start)
-    last = np.searchsorted(owner + split.ends, ent + dec.ent_end)
-    return EntityTexts(split.utf8, split.byte_starts[first], split.byte_ends[last], split.surrogates)

@@ -40,10 +40,9 @@ from spark_ner.config import (
 from spark_ner.decode import (
     Decoded,
     EntityTexts,
-    decode,
     decode_labels,
+    decode_split,
     entity_bounds,
-    entity_utf8,
     label_names,
     records,
 )
@@ -905,7 +904,7 @@ class Ensemble:
         """Name-level columns of one prediction: label, score, agreement, entities, error, member labels."""
         split = pred.split
         d = len(split.bounds) - 1
-        dec = decode(pred.probs, pred.valid, split.bounds, split.starts, split.ends)
+        dec, texts = decode_split(pred.probs, pred.valid, split)
         agree = np.zeros(d)
         by_member: dict[str, np.ndarray] = {}
         for m, p, v, w in zip(self.members, pred.member_probs, pred.member_valid, self.weights, strict=True):
@@ -922,7 +921,7 @@ class Ensemble:
             label_[~ok] = None
             score = np.where(ok, score, np.nan)
             agree[~ok] = np.nan
-        return _NameColumns(label_, score, agree, errors, ok, dec, entity_utf8(dec, split), by_member)
+        return _NameColumns(label_, score, agree, errors, ok, dec, texts, by_member)
 
 
 def factorize(values: list[str]) -> tuple[np.ndarray, list[str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from spark_ner.config import TAGS, Strategy
-from spark_ner.decode import decode, decode_labels, entity_records, label_names, row_argmax
+from spark_ner.decode import decode, decode_labels, decode_split, entity_records, entity_texts, label_names, row_argmax
 from spark_ner.ensemble import combine
 from spark_ner.tokenize import split_words
 
@@ -198,3 +198,22 @@ def test_mean_is_the_weighted_sum_over_members_to_the_bit() -> None:
         want = (np.stack(probs) * wm).sum(axis=0) / np.where(total > 0, total, 1.0)
         assert got.dtype == np.float32 and np.array_equal(got, want.astype(np.float32))
         assert any_valid.tolist() == (total[:, 0] > 0).tolist()
+
+
+def test_entity_texts_are_the_original_spans_in_any_script() -> None:
+    """``decode_split``'s byte ranges give each entity's text as ``name[start:end]`` of the original string:
+    accents, combining marks, CJK, emoji (4 UTF-8 bytes), punctuation inside and around words."""
+    from hostile import NAMES as HOSTILE
+
+    extra = ["Zoë Ångström", "株式会社 トヨタ", "José 🚀 Núñez", "e\u0301tienne D'Arc"]
+    names = [n for n in HOSTILE if isinstance(n, str)] + extra
+    split = split_words(names, 32, case_restore=True, trim=True)
+    rng = np.random.default_rng(11)
+    probs = rng.dirichlet(np.full(len(TAGS), 0.3), size=len(split.words)).astype(np.float32)
+    valid = np.ones(len(split.words), bool)
+    dec, texts = decode_split(probs, valid, split)
+    plain = decode(probs, valid, split.bounds, split.starts, split.ends)
+    assert all(np.array_equal(getattr(dec, f), getattr(plain, f)) for f in dec.__dataclass_fields__)
+    assert len(dec.ent_name) > 20
+    assert texts.strings() == entity_texts(dec, names)
+    assert texts.arrow().to_pylist() == entity_texts(dec, names)
