@@ -481,17 +481,26 @@ class KeyTable:
         self.size = 0
 
     def get(self, keys: np.ndarray) -> np.ndarray:
-        """The value of every key, -1 where absent."""
-        out = np.full(len(keys), -1, dtype=np.int64)
-        mask = np.uint64(len(self.keys) - 1)
-        todo = np.arange(len(keys))
-        slot = (mix64(keys) & mask).astype(np.int64)
+        """The value of every key, -1 where absent.
+
+        The home slots are read for every key at once, straight into the answer; only keys whose home
+        holds another key probe on (at load <= 1/2, a few in ten). ``take``, not fancy indexing: 2.4x
+        faster on a table of a million slots (issue 22)."""
+        mask = len(self.keys) - 1
+        slot = (mix64(keys) & np.uint64(mask)).astype(np.int64)
+        val = self.vals.take(slot)
+        used = val >= 0
+        found = used & (self.keys.take(slot) == keys)
+        out = np.where(found, val, -1)
+        todo = np.flatnonzero(used & ~found)
+        slot = (slot[todo] + 1) & mask
         while len(todo):
-            val = self.vals[slot]
-            found = (val >= 0) & (self.keys[slot] == keys[todo])
+            val = self.vals.take(slot)
+            used = val >= 0
+            found = used & (self.keys.take(slot) == keys[todo])
             out[todo[found]] = val[found]
-            go_on = (val >= 0) & ~found
-            todo, slot = todo[go_on], (slot[go_on] + 1) & int(mask)
+            go_on = used & ~found
+            todo, slot = todo[go_on], (slot[go_on] + 1) & mask
         return out
 
     def put(self, keys: np.ndarray, vals: np.ndarray) -> None:
