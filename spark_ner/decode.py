@@ -18,8 +18,8 @@ from spark_ner.tokenize import WordSplit
 N_TYPES = len(ENTITY_TYPES)
 _B = np.array([TAGS.index(f"B-{t}") for t in ENTITY_TYPES])
 _I = np.array([TAGS.index(f"I-{t}") for t in ENTITY_TYPES])
-#: TAGS is O, then B-/I- pairs: the B and I columns are strided views (no fancy-index copies)
-_INTERLEAVED = bool((np.arange(1, len(TAGS), 2) == _B).all() and (_I == _B + 1).all())
+if not ((np.arange(1, len(TAGS), 2) == _B).all() and (_I == _B + 1).all()):  # read below as strided columns
+    raise AssertionError(f"decode: TAGS must be O, then B-/I- pairs per entity type; got {TAGS}")
 
 
 @dataclass(frozen=True)
@@ -84,10 +84,7 @@ def type_probs(probs: np.ndarray) -> np.ndarray:
     out = np.empty((N_TYPES + 1, len(probs)), dtype=probs.dtype)
     tags = probs.T
     out[0] = tags[0]
-    if _INTERLEAVED:
-        np.add(tags[1::2], tags[2::2], out=out[1:])
-    else:
-        np.add(tags[_B], tags[_I], out=out[1:])
+    np.add(tags[1::2], tags[2::2], out=out[1:])  # B-X, then I-X right after it, for each type X
     return out.T
 
 
@@ -108,12 +105,8 @@ def _entities(
     b_beats_i = np.zeros(0, bool)
     if w:
         flat = np.ascontiguousarray(probs).reshape(-1)
-        if _INTERLEAVED:
-            at = rows * probs.shape[1] + 1 + 2 * t_idx
-            b_beats_i = flat.take(at) > flat.take(at + 1)
-        else:
-            at = rows * probs.shape[1]
-            b_beats_i = flat.take(at + _B[t_idx]) > flat.take(at + _I[t_idx])
+        at = rows * probs.shape[1] + 1 + 2 * t_idx  # B-X of the word's type X; I-X is the next column
+        b_beats_i = flat.take(at) > flat.take(at + 1)
     begins = is_ent & ((prev_type != wtype) | b_beats_i)
     ent_words = np.flatnonzero(is_ent)
     eid = (np.cumsum(begins) - 1)[ent_words]
@@ -130,9 +123,10 @@ def _name_label(
     key = ent_name * k + ent_type
     cover = np.bincount(key, weights=chars, minlength=n * k).reshape(n, k)
     best = row_argmax(cover[:, 1:]) + 1
+    flat = cover.reshape(-1)
     first = np.arange(n) * k  # each name's row in the flat [n * k] cover
-    label = np.where(cover.reshape(-1).take(first + best) > 0, best, 0)
-    lab_cover = cover.reshape(-1).take(first + label)
+    label = np.where(flat.take(first + best) > 0, best, 0)
+    lab_cover = flat.take(first + label)
     wsum = None
     if weights is not None:
         wsum = np.bincount(key, weights=weights, minlength=n * k).take(first + label)

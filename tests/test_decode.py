@@ -122,9 +122,13 @@ def test_row_argmax_is_numpys_argmax_ties_included() -> None:
     np.testing.assert_array_equal(row_argmax(wide), wide.argmax(axis=1))
 
 
-def reference_decode(probs: np.ndarray, valid: np.ndarray, bounds: np.ndarray, starts: np.ndarray, ends: np.ndarray):  # type: ignore[no-untyped-def]
+def reference_decode(
+    probs: np.ndarray, valid: np.ndarray, bounds: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[list[int], list[float], list[tuple[int, int, int, int, float]]]:
     """The decoding rules word by word, name by name, in plain Python (the module docstring's)."""
-    labels, scores, ents = [], [], []
+    labels: list[int] = []
+    scores: list[float] = []
+    ents: list[tuple[int, int, int, int, float]] = []
     for i in range(len(bounds) - 1):
         prev, cur = 0, None
         mine: list[list[float]] = []  # [type, start, end, score sum, words]
