@@ -353,7 +353,9 @@ def _read_table(path: Path) -> Any:
     raise TrainingDataError(f"{path}: expected a .parquet or .csv file")
 
 
-def _tags_from_spans(spans: Any, starts: list[int], ends: list[int], where: str) -> list[str]:
+def tags_from_spans(spans: Any, starts: list[int], ends: list[int], where: str) -> list[str]:
+    """Word-level BIO tags of words ``starts``/``ends`` from character spans (a list or its JSON): how a
+    training file's ``spans`` column becomes tags; ``where`` names the row in errors."""
     if isinstance(spans, str):
         try:
             spans = json.loads(spans)
@@ -403,7 +405,7 @@ def load_examples(path: Path, limit: int | None = None) -> tuple[list[str], list
             if bad:
                 raise TrainingDataError(f"{where}: unknown tag {bad[0]!r}; allowed: {TAGS}")
         else:
-            seq = _tags_from_spans(value, starts, ends, where)
+            seq = tags_from_spans(value, starts, ends, where)
         names.append(name)
         tags.append(seq)
         if limit is not None and len(names) >= limit:
