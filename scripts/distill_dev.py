@@ -13,13 +13,13 @@ roberta-names on them beside the corpus (hard labels: the teacher's entities as 
 
 1. the strings: the masked-LM text of ``source_holdout`` (every lexicon entry as its source writes it, minus
    the held-out sources' steps and every dev/test/realdev entity), ``--texts`` of them drawn at random;
-2. the teacher: the hold-out build's own minilm-names and roberta-names with the shipped config's lexicon,
-   weights and rules (``--config``), so no held-out name reaches the student through it; labels scored under
-   ``--min-score`` are dropped; ``--balance`` keeps as many place rows as organisation rows (the text is mostly
-   places: without it 88% of the rows are places);
+2. the teacher: the hold-out build's own minilm-names and roberta-names with the default config's weights and
+   rules and the built lexicon of ``--model-dir``, so no held-out name reaches the student through it; labels
+   scored under ``--min-score`` are dropped; ``--balance`` keeps as many place rows as organisation rows (the
+   text is mostly places: without it 88% of the rows are places);
 3. the student: roberta-names with the shipped plan and seed, on the hold-out corpus's train split plus those
-   rows (one core), into ``--out``; ``base.toml`` and ``starter.toml`` are the shipped config pointed at the
-   hold-out's members and at the student.
+   rows (one core), into ``--out``; ``base.toml`` and ``starter.toml`` are the default config pinned at the
+   hold-out's members and at the student (``source_holdout.pinned_config``).
 
 A dev-time tool: not part of the package; its figures are in EVALUATION.md ("Distilling roberta-names").
 """
@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import logging
 import random
-import re
 import shutil
 import sys
 import time
@@ -44,22 +43,6 @@ import source_holdout as sh
 from spark_ner.config import DEFAULT_MODEL_DIR
 
 log = logging.getLogger("distill_dev")
-
-
-def pointed_config(shipped: Path, out: Path, folders: dict[str, Path]) -> Path:
-    """``shipped`` with the members of ``folders`` pointed at those folders (path and sha256 pin)."""
-    from spark_ner.models import file_sha256
-
-    text = shipped.read_text(encoding="utf-8")
-    for name, folder in folders.items():
-        sha = file_sha256(folder / "model.safetensors")
-        block = re.compile(rf'(name = "{re.escape(name)}".*?\npath = )"[^"]*"(.*?\nsha256 = )"[^"]*"', re.S)
-        pinned = f'\\g<1>"{folder}"\\g<2>"{sha}"'
-        text, found = block.subn(pinned, text, count=1)
-        if not found:
-            raise SystemExit(f"{shipped}: no member {name!r} with a path and a sha256")
-    out.write_text(text, encoding="utf-8")
-    return out
 
 
 def pseudo_rows(names: list[str], labels: pd.DataFrame, min_score: float) -> pd.DataFrame:
@@ -102,19 +85,21 @@ def main() -> int:
     parser.add_argument("--texts", type=int, default=160_000, help="real strings drawn for the teacher")
     parser.add_argument("--min-score", type=float, default=0.7, help="teacher labels scored below are dropped")
     parser.add_argument("--balance", action="store_true", help="as many place rows as organisation rows")
-    parser.add_argument("--config", type=Path, default=Path(DEFAULT_MODEL_DIR).expanduser() / "starter.toml")
+    parser.add_argument("--model-dir", type=Path, default=Path(DEFAULT_MODEL_DIR), help="the build whose lexicon votes")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
     from spark_ner.config import load_config
     from spark_ner.ensemble import load_ensemble
-    from spark_ner.starter.build import MINILM, PLANS, ROBERTA
+    from spark_ner.starter.build import LEXICON, MINILM, PLANS, ROBERTA
     from spark_ner.starter.pretrain import write_mlm_text
     from spark_ner.starter.train import TrainArgs, train
 
     holdout, out = args.holdout.expanduser().resolve(), args.out.expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     corpus = holdout / "corpus"
-    teacher = pointed_config(args.config, out / "base.toml", {MINILM: holdout / MINILM, ROBERTA: holdout / ROBERTA})
+    lexicon = args.model_dir.expanduser().resolve() / LEXICON
+    members = {MINILM: holdout / MINILM, ROBERTA: holdout / ROBERTA, LEXICON: lexicon}
+    teacher = sh.pinned_config(out, members, "base.toml")
     exclude = [corpus / "dev.parquet", corpus / "test.parquet", holdout / "realdev.parquet"]
     record = write_mlm_text(out / "text.txt", exclude, sh.HELD_OUT_LEXICON_STEPS, ("county",))
     texts = (out / "text.txt").read_text(encoding="utf-8").splitlines()
@@ -150,7 +135,7 @@ def main() -> int:
     metrics = train(TrainArgs(**student))
     shutil.rmtree(out / ROBERTA / "checkpoints", ignore_errors=True)
     log.info("student trained in %.0f s; corpus-dev entity F1 %.4f", time.perf_counter() - t0, metrics["dev"]["f1"])
-    pointed_config(args.config, out / "starter.toml", {MINILM: holdout / MINILM, ROBERTA: out / ROBERTA})
+    sh.pinned_config(out, members | {ROBERTA: out / ROBERTA})
     return 0
 
 

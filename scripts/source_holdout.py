@@ -135,18 +135,26 @@ def train_members(
         return [f.result() for f in futures]
 
 
-def write_config(model_dir: Path, out: Path) -> Path:
-    """``out/starter.toml``: the built ``starter.toml`` with the two trained members pointed at ``out``."""
+def pinned_config(out: Path, folders: dict[str, Path], file_name: str = "starter.toml") -> Path:
+    """``out/file_name``: the default config with each member of ``folders`` pinned at its folder (what
+    ``build-models`` writes as ``starter.toml``)."""
     from spark_ner.lexicon import LEXICON_FILE
     from spark_ner.models import file_sha256
-    from spark_ner.starter.build import LEXICON, MINILM, RAMPART, ROBERTA, write_starter
+    from spark_ner.starter.build import LEXICON, write_starter
+
+    weights = {name: LEXICON_FILE if name == LEXICON else "model.safetensors" for name in folders}
+    pins = {name: (folder, file_sha256(folder / weights[name])) for name, folder in folders.items()}
+    return write_starter(out, pins, file_name=file_name)
+
+
+def write_config(model_dir: Path, out: Path) -> Path:
+    """``out/starter.toml``: the built ``starter.toml`` with the two trained members pointed at ``out``."""
+    from spark_ner.starter.build import LEXICON, MINILM, RAMPART, ROBERTA
 
     for linked in (LEXICON, RAMPART):
         if not (out / linked).exists():
             (out / linked).symlink_to(model_dir / linked)
-    files = dict.fromkeys((MINILM, ROBERTA, RAMPART), "model.safetensors") | {LEXICON: LEXICON_FILE}
-    pins = {name: (out / name, file_sha256(out / name / file)) for name, file in files.items()}
-    return write_starter(out, pins)
+    return pinned_config(out, {name: out / name for name in (MINILM, ROBERTA, RAMPART, LEXICON)})
 
 
 def main() -> int:

@@ -589,14 +589,8 @@ def build_models(
             else:
                 source = Path(mpnet_init)
                 init_spec = f"sha256:{file_sha256(source / 'model.safetensors')}"
-            mpnet_job = (
-                MPNET,
-                model_dir,
-                {**base, "init": init_spec, "args": plan.mpnet},
-                {**data, "num_threads": 0, "init": source, **plan.mpnet},
-                force,
-            )
-            _train_all([mpnet_job], parallel=False)
+            mpnet_train = {**data, "num_threads": 0, "init": source, **plan.mpnet}
+            _train_member(MPNET, model_dir, {**base, "init": init_spec, "args": plan.mpnet}, mpnet_train, force)
 
         # 6. starter.toml with pins
         pins = {
