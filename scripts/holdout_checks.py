@@ -8,6 +8,9 @@
     # the dev names that carry accents, scored as written and with their accents stripped
     python scripts/holdout_checks.py accents --dev /tmp/holdout/union.parquet --build /tmp/holdout/starter.toml \
         --weights "minilm-names=1.5,roberta-names=0.5,lexicon=2;lexicon:MISC=2"
+    # realdev's persons (locales the members never saw) with post-nominals after them ("... Ph.D.")
+    python scripts/holdout_checks.py post-nominals --dev /tmp/holdout/union.parquet \
+        --build /tmp/holdout/starter.toml --weights "minilm-names=1.5,roberta-names=0.5,lexicon=2;lexicon:MISC=2"
 
 Why: one hold-out build is one training seed, and weights chosen on it move with the seed. Candidates
 are compared on the same dev over several seeds; the one with the best mean ships
@@ -97,9 +100,57 @@ def accents(args: argparse.Namespace) -> None:
         log.info("%s: accuracy %s", build, ", ".join(row))
 
 
+#: post-nominals that neither the corpus nor the lexicon holds (``vocab.DEGREES``): what the vote makes of a
+#: degree nobody listed
+UNLISTED_DEGREES = (
+    "FRSA", "MCIPS", "M.Ed.", "D.Litt.", "RIBA", "FRICS", "MRICS", "CISSP", "FCIPD", "B.Com.", "MFA", "LL.D.",
+    "FRCPC", "ChFC", "CIMA", "Dipl.-Kfm.", "MScEng", "DMin", "CMA", "AIA",
+)  # fmt: skip
+
+
+def faker_degrees() -> list[str]:
+    """The post-nominals faker's person providers write (Latin script, generational ones left out): some of
+    them are in ``vocab.DEGREES``, some not ("M.Pd", "S.T.", "DSc.")."""
+    import importlib
+    import pkgutil
+
+    from faker.providers import person
+
+    out: set[str] = set()
+    for module in pkgutil.iter_modules(person.__path__):
+        provider = getattr(importlib.import_module(f"{person.__name__}.{module.name}"), "Provider", None)
+        for attr in ("suffixes", "suffixes_male", "suffixes_female"):
+            values = getattr(provider, attr, None) or ()
+            out.update(v for v in values if v.isascii() and v not in ("I", "II", "III", "IV", "V", "Jr.", "Sr."))
+    return sorted(out)
+
+
+def post_nominals(args: argparse.Namespace) -> None:
+    """realdev's persons as written, then with a post-nominal of faker's lists, then with one nobody lists."""
+    frame = pd.read_parquet(args.dev)
+    keep = (frame["label"] == "PERSON") & ~frame["name"].str.contains(",") & ~frame["name"].str.isupper()
+    if "part" in frame:
+        keep &= frame["part"] == "realdev"
+    frame = frame[keep].reset_index(drop=True)
+    w, t = parse_weights(args.weights[0])
+    listed = faker_degrees()
+    log.info("%d realdev persons; faker's post-nominals: %s", len(frame), " ".join(listed))
+
+    def add(pool: tuple[str, ...] | list[str]) -> list[str]:
+        return [f"{n}{', ' if i % 3 == 0 else ' '}{pool[i % len(pool)]}" for i, n in enumerate(frame["name"])]
+
+    forms = {"as written": frame["name"].tolist(), "+ faker's": add(listed), "+ unlisted": add(UNLISTED_DEGREES)}
+    for build in args.build:
+        row = []
+        for form, names in forms.items():
+            d = _outputs(build, frame, names, args.cache, f"post-{form.split()[-1]}", args.mask_lexicon)
+            row.append(f"{form} {float(np.mean(cs.vote(d, w, t) == 'PERSON')):.3f}")
+        log.info("%s: PERSON recall %s", build, ", ".join(row))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("check", choices=("candidates", "accents"))
+    parser.add_argument("check", choices=("candidates", "accents", "post-nominals"))
     parser.add_argument("--dev", type=Path, required=True, help="union.parquet or realdev.parquet")
     parser.add_argument("--build", action="append", required=True, help="a hold-out build's starter.toml")
     parser.add_argument("--weights", action="append", required=True, help="MEMBER=W,...;MEMBER:TYPE=F,...")
@@ -108,7 +159,7 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/spark-ner-combination"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
-    {"candidates": candidates, "accents": accents}[args.check](args)
+    {"candidates": candidates, "accents": accents, "post-nominals": post_nominals}[args.check](args)
     return 0
 
 

@@ -63,6 +63,12 @@ INSIDE_CUES = ("ORG_WORD",)
 PLACE_CUES = ("LOC_WORD",)
 #: Titles ("Mr.", "Mlle", "Dra."): a segment that starts with one is a person ("Mlle De Sousa").
 TITLE_CUES = ("TITLE",)
+#: Post-nominals ("Ph.D.", "CSc.", "Esq."): a segment that ends with one or more of them after a person's name
+#: is that person ("Rudolf Pokorný Ph.D.": a dotted degree reads like a legal form to the trained members).
+POST_CUES = ("POST_NOMINAL",)
+#: a word before post-nominals that the lists hold mainly as something else must be a person's name this
+#: much (its person share) for the segment to be a person ("George Washington PhD": also a place)
+POST_MIN_PERSON = 0.3
 #: Endings of coined organisation names ("Altronics", "Qualitech"): an unknown word with one of
 #: them gets a weak organisation vote (the other members decide with it).
 COINED_SUFFIXES = (
@@ -402,11 +408,12 @@ class Lexicon:
         # per key: probabilities over labels (O = 1 - conf)
         self.key_probs = np.concatenate([1.0 - conf, share * conf], axis=1).astype(np.float32)
         cats = list(self.categories)
-        # cue kinds: "suffix" (legal form), "org" (organisation word), "place" (place word), "title"
+        # cue kinds: "suffix" (legal form), "org" (organisation word), "place" (place word), "title", "post"
         cue_cols = [(cats.index(c), "suffix") for c in SUFFIX_CUES if c in cats]
         cue_cols += [(cats.index(c), "org") for c in INSIDE_CUES if c in cats]
         cue_cols += [(cats.index(c), "place") for c in PLACE_CUES if c in cats]
         cue_cols += [(cats.index(c), "title") for c in TITLE_CUES if c in cats]
+        cue_cols += [(cats.index(c), "post") for c in POST_CUES if c in cats]
         # rows that are cues: (row -> (label index, score, kind)); a cue must be the key's best reading
         self._cues: dict[int, tuple[int, float, str]] = {}
         for col, kind in cue_cols:
@@ -1055,6 +1062,8 @@ class Lexicon:
                     if i == s0:
                         found.setdefault("title", (i, j, label, strength))
                     continue
+                if kind == "post":
+                    continue  # read below, once per segment (_post_nominal_name)
                 all_personal = all(personal[r] or trivial[r] for r in rest)
                 if kind == "place" and all_personal:
                     continue  # "Veronica Lake": a place word after a person's name is a surname
@@ -1065,6 +1074,15 @@ class Lexicon:
                     found.setdefault("place-end" if j == s1 else "place", (i, j, label, strength))
                 else:
                     found.setdefault("org", (i, j, label, strength))
+            if not found.keys() - {"title"} and self._given is not None:
+                post = self._post_nominal_name(words, matches, cue_at, s0, s1, trivial, personal)
+                if post is not None:
+                    n0, n1, conf = post
+                    probs[n0:n1] = 0.0
+                    probs[n0:n1, self._given] = conf
+                    probs[n0:n1, 0] = 1.0 - conf
+                    valid[n0:n1] = True
+                    continue
             for rule in ("suffix", "place-end", "org", "place", "title"):
                 if rule not in found:
                     continue
@@ -1081,6 +1099,53 @@ class Lexicon:
                 probs[seg, 0] = 1.0 - conf
                 valid[seg] = True
                 break
+
+    def _post_nominal_name(
+        self,
+        words: list[str],
+        matches: list[tuple[int, int, int]],
+        cue_at: dict[int, tuple[int, int, float, str]],
+        s0: int,
+        s1: int,
+        trivial: list[bool],
+        personal: list[bool],
+    ) -> tuple[int, int, float] | None:
+        """The person's words of a segment that ends with post-nominals ("Jane Doe, MD, PhD"), and how sure:
+        after a leading title, every word a person's name or one no list holds, at least one a person's name,
+        no other cue and no "&" / "and" ("Baker & Tilly CPA" is a firm). None when the segment is not that."""
+        post_end = {j: (i, strength) for i, (j, _label, strength, kind) in cue_at.items() if kind == "post"}
+        end, conf = s1, 0.0
+        while end > s0:
+            if end in post_end:
+                end, strength = post_end[end][0], post_end[end][1]
+                conf = max(conf, strength)
+            elif trivial[end - 1] and not words[end - 1][0].isalnum():
+                end -= 1  # ", " between post-nominals
+            else:
+                break
+        if conf == 0.0:
+            return None
+        start = s0
+        title = cue_at.get(s0)
+        if title is not None and title[3] == "title":
+            start = title[0]
+        rows = {i: row for i, _j, row in matches}
+        has_person = False
+        for k in range(start, end):
+            if trivial[k]:
+                if words[k].casefold() in _AND_WORDS:
+                    return None
+                continue
+            if words[k].casefold() in _AND_WORDS:
+                return None
+            row = rows.get(k)
+            if row is not None and row in self._cues:
+                return None
+            if personal[k]:
+                has_person = True
+            elif row is not None and self._person_share[row] < POST_MIN_PERSON:
+                return None  # a place or a company ("Jackson Hole Ph.D." is not written)
+        return (start, end, min(1.0, conf)) if has_person else None
 
 
 @dataclass

@@ -19,6 +19,7 @@ from spark_ner.starter.corpus import (
     label_from_tags,
     load_split,
 )
+from spark_ner.starter.vocab import DEGREES
 from spark_ner.tokenize import split_name
 
 SIZE = 3000
@@ -164,8 +165,16 @@ def test_tagging_rules(everything: pd.DataFrame) -> None:
     assert shared
     hashes = [r for r in rows if r.label == "ORGANIZATION" and "#" in r.words]
     assert hashes and all(r.tags[r.words.index("#")] == "O" for r in hashes)
-    inverted = [r for r in rows if r.source.startswith("faker:person") and "," in r.words]
+    inverted = [r for r in rows if r.source.startswith("faker:person") and "," in r.words and r.tags[-1] != "O"]
     assert inverted and all(r.tags[r.words.index(",")] == "I-PER" for r in inverted)
+    # post-nominals ("Ana Ruiz, CPA", "John Smith Ph.D."): degrees outside the person, who stays the label
+    degrees = {d.replace(" ", "").casefold() for d in DEGREES}
+    post = [r for r in rows if r.source.startswith("faker:person") and r.tags[-1] == "O"]
+    assert len(post) >= 10
+    for r in post:
+        last = max(i for i, t in enumerate(r.tags) if t.endswith("-PER"))
+        tail = "".join(r.words[last + 1 :]).casefold().strip(",").split(",")
+        assert r.label == "PERSON" and set(r.tags[last + 1 :]) == {"O"} and set(tail) <= degrees, r
     none = [r for r in rows if r.label == "NONE"]
     assert none and all(set(r.tags) == {"O"} for r in none)
 

@@ -14,6 +14,7 @@ import pytest
 
 from spark_ner.config import NAME_LABELS, parse_config
 from spark_ner.tools.evaluate import (
+    POST_NOMINAL_FORMS,
     WRAPS,
     add_arguments,
     classification_metrics,
@@ -211,7 +212,7 @@ def test_form_slices_rewrite_the_gold_names() -> None:
     )
     assert strip_legal_form("Acme Holdings, Inc.") == "Acme Holdings" and strip_legal_form("Acme") == "Acme"
     sl = form_slices(frame)
-    assert list(sl) == ["org-no-legal-form", "accents-stripped", "upper", "lower", "wrapped"]
+    assert list(sl) == ["org-no-legal-form", "accents-stripped", "upper", "lower", "wrapped", "post-nominals"]
     org = sl["org-no-legal-form"]
     assert org["name"].tolist() == ["Acme Holdings", "Nordvik Systems"]  # persons are left out
     assert org["changed"].tolist() == [True, False] and set(org["label"]) == {"ORGANIZATION"}
@@ -221,6 +222,9 @@ def test_form_slices_rewrite_the_gold_names() -> None:
     assert sl["upper"]["entity_key"].tolist() == frame["entity_key"].tolist()
     wrapped = ['"Acme Holdings, Inc."', "(Nordvik Systems)", "José García.", "Łódź,", '"Ana Ruiz c/o Acme S.A."']
     assert sl["wrapped"]["name"].tolist() == wrapped and sl["wrapped"]["changed"].all()
+    post = sl["post-nominals"]  # persons only, a degree after the name
+    assert post["name"].tolist() == ["José García Ph.D.", "Ana Ruiz c/o Acme S.A., MD"]
+    assert set(post["label"]) == {"PERSON"} and post["changed"].all()
 
 
 def test_evaluate_scores_the_slices(tmp_path: Path) -> None:
@@ -229,12 +233,12 @@ def test_evaluate_scores_the_slices(tmp_path: Path) -> None:
     path, cfg, fake = _fake_setup(tmp_path)
     answers = dict(fake.answers)
     for name, ans in list(answers.items()):  # the rewritten names get the clean name's answers
-        wraps = [w.format(name) for w in WRAPS]
+        wraps = [w.format(name) for w in (*WRAPS, *POST_NOMINAL_FORMS)]
         for form in (name.upper(), name.lower(), strip_legal_form(name), *wraps):
             answers.setdefault(form, ans)
     metrics = evaluate(path, config=cfg, out_dir=tmp_path / "o", ensemble=FakeEnsemble(answers), slices=True)
     sl = metrics["slices"]
-    assert list(sl) == ["org-no-legal-form", "upper", "lower", "wrapped"]  # no name with accents: no such slice
+    assert list(sl) == ["org-no-legal-form", "upper", "lower", "wrapped", "post-nominals"]  # no accents: no such slice
     assert sl["org-no-legal-form"]["n"] == 1 and sl["org-no-legal-form"]["changed"] == 1  # "Acme"
     assert sl["upper"]["n"] == 5 and list(sl["upper"]["systems"]) == ["ensemble", "a", "b"]
     assert sl["upper"]["systems"]["ensemble"]["accuracy"] == pytest.approx(4 / 5)

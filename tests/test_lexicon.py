@@ -40,6 +40,7 @@ CATS = (
     "TITLE",
     "PLACEHOLDER",
     "COUNTRY",
+    "POST_NOMINAL",
 )
 LABEL_MAP = {
     "GIVEN_NAME": "PER",
@@ -54,6 +55,7 @@ LABEL_MAP = {
     "TITLE": "O",
     "PLACEHOLDER": "O",
     "COUNTRY": "LOC",
+    "POST_NOMINAL": "O",
 }
 
 
@@ -114,6 +116,9 @@ ENTRIES = {
     "heights": _row(LOC_WORD=0.85),
     "danaher": _row(SURNAME=0.8, COMPANY=0.8),  # a company's bare name and a surname
     "nordstrom": _row(SURNAME=0.9),  # the same, the company kept out of the rows (lexicon_data)
+    "ph . d .": _row(POST_NOMINAL=0.9),
+    "cpa": _row(POST_NOMINAL=0.9),
+    "esq .": _row(POST_NOMINAL=0.9),
 }
 #: the test lexicon's one-word keys a name of that word alone reads as a company
 LONE = ("danaher", "nordstrom")
@@ -430,6 +435,38 @@ def test_lists_come_from_registry_packages_not_the_outside_check() -> None:
     read = set(sys.modules) - before
     for pkg in ("pycountry", "nba_api", "investpy", "airportsdata"):
         assert not any(m == pkg or m.startswith(pkg + ".") for m in read)
+
+
+def test_post_nominals_make_the_name_before_them_a_person(lex: Lexicon) -> None:
+    """Degrees after a name ("Rudolf Pokorný Ph.D."): the trained members read a dotted one as a legal form."""
+    post = ["POST_NOMINAL"] * 4
+    assert _labels(lex, "John Smith Ph.D.") == ["GIVEN_NAME", "GIVEN_NAME", *post]
+    assert _labels(lex, "John Qwimby Ph.D.") == ["GIVEN_NAME", "GIVEN_NAME", *post]  # a word no list holds
+    # several, with commas between; a leading title keeps its own reading
+    assert _labels(lex, "Ana Ruiz, CPA, Ph.D.") == ["GIVEN_NAME", "GIVEN_NAME", None, "POST_NOMINAL", None, *post]
+    assert _labels(lex, "Mlle Ana Ruiz Esq.") == ["TITLE", "GIVEN_NAME", "GIVEN_NAME", "POST_NOMINAL", "POST_NOMINAL"]
+    # not a person: no person's name, a company, a place, an organisation cue, a firm ("&"), nothing before
+    assert _labels(lex, "Qwimby Zorblax Ph.D.") == [None, None, *post]
+    assert _labels(lex, "Acme CPA") == ["COMPANY", "POST_NOMINAL"]
+    assert _labels(lex, "Paris Ph.D.") == ["PLACE", *post]
+    assert _labels(lex, "Hospital Ruiz Ph.D.") == ["ORG_WORD"] * 6
+    assert _labels(lex, "Smith & Ruiz CPA") == ["SURNAME", None, "SURNAME", "POST_NOMINAL"]
+    assert _labels(lex, "Ph.D.") == post
+    # not at the end of its segment: no rule ("c/o" ends the first segment)
+    assert _labels(lex, "Ph.D. John") == [*post, "GIVEN_NAME"]
+
+
+def test_post_nominal_list_leaves_legal_forms_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A post-nominal that is also a legal form ("SE": "Siemens SE") stays only a legal form."""
+    from spark_ner.starter import lexicon_data as ld
+
+    monkeypatch.setattr(ld, "POST_NOMINALS", ("SE", "Ph.D.", "CSc."))
+    lists = ld._Lists()
+    lists.add("LEGAL_FORM", "SE", 1.0)
+    ld._post_nominals(lists)
+    has = partial(holds, lists)
+    assert has("Ph.D.", "POST_NOMINAL") and has("CSc.", "POST_NOMINAL")
+    assert has("SE", "LEGAL_FORM") and not has("SE", "POST_NOMINAL")
 
 
 def test_cue_lists_and_new_sources_type_their_words() -> None:

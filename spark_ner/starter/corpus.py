@@ -58,6 +58,7 @@ from spark_ner.starter.vocab import (
     CONJ,
     COUNTRY_EXONYMS,
     COUPLE_TITLES,
+    DEGREES,
     DISTRICTS,
     EVENT_FIXED,
     EVENT_TEMPLATES,
@@ -80,7 +81,7 @@ from spark_ner.tokenize import split_name
 logger = logging.getLogger(__name__)
 
 #: Bump when generation changes, so a cached corpus built by older code is rebuilt.
-CORPUS_VERSION = 3
+CORPUS_VERSION = 4
 DEFAULT_SIZE = 60_000
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 SPLIT_SHARES: tuple[float, ...] = (0.8, 0.1, 0.1)
@@ -563,13 +564,20 @@ def _initial(word: str) -> str:
     return word[:1]
 
 
-def _person_text(rng: Rng, p: _Person) -> tuple[str, str | None]:
-    """One person as (entity text, title or None) in one of the messy forms of real tables."""
+def _post_nominals(p: _Person, r: float) -> str:
+    """Degrees after a name (", MD, PhD"), outside the entity; their own RNG keeps the group's stream as it was."""
+    sub = random.Random(f"post:{p.key}:{r}")
+    degrees = ", ".join(sub.sample(DEGREES, 2 if sub.random() < 0.15 else 1))
+    return (", " if sub.random() < 0.4 else " ") + degrees
+
+
+def _person_text(rng: Rng, p: _Person) -> tuple[str, str | None, str | None]:
+    """One person as (entity text, title, post-nominals) in one of the messy forms of real tables."""
     g = " ".join(p.given)
     s = " ".join(p.surnames)
     lang = _lang(p.loc)
     r = rng.random()
-    title = None
+    title = post = None
     if r < 0.40:
         text = f"{g} {s}"
     elif r < 0.52:  # SURNAME, First
@@ -597,19 +605,21 @@ def _person_text(rng: Rng, p: _Person) -> tuple[str, str | None]:
         text = f"{g} {s} {rng.choice(('Jr.', 'Jr', 'Sr.', 'III', 'II'))}"
     elif r < 0.93 and len(p.given) > 1:  # first given name only
         text = f"{p.given[0]} {s}"
-    else:
-        text = f"{g} {s}"
-    return text, title
+    else:  # First Surname; from r 0.965 up, with post-nominals
+        text, post = f"{g} {s}", _post_nominals(p, r) if r >= 0.965 else None
+    return text, title, post
 
 
 def gen_person(rng: Rng, v: _Vocab) -> _Sample:
     p = _make_person(rng, v)
     s = _Sample(f"faker:person:{p.loc.code}", p.loc.country)
-    text, title = _person_text(rng, p)
+    text, title, post = _person_text(rng, p)
     if title:
         s.out(title)
     s.ent("PER", text, p.key)
-    return _style(rng, s)
+    if _style(rng, s).spaces or not post:  # glued, not spaced: _render draws nothing more (the stream stays)
+        return s
+    return s.out(post, glue=True)
 
 
 def gen_household(rng: Rng, v: _Vocab) -> _Sample:

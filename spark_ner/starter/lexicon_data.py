@@ -52,6 +52,7 @@ from spark_ner.starter.vocab import (
     NATIONALITIES,
     NONE_PLACEHOLDERS,
     ORG_TEMPLATES,
+    POST_NOMINALS,
     TITLES,
 )
 from spark_ner.tokenize import split_name
@@ -59,7 +60,7 @@ from spark_ner.tokenize import split_name
 logger = logging.getLogger(__name__)
 
 #: Bump when the lists or their scoring change (part of the build's record).
-LEXICON_VERSION = 12
+LEXICON_VERSION = 13
 CATEGORIES: tuple[str, ...] = (
     "GIVEN_NAME",
     "SURNAME",
@@ -74,6 +75,7 @@ CATEGORIES: tuple[str, ...] = (
     "LOC_WORD",
     "TITLE",
     "PLACEHOLDER",
+    "POST_NOMINAL",
 )
 #: The canonical type of each category (the default config's ``label_map`` for the member).
 CATEGORY_TYPES: dict[str, str] = {
@@ -90,9 +92,10 @@ CATEGORY_TYPES: dict[str, str] = {
     "LOC_WORD": "LOC",
     "TITLE": "O",
     "PLACEHOLDER": "O",
+    "POST_NOMINAL": "O",
 }
 #: Cue categories (spark_ner.lexicon): words that type the segment around them, not themselves alone
-CUE_CATEGORIES = ("LEGAL_FORM", "ORG_WORD", "LOC_WORD", "TITLE")
+CUE_CATEGORIES = ("LEGAL_FORM", "ORG_WORD", "LOC_WORD", "TITLE", "POST_NOMINAL")
 MAX_WORDS = 10  # "S.A. de C.V." is 9 words as the runtime splits it
 #: Packages the lists are read from (their versions go into the build record).
 SOURCES = (
@@ -687,7 +690,9 @@ def _company_words(lists: _Lists) -> None:
     and that is not a legal form or a particle, makes a name holding it an
     organisation ("Hengrui Medicine", "Nordvik Precision") when no list knows the name itself."""
     company = CATEGORIES.index("COMPANY")
-    other = [CATEGORIES.index(c) for c in (*_PERSON_PLACE, "LEGAL_FORM", "TITLE", "PLACEHOLDER", "LOC_WORD")]
+    other = [
+        CATEGORIES.index(c) for c in (*_PERSON_PLACE, "LEGAL_FORM", "TITLE", "POST_NOMINAL", "PLACEHOLDER", "LOC_WORD")
+    ]
     places = [CATEGORIES.index(c) for c in ("PLACE", "REGION", "COUNTRY")]
     region = CATEGORIES.index("REGION")
     counts: dict[str, int] = {}
@@ -757,6 +762,17 @@ def _titles(lists: _Lists) -> None:
         words.update((*male, *female, *either))
     for word in sorted(words - {"Me", "D."}):  # "Me" is a pronoun, "D." an initial
         lists.add("TITLE", word, 0.9)
+
+
+def _post_nominals(lists: _Lists) -> None:
+    """Degrees, professional letters and honours written after a name ("Ph.D.", "CSc.", "Esq."): a segment
+    that ends with them after a person's name is that person. A form that is also a legal form ("SE",
+    "P.A.") stays a legal form only: "Siemens SE" is the company."""
+    legal = CATEGORIES.index("LEGAL_FORM")
+    for word in POST_NOMINALS:
+        row = lists.scores.get(key_of(word))
+        if row is None or row[legal] == 0:
+            lists.add("POST_NOMINAL", word, 0.9)
 
 
 def _placeholders(lists: _Lists) -> None:
@@ -851,7 +867,16 @@ STEPS = (
     _registries,
     _legal_forms,
 )
-LATE_STEPS = (_org_words, _industry_words, _place_words, _titles, _placeholders, _nationalities, _company_words)
+LATE_STEPS = (
+    _org_words,
+    _industry_words,
+    _place_words,
+    _titles,
+    _post_nominals,
+    _placeholders,
+    _nationalities,
+    _company_words,
+)
 STEP_NAMES = tuple(s.__name__.lstrip("_") for s in (*STEPS, *LATE_STEPS))
 
 

@@ -61,6 +61,30 @@ TITLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "it": (("Sig.", "Signor"), ("Sig.ra", "Signora"), ("Dott.", "Avv.", "Ing.")),
     "nl": (("Dhr.", "De heer"), ("Mevr.", "Mevrouw"), ("Dr.", "Ir.")),
 }
+# Post-nominals (issue 25): degrees, professional letters, honours and generational suffixes written after a
+# person's name ("Rudolf Pokorný Ph.D.", "Jane Doe, CPA"); dotted forms read like legal forms ("S.A."), so
+# the members took such names for organisations. Two-letter forms that are also a US or Brazilian state's
+# code ("MD", "MA", "MS", "PA", "DC", "BA") are kept only dotted ("Laurel MD" is a town); anything that is
+# also a legal form ("SE", "P.A.") is left to the legal forms (lexicon_data._post_nominals). The corpus
+# writes DEGREES after some persons' names (corpus._person_text); the generational ones it already wrote.
+# fmt: off
+DEGREES: tuple[str, ...] = (
+    # doctorates and medicine
+    "PhD", "Ph.D.", "Ph.D", "DPhil", "D.Phil.", "EdD", "Ed.D.", "PsyD", "Psy.D.", "PharmD", "Pharm.D.", "DSc",
+    "D.Sc.", "DrSc.", "CSc.", "Th.D.", "ThD", "M.D.", "DDS", "D.D.S.", "DMD", "D.M.D.", "DVM", "D.V.M.", "MBBS",
+    "MBChB", "FRCS", "FRCP", "MRCP", "MRCS", "FACP", "FACS", "DNP", "MPH", "M.P.H.", "RN", "R.N.", "LPN", "LCSW",
+    "MSW", "Dr.h.c.",
+    # masters, bachelors, diplomas
+    "MBA", "M.B.A.", "MBA.", "MSc", "M.Sc.", "M.Sc", "M.S.", "M.A.", "MEng", "M.Eng.", "MPhil", "M.Phil.",
+    "BSc", "B.Sc.", "B.Sc", "B.S.", "B.A.", "BEng", "B.Eng.", "BBA", "LLB", "LL.B.", "LLM", "LL.M.", "JD", "J.D.",
+    "DiS.", "M.M.", "M.Kom.",
+    "S.H.", "S.Kom", "S.Pd", "S.Psi", "S.Ked",
+    # professional letters and honours
+    "CPA", "C.P.A.", "CFA", "CFP", "ACCA", "FCA", "CEng", "PMP", "Esq.", "Esq", "OBE", "MBE", "CBE", "KBE",
+    "KC",
+)
+POST_NOMINALS: tuple[str, ...] = (*DEGREES, "Jr.", "Jr", "Jnr", "Jnr.", "Snr", "Snr.")  # and generational
+# fmt: on
 COUPLE_TITLES: dict[str, tuple[str, ...]] = {
     "en": ("Mr & Mrs", "Mr. & Mrs.", "Mr and Mrs", "Mr. and Mrs."),
     "es": ("Sr. y Sra.", "Sres.", "D. y Dña."),

@@ -146,11 +146,13 @@ def normalize_labels(values: Sequence[Any]) -> list[str | None]:
 
 #: The rewritten forms :func:`form_slices` makes of a labelled split (issue 25): what customer tables
 #: do to names that the corpus holds cleanly.
-SLICES = ("org-no-legal-form", "accents-stripped", "upper", "lower", "wrapped")
+SLICES = ("org-no-legal-form", "accents-stripped", "upper", "lower", "wrapped", "post-nominals")
 
 #: how the ``wrapped`` slice wraps a split's names, row ``i`` taking ``WRAPS[i % 4]``: as CSV exports and
 #: hand-typed tables leave them (quoted, in brackets, a trailing full stop or comma)
 WRAPS = ('"{}"', "({})", "{}.", "{},")
+#: how the ``post-nominals`` slice writes a degree after a person's name, row ``i`` taking ``POST_NOMINAL_FORMS[i % 8]``
+POST_NOMINAL_FORMS = ("{} Ph.D.", "{}, MD", "{} MBA", "{}, CPA", "{} Esq.", "{}, B.Sc.", "{} CSc.", "{}, PhD")
 
 
 def strip_legal_form(name: str) -> str:
@@ -173,13 +175,16 @@ def form_slices(frame: pd.DataFrame, name_col: str = "name", label_col: str = "l
     legal form (all of them, the ones that never had one too: "organisations without a legal form");
     ``accents-stripped`` every name that has accents, without them (``lexicon.fold_accents``: "Łódź"
     -> "Lodz"); ``upper`` and ``lower`` every name in capitals / small letters; ``wrapped`` every name
-    quoted, in brackets, with a full stop or a comma after it, in turn (:data:`WRAPS`). Gold labels are
+    quoted, in brackets, with a full stop or a comma after it, in turn (:data:`WRAPS`); ``post-nominals``
+    every person with a degree after the name (:data:`POST_NOMINAL_FORMS`: "Ana Ruiz, CPA"). Gold labels are
     unchanged; a ``changed`` column says which rows the rewrite altered. Other columns are kept.
     """
     from spark_ner.lexicon import fold_accents
 
     names = frame[name_col].astype(str)
-    orgs = frame[frame[label_col].astype(str).str.upper().isin(("ORGANIZATION", "ORG"))]
+    labels = frame[label_col].astype(str).str.upper()
+    orgs = frame[labels.isin(("ORGANIZATION", "ORG"))]
+    persons = frame[labels.isin(("PERSON", "PER"))]
     # each rewrite of a slice's row: (its position in the slice, its name) -> the name rewritten
     rewrite: dict[str, tuple[pd.DataFrame, Callable[[int, str], str]]] = {
         "org-no-legal-form": (orgs, lambda _, n: strip_legal_form(n)),
@@ -187,6 +192,7 @@ def form_slices(frame: pd.DataFrame, name_col: str = "name", label_col: str = "l
         "upper": (frame, lambda _, n: n.upper()),
         "lower": (frame, lambda _, n: n.lower()),
         "wrapped": (frame, lambda i, n: WRAPS[i % len(WRAPS)].format(n)),
+        "post-nominals": (persons, lambda i, n: POST_NOMINAL_FORMS[i % len(POST_NOMINAL_FORMS)].format(n)),
     }
     out: dict[str, pd.DataFrame] = {}
     for name in SLICES:
@@ -554,8 +560,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--slices",
         action="store_true",
         help="also score the gold names rewritten: organisations without their legal form, accents stripped, "
-        "ALL CAPS, all lower, wrapped in quotes, brackets, a trailing stop or comma (metrics.json 'slices', "
-        "a table in report.md)",
+        "ALL CAPS, all lower, wrapped in quotes, brackets, a trailing stop or comma, persons with a degree after "
+        "the name (metrics.json 'slices', a table in report.md)",
     )
     log_with = parser.add_argument(
         "--log-with",
