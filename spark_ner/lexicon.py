@@ -28,8 +28,10 @@ best score (cubed shares: a city of millions outweighs a rare surname of the sam
 Cue categories (``SUFFIX_CUES``: legal forms; ``INSIDE_CUES``: organisation words) make a segment
 of the name an organisation: a legal form that ends a segment after a name ("Acme, Inc."), or an
 organisation word inside one ("Hospital San Juan"). Segments end at ``c/o``, ``attn``, ``/``,
-brackets and spaced dashes, so "Ana Ruiz c/o Acme S.A." keeps its person. A word no list holds gets a
-weak vote for the kind its letters suggest (:meth:`Lexicon._shape`, issue 25). A town, then a plural
+brackets and spaced dashes, so "Ana Ruiz c/o Acme S.A." keeps its person. A title starting a segment
+("Mlle De Sousa"), or post-nominals ending it after a person's name ("Rudolf Pokorný Ph.D."), makes it a
+person. A word no list holds gets a weak vote for the kind its letters suggest (:meth:`Lexicon._shape`,
+issue 25). A town, then a plural
 nickname ("Boston Bruins") is a club (:meth:`Lexicon._place_club`); a company's bare name alone that is
 also a surname or a small town ("Danaher", "Kellogg") is the company (:meth:`Lexicon._lone_company`).
 """
@@ -1025,7 +1027,8 @@ class Lexicon:
         valid: np.ndarray,
     ) -> None:
         """Per segment, the strongest cue decides it: a legal form ending it (ORG), a place word ending
-        it (LOC), an organisation word in it (ORG), a place word in it (LOC), a title starting it (PER)."""
+        it (LOC), an organisation word in it (ORG), a place word in it (LOC), post-nominals ending it after a
+        person's name (PER), a title starting it (PER)."""
         cue_at = {
             i: (j, *self._cues[row])
             for i, j, row in matches
@@ -1132,12 +1135,10 @@ class Lexicon:
         rows = {i: row for i, _j, row in matches}
         has_person = False
         for k in range(start, end):
-            if trivial[k]:
-                if words[k].casefold() in _AND_WORDS:
-                    return None
-                continue
             if words[k].casefold() in _AND_WORDS:
                 return None
+            if trivial[k]:
+                continue
             row = rows.get(k)
             if row is not None and row in self._cues:
                 return None
