@@ -859,10 +859,7 @@ class Lexicon:
             tail_rows = [row_at[i][2] for i in range(h, len(words)) if i in row_at]
             if any(r in self._cues or self._row_bits[r] & _ROW_PLACE for r in tail_rows):
                 return  # "Chicago Heights", "Palm Springs": a place
-            probs[:] = 0.0
-            probs[:, self._company] = CLUB_CONF
-            probs[:, 0] = 1.0 - CLUB_CONF
-            valid[:] = True
+            _vote_for(probs, valid, slice(None), self._company, CLUB_CONF)
             return
 
     def _brand_country(
@@ -902,10 +899,7 @@ class Lexicon:
         if any(any(c.isalnum() for c in w) for k, w in enumerate(words) if k != i):
             return  # another word: not a name of one word
         conf = 1.0 - float(self.key_probs[row, 0])
-        probs[i] = 0.0
-        probs[i, self._company] = conf
-        probs[i, 0] = 1.0 - conf
-        valid[i] = True
+        _vote_for(probs, valid, i, self._company, conf)
 
     def _shape(
         self, slot: np.ndarray, bounds: np.ndarray, listed: np.ndarray, probs: np.ndarray, valid: np.ndarray
@@ -940,10 +934,7 @@ class Lexicon:
             low = self._key(w)
             coined = len(w) >= COINED_MIN_LEN and low.endswith(COINED_SUFFIXES) and low not in COINED_SUFFIXES
             if coined or (acronyms and w.isupper() and ACRONYM_LEN[0] <= len(w) <= ACRONYM_LEN[1]):
-                probs[k] = 0.0
-                probs[k, self._company] = COINED_CONF
-                probs[k, 0] = 1.0 - COINED_CONF
-                valid[k] = True
+                _vote_for(probs, valid, k, self._company, COINED_CONF)
 
     def _inverted(
         self, words: list[str], matches: list[tuple[int, int, int]], probs: np.ndarray, valid: np.ndarray
@@ -975,10 +966,7 @@ class Lexicon:
         for i in (*before, *after):
             if len(words[i]) == 1 and not words[i].isalpha():
                 continue
-            probs[i] = 0.0
-            probs[i, self._surname if i < c and self._surname else self._given] = INVERTED_CONF
-            probs[i, 0] = 1.0 - INVERTED_CONF
-            valid[i] = True
+            _vote_for(probs, valid, i, self._surname if i < c and self._surname else self._given, INVERTED_CONF)
 
     def _firm(
         self, words: list[str], matches: list[tuple[int, int, int]], probs: np.ndarray, valid: np.ndarray
@@ -1012,10 +1000,7 @@ class Lexicon:
                 given_parts += self.key_probs[first, self._given] > self.key_probs[first, self._surname]
         if given_parts >= 2:
             return  # given names after the comma ("Smith, John and Mary"): a household
-        probs[:] = 0.0
-        probs[:, self._company] = FIRM_CONF
-        probs[:, 0] = 1.0 - FIRM_CONF
-        valid[:] = True
+        _vote_for(probs, valid, slice(None), self._company, FIRM_CONF)
 
     def _apply_cues(
         self,
@@ -1079,14 +1064,9 @@ class Lexicon:
                     found.setdefault("org", (i, j, label, strength))
             if not found.keys() - {"title"} and self._given is not None:
                 post = self._post_nominal_name(words, matches, cue_at, s0, s1, trivial, personal)
-                if post is not None:
-                    n0, n1, conf = post
-                    probs[n0:n1] = 0.0
-                    probs[n0:n1, self._given] = conf
-                    probs[n0:n1, 0] = 1.0 - conf
-                    valid[n0:n1] = True
-                    continue
-            for rule in ("suffix", "place-end", "org", "place", "title"):
+                if post is not None:  # the person's words, before the post-nominals
+                    found["post"] = (post[0], post[1], self._given, post[2])
+            for rule in ("suffix", "place-end", "org", "place", "post", "title"):
                 if rule not in found:
                     continue
                 i, j, label, strength = found[rule]
@@ -1095,12 +1075,11 @@ class Lexicon:
                     if self._given is None:
                         break
                     seg, label = slice(j, s1), self._given
+                elif rule == "post":  # the post-nominals keep their own reading; the words before are a person
+                    seg = slice(i, j)
                 else:
                     seg = slice(s0, s1)
-                probs[seg] = 0.0
-                probs[seg, label] = conf
-                probs[seg, 0] = 1.0 - conf
-                valid[seg] = True
+                _vote_for(probs, valid, seg, label, conf)
                 break
 
     def _post_nominal_name(
@@ -1147,6 +1126,15 @@ class Lexicon:
             elif row is not None and self._person_share[row] < POST_MIN_PERSON:
                 return None  # a place or a company ("Jackson Hole Ph.D." is not written)
         return (start, end, min(1.0, conf)) if has_person else None
+
+
+def _vote_for(probs: np.ndarray, valid: np.ndarray, at: int | slice, label: int, conf: float) -> None:
+    """The words ``at`` vote for ``label`` this surely (the rest is O), in place of what they had: how every
+    rule writes its reading."""
+    probs[at] = 0.0
+    probs[at, label] = conf
+    probs[at, 0] = 1.0 - conf
+    valid[at] = True
 
 
 @dataclass
