@@ -3,13 +3,17 @@
 
     python scripts/lone_companies_dev.py --lexicon ~/.cache/spark-ner/models/lexicon \
         --config /tmp/before.toml --config ~/.cache/spark-ner/models/starter.toml
+    # the other side: the US census's 5,000 commonest surnames alone, as written and in CAPS
+    python scripts/lone_companies_dev.py --census-surnames --config /tmp/before.toml --config ...
 
 Names: the bare names (legal form cut, as the lexicon cuts it) of the SEC's and mimesis' companies whose key
 is on the lexicon file's ``lone_company`` list, each once, as the list wrote it ("Danaher", "HEINEKEN"): gold
 ORGANIZATION. Beside them the same words after a given name ("Anna Nordstrom"): gold PERSON, the reading the
 rule must leave alone. Said plainly: the names come from the lists the rule reads, so the first share says that
 the rule works end to end through the ensemble, not how it generalises; that is the dev's and the sealed
-check's to say (EVALUATION.md). A dev-time tool: not part of the package.
+check's to say (EVALUATION.md). ``--census-surnames``: the cost side, common surnames standing alone (a person
+who typed only a surname), the share of each label by census rank (lexicon v15's ``LONE_SURNAME_RANK``). A
+dev-time tool: not part of the package.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,14 +55,46 @@ def lone_names(lexicon: Path) -> list[str]:
     return sorted(seen.values())
 
 
+#: census rank bands of ``--census-surnames``
+BANDS = ((1, 500), (501, 2000), (2001, 5000))
+
+
+def census_surnames(limit: int = 5000) -> list[str]:
+    """The US census's ``limit`` commonest surnames, Title case, commonest first (the ``names`` package's file)."""
+    import names
+
+    with (Path(names.__file__).parent / "dist.all.last").open(encoding="utf-8") as fh:
+        return [line.split()[0].title() for line, _ in zip(fh, range(limit), strict=False)]
+
+
+def surname_shares(ens: Any) -> str:
+    """Per rank band: the share of lone surnames (as written and in CAPS) the ensemble labels each way."""
+    top = census_surnames(BANDS[-1][1])
+    parts = []
+    for lo, hi in BANDS:
+        words = top[lo - 1 : hi]
+        labels = ens.label([*words, *(w.upper() for w in words)])["label"]
+        shares = labels.value_counts(normalize=True).round(3).to_dict()
+        parts.append(f"rank {lo}-{hi}: {shares}")
+    return "; ".join(parts)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lexicon", type=Path, required=True, help="a v12+ lexicon folder (its lone_company list)")
+    parser.add_argument("--lexicon", type=Path, help="a v12+ lexicon folder (its lone_company list)")
     parser.add_argument("--config", action="append", required=True, help="an ensemble config; repeat to compare")
+    parser.add_argument("--census-surnames", action="store_true", help="common surnames alone instead")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     from spark_ner.config import load_config
     from spark_ner.ensemble import load_ensemble
+
+    if args.census_surnames:
+        for cfg in args.config:
+            sys.stdout.write(f"{cfg}: {surname_shares(load_ensemble(load_config(cfg)))}\n")
+        return
+    if args.lexicon is None:
+        parser.error("--lexicon is needed unless --census-surnames")
 
     bare = lone_names(args.lexicon)
     persons = [f"{GIVEN[i % len(GIVEN)]} {w.title()}" for i, w in enumerate(bare)]

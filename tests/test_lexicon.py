@@ -554,6 +554,25 @@ def test_lone_companies_are_bare_names_that_are_also_a_surname_or_a_small_town()
     entries = ld.quantised_entries(lists)
     assert ld.lone_companies(lists, entries) == ["danaher", "kellogg", "nordstrom"]
     assert not holds(lists, "Nordstrom", "COMPANY")  # the rows keep the surname ("Anna Nordstrom")
+    # a common surname alone is the person, whatever company bears it ("Harris" 15th in the census)
+    lists.add("SURNAME", "Harris", 0.9)
+    lists.surname_rank.update({"harris": 15, "nordstrom": ld.LONE_SURNAME_RANK + 1})
+    ld._add_org(lists, "Harris Corp")
+    entries = ld.quantised_entries(lists)
+    assert ld.lone_companies(lists, entries) == ["danaher", "kellogg", "nordstrom"]
+    lists.surname_rank["nordstrom"] = ld.LONE_SURNAME_RANK
+    assert ld.lone_companies(lists, entries) == ["danaher", "kellogg"]
+
+
+def test_census_surnames_keep_their_rank() -> None:
+    """The census step records each surname's rank: what keeps "Smith" alone a person."""
+    pytest.importorskip("names")
+    from spark_ner.starter import lexicon_data as ld
+
+    lists = ld._Lists()
+    ld._census(lists)
+    assert lists.surname_rank["smith"] == 1 and lists.surname_rank["brown"] < 10
+    assert lists.surname_rank["danaher"] > ld.LONE_SURNAME_RANK
 
 
 def test_registry_sources_are_read_as_data() -> None:

@@ -63,7 +63,7 @@ from spark_ner.tokenize import split_name
 logger = logging.getLogger(__name__)
 
 #: Bump when the lists or their scoring change (part of the build's record).
-LEXICON_VERSION = 14
+LEXICON_VERSION = 15
 CATEGORIES: tuple[str, ...] = (
     "GIVEN_NAME",
     "SURNAME",
@@ -182,6 +182,9 @@ class _Lists:
         #: end up a surname or a small place and nothing else become the file's ``lone_company``
         #: (:func:`lone_companies`)
         self.bare_companies: set[str] = set()
+        #: key -> rank of the surname in the US census (1 = the most common); a common surname alone stays a
+        #: person, whatever company bears it (:func:`lone_companies`)
+        self.surname_rank: dict[str, int] = {}
         self._stop = self._stop_words()
 
     def note_bare_company(self, base: str) -> None:
@@ -344,6 +347,8 @@ def _census(lists: _Lists) -> None:
                     continue
                 rank = max(int(parts[3]), 1)
                 lists.add(category, parts[0].title(), 1.0 - 0.1 * math.log10(rank))
+                if category == "SURNAME":
+                    lists.surname_rank.setdefault(key_of(parts[0]), rank)
 
 
 def _faker_names(lists: _Lists) -> None:
@@ -890,20 +895,25 @@ def _person_like_places(lists: _Lists) -> None:
 #: (``_places``: 0.45 + 0.08 * log10(population)), a county's bare name; a city or a country keeps its reading.
 #: Chosen on dev (0.75 and 0.78, a town of ~15,000, gave the same; the milder kept)
 LONE_PLACE_MAX = 0.75
+#: ``lone_companies``: a surname of at most this rank in the US census ("Smith" 1, "Brown" 5, "Harris" 15, "Cummins"
+#: 1,443) is never a lone company: alone, it is the person, as the corpus writes a surname alone. Chosen on dev
+#: and two probes (EVALUATION.md, "A common surname alone is a person")
+LONE_SURNAME_RANK = 2000
 
 
 def lone_companies(lists: _Lists, entries: dict[str, np.ndarray]) -> list[str]:
     """The one-word keys a name of that word alone reads as a company (``Lexicon._lone_company``): a
     company's bare name ("Danaher", "Nordstrom", "Heineken", "Kellogg") whose entry is also a surname or a small
-    place (:data:`LONE_PLACE_MAX`), and nothing else: not a given name ("Marcus" alone is a person), a city
-    ("Dover" alone is the town), a country, a language or a cue ("Service"). Sorted."""
+    place (:data:`LONE_PLACE_MAX`), and nothing else: not a given name ("Marcus" alone is a person), a common
+    surname (:data:`LONE_SURNAME_RANK`: "Smith" alone is a person), a city ("Dover" alone is the town), a
+    country, a language or a cue ("Service"). Sorted."""
     col = {c: CATEGORIES.index(c) for c in CATEGORIES}
     others = [col[c] for c in CATEGORIES if c not in ("SURNAME", "COMPANY", "PLACE", "REGION")]
     most = round(LONE_PLACE_MAX * 255)
     out = []
     for k in lists.bare_companies:
         row = entries.get(k)
-        if row is None or row[others].any():
+        if row is None or row[others].any() or lists.surname_rank.get(k, LONE_SURNAME_RANK + 1) <= LONE_SURNAME_RANK:
             continue
         place = max(int(row[col["PLACE"]]), int(row[col["REGION"]]))
         if (row[col["SURNAME"]] > 0 or place > 0) and place <= most:
