@@ -593,7 +593,9 @@ def xlsx_column(path: Path, sheet: str, header: str) -> list[str]:
         if sheet not in sheets:
             raise ValueError(f"{path}: no sheet {sheet!r}; it has {sorted(s for s in sheets if s)}")
         rels = ET.fromstring(book.read("xl/_rels/workbook.xml.rels"))
-        target = next(r.get("Target", "") for r in rels if r.get("Id") == sheets[sheet])
+        target = next((r.get("Target", "") for r in rels if r.get("Id") == sheets[sheet]), "")
+        if not target:
+            raise ValueError(f"{path}: sheet {sheet!r} has no part in xl/_rels/workbook.xml.rels")
         part = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
         shared = []
         if "xl/sharedStrings.xml" in book.namelist():
@@ -613,7 +615,7 @@ def xlsx_column(path: Path, sheet: str, header: str) -> list[str]:
                     elif cell.get("t") == "inlineStr":
                         text = "".join(t.text or "" for t in cell.iter(f"{_XLSX_NS}t"))
                     else:
-                        text = value.text or "" if value is not None else ""
+                        text = (value.text or "") if value is not None else ""
                     if ref:
                         cells[ref.group()] = text
                 row.clear()
