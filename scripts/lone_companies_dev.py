@@ -59,17 +59,11 @@ def lone_names(lexicon: Path) -> list[str]:
 BANDS = ((1, 500), (501, 2000), (2001, 5000))
 
 
-def census_surnames(limit: int = 5000) -> list[str]:
-    """The US census's ``limit`` commonest surnames, Title case, commonest first (the ``names`` package's file)."""
-    import names
-
-    with (Path(names.__file__).parent / "dist.all.last").open(encoding="utf-8") as fh:
-        return [line.split()[0].title() for line, _ in zip(fh, range(limit), strict=False)]
-
-
 def surname_shares(ens: Any) -> str:
     """Per rank band: the share of lone surnames (as written and in CAPS) the ensemble labels each way."""
-    top = census_surnames(BANDS[-1][1])
+    from spark_ner.starter.lexicon_data import census_names
+
+    top = [name for name, _rank in census_names("dist.all.last")[: BANDS[-1][1]]]
     parts = []
     for lo, hi in BANDS:
         words = top[lo - 1 : hi]

@@ -332,23 +332,29 @@ def _gender_guesser(lists: _Lists) -> None:
                 lists.add("GIVEN_NAME", name, 0.5 + 0.04 * max(freqs))
 
 
+def census_names(fname: str) -> list[tuple[str, int]]:
+    """(name, rank) of one of the ``names`` package's US census files ("dist.all.last", "dist.male.first",
+    "dist.female.first"), Title case, commonest first (rank 1)."""
+    out = []
+    with (_pkg_dir("names") / fname).open(encoding="utf-8") as fh:
+        for line in fh:
+            parts = line.split()
+            if len(parts) >= 4:
+                out.append((parts[0].title(), max(int(parts[3]), 1)))
+    return out
+
+
 def _census(lists: _Lists) -> None:
     """US census given names and surnames (``names`` package): score by rank."""
-    root = _pkg_dir("names")
     for fname, category in (
         ("dist.male.first", "GIVEN_NAME"),
         ("dist.female.first", "GIVEN_NAME"),
         ("dist.all.last", "SURNAME"),
     ):
-        with (root / fname).open(encoding="utf-8") as fh:
-            for line in fh:
-                parts = line.split()
-                if len(parts) < 4:
-                    continue
-                rank = max(int(parts[3]), 1)
-                lists.add(category, parts[0].title(), 1.0 - 0.1 * math.log10(rank))
-                if category == "SURNAME":
-                    lists.surname_rank.setdefault(key_of(parts[0]), rank)
+        for name, rank in census_names(fname):
+            lists.add(category, name, 1.0 - 0.1 * math.log10(rank))
+            if category == "SURNAME":
+                lists.surname_rank.setdefault(key_of(name), rank)
 
 
 def _faker_names(lists: _Lists) -> None:
@@ -1051,6 +1057,7 @@ __all__ = [
     "RegistryOrg",
     "bare_name",
     "build_lexicon",
+    "census_names",
     "clean_org_name",
     "key_of",
     "lone_companies",
