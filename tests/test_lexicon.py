@@ -670,6 +670,57 @@ def test_world_listed_companies_are_read_as_data() -> None:
     assert not any(m == "openpyxl" or m.startswith("openpyxl.") for m in read)
 
 
+def test_locality_names_clean_a_postal_field() -> None:
+    """A postal file's locality field as place names: notes cut, alternatives split, a trailing article put
+    back in front, a neighbourhood kept without its city, digits and NULLs dropped."""
+    from spark_ner.starter.lexicon_data import locality_names
+
+    assert locality_names("Selters (Taunus)") == ["Selters"]
+    assert locality_names("Solima Dos [Grupo de Responsabilidad Solidaria]") == ["Solima Dos"]
+    assert locality_names("Valle de Ollo/Ollaran") == ["Valle de Ollo", "Ollaran"]
+    assert locality_names("Kanin / Hodnina") == ["Kanin", "Hodnina"]
+    assert locality_names("Puebla de Arganzón, La") == ["La Puebla de Arganzón"]
+    assert locality_names("Hospitalet, L'") == ["L'Hospitalet"]
+    assert locality_names("Colinas de Oriente, Aguascalientes") == ["Colinas de Oriente"]
+    assert locality_names("Izamal, NULL") == ["Izamal"] and locality_names("NULL") == []
+    assert locality_names("Bharat Nagar S.O") == ["Bharat Nagar"] and locality_names("Pandia B.O") == ["Pandia"]
+    assert locality_names("Graz, 15.Bez.:Wetzelsdorf") == [] and locality_names("Solima 2") == []
+    assert locality_names("札幌市東区") == [] and locality_names("Ab") == []
+
+
+def test_postal_localities_are_read_as_data() -> None:
+    """countrystatecity-postal-codes' localities (below admin-2): read as JSON files, the package never
+    imported; Malta's streets left out; only keys no other list holds, none with an organisation cue, none
+    made only of a person's names, none of one short word."""
+    import importlib.util
+
+    if importlib.util.find_spec("countrystatecity_postal_codes") is None:
+        pytest.skip("countrystatecity-postal-codes is not installed (pip install 'spark-ner[starter]')")
+    from spark_ner.starter import lexicon_data as ld
+
+    before = set(sys.modules)
+    names = ld.postal_locality_names()
+    assert len(names) > 200_000 and {"Rauhenebrach", "Brigerbad", "La Puebla de Arganzón"} <= set(names)
+    assert not any(n.startswith(("Triq ", "Pjazza ")) for n in names)  # Malta's file holds streets
+    assert {"Aven", "Kurukshetra University", "Martín Lopez", "TEL"} <= set(names)
+    lists = ld._Lists()
+    lists.add("GIVEN_NAME", "Aven", 0.9)
+    lists.add("GIVEN_NAME", "Martin", 0.9)
+    lists.add("SURNAME", "Lopez", 0.9)
+    lists.add("ORG_WORD", "University", 0.9)
+    ld._localities(lists)
+    place = partial(holds, lists, category="PLACE")
+
+    assert place("Rauhenebrach") and place("BRIGERBAD") and place("Bharat Nagar")
+    assert float(lists.scores[ld.key_of("Rauhenebrach")].max()) == pytest.approx(ld.LOCALITY_SCORE)
+    assert not place("Aven") and holds(lists, "Aven", "GIVEN_NAME")  # a key another list holds keeps its reading
+    assert not place("Kurukshetra University")  # a post office, and a university
+    assert not place("Martín Lopez")  # a colonia named after a person: the person's reading stays
+    assert not place("Tel")  # one word shorter than LOCALITY_MIN_LEN
+    read = set(sys.modules) - before
+    assert not any(m == "countrystatecity_postal_codes" or m.startswith("countrystatecity_postal_codes.") for m in read)
+
+
 def test_xlsx_column_reads_a_sheet_and_names_what_is_missing(tmp_path: Path) -> None:
     """The standard-library .xlsx reader: shared and inline strings, numbers, blank cells skipped, a missing
     sheet or column named with what the file has."""

