@@ -89,6 +89,9 @@ FIRM_CONF = 0.85
 #: "Boston Bruins", "Toronto Maple Leafs": a place, then a plural nickname of one or two words, is a club
 #: (``Lexicon._place_club``); how sure that form makes the lexicon of an organisation. Chosen on dev.
 CLUB_CONF = 0.8
+#: how surely a listed company, then a country, is that company's national branch (``_brand_country``);
+#: chosen on dev with the union hold-out (EVALUATION.md, "A listed company, then a country")
+BRAND_COUNTRY_CONF = 0.9
 CLUB_TAIL_MAX = 2
 #: a nickname's last word ends in "s" but not in these ("Damascus", "Paris", "Ross": not plurals)
 CLUB_NOT_PLURAL = ("ss", "us", "is")
@@ -865,8 +868,10 @@ class Lexicon:
     def _brand_country(
         self, words: list[str], matches: list[tuple[int, int, int]], probs: np.ndarray, valid: np.ndarray
     ) -> None:
-        """Abstain on "Ericsson Danmark", "Orange Slovensko": a name, then a country, is a company's
-        national branch more often than anything else. Not when the country word is also a person's name
+        """Abstain on "Telenor Norge", "Orange Slovensko": a name, then a country, is a company's national
+        branch more often than anything else. When a word before the country is a company the lists hold
+        and every word before it is in a list ("Ericsson Danmark", "Vodacom Lesotho"), vote organisation on
+        the whole name (:data:`BRAND_COUNTRY_CONF`). Not when the country word is also a person's name
         ("England", "Helena"), nor after a given name ("Michael Jordan"), nor after a comma or a place.
         Chosen on dev (EVALUATION.md)."""
         if self._country is None or len(matches) < 2 or matches[-1][1] != len(words) or "," in words:
@@ -881,6 +886,10 @@ class Lexicon:
         head = [row for _a, b, row in matches if b < len(words)]
         if self._reads_as_place(self.key_probs[head]).any():
             return  # a place, then its country: an address
+        listed = sum(b - a for a, b, _row in matches[:-1]) == matches[-1][0]
+        if listed and self._company is not None and float(self.key_probs[head, self._company].max()) >= 0.5:
+            _vote_for(probs, valid, slice(None), self._company, BRAND_COUNTRY_CONF)
+            return
         valid[:] = False
 
     def _lone_company(

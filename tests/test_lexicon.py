@@ -233,8 +233,10 @@ def test_place_title_inverted_placeholder_and_coined_rules(lex: Lexicon) -> None
     assert _labels(lex, "Paris 75011") == ["PLACE", None]  # a number after a place: an address
     assert _labels(lex, "Smith Qwimby") == ["SURNAME", None]  # a surname that is also a place: not a place
     assert _labels(lex, "Paris Qwimby Smith")[0] == "PLACE"  # the unknown words must all trail
-    # a name, then a country: a company's national branch ("Telenor Norge"); the lexicon abstains
-    assert _labels(lex, "Acme Norge") == [None, None] and _labels(lex, "Smith Norge") == [None, None]
+    # a name, then a country: a company's national branch ("Telenor Norge"); the lexicon abstains, and votes
+    # organisation when the name is a company it lists ("Ericsson Danmark")
+    assert _labels(lex, "Acme Norge") == ["COMPANY"] * 2 and _labels(lex, "ACME NORGE") == ["COMPANY"] * 2
+    assert _labels(lex, "Smith Norge") == [None, None] and _labels(lex, "Qwimby Acme Norge") == [None] * 3
     assert _labels(lex, "Norge") == ["COUNTRY"] and _labels(lex, "Paris Norge") == ["PLACE", "COUNTRY"]
     assert _labels(lex, "Acme, Norge") == ["COMPANY", None, "COUNTRY"]  # a comma: an address
     assert _labels(lex, "Michael Norge")[0] == "GIVEN_NAME"  # after a given name: a person
