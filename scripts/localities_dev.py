@@ -60,10 +60,11 @@ def halves(before: Path, after: Path) -> tuple[list[str], list[str]]:
     from spark_ner.starter.lexicon_data import key_of, postal_locality_names
 
     old, new = _keys(before), _keys(after)
-    names = [n for n in postal_locality_names() if key_of(n) in new and key_of(n) not in old]
-    odd = [n for n in names if _half(key_of(n)) == 1]
-    even = [n for n in names if _half(key_of(n)) == 0]
-    log.warning("%d new locality names (%d odd, %d even)", len(names), len(odd), len(even))
+    keyed = [(n, key_of(n)) for n in postal_locality_names()]
+    keyed = [(n, k) for n, k in keyed if k in new and k not in old]
+    odd = [n for n, k in keyed if _half(k) == 1]
+    even = [n for n, k in keyed if _half(k) == 0]
+    log.warning("%d new locality names (%d odd, %d even)", len(keyed), len(odd), len(even))
     rng = random.Random(0)
     return rng.sample(odd, min(SAMPLE, len(odd))), rng.sample(even, min(SAMPLE, len(even)))
 

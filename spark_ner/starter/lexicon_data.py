@@ -822,6 +822,17 @@ def _company_words(lists: _Lists) -> None:
         lists.add("ORG_WORD", word, 0.85)
 
 
+def _content_words(key: str) -> list[str]:
+    """A key's words without particles and dashes ("de la garza" -> ["garza"])."""
+    return [w for w in key.split(" ") if w not in _PARTICLES and w != "-"]
+
+
+def _all_person_names(lists: _Lists, words: list[str]) -> bool:
+    """Every word is a given name or a surname of the lists ("rodriguez pena", "martin lopez")."""
+    person = [CATEGORIES.index(c) for c in ("GIVEN_NAME", "SURNAME")]
+    return all((row := lists.scores.get(w)) is not None and row[person].any() for w in words)
+
+
 #: ``_localities``: the score of a postal locality the other lists do not hold (a place of ~1,300 people in
 #: ``_places``' scale; a locality with its own postal code is rarely smaller). Chosen on dev and a probe: 0.61 (a
 #: place of 100) changed the same dev names and left more of the localities to the other members (EVALUATION.md)
@@ -851,7 +862,8 @@ def locality_names(raw: str) -> list[str]:
     head, sep, tail = text.partition(",")
     tail = tail.strip()
     if sep and tail.lower() in _TRAILING_ARTICLES:
-        head = f"{tail}{'' if tail.endswith(chr(39)) else ' '}{head.strip()}"
+        glue = "" if tail.endswith("'") else " "  # "L'Hospitalet", "La Puebla"
+        head = f"{tail}{glue}{head.strip()}"
     out = []
     for part in head.split("/"):
         part = " ".join(part.split())
@@ -881,16 +893,14 @@ def _localities(lists: _Lists) -> None:
     cue ("Kurukshetra University" is a post office and a university) and its words are not all a person's
     names ("Martin Lopez" is a colonia of Mexico, and far more often a person). Runs last."""
     cues = [CATEGORIES.index(c) for c in _CUE_COLUMNS]
-    person = [CATEGORIES.index(c) for c in ("GIVEN_NAME", "SURNAME")]
     for name in postal_locality_names():
         key = key_of(name)
         if not key or key in lists.scores or (" " not in key and len(key) < LOCALITY_MIN_LEN):
             continue
-        words = key.split(" ")
-        rows = [lists.scores.get(w) for w in words if w not in _PARTICLES and w != "-"]
-        if any(row is not None and row[cues].any() for row in rows):
+        words = _content_words(key)
+        if any(row is not None and row[cues].any() for row in (lists.scores.get(w) for w in words)):
             continue
-        if len(words) >= 2 and rows and all(row is not None and row[person].any() for row in rows):
+        if " " in key and words and _all_person_names(lists, words):
             continue  # "Martin Lopez", "María Isabel", "De la Garza": a colonia named after a person
         lists.add("PLACE", name, LOCALITY_SCORE)
 
@@ -964,14 +974,13 @@ def _person_like_places(lists: _Lists) -> None:
     particles aside) gets the person categories as well, so the lexicon stays neutral and the other
     members decide.
     """
-    g, s = CATEGORIES.index("GIVEN_NAME"), CATEGORIES.index("SURNAME")
+    g = CATEGORIES.index("GIVEN_NAME")
     place = [CATEGORIES.index(c) for c in ("PLACE", "REGION")]
     for key, row in lists.scores.items():
-        words = [w for w in key.split(" ") if w not in _PARTICLES and w != "-"]
+        words = _content_words(key)
         if len(words) < 2 or row[place].max() == 0:
             continue
-        rows = [lists.scores.get(w) for w in words]
-        if all(r is not None and max(r[g], r[s]) > 0 for r in rows):
+        if _all_person_names(lists, words):
             row[g] = max(row[g], float(row[place].max()))
 
 
