@@ -33,7 +33,9 @@ brackets and spaced dashes, so "Ana Ruiz c/o Acme S.A." keeps its person. A titl
 person. A word no list holds gets a weak vote for the kind its letters suggest (:meth:`Lexicon._shape`,
 issue 25). A town, then a plural
 nickname ("Boston Bruins") is a club (:meth:`Lexicon._place_club`); a company's bare name alone that is
-also a surname or a small town ("Danaher", "Kellogg") is the company (:meth:`Lexicon._lone_company`).
+also a surname or a small town ("Danaher", "Kellogg") is the company (:meth:`Lexicon._lone_company`); any
+other word alone that the lists read mainly as a person's name ("Powell") is a person
+(:meth:`Lexicon._lone_person`).
 """
 
 from __future__ import annotations
@@ -92,6 +94,10 @@ CLUB_CONF = 0.8
 #: how surely a listed company, then a country, is that company's national branch (``_brand_country``);
 #: chosen on dev with the union hold-out (EVALUATION.md, "A listed company, then a country")
 BRAND_COUNTRY_CONF = 0.9
+#: a name of one word that the lists read mainly as a person's name (its given-name and surname share of the
+#: key's non-O mass at least this) is that person, surely (``Lexicon._lone_person``: "Powell", "ELLWOOD");
+#: chosen on dev with the union hold-out (EVALUATION.md, "A surname alone is a person")
+LONE_PERSON_SHARE = 0.5
 CLUB_TAIL_MAX = 2
 #: a nickname's last word ends in "s" but not in these ("Damascus", "Paris", "Ross": not plurals)
 CLUB_NOT_PLURAL = ("ss", "us", "is")
@@ -308,8 +314,8 @@ _ALNUM, _COMMA, _COIN, _ODD, _SHAPE, _PLURAL = 1, 2, 4, 8, 16, 32
 _MAX_WORD_FACTS = 2_000_000
 #: per key row bits (``Lexicon._row_bits``): it reads as a place; as a country; it is a person's name the lists
 #: are sure of (:data:`CLUB_SURE_PERSON`); it is a given name (share >= 0.3); alone, it is a company (the file's
-#: ``lone_company``)
-_ROW_PLACE, _ROW_COUNTRY, _ROW_SURE_PERSON, _ROW_GIVEN, _ROW_LONE = 1, 2, 4, 8, 16
+#: ``lone_company``); alone, it is a person (:data:`LONE_PERSON_SHARE`)
+_ROW_PLACE, _ROW_COUNTRY, _ROW_SURE_PERSON, _ROW_GIVEN, _ROW_LONE, _ROW_LONE_PERSON = 1, 2, 4, 8, 16, 32
 
 
 class _WordFacts:
@@ -469,6 +475,12 @@ class Lexicon:
         self._lone_row = np.zeros(len(keys), dtype=bool)
         self._lone_row[[self.index[k] for k in lone if k in self.index]] = True
         bits |= self._lone_row * _ROW_LONE
+        #: per key row: a name of that one word alone is a person (:meth:`_lone_person`); not a lone company
+        nonzero = self._person_share > 0
+        self._lone_person_row = (
+            nonzero & (self._person_share >= LONE_PERSON_SHARE * (1.0 - self.key_probs[:, 0])) & ~self._lone_row
+        )
+        bits |= self._lone_person_row * _ROW_LONE_PERSON
         self._row_bits: bytes = (bits | given * _ROW_GIVEN).astype(np.uint8).tobytes()
         shape_cols = [cats.index(c) + 1 for c in SHAPE_CATEGORIES if c in cats]
         if self.shape_model is not None and len(shape_cols) != len(SHAPE_CATEGORIES):
@@ -627,6 +639,7 @@ class Lexicon:
             self._place_brand(name_words, p, v)
             self._brand_country(name_words, matches, p, v)
             self._lone_company(name_words, matches, p, v)
+            self._lone_person(name_words, matches, p, v)
         if self.shape_model is not None and slot is not None:
             self._shape(slot, bounds, listed, probs, valid)
         return probs, valid
@@ -706,9 +719,10 @@ class Lexicon:
             n_matches = np.bincount(owner[starts], minlength=n)[nonempty]
             may |= (n_matches >= 2) & valid[last] & self._country_row[np.maximum(row[last], 0)]
         rule[nonempty] |= may
-        if self._company is not None:  # _lone_company: one word with letters or digits, a lone company's key
-            alnum_words = np.bincount(owner[flags & _ALNUM != 0], minlength=n)
-            rule |= (alnum_words == 1) & any_of(valid & self._lone_row[np.maximum(row, 0)] & (mlen == 1))
+        # _lone_company, _lone_person: one word with letters or digits, a lone company's or a person's key
+        lone = self._lone_person_row if self._company is None else self._lone_row | self._lone_person_row
+        alnum_words = np.bincount(owner[flags & _ALNUM != 0], minlength=n)
+        rule |= (alnum_words == 1) & any_of(valid & lone[np.maximum(row, 0)] & (mlen == 1))
         return coined | (any_of(valid) & rule)
 
     def _facts(self, words: list[str], keys: np.ndarray) -> np.ndarray:
@@ -892,6 +906,18 @@ class Lexicon:
             return
         valid[:] = False
 
+    def _alone(self, words: list[str], matches: list[tuple[int, int, int]], bit: int) -> tuple[int, int] | None:
+        """(word, key row) when the name is that one listed word (no other word with a letter or digit) and its
+        row has ``bit`` (:data:`_ROW_LONE`, :data:`_ROW_LONE_PERSON`); else None."""
+        if len(matches) != 1:
+            return None
+        i, j, row = matches[0]
+        if j != i + 1 or not self._row_bits[row] & bit:
+            return None
+        if any(any(c.isalnum() for c in w) for k, w in enumerate(words) if k != i):
+            return None  # another word: not a name of one word
+        return i, row
+
     def _lone_company(
         self, words: list[str], matches: list[tuple[int, int, int]], probs: np.ndarray, valid: np.ndarray
     ) -> None:
@@ -900,15 +926,31 @@ class Lexicon:
         chosen at build: not a given name, a city, a country). A customer table's lone surname or village is
         rarer than a company's bare name; inside a longer name ("Anna Nordstrom", "Kellogg, Idaho") the word
         keeps its other reading. Chosen on dev (EVALUATION.md)."""
-        if self._company is None or len(matches) != 1:
+        company = self._company
+        found = self._alone(words, matches, _ROW_LONE) if company is not None else None
+        if company is not None and found is not None:
+            i, row = found
+            _vote_for(probs, valid, i, company, 1.0 - float(self.key_probs[row, 0]))
+
+    def _lone_person(
+        self, words: list[str], matches: list[tuple[int, int, int]], probs: np.ndarray, valid: np.ndarray
+    ) -> None:
+        """Vote person, surely, on "Powell", "ELLWOOD", "Bonita": a name of one word that the lists read mainly
+        as a person's name (:data:`LONE_PERSON_SHARE`) and that is no lone company. A customer table's name
+        column holds lone surnames far more often than lone towns, yet the trained members learned from a
+        corpus whose one-word names are nearly all places, and outvote the lists' weaker reading. Inside a
+        longer name the word keeps its reading. Chosen on dev (EVALUATION.md)."""
+        found = self._alone(words, matches, _ROW_LONE_PERSON)
+        if found is None:
             return
-        i, j, row = matches[0]
-        if j != i + 1 or not self._row_bits[row] & _ROW_LONE:
-            return
-        if any(any(c.isalnum() for c in w) for k, w in enumerate(words) if k != i):
-            return  # another word: not a name of one word
-        conf = 1.0 - float(self.key_probs[row, 0])
-        _vote_for(probs, valid, i, self._company, conf)
+        i, row = found
+        given, surname = self._given, self._surname
+        if surname is None or (given is not None and self.key_probs[row, given] > self.key_probs[row, surname]):
+            col = given
+        else:
+            col = surname
+        if col is not None:
+            _vote_for(probs, valid, i, col, 1.0)
 
     def _shape(
         self, slot: np.ndarray, bounds: np.ndarray, listed: np.ndarray, probs: np.ndarray, valid: np.ndarray

@@ -163,8 +163,9 @@ def test_normalized_longest_match(lex: Lexicon) -> None:
 
 
 def test_probabilities_follow_the_scores(lex: Lexicon) -> None:
-    sp = split_words(["Paris", "Smith"], 32)
+    sp = split_words(["Paris", "Smith 3"], 32)  # "Smith" alone would be a person, surely (_lone_person)
     probs, valid = lex.word_probs(sp.words, sp.starts, sp.ends, sp.bounds)
+    probs, valid = probs[:2], valid[:2]
     assert valid.all()
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
     paris = dict(zip(lex.labels, probs[0], strict=True))
@@ -278,6 +279,30 @@ def test_a_lone_company_word_is_the_company(lex: Lexicon, tmp_path: Path) -> Non
         write_lexicon(tmp_path / LEXICON_FILE, ENTRIES, CATS, max_words=6, lone_company=["san juan"])
 
 
+def test_a_name_the_lists_read_mainly_as_a_persons_is_a_person_alone(lex: Lexicon) -> None:
+    """ "Smith", "EVANS", "Juan": a name of one word whose lists read it mainly as a person's name votes person
+    surely (the trained members read a lone word as a place); a word read mainly as a place ("Paris",
+    "Virginia"), a lone company ("Danaher"), and the word inside a longer name keep their reading."""
+
+    def probs_of(name: str) -> np.ndarray:
+        sp = split_words([name], 8)
+        return lex.word_probs(sp.words, sp.starts, sp.ends, sp.bounds)[0][0]
+
+    surname, given = lex.labels.index("SURNAME"), lex.labels.index("GIVEN_NAME")
+    for name, col in (("Smith", surname), ("EVANS", surname), ("sakon", surname), ("Juan", given)):
+        assert probs_of(name)[col] == 1.0 and probs_of(name)[0] == 0.0, name
+    # not alone: "Smith" (SURNAME 1.0, PLACE 0.5) keeps its cubed share, "Evans" (SURNAME 0.5) its score
+    assert probs_of("Smith 3")[surname] == pytest.approx(1 / 1.125, abs=0.01)
+    assert probs_of("Evans 3")[surname] == pytest.approx(0.5, abs=0.01)
+    sp = split_words(["John Smith"], 8)
+    probs, _ = lex.word_probs(sp.words, sp.starts, sp.ends, sp.bounds)
+    assert probs[1, surname] == pytest.approx(1 / 1.125, abs=0.01)
+    assert _labels(lex, "Paris") == ["PLACE"] and probs_of("Paris")[lex.labels.index("PLACE")] < 1.0
+    assert _labels(lex, "Virginia") == ["REGION"]  # a given name too, but mainly a region
+    assert _labels(lex, "Danaher") == ["COMPANY"]  # a lone company stays the company
+    assert _labels(lex, "Lake") == ["LOC_WORD"]  # a cue, mainly a place word
+
+
 def _random_names(n: int, seed: int) -> list[str]:
     """Names put together from the test lexicon's words (one- and several-word keys), unknown words,
     coined words, acronyms, the rules' signs and separators, in every case, with and without accents."""
@@ -313,6 +338,7 @@ def test_fast_matching_gives_what_the_per_name_rules_give(
         "Boston Bruins", "SAN JUAN QWIMBYS", "Paris Zorblax Qwimbys", "Boston Hughes", "Boston Evans",
         "Boston Heights", "Paris Qwimbus", "Paris 3 Qwimbys", "St. Paris Qwimbys", "Norge Qwimbys",
         "Danaher", "NORDSTROM", "Nordstrom.", "Ana Nordstrom", "Nordstrom, Ana", "Nordstrom 3", "(Danaher)",
+        "Smith", "EVANS", "juan", "Paris", "Virginia", "Smith 3", "(Smith)", "Smith.", "Lake", "de",
     ]  # fmt: skip
     names = cases + _random_names(3000, seed=5)
     sp = split_words(names, 8)
