@@ -78,6 +78,7 @@ POST_MIN_PERSON = 0.3
 COINED_SUFFIXES = (
     "tronics", "tronic", "tech", "tek", "soft", "ware", "corp", "labs", "logic", "logix", "matic", "mart",
     "plex", "systems", "sys", "pharma", "net", "com", "media", "works", "gen", "bio", "ify", "ex", "ix",
+    "bank", "kasse", "fone", "phone", "tel", "cell", "pay",
 )  # fmt: skip
 COINED_MIN_LEN = 6
 COINED_CONF = 0.6
@@ -624,25 +625,37 @@ class Lexicon:
             )
             name_words = words[b0:b1]
             p, v = probs[b0:b1], valid[b0:b1]
+            if matches:
+                self._rules(name_words, matches, starts[b0:b1], ends[b0:b1], p, v, club_may or got is not None)
             if coin and sum(j - i for i, j, _ in matches) < b1 - b0:
-                self._coined(name_words, p, v)
-            if not matches:
-                continue
-            if self._cues and any(r in self._cues for _, _, r in matches):
-                self._apply_cues(name_words, matches, starts[b0:b1], ends[b0:b1], p, v)
-            if "," in name_words:
-                self._inverted(name_words, matches, p, v)
-                self._firm(name_words, matches, p, v)
-            self._brand_place(name_words, p, v)
-            if club_may or got is not None:
-                self._place_club(name_words, matches, p, v)
-            self._place_brand(name_words, p, v)
-            self._brand_country(name_words, matches, p, v)
-            self._lone_company(name_words, matches, p, v)
-            self._lone_person(name_words, matches, p, v)
+                self._coined(name_words, p, v, listed[b0:b1])  # last: to the rules, a coined word is unknown
         if self.shape_model is not None and slot is not None:
             self._shape(slot, bounds, listed, probs, valid)
         return probs, valid
+
+    def _rules(
+        self,
+        name_words: list[str],
+        matches: list[tuple[int, int, int]],
+        starts: np.ndarray,
+        ends: np.ndarray,
+        p: np.ndarray,
+        v: np.ndarray,
+        club_may: bool,
+    ) -> None:
+        """The rules on one name with at least one match, in order (each reads what the ones before wrote)."""
+        if self._cues and any(r in self._cues for _, _, r in matches):
+            self._apply_cues(name_words, matches, starts, ends, p, v)
+        if "," in name_words:
+            self._inverted(name_words, matches, p, v)
+            self._firm(name_words, matches, p, v)
+        self._brand_place(name_words, p, v)
+        if club_may:
+            self._place_club(name_words, matches, p, v)
+        self._place_brand(name_words, p, v)
+        self._brand_country(name_words, matches, p, v)
+        self._lone_company(name_words, matches, p, v)
+        self._lone_person(name_words, matches, p, v)
 
     def _fast_match(
         self, facts: np.ndarray, bounds: np.ndarray
@@ -974,13 +987,15 @@ class Lexicon:
         probs[at, 0] = 1.0 - SHAPE_CONF
         valid[at] = True
 
-    def _coined(self, words: list[str], probs: np.ndarray, valid: np.ndarray) -> None:
-        """A weak organisation vote on unknown coined words ("Altronics", "Qualitech")."""
+    def _coined(self, words: list[str], probs: np.ndarray, valid: np.ndarray, listed: np.ndarray) -> None:
+        """A weak organisation vote on unknown coined words ("Altronics", "Qualitech"): words no list holds
+        (``listed``) and no rule voted on. It runs after the rules, which read such a word as unknown
+        ("Spacetel Guiné-Bissau": an unknown head, then a place, is a branch; :meth:`_brand_place`)."""
         if self._company is None or valid.all():
             return
         acronyms = "," not in words and not all(w.isupper() for w in words if w.isalpha())
         for k, w in enumerate(words):
-            if valid[k] or not w.isalpha():
+            if valid[k] or listed[k] or not w.isalpha():
                 continue
             low = self._key(w)
             coined = len(w) >= COINED_MIN_LEN and low.endswith(COINED_SUFFIXES) and low not in COINED_SUFFIXES

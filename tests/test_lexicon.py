@@ -279,6 +279,20 @@ def test_a_lone_company_word_is_the_company(lex: Lexicon, tmp_path: Path) -> Non
         write_lexicon(tmp_path / LEXICON_FILE, ENTRIES, CATS, max_words=6, lone_company=["san juan"])
 
 
+def test_a_coined_word_is_unknown_to_the_rules_and_votes_last(lex: Lexicon, tmp_path: Path) -> None:
+    """ "Spacetel Guine-Bissau", "Qualitech Paris": a coined head, then a place, is a company's branch like any
+    unknown head (the lexicon abstains on the place, the coined word keeps its weak organisation vote); the
+    mirror form too. A listed word the rules abstained on gets no coined vote ("Qwimby Middlesex")."""
+    assert _labels(lex, "Qualitech Paris") == ["COMPANY", None]
+    assert _labels(lex, "Paris Qualitech") == [None, "COMPANY"]
+    assert _labels(lex, "Iskratel") == ["COMPANY"] and _labels(lex, "POLICOMBANK") == ["COMPANY"]
+    assert _labels(lex, "Salamfone Paris") == ["COMPANY", None]
+    write_lexicon(tmp_path / LEXICON_FILE, {**ENTRIES, "middlesex": _row(PLACE=0.9)}, CATS, max_words=6)
+    odd = Lexicon(tmp_path)
+    assert _labels(odd, "Qwimby Middlesex") == [None, None]  # abstains on the place; "-ex" votes on no listed word
+    assert _labels(odd, "Middlesex") == ["PLACE"]
+
+
 def test_a_name_the_lists_read_mainly_as_a_persons_is_a_person_alone(lex: Lexicon) -> None:
     """ "Smith", "EVANS", "Juan": a name of one word whose lists read it mainly as a person's name votes person
     surely (the trained members read a lone word as a place); a word read mainly as a place ("Paris",
@@ -339,6 +353,7 @@ def test_fast_matching_gives_what_the_per_name_rules_give(
         "Boston Heights", "Paris Qwimbus", "Paris 3 Qwimbys", "St. Paris Qwimbys", "Norge Qwimbys",
         "Danaher", "NORDSTROM", "Nordstrom.", "Ana Nordstrom", "Nordstrom, Ana", "Nordstrom 3", "(Danaher)",
         "Smith", "EVANS", "juan", "Paris", "Virginia", "Smith 3", "(Smith)", "Smith.", "Lake", "de",
+        "Qualitech Paris", "Paris Qualitech", "Iskratel Norge", "Acme Salamfone", "Qualitech, Inc.",
     ]  # fmt: skip
     names = cases + _random_names(3000, seed=5)
     sp = split_words(names, 8)
