@@ -81,6 +81,13 @@ COINED_SUFFIXES = (
     "bank", "kasse", "fone", "phone", "tel", "cell", "pay",
 )  # fmt: skip
 COINED_MIN_LEN = 6
+#: A capital inside a word after a lower-case letter ("SalamFone", "HelloFresh", "eBay") is how brands are
+#: written; persons' names do it after these prefixes ("McDonald", "DeShawn", "LaToya", "VanDyke"), so a word
+#: whose capital follows one of them is no coined word. Words of at least ``CAMEL_MIN_LEN`` letters.
+CAMEL_PERSON_PREFIXES = frozenset(
+    {"mc", "mac", "de", "da", "di", "du", "la", "le", "lo", "van", "von", "vander", "fitz", "st", "o", "d", "l"}
+)
+CAMEL_MIN_LEN = 4
 COINED_CONF = 0.6
 #: Acronyms ("BASF Coatings", "Qwimby GTX"): an unknown word of 3-5 capitals in a name that is not
 #: all capitals and has no comma ("CORBO, Virginia") gets the same weak organisation vote.
@@ -138,6 +145,20 @@ SHAPE_MIN_LEN = 3
 #: (``Lexicon._shape``): chosen on dev (EVALUATION.md)
 SHAPE_CONF = 0.5
 SHAPE_SCOPE = "any"
+
+
+def is_coined_word(word: str, key: str) -> bool:
+    """Whether a word of letters is written like a coined organisation name: one of :data:`COINED_SUFFIXES` at
+    the end of a word of :data:`COINED_MIN_LEN`+ letters ("Altronics"), or a capital after a lower-case letter
+    that no person's prefix explains ("SalamFone"; :data:`CAMEL_PERSON_PREFIXES`). ``key``: its lexicon key."""
+    if len(word) >= COINED_MIN_LEN and key.endswith(COINED_SUFFIXES) and key not in COINED_SUFFIXES:
+        return True
+    if len(word) < CAMEL_MIN_LEN or word.isupper() or word.islower():
+        return False
+    for i in range(1, len(word)):
+        if word[i].isupper() and word[i - 1].islower() and word[:i].lower() not in CAMEL_PERSON_PREFIXES:
+            return True
+    return False
 
 
 def is_plural_word(word: str, key: str) -> bool:
@@ -767,8 +788,7 @@ class Lexicon:
             if not norm or any(c.isspace() for c in norm):  # "¨" folds to " ": joined keys would not split back
                 f |= _ODD
             if w.isalpha() and (
-                (len(w) >= COINED_MIN_LEN and norm.endswith(COINED_SUFFIXES) and norm not in COINED_SUFFIXES)
-                or (w.isupper() and ACRONYM_LEN[0] <= len(w) <= ACRONYM_LEN[1])
+                is_coined_word(w, norm) or (w.isupper() and ACRONYM_LEN[0] <= len(w) <= ACRONYM_LEN[1])
             ):
                 f |= _COIN
             elif (
@@ -997,8 +1017,7 @@ class Lexicon:
         for k, w in enumerate(words):
             if valid[k] or listed[k] or not w.isalpha():
                 continue
-            low = self._key(w)
-            coined = len(w) >= COINED_MIN_LEN and low.endswith(COINED_SUFFIXES) and low not in COINED_SUFFIXES
+            coined = is_coined_word(w, self._key(w))
             if coined or (acronyms and w.isupper() and ACRONYM_LEN[0] <= len(w) <= ACRONYM_LEN[1]):
                 _vote_for(probs, valid, k, self._company, COINED_CONF)
 

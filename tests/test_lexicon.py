@@ -287,6 +287,10 @@ def test_a_coined_word_is_unknown_to_the_rules_and_votes_last(lex: Lexicon, tmp_
     assert _labels(lex, "Paris Qualitech") == [None, "COMPANY"]
     assert _labels(lex, "Iskratel") == ["COMPANY"] and _labels(lex, "POLICOMBANK") == ["COMPANY"]
     assert _labels(lex, "Salamfone Paris") == ["COMPANY", None]
+    # written like a brand: a capital after a lower-case letter, not after a person's prefix
+    assert _labels(lex, "HelloFresh") == ["COMPANY"] and _labels(lex, "eBay Paris") == ["COMPANY", None]
+    assert _labels(lex, "McQwimby") == [None] and _labels(lex, "DeQwimby") == [None]  # persons write these
+    assert _labels(lex, "HELLOFRESH") == [None] and _labels(lex, "Hellofresh") == [None]
     write_lexicon(tmp_path / LEXICON_FILE, {**ENTRIES, "middlesex": _row(PLACE=0.9)}, CATS, max_words=6)
     odd = Lexicon(tmp_path)
     assert _labels(odd, "Qwimby Middlesex") == [None, None]  # abstains on the place; "-ex" votes on no listed word
@@ -323,7 +327,7 @@ def _random_names(n: int, seed: int) -> list[str]:
     rng = np.random.default_rng(seed)
     known = [w for k in ENTRIES for w in k.split(" ")] + ["Sakon Nakhon", "San Juan", "Sem Nome", "Stratford-upon-Avon"]
     other = ["Qwimby", "Zorblax", "Altronics", "Qualitech", "GTX", "IBM", "Texas", "75011", "J.", "Müller", "Søren"]
-    other += ["Qwimbys", "Zorblaxes", "Bruins", "Hughes", "Evans", "Danaher", "NORDSTROM"]
+    other += ["Qwimbys", "Zorblaxes", "Bruins", "Hughes", "Evans", "Danaher", "NORDSTROM", "QwimbyTel", "McQwimby"]
     signs = [",", "&", "and", "y", "c/o", "/", "(", ")", "-", "–", "Inc.", "S.A.", "Mr", "¨", "´", "de", "1"]
     names = []
     for _ in range(n):
@@ -354,6 +358,7 @@ def test_fast_matching_gives_what_the_per_name_rules_give(
         "Danaher", "NORDSTROM", "Nordstrom.", "Ana Nordstrom", "Nordstrom, Ana", "Nordstrom 3", "(Danaher)",
         "Smith", "EVANS", "juan", "Paris", "Virginia", "Smith 3", "(Smith)", "Smith.", "Lake", "de",
         "Qualitech Paris", "Paris Qualitech", "Iskratel Norge", "Acme Salamfone", "Qualitech, Inc.",
+        "HelloFresh", "eBay Paris", "McQwimby", "Ana DeQwimby", "SalamFone, Inc.",
     ]  # fmt: skip
     names = cases + _random_names(3000, seed=5)
     sp = split_words(names, 8)
