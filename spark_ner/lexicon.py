@@ -82,11 +82,17 @@ COINED_SUFFIXES = (
 )  # fmt: skip
 COINED_MIN_LEN = 6
 #: A capital inside a word after a lower-case letter ("SalamFone", "HelloFresh", "eBay") is how brands are
-#: written; persons' names do it after these prefixes ("McDonald", "DeShawn", "LaToya", "VanDyke"), so a word
-#: whose capital follows one of them is no coined word. Words of at least ``CAMEL_MIN_LEN`` letters.
+#: written; persons' names do it after these prefixes ("McDonald", "DeShawn", "LaToya", "AlHassan", "DosSantos"),
+#: so a word whose capital follows one of them is no coined word. Words of at least ``CAMEL_MIN_LEN`` letters.
+#: (A capital that starts a person's name the lists hold, "JoAnn", was tried as a guard too: it cost "OnMarine"
+#: on dev and saved no dev name; EVALUATION.md.)
 CAMEL_PERSON_PREFIXES = frozenset(
-    {"mc", "mac", "de", "da", "di", "du", "la", "le", "lo", "van", "von", "vander", "fitz", "st", "o", "d", "l"}
-)
+    {
+        "mc", "mac", "de", "da", "di", "du", "la", "le", "lo", "van", "von", "vander", "fitz", "st", "o", "d", "l",
+        "al", "el", "abd", "abdul", "abu", "bin", "ben", "ibn", "del", "dela", "della", "dos", "das", "den", "der",
+        "ter", "ten",
+    }
+)  # fmt: skip
 CAMEL_MIN_LEN = 4
 COINED_CONF = 0.6
 #: Acronyms ("BASF Coatings", "Qwimby GTX"): an unknown word of 3-5 capitals in a name that is not
@@ -106,6 +112,9 @@ BRAND_COUNTRY_CONF = 0.9
 #: key's non-O mass at least this) is that person, surely (``Lexicon._lone_person``: "Powell", "ELLWOOD");
 #: chosen on dev with the union hold-out (EVALUATION.md, "A surname alone is a person")
 LONE_PERSON_SHARE = 0.5
+#: ... when the lists hold the key at least this surely (1 - O): "student", "tenant" are surnames at 0.56 / 0.54
+#: in one list, and alone are no persons (a review's finding; dev-neutral, EVALUATION.md)
+LONE_PERSON_MIN_CONF = 0.6
 CLUB_TAIL_MAX = 2
 #: a nickname's last word ends in "s" but not in these ("Damascus", "Paris", "Ross": not plurals)
 CLUB_NOT_PLURAL = ("ss", "us", "is")
@@ -148,17 +157,26 @@ SHAPE_SCOPE = "any"
 
 
 def is_coined_word(word: str, key: str) -> bool:
-    """Whether a word of letters is written like a coined organisation name: one of :data:`COINED_SUFFIXES` at
-    the end of a word of :data:`COINED_MIN_LEN`+ letters ("Altronics"), or a capital after a lower-case letter
-    that no person's prefix explains ("SalamFone"; :data:`CAMEL_PERSON_PREFIXES`). ``key``: its lexicon key."""
+    """Whether a word of letters is written like a coined organisation name (the one test, for the fast path's
+    word facts and for ``Lexicon._coined``): one of :data:`COINED_SUFFIXES` at the end of a word of
+    :data:`COINED_MIN_LEN`+ letters ("Altronics"), or camel case (:func:`camel_tail`: "SalamFone", "eBay").
+    ``key``: its lexicon key."""
     if len(word) >= COINED_MIN_LEN and key.endswith(COINED_SUFFIXES) and key not in COINED_SUFFIXES:
         return True
+    return camel_tail(word) is not None
+
+
+def camel_tail(word: str) -> str | None:
+    """The part of a camel-case word from its first capital after a lower-case letter ("SalamFone" -> "Fone",
+    "eBay" -> "Bay"); None for a word of another case, shorter than :data:`CAMEL_MIN_LEN`, or whose capital
+    follows a person's prefix (:data:`CAMEL_PERSON_PREFIXES`: "McDonald", "DeLaCruz"). "ß" has no capital, so
+    "KLEIßNER" counts as all capitals."""
     if len(word) < CAMEL_MIN_LEN or word.isupper() or word.islower():
-        return False
+        return None
     for i in range(1, len(word)):
-        if word[i].isupper() and word[i - 1].islower() and word[:i].lower() not in CAMEL_PERSON_PREFIXES:
-            return True
-    return False
+        if word[i].isupper() and word[i - 1].islower() and word[i - 1] != "ß":
+            return None if word[:i].lower() in CAMEL_PERSON_PREFIXES else word[i:]
+    return None
 
 
 def is_plural_word(word: str, key: str) -> bool:
@@ -498,9 +516,12 @@ class Lexicon:
         self._lone_row[[self.index[k] for k in lone if k in self.index]] = True
         bits |= self._lone_row * _ROW_LONE
         #: per key row: a name of that one word alone is a person (:meth:`_lone_person`); not a lone company
-        nonzero = self._person_share > 0
+        listed_conf = 1.0 - self.key_probs[:, 0]
         self._lone_person_row = (
-            nonzero & (self._person_share >= LONE_PERSON_SHARE * (1.0 - self.key_probs[:, 0])) & ~self._lone_row
+            (self._person_share > 0)
+            & (listed_conf >= LONE_PERSON_MIN_CONF)
+            & (self._person_share >= LONE_PERSON_SHARE * listed_conf)
+            & ~self._lone_row
         )
         bits |= self._lone_person_row * _ROW_LONE_PERSON
         self._row_bits: bytes = (bits | given * _ROW_GIVEN).astype(np.uint8).tobytes()
@@ -969,7 +990,7 @@ class Lexicon:
         self, words: list[str], matches: list[tuple[int, int, int]], probs: np.ndarray, valid: np.ndarray
     ) -> None:
         """Vote person, surely, on "Powell", "ELLWOOD", "Bonita": a name of one word that the lists read mainly
-        as a person's name (:data:`LONE_PERSON_SHARE`) and that is no lone company. A customer table's name
+        as a person's name (:data:`LONE_PERSON_SHARE`, :data:`LONE_PERSON_MIN_CONF`) and that is no lone company. A customer table's name
         column holds lone surnames far more often than lone towns, yet the trained members learned from a
         corpus whose one-word names are nearly all places, and outvote the lists' weaker reading. Inside a
         longer name the word keeps its reading. Chosen on dev (EVALUATION.md)."""
