@@ -990,10 +990,10 @@ class Lexicon:
         self, words: list[str], matches: list[tuple[int, int, int]], probs: np.ndarray, valid: np.ndarray
     ) -> None:
         """Vote person, surely, on "Powell", "ELLWOOD", "Bonita": a name of one word that the lists read mainly
-        as a person's name (:data:`LONE_PERSON_SHARE`, :data:`LONE_PERSON_MIN_CONF`) and that is no lone company. A customer table's name
-        column holds lone surnames far more often than lone towns, yet the trained members learned from a
-        corpus whose one-word names are nearly all places, and outvote the lists' weaker reading. Inside a
-        longer name the word keeps its reading. Chosen on dev (EVALUATION.md)."""
+        as a person's name (:data:`LONE_PERSON_SHARE`, :data:`LONE_PERSON_MIN_CONF`) and that is no lone
+        company. A customer table's name column holds lone surnames far more often than lone towns, yet the
+        trained members learned from a corpus whose one-word names are nearly all places, and outvote the lists'
+        weaker reading. Inside a longer name the word keeps its reading. Chosen on dev (EVALUATION.md)."""
         found = self._alone(words, matches, _ROW_LONE_PERSON)
         if found is None:
             return
