@@ -100,6 +100,10 @@ COINED_CONF = 0.6
 ACRONYM_LEN = (3, 5)
 #: "SURNAME, Given": how sure the comma form makes the lexicon that both parts are a person
 INVERTED_CONF = 0.95
+#: "Miraflores, Lima", "Austin, Texas": how sure a place, a comma and a place with no given-name reading after the
+#: comma (key probability under PLACE_COMMA_MAX_GIVEN) make the lexicon of an address (``Lexicon._place_comma_place``)
+PLACE_COMMA_CONF = 0.95
+PLACE_COMMA_MAX_GIVEN = 0.05
 #: "Horton, Burns and Gutierrez": how sure the listed-surnames form makes the lexicon of a firm
 FIRM_CONF = 0.85
 #: "Boston Bruins", "Toronto Maple Leafs": a place, then a plural nickname of one or two words, is a club
@@ -691,6 +695,7 @@ class Lexicon:
         if "," in name_words:
             self._inverted(name_words, matches, p, v)
             self._firm(name_words, matches, p, v)
+            self._place_comma_place(name_words, matches, p, v)
         self._brand_place(name_words, p, v)
         if club_may:
             self._place_club(name_words, matches, p, v)
@@ -1041,6 +1046,34 @@ class Lexicon:
             coined = is_coined_word(w, self._key(w))
             if coined or (acronyms and w.isupper() and ACRONYM_LEN[0] <= len(w) <= ACRONYM_LEN[1]):
                 _vote_for(probs, valid, k, self._company, COINED_CONF)
+
+    def _place_comma_place(
+        self, words: list[str], matches: list[tuple[int, int, int]], probs: np.ndarray, valid: np.ndarray
+    ) -> None:
+        """ "Miraflores, Lima", "Austin, Texas": one comma, every word on each side in a list and read mainly as a
+        place (more place than person), none a cue, and no given-name reading after the comma
+        (:data:`PLACE_COMMA_MAX_GIVEN`: "Durham, Charlotte" is a person): a district then its city, or a city then
+        its region, not "SURNAME, Given". Votes LOCATION on the words (:data:`PLACE_COMMA_CONF`). The trained
+        members read the comma form as an inverted person. Chosen on dev (EVALUATION.md)."""
+        if self._city is None or words.count(",") != 1 or len(words) > 6:
+            return
+        c = words.index(",")
+        if not 1 <= c <= 3 or not 1 <= len(words) - c - 1 <= 3:
+            return
+        row_at = {i: row for a, b, row in matches for i in range(a, b)}
+        for i in range(len(words)):
+            if i == c:
+                continue
+            row = row_at.get(i)
+            if row is None or row in self._cues:
+                return
+            if not self._place_row[row] or self._place_share[row] <= self._person_share[row]:
+                return
+            if i > c and self._given is not None and self.key_probs[row, self._given] >= PLACE_COMMA_MAX_GIVEN:
+                return  # "Durham, Charlotte", "Buchanan, Jordan": a given name after the comma is a person
+        for i in range(len(words)):
+            if i != c:
+                _vote_for(probs, valid, i, self._city, PLACE_COMMA_CONF)
 
     def _inverted(
         self, words: list[str], matches: list[tuple[int, int, int]], probs: np.ndarray, valid: np.ndarray

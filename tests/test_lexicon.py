@@ -279,6 +279,21 @@ def test_a_lone_company_word_is_the_company(lex: Lexicon, tmp_path: Path) -> Non
         write_lexicon(tmp_path / LEXICON_FILE, ENTRIES, CATS, max_words=6, lone_company=["san juan"])
 
 
+def test_a_place_a_comma_and_a_place_is_an_address(lex: Lexicon) -> None:
+    """ "Boston, Norge", "San Juan, Sakon Nakhon": places on both sides of the one comma, nothing after it that is
+    also a given name, is an address (sure LOCATION); a given name after the comma ("Paris, Virginia"), a
+    surname before it ("Smith, Norge") or an unknown word keeps the other readings."""
+    sp = split_words(["Boston, Norge", "San Juan, Sakon Nakhon"], 8)
+    probs, valid = lex.word_probs(sp.words, sp.starts, sp.ends, sp.bounds)
+    place = lex.labels.index("PLACE")
+    words = [k for k, w in enumerate(sp.words) if w != ","]
+    assert valid[words].all()
+    np.testing.assert_allclose(probs[words, place], 0.95, atol=1e-6)
+    assert _labels(lex, "Paris, Virginia") == ["PLACE", None, "REGION"]  # Virginia is a given name too
+    assert _labels(lex, "Smith, Norge")[0] == "SURNAME" and _labels(lex, "Qwimby, Norge")[0] is None
+    assert _labels(lex, "Boston Norge") == ["PLACE", "COUNTRY"]  # no comma: not this rule
+
+
 def test_a_coined_word_is_unknown_to_the_rules_and_votes_last(lex: Lexicon, tmp_path: Path) -> None:
     """ "Spacetel Guine-Bissau", "Qualitech Paris": a coined head, then a place, is a company's branch like any
     unknown head (the lexicon abstains on the place, the coined word keeps its weak organisation vote); the
@@ -362,7 +377,8 @@ def test_fast_matching_gives_what_the_per_name_rules_give(
         "Danaher", "NORDSTROM", "Nordstrom.", "Ana Nordstrom", "Nordstrom, Ana", "Nordstrom 3", "(Danaher)",
         "Smith", "EVANS", "juan", "Paris", "Virginia", "Smith 3", "(Smith)", "Smith.", "Lake", "de",
         "Qualitech Paris", "Paris Qualitech", "Iskratel Norge", "Acme Salamfone", "Qualitech, Inc.",
-        "HelloFresh", "eBay Paris", "McQwimby", "Ana DeQwimby", "SalamFone, Inc.",
+        "HelloFresh", "eBay Paris", "McQwimby", "Ana DeQwimby", "SalamFone, Inc.", "Boston, Norge",
+        "SAN JUAN, SAKON NAKHON", "Smith, Norge", "Boston, Qwimby", "Paris, Boston, Norge",
     ]  # fmt: skip
     names = cases + _random_names(3000, seed=5)
     sp = split_words(names, 8)
