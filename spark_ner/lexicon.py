@@ -163,24 +163,23 @@ SHAPE_SCOPE = "any"
 def is_coined_word(word: str, key: str) -> bool:
     """Whether a word of letters is written like a coined organisation name (the one test, for the fast path's
     word facts and for ``Lexicon._coined``): one of :data:`COINED_SUFFIXES` at the end of a word of
-    :data:`COINED_MIN_LEN`+ letters ("Altronics"), or camel case (:func:`camel_tail`: "SalamFone", "eBay").
+    :data:`COINED_MIN_LEN`+ letters ("Altronics"), or camel case (:func:`is_camel_case`: "SalamFone", "eBay").
     ``key``: its lexicon key."""
     if len(word) >= COINED_MIN_LEN and key.endswith(COINED_SUFFIXES) and key not in COINED_SUFFIXES:
         return True
-    return camel_tail(word) is not None
+    return is_camel_case(word)
 
 
-def camel_tail(word: str) -> str | None:
-    """The part of a camel-case word from its first capital after a lower-case letter ("SalamFone" -> "Fone",
-    "eBay" -> "Bay"); None for a word of another case, shorter than :data:`CAMEL_MIN_LEN`, or whose capital
-    follows a person's prefix (:data:`CAMEL_PERSON_PREFIXES`: "McDonald", "DeLaCruz"). "ß" has no capital, so
-    "KLEIßNER" counts as all capitals."""
+def is_camel_case(word: str) -> bool:
+    """Whether a word of :data:`CAMEL_MIN_LEN`+ letters has a capital after a lower-case letter ("SalamFone",
+    "eBay") that no person's prefix explains (its first such capital; :data:`CAMEL_PERSON_PREFIXES`: "McDonald",
+    "DeLaCruz"). "ß" has no capital, so "KLEIßNER" counts as all capitals."""
     if len(word) < CAMEL_MIN_LEN or word.isupper() or word.islower():
-        return None
+        return False
     for i in range(1, len(word)):
         if word[i].isupper() and word[i - 1].islower() and word[i - 1] != "ß":
-            return None if word[:i].lower() in CAMEL_PERSON_PREFIXES else word[i:]
-    return None
+            return word[:i].lower() not in CAMEL_PERSON_PREFIXES
+    return False
 
 
 def is_plural_word(word: str, key: str) -> bool:
@@ -780,9 +779,10 @@ class Lexicon:
             may |= (n_matches >= 2) & valid[last] & self._country_row[np.maximum(row[last], 0)]
         rule[nonempty] |= may
         # _lone_company, _lone_person: one word with letters or digits, a lone company's or a person's key
-        lone = self._lone_person_row if self._company is None else self._lone_row | self._lone_person_row
+        at = np.maximum(row, 0)
+        lone = self._lone_row[at] | self._lone_person_row[at]
         alnum_words = np.bincount(owner[flags & _ALNUM != 0], minlength=n)
-        rule |= (alnum_words == 1) & any_of(valid & lone[np.maximum(row, 0)] & (mlen == 1))
+        rule |= (alnum_words == 1) & any_of(valid & lone & (mlen == 1))
         return coined | (any_of(valid) & rule)
 
     def _facts(self, words: list[str], keys: np.ndarray) -> np.ndarray:
@@ -985,11 +985,12 @@ class Lexicon:
         chosen at build: not a given name, a city, a country). A customer table's lone surname or village is
         rarer than a company's bare name; inside a longer name ("Anna Nordstrom", "Kellogg, Idaho") the word
         keeps its other reading. Chosen on dev (EVALUATION.md)."""
-        company = self._company
-        found = self._alone(words, matches, _ROW_LONE) if company is not None else None
-        if company is not None and found is not None:
+        if self._company is None:
+            return
+        found = self._alone(words, matches, _ROW_LONE)
+        if found is not None:
             i, row = found
-            _vote_for(probs, valid, i, company, 1.0 - float(self.key_probs[row, 0]))
+            _vote_for(probs, valid, i, self._company, 1.0 - float(self.key_probs[row, 0]))
 
     def _lone_person(
         self, words: list[str], matches: list[tuple[int, int, int]], probs: np.ndarray, valid: np.ndarray
@@ -1047,6 +1048,19 @@ class Lexicon:
             if coined or (acronyms and w.isupper() and ACRONYM_LEN[0] <= len(w) <= ACRONYM_LEN[1]):
                 _vote_for(probs, valid, k, self._company, COINED_CONF)
 
+    def _comma_pair(self, words: list[str], matches: list[tuple[int, int, int]]) -> tuple[int, dict[int, int]] | None:
+        """(the comma's position, each matched word's key row) for a name of one comma with 1-3 words on each side
+        and no cue ("Corbo, Virginia", "Miraflores, Lima"); None for any other name."""
+        if words.count(",") != 1 or len(words) > 6:
+            return None
+        c = words.index(",")
+        if not 1 <= c <= 3 or not 1 <= len(words) - c - 1 <= 3:
+            return None
+        row_at = {i: row for a, b, row in matches for i in range(a, b)}
+        if any(row_at.get(i) in self._cues for i in range(len(words))):
+            return None
+        return c, row_at
+
     def _place_comma_place(
         self, words: list[str], matches: list[tuple[int, int, int]], probs: np.ndarray, valid: np.ndarray
     ) -> None:
@@ -1055,19 +1069,19 @@ class Lexicon:
         (:data:`PLACE_COMMA_MAX_GIVEN`: "Durham, Charlotte" is a person): a district then its city, or a city then
         its region, not "SURNAME, Given". Votes LOCATION on the words (:data:`PLACE_COMMA_CONF`). The trained
         members read the comma form as an inverted person. Chosen on dev (EVALUATION.md)."""
-        if self._city is None or words.count(",") != 1 or len(words) > 6:
+        if self._city is None:
             return
-        c = words.index(",")
-        if not 1 <= c <= 3 or not 1 <= len(words) - c - 1 <= 3:
+        pair = self._comma_pair(words, matches)
+        if pair is None:
             return
-        row_at = {i: row for a, b, row in matches for i in range(a, b)}
+        c, row_at = pair
         for i in range(len(words)):
             if i == c:
                 continue
             row = row_at.get(i)
-            if row is None or row in self._cues:
+            if row is None or not self._row_bits[row] & _ROW_PLACE:
                 return
-            if not self._place_row[row] or self._place_share[row] <= self._person_share[row]:
+            if self._place_share[row] <= self._person_share[row]:
                 return
             if i > c and self._given is not None and self.key_probs[row, self._given] >= PLACE_COMMA_MAX_GIVEN:
                 return  # "Durham, Charlotte", "Buchanan, Jordan": a given name after the comma is a person
@@ -1080,15 +1094,13 @@ class Lexicon:
     ) -> None:
         """ "SURNAME, Given" ("Corbo, Virginia"): a given name after the one comma, a surname or an unknown
         word before it, no organisation reading: both parts are a person, whatever else they may be."""
-        if self._given is None or words.count(",") != 1 or len(words) > 6:
+        if self._given is None:
             return
-        c = words.index(",")
+        pair = self._comma_pair(words, matches)
+        if pair is None:
+            return
+        c, row_at = pair
         before, after = range(0, c), range(c + 1, len(words))
-        if not 1 <= len(before) <= 3 or not 1 <= len(after) <= 3:
-            return
-        row_at = {i: row for a, b, row in matches for i in range(a, b)}
-        if any(row_at.get(i) in self._cues for i in range(len(words))):
-            return
         first = row_at.get(after.start)
         if first is None or self.key_probs[first, self._given] <= 0.02:
             return
